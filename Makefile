@@ -1,0 +1,137 @@
+# ferry: one non-recursive build.
+#
+#   make              build ./ferry (installs missing Debian packages first)
+#   make run          build and start one ferry node
+#   make test         build and run every test suite
+#   make asan         ASan + UBSan build, unit and integration tests under it
+#   make bench        side-by-side benchmarks (prints ratios)
+#   make check-layering   fail on an include that crosses module boundaries
+#
+# Variants build into their own directory (B), so `make asan` never mixes
+# objects with the normal build.
+
+CC      ?= cc
+B       ?= build
+OPT     ?= -O2 -g
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP -I. $(EXTRA_CFLAGS)
+LDFLAGS := $(OPT) $(EXTRA_LDFLAGS)
+LDLIBS  := -levent -lhiredis -llmdb -lm
+
+# Debian packages the build, the tests and the benchmarks need. Checked once
+# per build directory; installed quietly when missing.
+DEB_PKGS := build-essential pkg-config libevent-dev libhiredis-dev liblmdb-dev \
+            libcriterion-dev redis-server redis-tools nutcracker python3 procps \
+            iproute2 libclang-rt-14-dev clang
+DEPS_STAMP := build/.deps-installed
+
+# ---------------------------------------------------------------- sources
+RESP_SRC  := $(sort $(wildcard resp/*.c))
+RAFT_SRC  := $(sort $(wildcard raft/*.c))
+STORE_SRC := $(sort $(wildcard store/*.c))
+PROXY_SRC := $(sort $(filter-out proxy/main.c,$(wildcard proxy/*.c)))
+
+obj = $(patsubst %.c,$(B)/%.o,$(1))
+
+RESP_LIB  := $(B)/libresp.a
+RAFT_LIB  := $(B)/libraft.a
+STORE_LIB := $(B)/libstore.a
+PROXY_LIB := $(B)/libproxy.a
+# Link order: dependents before their dependencies.
+ALL_LIBS  := $(PROXY_LIB) $(STORE_LIB) $(RAFT_LIB) $(RESP_LIB)
+
+FERRY := $(B)/ferry
+
+SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
+SUPPORT_OBJ := $(call obj,$(SUPPORT_SRC))
+
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
+INTEG_BIN := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEG_SRC))
+
+.PHONY: all run test test-unit test-integration asan bench check-layering deps clean
+.DEFAULT_GOAL := all
+# Keep test objects: they are intermediate, but rebuilding them is waste.
+.SECONDARY:
+
+all: $(FERRY) ferry
+
+# ./ferry at the top is a copy of the normal build, for `./ferry --help`.
+ferry: $(FERRY)
+	@cp $(FERRY) ferry
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP):
+	@missing=""; for p in $(DEB_PKGS); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+	@# Debian starts a redis-server service on install; tests bring their own.
+	@-(command -v systemctl >/dev/null && systemctl stop redis-server >/dev/null 2>&1; \
+	   service redis-server stop >/dev/null 2>&1) || true
+	@mkdir -p build && touch $@
+
+# ---------------------------------------------------------------- compile
+$(B)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(RESP_LIB):  $(call obj,$(RESP_SRC))
+$(RAFT_LIB):  $(call obj,$(RAFT_SRC))
+$(STORE_LIB): $(call obj,$(STORE_SRC))
+$(PROXY_LIB): $(call obj,$(PROXY_SRC))
+$(B)/lib%.a:
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FERRY): $(B)/proxy/main.o $(ALL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(SUPPORT_OBJ) $(ALL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+$(B)/tests/integration/%: $(B)/tests/integration/%.o $(SUPPORT_OBJ) $(ALL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+# ---------------------------------------------------------------- run
+RUN_ARGS ?=
+run: all
+	@tests/support/run-dev.sh $(FERRY) $(RUN_ARGS)
+
+# ---------------------------------------------------------------- tests
+# Each Criterion binary prints its own summary line; a failing one fails the
+# target, but every binary runs so one failure does not hide another.
+CRITERION_FLAGS ?= --jobs 2
+
+test: all check-layering test-unit test-integration
+	@echo "make test: all suites passed"
+
+test-unit: $(UNIT_BIN)
+	@rc=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t $(CRITERION_FLAGS) || rc=1; done; exit $$rc
+
+test-integration: $(FERRY) $(INTEG_BIN)
+	@rc=0; for t in $(INTEG_BIN); do echo "== $$t"; \
+	    FERRY_BIN=$(abspath $(FERRY)) $$t $(CRITERION_FLAGS) || rc=1; done; exit $$rc
+
+asan: | $(DEPS_STAMP)
+	$(MAKE) B=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    test-unit test-integration
+
+bench: all
+	@tests/bench/run.sh $(abspath $(FERRY))
+
+# raft core includes nothing of ours but raft/; resp includes only resp/;
+# store may use resp/ (reply encoding) and raft/raft.h (entry types).
+check-layering:
+	@tests/support/check-layering.sh
+
+clean:
+	rm -rf build ferry
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,209 @@
+/* resp: the Redis protocol, with no knowledge of sockets, storage or Raft.
+ *
+ * Four pieces:
+ *   - struct resp_buf: a growable byte buffer and the RESP2 encoder on it;
+ *   - struct resp_reader: the request reader (multibulk through hiredis's
+ *     redisReader with our own object functions, and inline commands),
+ *     enforcing Redis's protocol limits before anything is allocated;
+ *   - struct resp_scanner: finds where each reply ends in a byte stream from
+ *     an upstream Redis, without copying or allocating per reply;
+ *   - the command table, generated from a real Redis 7.0 (resp/commands.c).
+ *
+ * Ownership rules: a function that returns a pointer into an object says how
+ * long it stays valid; everything else is owned by the caller.
+ */
+#ifndef FERRY_RESP_H
+#define FERRY_RESP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Result codes shared by the reader and the scanner. */
+enum {
+    RESP_OK = 0,     /* a complete item is available */
+    RESP_AGAIN = 1,  /* more bytes are needed */
+    RESP_ERR = -1,   /* protocol error: the stream cannot continue */
+};
+
+/* Redis's limits (src/server.h), used as defaults. */
+#define RESP_MAX_MULTIBULK_LEN (1024 * 1024)
+#define RESP_MAX_INLINE_LEN (1024 * 64)
+#define RESP_DEFAULT_MAX_BULK_LEN (512LL * 1024 * 1024)
+
+/* ------------------------------------------------------------------ buffer
+ * A growable buffer. Zero-initialise (or resp_buf_init) before use;
+ * resp_buf_fini releases the memory. Growth aborts the process on OOM.
+ * data is valid until the next call that appends or resets. */
+struct resp_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+
+void resp_buf_init(struct resp_buf *b);
+void resp_buf_fini(struct resp_buf *b);
+void resp_buf_reset(struct resp_buf *b); /* len = 0, keeps capacity */
+void resp_buf_reserve(struct resp_buf *b, size_t extra);
+void resp_buf_append(struct resp_buf *b, const void *p, size_t n);
+/* Drops the first n bytes (n <= len). */
+void resp_buf_consume(struct resp_buf *b, size_t n);
+
+/* RESP2 encoders. Simple strings and errors must not contain CR or LF; the
+ * error text is written as given, so it carries its own code ("ERR ...",
+ * "WRONGTYPE ...") exactly as Redis words it. */
+void resp_add_simple(struct resp_buf *b, const char *s);
+void resp_add_simple_len(struct resp_buf *b, const char *s, size_t n);
+void resp_add_error(struct resp_buf *b, const char *s);
+void resp_add_errorf(struct resp_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void resp_add_int(struct resp_buf *b, long long v);
+void resp_add_bulk(struct resp_buf *b, const void *p, size_t n);
+void resp_add_bulk_str(struct resp_buf *b, const char *s);
+void resp_add_bulk_ll(struct resp_buf *b, long long v);
+/* A double as Redis 7.0 writes it in a bulk reply (ZSCORE, INCRBYFLOAT:
+ * "%.17g"-style shortest round-trip, "inf"/"-inf"). */
+void resp_add_bulk_double(struct resp_buf *b, double v);
+void resp_add_null(struct resp_buf *b);       /* $-1 */
+void resp_add_null_array(struct resp_buf *b); /* *-1 */
+void resp_add_array(struct resp_buf *b, long long n);
+/* A request as a client would send it: *argc then one bulk per argument. */
+void resp_add_command(struct resp_buf *b, int argc, const char *const *argv,
+                      const size_t *argvlen);
+
+/* ------------------------------------------------------------------ reader
+ * The request reader. Feed it the bytes a client sent, then pull requests
+ * until it answers RESP_AGAIN. Multibulk requests are parsed by hiredis's
+ * redisReader; inline requests (a line not starting with '*') are split as
+ * Redis splits them (quotes and escapes as in sdssplitargs).
+ *
+ * Limits are checked on the header, before the announced bytes arrive or any
+ * memory is reserved for them: multibulk length <= RESP_MAX_MULTIBULK_LEN,
+ * bulk length <= max_bulk_len, inline line and multibulk/bulk header lines
+ * <= RESP_MAX_INLINE_LEN. A violation makes resp_reader_next return RESP_ERR
+ * and resp_reader_error return Redis's exact text, for example
+ * "ERR Protocol error: invalid multibulk length". After RESP_ERR the reader
+ * returns RESP_ERR forever; the caller flushes earlier replies and closes.
+ *
+ * An empty inline line or "*0"/"*-1" is no request (Redis ignores it):
+ * the reader skips it and carries on. */
+struct resp_reader;
+
+/* One parsed request. argv[i] points at argvlen[i] bytes followed by a NUL
+ * (so argv[0] can be used as a C string); the arguments are binary-safe.
+ * wire_len is how many input bytes the request occupied (for forwarding the
+ * original bytes). The pointers stay valid until the next resp_reader_next,
+ * resp_reader_feed or resp_reader_free on the same reader. */
+struct resp_request {
+    int argc;
+    char **argv;
+    size_t *argvlen;
+    size_t wire_len;
+    int inline_cmd; /* 1 when it came as an inline command */
+};
+
+/* max_bulk_len <= 0 selects RESP_DEFAULT_MAX_BULK_LEN. */
+struct resp_reader *resp_reader_new(long long max_bulk_len);
+void resp_reader_free(struct resp_reader *r); /* NULL is a no-op */
+/* Copies the bytes in; returns RESP_OK, or RESP_ERR once in error state. */
+int resp_reader_feed(struct resp_reader *r, const char *buf, size_t len);
+/* RESP_OK with *req filled, RESP_AGAIN, or RESP_ERR (see above). */
+int resp_reader_next(struct resp_reader *r, struct resp_request *req);
+/* The error text after RESP_ERR, without the leading '-' or CRLF. Valid
+ * until resp_reader_free. */
+const char *resp_reader_error(const struct resp_reader *r);
+/* Bytes fed but not yet returned as requests (for backpressure decisions). */
+size_t resp_reader_pending(const struct resp_reader *r);
+
+/* ------------------------------------------------------------------ scanner
+ * Finds reply boundaries in a stream of RESP2 (and RESP3) replies from an
+ * upstream server. Resumable: bytes can arrive in any split, and a large
+ * bulk is skipped by count, never re-scanned. It does not copy the bytes.
+ *
+ * resp_scanner_scan(s, p, n, &used) examines p[0..n): it returns RESP_OK when
+ * a reply ends inside it (used = bytes up to and including that reply's
+ * last byte, counted from p), RESP_AGAIN when all n bytes were consumed
+ * without a reply ending (used = n), RESP_ERR on bytes that are not RESP.
+ * After RESP_OK the scanner is ready for the next reply at p + used. */
+struct resp_scanner {
+    int depth;              /* open aggregates */
+    long long remain[8];    /* items left in each open aggregate */
+    long long bulk_left;    /* payload bytes (incl. CRLF) still to skip, or -1 */
+    int state;              /* internal */
+    char type;              /* type byte of the item being read */
+    char is_error;          /* the top-level reply is an error (-...) */
+    size_t line_len;        /* bytes of the current header line seen */
+    char line[32];          /* the first bytes of the current header line */
+};
+
+void resp_scanner_init(struct resp_scanner *s);
+int resp_scanner_scan(struct resp_scanner *s, const char *p, size_t n, size_t *used);
+
+/* ------------------------------------------------------------------ commands
+ * The command table, generated by resp/gen_commands.py from a running
+ * redis-server 7.0 (COMMAND INFO and COMMAND DOCS) and checked in. */
+enum resp_cmd_flag {
+    RESP_CMD_WRITE = 1u << 0,
+    RESP_CMD_READONLY = 1u << 1,
+    RESP_CMD_DENYOOM = 1u << 2,
+    RESP_CMD_ADMIN = 1u << 3,
+    RESP_CMD_PUBSUB = 1u << 4,
+    RESP_CMD_NOSCRIPT = 1u << 5,
+    RESP_CMD_BLOCKING = 1u << 6,
+    RESP_CMD_LOADING = 1u << 7,
+    RESP_CMD_STALE = 1u << 8,
+    RESP_CMD_SKIP_MONITOR = 1u << 9,
+    RESP_CMD_SKIP_SLOWLOG = 1u << 10,
+    RESP_CMD_ASKING = 1u << 11,
+    RESP_CMD_FAST = 1u << 12,
+    RESP_CMD_NO_AUTH = 1u << 13,
+    RESP_CMD_MAY_REPLICATE = 1u << 14,
+    RESP_CMD_NO_MANDATORY_KEYS = 1u << 15,
+    RESP_CMD_NO_MULTI = 1u << 16,
+    RESP_CMD_MOVABLEKEYS = 1u << 17,
+    RESP_CMD_ALLOW_BUSY = 1u << 18,
+};
+
+/* How to find keys (Redis 7 key specs, reduced to what lookups need). */
+struct resp_key_spec {
+    uint8_t begin_kind;  /* 1 = index, 2 = keyword, 0 = unknown */
+    int begin_index;     /* index kind: argv position */
+    const char *keyword; /* keyword kind: search for this word ... */
+    int keyword_start;   /* ... starting here (negative: from the end) */
+    uint8_t find_kind;   /* 1 = range, 2 = keynum, 0 = unknown */
+    int lastkey, keystep, limit;          /* range */
+    int keynumidx, firstkey, keynumstep;  /* keynum */
+};
+
+struct resp_command {
+    const char *name; /* lower case; "client|setname" for a subcommand */
+    int arity;        /* as Redis: -N means at least N */
+    uint32_t flags;   /* enum resp_cmd_flag */
+    int first_key, last_key, key_step; /* legacy triple from COMMAND INFO */
+    int nkey_specs;
+    const struct resp_key_spec *key_specs;
+    int nsub;
+    const struct resp_command *subcommands;
+    const char *info_reply; /* the raw RESP of this command's COMMAND INFO entry */
+    size_t info_reply_len;
+    const char *docs_reply; /* the raw RESP of its COMMAND DOCS name+doc pair */
+    size_t docs_reply_len;
+};
+
+/* Case-insensitive lookup by name; NULL when Redis has no such command.
+ * Returned pointers are static. */
+const struct resp_command *resp_command_lookup(const char *name, size_t len);
+/* For a container command (CLIENT, CONFIG, ...), the subcommand named by
+ * argv[1]; NULL when there is none. */
+const struct resp_command *resp_command_lookup_sub(const struct resp_command *cmd,
+                                                   const char *name, size_t len);
+/* Whether argc satisfies the arity. */
+int resp_command_arity_ok(const struct resp_command *cmd, int argc);
+/* Fills pos[] with the argv indices of the keys (at most max) and returns
+ * how many keys there are (which may exceed max). */
+int resp_command_keys(const struct resp_command *cmd, int argc, char *const *argv,
+                      const size_t *argvlen, int *pos, int max);
+/* The whole table, sorted by name. */
+extern const struct resp_command resp_commands[];
+extern const int resp_ncommands;
+
+#endif
