@@ -1,0 +1,65 @@
+/* The command table and dispatch. */
+#include "store/store_int.h"
+
+#include <string.h>
+#include <strings.h>
+
+static const struct store_cmd store_cmds[] = {
+#define STORE_CMD(n, a, c, f) {#n, a, c, f, store_cmd_##n},
+#include "store/cmds.h"
+#undef STORE_CMD
+};
+
+#define STORE_NCMDS ((int)(sizeof(store_cmds) / sizeof(store_cmds[0])))
+
+const struct store_cmd *store_cmd_find(const char *name, size_t len)
+{
+    /* Linear is fine for ~130 names compared by length first; a perfect
+     * hash would not change the profile (LMDB dominates). */
+    for (int i = 0; i < STORE_NCMDS; i++) {
+        const struct store_cmd *cmd = &store_cmds[i];
+        if (strlen(cmd->name) == len && strncasecmp(cmd->name, name, len) == 0)
+            return cmd;
+    }
+    return NULL;
+}
+
+int store_command_class(const char *name, size_t len, unsigned *flags)
+{
+    const struct store_cmd *cmd = store_cmd_find(name, len);
+    if (flags)
+        *flags = cmd ? cmd->flags : 0;
+    return cmd ? cmd->cls : STORE_CLASS_UNKNOWN;
+}
+
+static int store_arity_ok(int arity, int argc)
+{
+    return arity > 0 ? argc == arity : argc >= -arity;
+}
+
+int store_command_check_arity(int argc, char **argv, size_t *argvlen, struct resp_buf *reply)
+{
+    const struct store_cmd *cmd = store_cmd_find(argv[0], argvlen[0]);
+    if (cmd == NULL || store_arity_ok(cmd->arity, argc))
+        return 0;
+    resp_add_errorf(reply, "ERR wrong number of arguments for '%s' command", cmd->name);
+    return 1;
+}
+
+void store_exec_cmd(struct store_ctx *c, int argc, char **argv, size_t *len)
+{
+    const struct store_cmd *cmd = store_cmd_find(argv[0], len[0]);
+    if (cmd == NULL) {
+        resp_add_errorf(c->out, "ERR unknown command '%.128s'", argv[0]);
+        return;
+    }
+    if (!store_arity_ok(cmd->arity, argc)) {
+        resp_add_errorf(c->out, "ERR wrong number of arguments for '%s' command", cmd->name);
+        return;
+    }
+    if (cmd->cls == STORE_CLASS_WRITE && !c->write) {
+        resp_add_error(c->out, "ERR ferry: write command in a read context");
+        return;
+    }
+    cmd->fn(c, argc, argv, len);
+}

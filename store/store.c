@@ -1,0 +1,699 @@
+/* The environment, transactions, entries and the apply loop. */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define ENTRY_VERSION 1
+enum entry_kind {
+    ENTRY_CMD = 1,    /* one command */
+    ENTRY_EXEC = 2,   /* MULTI/EXEC: watches + commands */
+    ENTRY_EXPIRE = 3, /* active expiry: keys to delete if still expired */
+};
+#define ENTRY_HDR 18 /* version(1) kind(1) ts(8) seed(8) */
+
+static const char META_APPLIED[] = "applied_index";
+static const char META_VERSION[] = "version";
+static const char META_TS[] = "last_ts";
+
+const char *store_strerror(int err)
+{
+    switch (err) {
+    case STORE_OK:
+        return "ok";
+    case STORE_EFULL:
+        return "the store is full (raise store-size and restart)";
+    case STORE_EIO:
+        return "store I/O error";
+    case STORE_EINVAL:
+        return "invalid argument or malformed entry";
+    case STORE_ECORRUPT:
+        return "store data is corrupt or from an unknown version";
+    }
+    return "unknown store error";
+}
+
+static int store_map_err(int rc)
+{
+    if (rc == MDB_MAP_FULL)
+        return STORE_EFULL;
+    if (rc == MDB_CORRUPTED || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+        return STORE_ECORRUPT;
+    return STORE_EIO;
+}
+
+static uint64_t store_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    if (mdb_get(txn, dbi, &k, &v) != 0 || v.mv_size != 8)
+        return 0;
+    return store_get_u64(v.mv_data);
+}
+
+static int store_meta_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t val)
+{
+    unsigned char b[8];
+    store_put_u64(b, val);
+    MDB_val k = {strlen(name), (void *)name}, v = {8, b};
+    return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+int store_open(struct store **out, const char *dir, size_t map_size, unsigned flags, char *err,
+               size_t errlen)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    STORE_ASSERT(s != NULL);
+    int rc;
+    MDB_txn *txn = NULL;
+    s->flags = flags;
+    s->map_size = map_size;
+    if ((rc = mdb_env_create(&s->env)) != 0)
+        goto fail;
+    mdb_env_set_maxdbs(s->env, 8);
+    if ((rc = mdb_env_set_mapsize(s->env, map_size)) != 0)
+        goto fail;
+    /* NORDAHEAD: random access over a large map; NOTLS: read txns are not
+     * tied to threads (one loop thread anyway). */
+    unsigned eflags = MDB_NOTLS | MDB_NORDAHEAD;
+    if (flags & STORE_NOSYNC)
+        eflags |= MDB_NOSYNC;
+    if ((rc = mdb_env_open(s->env, dir, eflags, 0644)) != 0)
+        goto fail;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+        goto fail;
+    if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0 ||
+        (rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log)) != 0 ||
+        (rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &s->keys)) != 0 ||
+        (rc = mdb_dbi_open(txn, "members", MDB_CREATE, &s->members)) != 0 ||
+        (rc = mdb_dbi_open(txn, "expires", MDB_CREATE, &s->expires)) != 0)
+        goto fail;
+    s->applied = store_meta_u64(txn, s->meta, META_APPLIED);
+    s->version = store_meta_u64(txn, s->meta, META_VERSION);
+    s->last_ts = store_meta_u64(txn, s->meta, META_TS);
+    s->prep_ts = s->last_ts;
+    if ((rc = mdb_txn_commit(txn)) != 0) {
+        txn = NULL;
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    snprintf(err, errlen, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
+    if (s->env)
+        mdb_env_close(s->env);
+    free(s);
+    *out = NULL;
+    return store_map_err(rc);
+}
+
+void store_close(struct store *s)
+{
+    if (s == NULL)
+        return;
+    STORE_ASSERT(!s->in_txn);
+    resp_buf_fini(&s->wtxn.done);
+    resp_buf_fini(&s->wtxn.ready);
+    mdb_env_close(s->env);
+    free(s);
+}
+
+size_t store_map_size(const struct store *s)
+{
+    return s->map_size;
+}
+
+uint64_t store_applied_index(const struct store *s)
+{
+    return s->applied;
+}
+
+uint64_t store_last_ts(const struct store *s)
+{
+    return s->last_ts;
+}
+
+uint64_t store_key_count(struct store *s)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+        return 0;
+    uint64_t n = 0;
+    if (mdb_stat(txn, s->keys, &st) == 0)
+        n = st.ms_entries;
+    mdb_txn_abort(txn);
+    return n;
+}
+
+/* ------------------------------------------------------------------ reads */
+
+static void store_ctx_init(struct store_ctx *c, struct store *s, MDB_txn *txn, uint64_t now,
+                           struct resp_buf *out)
+{
+    memset(c, 0, sizeof(*c));
+    c->s = s;
+    c->txn = txn;
+    c->now = now;
+    c->out = out;
+    c->rng = now ^ 0x5eed;
+}
+
+int store_read(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t now_ms,
+               struct resp_buf *reply)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        resp_add_errorf(reply, "ERR ferry: store read failed: %s", mdb_strerror(rc));
+        return STORE_EIO;
+    }
+    struct store_ctx c;
+    store_ctx_init(&c, s, txn, now_ms, reply);
+    store_exec_cmd(&c, argc, argv, argvlen);
+    mdb_txn_abort(txn);
+    if (c.err) {
+        return STORE_EIO;
+    }
+    return 0;
+}
+
+int store_txn_read(struct store_txn *t, int argc, char **argv, size_t *argvlen, uint64_t now_ms,
+                   struct resp_buf *reply)
+{
+    struct store_ctx c;
+    store_ctx_init(&c, t->s, t->txn, now_ms > t->last_ts ? now_ms : t->last_ts, reply);
+    store_exec_cmd(&c, argc, argv, argvlen);
+    return c.err ? STORE_EIO : 0;
+}
+
+uint64_t store_key_version(struct store *s, const char *key, size_t klen, uint64_t now_ms)
+{
+    MDB_txn *txn;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+        return 0;
+    struct store_ctx c;
+    struct store_rec r;
+    store_ctx_init(&c, s, txn, now_ms, NULL);
+    uint64_t v = store_db_lookup(&c, key, klen, &r) ? r.version : 0;
+    mdb_txn_abort(txn);
+    return v;
+}
+
+uint64_t store_txn_key_version(struct store_txn *t, const char *key, size_t klen)
+{
+    struct store_ctx c;
+    struct store_rec r;
+    store_ctx_init(&c, t->s, t->txn, t->last_ts, NULL);
+    return store_db_lookup(&c, key, klen, &r) ? r.version : 0;
+}
+
+/* ------------------------------------------------------------------ prepare */
+
+static uint64_t store_next_ts(struct store *s, uint64_t now_ms)
+{
+    if (now_ms < s->prep_ts)
+        now_ms = s->prep_ts;
+    if (now_ms < s->last_ts)
+        now_ms = s->last_ts;
+    s->prep_ts = now_ms;
+    return now_ms;
+}
+
+static void entry_header(struct resp_buf *e, int kind, uint64_t ts, uint64_t seed)
+{
+    unsigned char h[ENTRY_HDR];
+    h[0] = ENTRY_VERSION;
+    h[1] = (unsigned char)kind;
+    store_put_u64(h + 2, ts);
+    store_put_u64(h + 10, seed);
+    resp_buf_append(e, h, sizeof(h));
+}
+
+static void entry_u32(struct resp_buf *e, uint32_t v)
+{
+    unsigned char b[4];
+    store_put_u32(b, v);
+    resp_buf_append(e, b, 4);
+}
+
+static void entry_u64(struct resp_buf *e, uint64_t v)
+{
+    unsigned char b[8];
+    store_put_u64(b, v);
+    resp_buf_append(e, b, 8);
+}
+
+static void entry_argv(struct resp_buf *e, int argc, char **argv, size_t *argvlen)
+{
+    entry_u32(e, (uint32_t)argc);
+    for (int i = 0; i < argc; i++) {
+        entry_u32(e, (uint32_t)argvlen[i]);
+        resp_buf_append(e, argv[i], argvlen[i]);
+    }
+}
+
+int store_prepare(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t now_ms,
+                  uint64_t seed, struct resp_buf *entry, struct resp_buf *reply)
+{
+    if (argc < 1) {
+        resp_add_error(reply, "ERR empty command");
+        return 0;
+    }
+    if (store_command_check_arity(argc, argv, argvlen, reply))
+        return 0;
+    entry_header(entry, ENTRY_CMD, store_next_ts(s, now_ms), seed);
+    entry_argv(entry, argc, argv, argvlen);
+    return 1;
+}
+
+void store_prepare_exec_begin(struct store *s, uint64_t now_ms, uint64_t seed,
+                              struct resp_buf *entry)
+{
+    entry_header(entry, ENTRY_EXEC, store_next_ts(s, now_ms), seed);
+}
+
+void store_prepare_exec_watch(struct resp_buf *entry, const char *key, size_t klen,
+                              uint64_t version)
+{
+    /* 'W' version key */
+    resp_buf_append(entry, "W", 1);
+    entry_u64(entry, version);
+    entry_u32(entry, (uint32_t)klen);
+    resp_buf_append(entry, key, klen);
+}
+
+void store_prepare_exec_cmd(struct resp_buf *entry, int argc, char **argv, size_t *argvlen)
+{
+    resp_buf_append(entry, "C", 1);
+    entry_argv(entry, argc, argv, argvlen);
+}
+
+void store_prepare_exec_end(struct resp_buf *entry)
+{
+    resp_buf_append(entry, "E", 1);
+}
+
+int store_prepare_expire(struct store *s, uint64_t now_ms, int max, struct resp_buf *entry)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+        return 0;
+    if (mdb_cursor_open(txn, s->expires, &cur) != 0) {
+        mdb_txn_abort(txn);
+        return 0;
+    }
+    MDB_val k, v;
+    int n = 0;
+    size_t mark = entry->len;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0 && n < max) {
+        const unsigned char *p = k.mv_data;
+        if (k.mv_size < 12 || store_get_be64(p) > now_ms)
+            break;
+        if (n == 0) {
+            entry_header(entry, ENTRY_EXPIRE, store_next_ts(s, now_ms), 0);
+        }
+        entry_u32(entry, (uint32_t)(k.mv_size - 12));
+        resp_buf_append(entry, p + 12, k.mv_size - 12);
+        n++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (n == 0)
+        entry->len = mark;
+    return n;
+}
+
+/* ------------------------------------------------------------------ transactions */
+
+int store_txn_begin(struct store *s, struct store_txn **out)
+{
+    STORE_ASSERT(!s->in_txn);
+    struct store_txn *t = &s->wtxn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
+    if (rc != 0)
+        return store_map_err(rc);
+    t->s = s;
+    t->applied = s->applied;
+    t->version = s->version;
+    t->last_ts = s->last_ts;
+    t->dead = 0;
+    resp_buf_reset(&t->done);
+    resp_buf_reset(&t->ready);
+    s->in_txn = 1;
+    *out = t;
+    return 0;
+}
+
+static void store_txn_end(struct store_txn *t)
+{
+    t->s->in_txn = 0;
+    t->txn = NULL;
+}
+
+void store_txn_abort(struct store_txn *t)
+{
+    if (t->txn)
+        mdb_txn_abort(t->txn);
+    t->s->prep_ts = t->s->prep_ts > t->s->last_ts ? t->s->prep_ts : t->s->last_ts;
+    store_txn_end(t);
+}
+
+int store_txn_commit(struct store_txn *t)
+{
+    struct store *s = t->s;
+    int rc = 0;
+    if (t->dead) {
+        store_txn_abort(t);
+        return STORE_EIO;
+    }
+    if ((rc = store_meta_put(t->txn, s->meta, META_APPLIED, t->applied)) != 0 ||
+        (rc = store_meta_put(t->txn, s->meta, META_VERSION, t->version)) != 0 ||
+        (rc = store_meta_put(t->txn, s->meta, META_TS, t->last_ts)) != 0) {
+        store_txn_abort(t);
+        return store_map_err(rc);
+    }
+    rc = mdb_txn_commit(t->txn);
+    t->txn = NULL;
+    store_txn_end(t);
+    if (rc != 0)
+        return store_map_err(rc);
+    s->applied = t->applied;
+    s->version = t->version;
+    s->last_ts = t->last_ts;
+    if (s->prep_ts < s->last_ts)
+        s->prep_ts = s->last_ts;
+    return 0;
+}
+
+void store_txn_ready_keys(struct store_txn *t, store_ready_cb cb, void *arg)
+{
+    size_t off = 0;
+    /* cb may apply entries that add more ready keys: walk by offset. */
+    while (off + 4 <= t->ready.len) {
+        uint32_t n = store_get_u32((unsigned char *)t->ready.data + off);
+        char tmp[512];
+        char *k = n <= sizeof(tmp) ? tmp : malloc(n);
+        STORE_ASSERT(k != NULL);
+        memcpy(k, t->ready.data + off + 4, n);
+        off += 4 + n;
+        cb(arg, k, n);
+        if (k != tmp)
+            free(k);
+    }
+    resp_buf_reset(&t->ready);
+}
+
+/* A bounds-checked reader over an entry. */
+struct entry_rd {
+    const unsigned char *p, *end;
+    int bad;
+};
+
+static uint32_t rd_u32(struct entry_rd *r)
+{
+    if (r->end - r->p < 4) {
+        r->bad = 1;
+        return 0;
+    }
+    uint32_t v = store_get_u32(r->p);
+    r->p += 4;
+    return v;
+}
+
+static uint64_t rd_u64(struct entry_rd *r)
+{
+    if (r->end - r->p < 8) {
+        r->bad = 1;
+        return 0;
+    }
+    uint64_t v = store_get_u64(r->p);
+    r->p += 8;
+    return v;
+}
+
+static const char *rd_bytes(struct entry_rd *r, size_t n)
+{
+    if ((size_t)(r->end - r->p) < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    const char *b = (const char *)r->p;
+    r->p += n;
+    return b;
+}
+
+/* Decodes an argv; the pointers are into the entry, copied to NUL-terminated
+ * strings in the caller's buffers (handlers expect argv[i][len] == 0). */
+struct entry_argv {
+    int argc;
+    char **argv;
+    size_t *len;
+    char *mem;
+};
+
+static int rd_argv(struct entry_rd *r, struct entry_argv *a)
+{
+    uint32_t argc = rd_u32(r);
+    if (r->bad || argc == 0 || argc > (uint32_t)(r->end - r->p) / 4)
+        return -1;
+    const unsigned char *start = r->p;
+    size_t total = 0;
+    for (uint32_t i = 0; i < argc; i++) {
+        uint32_t n = rd_u32(r);
+        if (rd_bytes(r, n) == NULL)
+            return -1;
+        total += n + 1;
+    }
+    a->argc = (int)argc;
+    a->argv = malloc(sizeof(char *) * argc);
+    a->len = malloc(sizeof(size_t) * argc);
+    a->mem = malloc(total);
+    STORE_ASSERT(a->argv && a->len && a->mem);
+    struct entry_rd r2 = {start, r->end, 0};
+    char *m = a->mem;
+    for (uint32_t i = 0; i < argc; i++) {
+        uint32_t n = rd_u32(&r2);
+        const char *b = rd_bytes(&r2, n);
+        memcpy(m, b, n);
+        m[n] = 0;
+        a->argv[i] = m;
+        a->len[i] = n;
+        m += n + 1;
+    }
+    return 0;
+}
+
+static void argv_free(struct entry_argv *a)
+{
+    free(a->argv);
+    free(a->len);
+    free(a->mem);
+}
+
+/* Executes one decoded entry. Returns 0 or STORE_EINVAL. */
+static int store_apply_one(struct store_ctx *c, const unsigned char *e, size_t len)
+{
+    struct entry_rd r = {e + ENTRY_HDR, e + len, 0};
+    int kind = e[1];
+    if (kind == ENTRY_CMD) {
+        struct entry_argv a;
+        if (rd_argv(&r, &a) != 0)
+            return STORE_EINVAL;
+        store_exec_cmd(c, a.argc, a.argv, a.len);
+        argv_free(&a);
+        return 0;
+    }
+    if (kind == ENTRY_EXPIRE) {
+        while (r.p < r.end) {
+            uint32_t n = rd_u32(&r);
+            const char *k = rd_bytes(&r, n);
+            if (r.bad)
+                return STORE_EINVAL;
+            struct store_rec rec;
+            /* store_db_lookup deletes an expired key in write mode. */
+            store_db_lookup(c, k, n, &rec);
+        }
+        return 0;
+    }
+    if (kind == ENTRY_EXEC) {
+        /* First pass: check watches and count commands. */
+        int dirty = 0;
+        int ncmd = 0;
+        const unsigned char *cmds = NULL;
+        while (!r.bad && r.p < r.end) {
+            const char *tag = rd_bytes(&r, 1);
+            if (tag == NULL)
+                return STORE_EINVAL;
+            if (*tag == 'W') {
+                uint64_t ver = rd_u64(&r);
+                uint32_t n = rd_u32(&r);
+                const char *k = rd_bytes(&r, n);
+                if (r.bad)
+                    return STORE_EINVAL;
+                struct store_rec rec;
+                uint64_t cur = store_db_lookup(c, k, n, &rec) ? rec.version : 0;
+                if (cur != ver)
+                    dirty = 1;
+            } else if (*tag == 'C') {
+                if (cmds == NULL)
+                    cmds = r.p - 1;
+                uint32_t argc = rd_u32(&r);
+                for (uint32_t i = 0; i < argc && !r.bad; i++)
+                    rd_bytes(&r, rd_u32(&r));
+                ncmd++;
+            } else if (*tag == 'E') {
+                break;
+            } else {
+                return STORE_EINVAL;
+            }
+        }
+        if (r.bad)
+            return STORE_EINVAL;
+        if (dirty) {
+            resp_add_null_array(c->out);
+            return 0;
+        }
+        resp_add_array(c->out, ncmd);
+        if (ncmd == 0)
+            return 0;
+        struct entry_rd r2 = {cmds, e + len, 0};
+        c->in_multi = 1;
+        for (int i = 0; i < ncmd; i++) {
+            rd_bytes(&r2, 1);
+            struct entry_argv a;
+            if (rd_argv(&r2, &a) != 0)
+                return STORE_EINVAL;
+            store_exec_cmd(c, a.argc, a.argv, a.len);
+            argv_free(&a);
+        }
+        c->in_multi = 0;
+        return 0;
+    }
+    return STORE_EINVAL;
+}
+
+static int store_txn_apply_raw(struct store_txn *t, const unsigned char *e, size_t len,
+                               struct resp_buf *reply, int *blocked)
+{
+    struct resp_buf scratch;
+    resp_buf_init(&scratch);
+    struct store_ctx c;
+    uint64_t ts = store_get_u64(e + 2);
+    if (ts < t->last_ts)
+        ts = t->last_ts; /* never backwards, even for a stale entry */
+    store_ctx_init(&c, t->s, t->txn, ts, reply ? reply : &scratch);
+    c.t = t;
+    c.write = 1;
+    c.rng = store_get_u64(e + 10);
+    size_t mark = c.out->len;
+    int rc = store_apply_one(&c, e, len);
+    if (rc == 0 && c.err)
+        rc = store_map_err(c.err);
+    if (rc == 0) {
+        t->last_ts = ts;
+        if (c.blocked) {
+            c.out->len = mark;
+            if (blocked)
+                *blocked = 1;
+        }
+    } else {
+        c.out->len = mark;
+    }
+    resp_buf_fini(&scratch);
+    return rc;
+}
+
+/* After MAP_FULL the LMDB transaction is unusable: start over and re-apply
+ * what this transaction had applied before the failing entry. */
+static int store_txn_replay(struct store_txn *t)
+{
+    struct store *s = t->s;
+    mdb_txn_abort(t->txn);
+    t->txn = NULL;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
+    if (rc != 0) {
+        t->dead = 1;
+        return store_map_err(rc);
+    }
+    t->applied = s->applied;
+    t->version = s->version;
+    t->last_ts = s->last_ts;
+    size_t off = 0;
+    while (off + 8 <= t->done.len) {
+        const unsigned char *p = (unsigned char *)t->done.data + off;
+        uint64_t n = store_get_u64(p);
+        rc = store_txn_apply_raw(t, p + 8, n, NULL, NULL);
+        if (rc != 0) {
+            t->dead = 1;
+            return rc;
+        }
+        t->applied++;
+        off += 8 + n;
+    }
+    resp_buf_reset(&t->ready);
+    return 0;
+}
+
+int store_txn_apply(struct store_txn *t, uint64_t index, const void *entry, size_t len,
+                    struct resp_buf *reply, int *blocked)
+{
+    const unsigned char *e = entry;
+    if (blocked)
+        *blocked = 0;
+    if (t->dead)
+        return STORE_EIO;
+    if (len < ENTRY_HDR || e[0] != ENTRY_VERSION)
+        return STORE_EINVAL;
+    if (index != 0 && index != t->applied + 1)
+        return STORE_EINVAL;
+    size_t mark = reply ? reply->len : 0;
+    int rc = store_txn_apply_raw(t, e, len, reply, blocked);
+    if (rc == STORE_EFULL) {
+        if (reply)
+            reply->len = mark;
+        int rc2 = store_txn_replay(t);
+        return rc2 ? rc2 : STORE_EFULL;
+    }
+    if (rc != 0)
+        return rc;
+    t->applied++;
+    unsigned char n[8];
+    store_put_u64(n, len);
+    resp_buf_append(&t->done, n, 8);
+    resp_buf_append(&t->done, e, len);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ dump */
+
+int store_dump(struct store *s, struct resp_buf *out)
+{
+    MDB_txn *txn;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+        return STORE_EIO;
+    MDB_dbi dbis[4] = {s->meta, s->keys, s->members, s->expires};
+    const char *names[4] = {"meta", "keys", "members", "expires"};
+    for (int i = 0; i < 4; i++) {
+        MDB_cursor *cur;
+        MDB_val k, v;
+        resp_add_simple(out, names[i]);
+        if (mdb_cursor_open(txn, dbis[i], &cur) != 0) {
+            mdb_txn_abort(txn);
+            return STORE_EIO;
+        }
+        int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        while (rc == 0) {
+            resp_add_bulk(out, k.mv_data, k.mv_size);
+            resp_add_bulk(out, v.mv_data, v.mv_size);
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+    return 0;
+}

@@ -1,0 +1,172 @@
+/* store internals: shared by the store/ sources only. */
+#ifndef FERRY_STORE_INT_H
+#define FERRY_STORE_INT_H
+
+#include <lmdb.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "store/store.h"
+
+#define STORE_ASSERT(cond)                                                                 \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "ferry: store assertion failed: %s (%s:%d)\n", #cond, __FILE__, \
+                    __LINE__);                                                             \
+            abort();                                                                       \
+        }                                                                                  \
+    } while (0)
+
+/* Value types, as stored in the keyspace record. */
+enum store_type {
+    STORE_T_STRING = 1,
+    STORE_T_HASH = 2,
+    STORE_T_LIST = 3,
+    STORE_T_SET = 4,
+    STORE_T_ZSET = 5,
+};
+
+/* Keyspace record layout: type(1) expire(8, LE, 0 = none) version(8, LE)
+ * then the string value, or the collection header: count(8) for hash, set
+ * and zset; head(8) tail(8) (signed positions, items at [head, tail)) for
+ * lists. */
+#define STORE_REC_HDR 17
+
+struct store_txn {
+    struct store *s;
+    MDB_txn *txn;
+    uint64_t applied;    /* working copies of the meta values */
+    uint64_t version;
+    uint64_t last_ts;
+    struct resp_buf done; /* entries applied in this txn, for replay after MAP_FULL */
+    struct resp_buf ready; /* ready list keys: u32 len + bytes each */
+    int dead;             /* the LMDB txn failed: only abort is possible */
+};
+
+struct store {
+    MDB_env *env;
+    MDB_dbi meta, log, keys, members, expires;
+    size_t map_size;
+    unsigned flags;
+    uint64_t applied; /* committed values */
+    uint64_t version;
+    uint64_t last_ts;
+    uint64_t prep_ts; /* last timestamp handed out by prepare */
+    int in_txn;
+    struct store_txn wtxn;
+};
+
+/* The context of one command execution. */
+struct store_ctx {
+    struct store *s;
+    struct store_txn *t; /* NULL for reads */
+    MDB_txn *txn;
+    int write;          /* may modify (apply) */
+    uint64_t now;       /* ms: the entry's timestamp, or the read's clock */
+    uint64_t rng;       /* PRNG state (apply: from the entry's seed) */
+    struct resp_buf *out;
+    int err;            /* first LMDB error, 0 if none */
+    int blocked;        /* a blocking command found nothing */
+    int in_multi;       /* inside EXEC: blocking commands do not block */
+};
+
+/* A keyspace lookup result. The payload points into LMDB memory, valid until
+ * the next write in the transaction. */
+struct store_rec {
+    int type;
+    int64_t expire;
+    uint64_t version;
+    const unsigned char *payload;
+    size_t plen;
+};
+
+/* ----- util.c */
+int store_string2ll(const char *s, size_t slen, long long *value);
+int store_string2l(const char *s, size_t slen, long *value);
+int store_string2d(const char *s, size_t slen, double *value);
+int store_string2ld(const char *s, size_t slen, long double *value);
+int store_ld2string(char *buf, size_t len, long double value);
+int store_ll2string(char *buf, size_t len, long long v);
+int store_strcasecmp_arg(const char *arg, size_t len, const char *lit);
+int store_string_match(const char *pattern, int patternLen, const char *string, int stringLen,
+                       int nocase);
+uint32_t store_hash32(const void *p, size_t n);
+uint64_t store_rng_next(uint64_t *state);
+void store_put_u64(unsigned char *p, uint64_t v);
+uint64_t store_get_u64(const unsigned char *p);
+void store_put_u32(unsigned char *p, uint32_t v);
+uint32_t store_get_u32(const unsigned char *p);
+void store_put_be64(unsigned char *p, uint64_t v);
+uint64_t store_get_be64(const unsigned char *p);
+void store_put_be32(unsigned char *p, uint32_t v);
+uint32_t store_get_be32(const unsigned char *p);
+
+/* ----- db.c: keyspace and members */
+#define STORE_MAX_DBKEY 511
+
+/* Replies that many commands share. */
+#define STORE_WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
+#define STORE_ENOTINT "ERR value is not an integer or out of range"
+#define STORE_ESYNTAX "ERR syntax error"
+#define STORE_ENOTFLOAT "ERR value is not a valid float"
+
+int store_db_lookup(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r);
+/* Lookup that answers WRONGTYPE when the key exists with another type:
+ * returns 1 found (right type), 0 missing, -1 wrong type (reply written). */
+int store_db_lookup_type(struct store_ctx *c, const char *key, size_t klen, int type,
+                         struct store_rec *r);
+/* Writes the record (new version). expire < 0 keeps none. */
+void store_db_put(struct store_ctx *c, const char *key, size_t klen, int type, int64_t expire,
+                  const void *payload, size_t plen);
+/* Rewrites only the header payload of an existing record keeping expire
+ * (new version). */
+void store_db_put_keep(struct store_ctx *c, const char *key, size_t klen,
+                       const struct store_rec *r, const void *payload, size_t plen);
+void store_db_touch(struct store_ctx *c, const char *key, size_t klen, const struct store_rec *r);
+/* Deletes the key and all its members. Returns 1 if it existed (not expired). */
+int store_db_delete(struct store_ctx *c, const char *key, size_t klen);
+void store_db_set_expire(struct store_ctx *c, const char *key, size_t klen,
+                         const struct store_rec *r, int64_t expire);
+void store_db_ready(struct store_ctx *c, const char *key, size_t klen);
+int store_db_key_ok(struct store_ctx *c, size_t klen, size_t extra);
+
+/* members: composite key = hash32(4) klen(4) key sub. */
+size_t store_mkey(unsigned char *buf, const char *key, size_t klen, const void *sub,
+                  size_t sublen);
+int store_m_get(struct store_ctx *c, const char *key, size_t klen, const void *sub,
+                size_t sublen, MDB_val *val);
+void store_m_put(struct store_ctx *c, const char *key, size_t klen, const void *sub,
+                 size_t sublen, const void *val, size_t vlen);
+int store_m_del(struct store_ctx *c, const char *key, size_t klen, const void *sub,
+                size_t sublen);
+
+/* Iterates the members of key in order. Callback returns 0 to go on, 1 to
+ * stop. sub/val point into LMDB memory valid during the callback. */
+typedef int (*store_m_iter_cb)(void *arg, const unsigned char *sub, size_t sublen,
+                               const unsigned char *val, size_t vlen);
+int store_m_iter(struct store_ctx *c, const char *key, size_t klen, const void *from,
+                 size_t fromlen, int reverse, store_m_iter_cb cb, void *arg);
+void store_m_del_all(struct store_ctx *c, const char *key, size_t klen);
+
+void store_ctx_mdb_err(struct store_ctx *c, int rc);
+int64_t store_rec_count(const struct store_rec *r);
+
+/* ----- command handlers */
+typedef void (*store_cmd_fn)(struct store_ctx *c, int argc, char **argv, size_t *len);
+
+struct store_cmd {
+    const char *name;
+    int arity;
+    int cls; /* enum store_cmd_class */
+    unsigned flags;
+    store_cmd_fn fn;
+};
+
+const struct store_cmd *store_cmd_find(const char *name, size_t len);
+void store_exec_cmd(struct store_ctx *c, int argc, char **argv, size_t *len);
+
+#define STORE_DECL(n) void store_cmd_##n(struct store_ctx *c, int argc, char **argv, size_t *len)
+#include "store/cmds.h"
+
+#endif

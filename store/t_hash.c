@@ -1,0 +1,366 @@
+/* Hashes (Redis t_hash.c): fields are members (sub = field, value = value). */
+#include "store/coll.h"
+
+#include <limits.h>
+#include <math.h>
+
+/* hashTypeLookupWriteOrCreate: 1 existed, 0 new (r unset), -1 wrong type. */
+static int hash_lookup(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r)
+{
+    return store_db_lookup_type(c, key, klen, STORE_T_HASH, r);
+}
+
+static int64_t hash_set_fields(struct store_ctx *c, char **argv, size_t *len, int argc,
+                               int64_t *count)
+{
+    int64_t created = 0;
+    for (int i = 2; i < argc; i += 2) {
+        MDB_val v;
+        if (!store_m_get(c, argv[1], len[1], argv[i], len[i], &v)) {
+            created++;
+            (*count)++;
+        }
+        store_m_put(c, argv[1], len[1], argv[i], len[i], argv[i + 1], len[i + 1]);
+    }
+    return created;
+}
+
+static void hash_hset_generic(struct store_ctx *c, int argc, char **argv, size_t *len,
+                              int is_hmset)
+{
+    if (argc % 2 == 1) {
+        resp_add_errorf(c->out, "ERR wrong number of arguments for '%s' command",
+                        is_hmset ? "hmset" : "hset");
+        return;
+    }
+    struct store_rec r;
+    int rc = hash_lookup(c, argv[1], len[1], &r);
+    if (rc < 0)
+        return;
+    int64_t count = rc ? coll_count(&r) : 0;
+    int64_t created = hash_set_fields(c, argv, len, argc, &count);
+    coll_set_count(c, argv[1], len[1], STORE_T_HASH, rc, &r, count);
+    if (is_hmset)
+        resp_add_simple(c->out, "OK");
+    else
+        resp_add_int(c->out, created);
+}
+
+STORE_DECL(hset)
+{
+    hash_hset_generic(c, argc, argv, len, 0);
+}
+
+STORE_DECL(hmset)
+{
+    hash_hset_generic(c, argc, argv, len, 1);
+}
+
+STORE_DECL(hsetnx)
+{
+    (void)argc;
+    struct store_rec r;
+    int rc = hash_lookup(c, argv[1], len[1], &r);
+    if (rc < 0)
+        return;
+    MDB_val v;
+    if (rc && store_m_get(c, argv[1], len[1], argv[2], len[2], &v)) {
+        resp_add_int(c->out, 0);
+        return;
+    }
+    int64_t count = rc ? coll_count(&r) : 0;
+    store_m_put(c, argv[1], len[1], argv[2], len[2], argv[3], len[3]);
+    coll_set_count(c, argv[1], len[1], STORE_T_HASH, rc, &r, count + 1);
+    resp_add_int(c->out, 1);
+}
+
+STORE_DECL(hget)
+{
+    (void)argc;
+    struct store_rec r;
+    int rc = hash_lookup(c, argv[1], len[1], &r);
+    if (rc < 0)
+        return;
+    MDB_val v;
+    if (rc && store_m_get(c, argv[1], len[1], argv[2], len[2], &v))
+        resp_add_bulk(c->out, v.mv_data, v.mv_size);
+    else
+        resp_add_null(c->out);
+}
+
+STORE_DECL(hmget)
+{
+    struct store_rec r;
+    int rc = hash_lookup(c, argv[1], len[1], &r);
+    if (rc < 0)
+        return;
+    resp_add_array(c->out, argc - 2);
+    for (int i = 2; i < argc; i++) {
+        MDB_val v;
+        if (rc && store_m_get(c, argv[1], len[1], argv[i], len[i], &v))
+            resp_add_bulk(c->out, v.mv_data, v.mv_size);
+        else
+            resp_add_null(c->out);
+    }
+}
+
+STORE_DECL(hdel)
+{
+    struct store_rec r;
+    int rc = hash_lookup(c, argv[1], len[1], &r);
+    if (rc < 0)
+        return;
+    if (rc == 0) {
+        resp_add_int(c->out, 0);
+        return;
+    }
+    int64_t count = coll_count(&r), deleted = 0;
+    for (int i = 2; i < argc && count > 0; i++) {
+        if (store_m_del(c, argv[1], len[1], argv[i], len[i])) {
+            deleted++;
+            count--;
+        }
+    }
+    if (deleted)
+        coll_set_count(c, argv[1], len[1], STORE_T_HASH, 1, &r, count);
+    resp_add_int(c->out, deleted);
+}
+
+STORE_DECL(hlen)
+{
+    (void)argc;
+    struct store_rec r;
+    int rc = hash_lookup(c, argv[1], len[1], &r);
+    if (rc < 0)
+        return;
+    resp_add_int(c->out, rc ? coll_count(&r) : 0);
+}
+
+STORE_DECL(hstrlen)
+{
+    (void)argc;
+    struct store_rec r;
+    int rc = hash_lookup(c, argv[1], len[1], &r);
+    if (rc < 0)
+        return;
+    MDB_val v;
+    if (rc && store_m_get(c, argv[1], len[1], argv[2], len[2], &v))
+        resp_add_int(c->out, (long long)v.mv_size);
+    else
+        resp_add_int(c->out, 0);
+}
+
+STORE_DECL(hexists)
+{
+    (void)argc;
+    struct store_rec r;
+    int rc = hash_lookup(c, argv[1], len[1], &r);
+    if (rc < 0)
+        return;
+    MDB_val v;
+    resp_add_int(c->out, rc && store_m_get(c, argv[1], len[1], argv[2], len[2], &v));
+}
+
+struct hash_emit {
+    struct resp_buf *out;
+    int what; /* 1 fields, 2 values, 3 both */
+};
+
+static int hash_emit_cb(void *arg, const unsigned char *sub, size_t sublen,
+                        const unsigned char *val, size_t vlen)
+{
+    struct hash_emit *e = arg;
+    if (e->what & 1)
+        resp_add_bulk(e->out, sub, sublen);
+    if (e->what & 2)
+        resp_add_bulk(e->out, val, vlen);
+    return 0;
+}
+
+static void hash_getall_generic(struct store_ctx *c, char **argv, size_t *len, int what)
+{
+    struct store_rec r;
+    int rc = hash_lookup(c, argv[1], len[1], &r);
+    if (rc < 0)
+        return;
+    if (rc == 0) {
+        resp_add_array(c->out, 0);
+        return;
+    }
+    int64_t n = coll_count(&r);
+    resp_add_array(c->out, what == 3 ? 2 * n : n);
+    struct hash_emit e = {c->out, what};
+    store_m_iter(c, argv[1], len[1], NULL, 0, 0, hash_emit_cb, &e);
+}
+
+STORE_DECL(hkeys)
+{
+    (void)argc;
+    hash_getall_generic(c, argv, len, 1);
+}
+
+STORE_DECL(hvals)
+{
+    (void)argc;
+    hash_getall_generic(c, argv, len, 2);
+}
+
+STORE_DECL(hgetall)
+{
+    (void)argc;
+    hash_getall_generic(c, argv, len, 3);
+}
+
+STORE_DECL(hincrby)
+{
+    (void)argc;
+    long long incr, value = 0;
+    if (!store_string2ll(argv[3], len[3], &incr)) {
+        resp_add_error(c->out, STORE_ENOTINT);
+        return;
+    }
+    struct store_rec r;
+    int rc = hash_lookup(c, argv[1], len[1], &r);
+    if (rc < 0)
+        return;
+    MDB_val v;
+    int had = rc && store_m_get(c, argv[1], len[1], argv[2], len[2], &v);
+    if (had && !store_string2ll(v.mv_data, v.mv_size, &value)) {
+        resp_add_error(c->out, "ERR hash value is not an integer");
+        return;
+    }
+    long long old = value;
+    if ((incr < 0 && old < 0 && incr < (LLONG_MIN - old)) ||
+        (incr > 0 && old > 0 && incr > (LLONG_MAX - old))) {
+        resp_add_error(c->out, "ERR increment or decrement would overflow");
+        return;
+    }
+    value += incr;
+    char buf[32];
+    int n = store_ll2string(buf, sizeof(buf), value);
+    store_m_put(c, argv[1], len[1], argv[2], len[2], buf, (size_t)n);
+    coll_set_count(c, argv[1], len[1], STORE_T_HASH, rc, &r,
+                   (rc ? coll_count(&r) : 0) + (had ? 0 : 1));
+    resp_add_int(c->out, value);
+}
+
+STORE_DECL(hincrbyfloat)
+{
+    (void)argc;
+    long double incr, value = 0;
+    if (!store_string2ld(argv[3], len[3], &incr)) {
+        resp_add_error(c->out, STORE_ENOTFLOAT);
+        return;
+    }
+    if (isnan(incr) || isinf(incr)) {
+        resp_add_error(c->out, "ERR value is NaN or Infinity");
+        return;
+    }
+    struct store_rec r;
+    int rc = hash_lookup(c, argv[1], len[1], &r);
+    if (rc < 0)
+        return;
+    MDB_val v;
+    int had = rc && store_m_get(c, argv[1], len[1], argv[2], len[2], &v);
+    if (had && !store_string2ld(v.mv_data, v.mv_size, &value)) {
+        resp_add_error(c->out, "ERR hash value is not a float");
+        return;
+    }
+    value += incr;
+    if (isnan(value) || isinf(value)) {
+        resp_add_error(c->out, "ERR increment would produce NaN or Infinity");
+        return;
+    }
+    char buf[5 * 1024];
+    int n = store_ld2string(buf, sizeof(buf), value);
+    store_m_put(c, argv[1], len[1], argv[2], len[2], buf, (size_t)n);
+    coll_set_count(c, argv[1], len[1], STORE_T_HASH, rc, &r,
+                   (rc ? coll_count(&r) : 0) + (had ? 0 : 1));
+    resp_add_bulk(c->out, buf, (size_t)n);
+}
+
+STORE_DECL(hscan)
+{
+    store_coll_scan(c, argc, argv, len, STORE_T_HASH);
+}
+
+STORE_DECL(hrandfield)
+{
+    long l = 0;
+    int withvalues = 0;
+    if (argc >= 3) {
+        if (coll_range_long(c, argv[2], len[2], -LONG_MAX, LONG_MAX, &l, NULL) != 0)
+            return;
+        if (argc > 4 || (argc == 4 && !store_strcasecmp_arg(argv[3], len[3], "withvalues"))) {
+            resp_add_error(c->out, STORE_ESYNTAX);
+            return;
+        } else if (argc == 4) {
+            withvalues = 1;
+            if (l < -LONG_MAX / 2 || l > LONG_MAX / 2) {
+                resp_add_error(c->out, "ERR value is out of range");
+                return;
+            }
+        }
+    }
+    struct store_rec r;
+    int rc = hash_lookup(c, argv[1], len[1], &r);
+    if (rc < 0)
+        return;
+    if (rc == 0) {
+        if (argc >= 3)
+            resp_add_array(c->out, 0);
+        else
+            resp_add_null(c->out);
+        return;
+    }
+    struct coll_items it;
+    coll_collect(c, argv[1], len[1], &it);
+    long size = it.n;
+    /* index the items */
+    const unsigned char **subs = malloc(sizeof(*subs) * (size_t)size * 2);
+    size_t *lens = malloc(sizeof(*lens) * (size_t)size * 2);
+    STORE_ASSERT(subs && lens);
+    struct coll_pos p = {0};
+    for (long i = 0; i < size; i++)
+        coll_next(&it, &p, &subs[2 * i], &lens[2 * i], &subs[2 * i + 1], &lens[2 * i + 1]);
+    if (argc < 3) {
+        long i = (long)(store_rng_next(&c->rng) % (uint64_t)size);
+        resp_add_bulk(c->out, subs[2 * i], lens[2 * i]);
+    } else if (l == 0) {
+        resp_add_array(c->out, 0);
+    } else if (l < 0 || l == 1) {
+        long count = l < 0 ? -l : l;
+        resp_add_array(c->out, withvalues ? count * 2 : count);
+        for (long k = 0; k < count; k++) {
+            long i = (long)(store_rng_next(&c->rng) % (uint64_t)size);
+            resp_add_bulk(c->out, subs[2 * i], lens[2 * i]);
+            if (withvalues)
+                resp_add_bulk(c->out, subs[2 * i + 1], lens[2 * i + 1]);
+        }
+    } else {
+        long count = l >= size ? size : l;
+        /* A partial Fisher-Yates shuffle picks count distinct fields. */
+        long *idx = malloc(sizeof(long) * (size_t)size);
+        STORE_ASSERT(idx);
+        for (long i = 0; i < size; i++)
+            idx[i] = i;
+        if (count < size) {
+            for (long k = 0; k < count; k++) {
+                long j = k + (long)(store_rng_next(&c->rng) % (uint64_t)(size - k));
+                long t = idx[k];
+                idx[k] = idx[j];
+                idx[j] = t;
+            }
+        }
+        resp_add_array(c->out, withvalues ? count * 2 : count);
+        for (long k = 0; k < count; k++) {
+            resp_add_bulk(c->out, subs[2 * idx[k]], lens[2 * idx[k]]);
+            if (withvalues)
+                resp_add_bulk(c->out, subs[2 * idx[k] + 1], lens[2 * idx[k] + 1]);
+        }
+        free(idx);
+    }
+    free(subs);
+    free(lens);
+    coll_items_fini(&it);
+}

@@ -1,0 +1,367 @@
+/* Conversions with Redis's exact rules (src/util.c), hashing, byte order. */
+#include "store/store_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+/* Redis string2ll: no spaces, no '+', no leading zeros, fits a long long. */
+int store_string2ll(const char *s, size_t slen, long long *value)
+{
+    const char *p = s;
+    size_t plen = 0;
+    int negative = 0;
+    unsigned long long v;
+
+    if (plen == slen || slen >= 21)
+        return 0;
+    if (slen == 1 && p[0] == '0') {
+        if (value != NULL)
+            *value = 0;
+        return 1;
+    }
+    if (p[0] == '-') {
+        negative = 1;
+        p++;
+        plen++;
+        if (plen == slen)
+            return 0;
+    }
+    if (p[0] >= '1' && p[0] <= '9') {
+        v = (unsigned long long)(p[0] - '0');
+        p++;
+        plen++;
+    } else {
+        return 0;
+    }
+    while (plen < slen && p[0] >= '0' && p[0] <= '9') {
+        if (v > (ULLONG_MAX / 10))
+            return 0;
+        v *= 10;
+        if (v > (ULLONG_MAX - (unsigned long long)(p[0] - '0')))
+            return 0;
+        v += (unsigned long long)(p[0] - '0');
+        p++;
+        plen++;
+    }
+    if (plen < slen)
+        return 0;
+    if (negative) {
+        if (v > ((unsigned long long)(-(LLONG_MIN + 1)) + 1))
+            return 0;
+        if (value != NULL)
+            *value = (long long)(0ULL - v);
+    } else {
+        if (v > LLONG_MAX)
+            return 0;
+        if (value != NULL)
+            *value = (long long)v;
+    }
+    return 1;
+}
+
+int store_string2l(const char *s, size_t slen, long *lval)
+{
+    long long llval;
+    if (!store_string2ll(s, slen, &llval))
+        return 0;
+    if (llval < LONG_MIN || llval > LONG_MAX)
+        return 0;
+    *lval = (long)llval;
+    return 1;
+}
+
+/* Redis getDoubleFromObject on a string. */
+int store_string2d(const char *s, size_t slen, double *value)
+{
+    char buf[128];
+    char *eptr;
+    if (slen == 0 || slen >= sizeof(buf))
+        return 0;
+    memcpy(buf, s, slen);
+    buf[slen] = 0;
+    if (isspace((unsigned char)buf[0]))
+        return 0;
+    errno = 0;
+    double v = strtod(buf, &eptr);
+    if ((size_t)(eptr - buf) != slen ||
+        (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL || fpclassify(v) == FP_ZERO)) ||
+        isnan(v))
+        return 0;
+    *value = v;
+    return 1;
+}
+
+/* Redis string2ld. */
+int store_string2ld(const char *s, size_t slen, long double *dp)
+{
+    char buf[5 * 1024];
+    char *eptr;
+    if (slen == 0 || slen >= sizeof(buf))
+        return 0;
+    memcpy(buf, s, slen);
+    buf[slen] = '\0';
+    errno = 0;
+    long double value = strtold(buf, &eptr);
+    if (isspace((unsigned char)buf[0]) || eptr[0] != '\0' || (size_t)(eptr - buf) != slen ||
+        (errno == ERANGE && (value == HUGE_VAL || value == -HUGE_VAL ||
+                             fpclassify(value) == FP_ZERO)) ||
+        errno == EINVAL || isnan(value))
+        return 0;
+    if (dp)
+        *dp = value;
+    return 1;
+}
+
+/* Redis ld2string in LD_STR_HUMAN mode: %.17Lf with trailing zeros cut. */
+int store_ld2string(char *buf, size_t len, long double value)
+{
+    size_t l;
+    if (isinf(value)) {
+        if (value > 0) {
+            memcpy(buf, "inf", 3);
+            l = 3;
+        } else {
+            memcpy(buf, "-inf", 4);
+            l = 4;
+        }
+    } else {
+        int n = snprintf(buf, len, "%.17Lf", value);
+        if (n < 0 || (size_t)n + 1 > len)
+            return 0;
+        l = (size_t)n;
+        if (strchr(buf, '.') != NULL) {
+            char *p = buf + l - 1;
+            while (*p == '0') {
+                p--;
+                l--;
+            }
+            if (*p == '.')
+                l--;
+        }
+        if (l == 2 && buf[0] == '-' && buf[1] == '0') {
+            buf[0] = '0';
+            l = 1;
+        }
+    }
+    buf[l] = '\0';
+    return (int)l;
+}
+
+int store_ll2string(char *buf, size_t len, long long v)
+{
+    return snprintf(buf, len, "%lld", v);
+}
+
+int store_strcasecmp_arg(const char *arg, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    return len == n && strncasecmp(arg, lit, n) == 0;
+}
+
+/* Redis stringmatchlen (glob-style). */
+static int store_match_impl(const char *pattern, int patternLen, const char *string,
+                            int stringLen, int nocase, int *skipLongerMatches)
+{
+    while (patternLen && stringLen) {
+        switch (pattern[0]) {
+        case '*':
+            while (patternLen && pattern[1] == '*') {
+                pattern++;
+                patternLen--;
+            }
+            if (patternLen == 1)
+                return 1;
+            while (stringLen) {
+                if (store_match_impl(pattern + 1, patternLen - 1, string, stringLen, nocase,
+                                     skipLongerMatches))
+                    return 1;
+                if (*skipLongerMatches)
+                    return 0;
+                string++;
+                stringLen--;
+            }
+            *skipLongerMatches = 1;
+            return 0;
+        case '?':
+            string++;
+            stringLen--;
+            break;
+        case '[': {
+            int not, match;
+            pattern++;
+            patternLen--;
+            not = pattern[0] == '^';
+            if (not) {
+                pattern++;
+                patternLen--;
+            }
+            match = 0;
+            while (1) {
+                if (pattern[0] == '\\' && patternLen >= 2) {
+                    pattern++;
+                    patternLen--;
+                    if (pattern[0] == string[0])
+                        match = 1;
+                } else if (pattern[0] == ']') {
+                    break;
+                } else if (patternLen == 0) {
+                    pattern--;
+                    patternLen++;
+                    break;
+                } else if (patternLen >= 3 && pattern[1] == '-') {
+                    int start = (unsigned char)pattern[0];
+                    int end = (unsigned char)pattern[2];
+                    int c = (unsigned char)string[0];
+                    if (start > end) {
+                        int t = start;
+                        start = end;
+                        end = t;
+                    }
+                    if (nocase) {
+                        start = tolower(start);
+                        end = tolower(end);
+                        c = tolower(c);
+                    }
+                    pattern += 2;
+                    patternLen -= 2;
+                    if (c >= start && c <= end)
+                        match = 1;
+                } else {
+                    if (!nocase) {
+                        if (pattern[0] == string[0])
+                            match = 1;
+                    } else {
+                        if (tolower((unsigned char)pattern[0]) ==
+                            tolower((unsigned char)string[0]))
+                            match = 1;
+                    }
+                }
+                pattern++;
+                patternLen--;
+            }
+            if (not)
+                match = !match;
+            if (!match)
+                return 0;
+            string++;
+            stringLen--;
+            break;
+        }
+        case '\\':
+            if (patternLen >= 2) {
+                pattern++;
+                patternLen--;
+            }
+            /* fall through */
+        default:
+            if (!nocase) {
+                if (pattern[0] != string[0])
+                    return 0;
+            } else {
+                if (tolower((unsigned char)pattern[0]) != tolower((unsigned char)string[0]))
+                    return 0;
+            }
+            string++;
+            stringLen--;
+            break;
+        }
+        pattern++;
+        patternLen--;
+        if (stringLen == 0) {
+            while (*pattern == '*') {
+                pattern++;
+                patternLen--;
+            }
+            break;
+        }
+    }
+    if (patternLen == 0 && stringLen == 0)
+        return 1;
+    return 0;
+}
+
+int store_string_match(const char *pattern, int patternLen, const char *string, int stringLen,
+                       int nocase)
+{
+    int skip = 0;
+    return store_match_impl(pattern, patternLen, string, stringLen, nocase, &skip);
+}
+
+/* FNV-1a; only needs to be stable and spread keys for SCAN. */
+uint32_t store_hash32(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 16777619u;
+    }
+    h ^= h >> 15;
+    h *= 0x2c1b3c6dU;
+    h ^= h >> 12;
+    return h;
+}
+
+/* splitmix64: deterministic from the entry's seed. */
+uint64_t store_rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void store_put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+uint64_t store_get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+void store_put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+uint32_t store_get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void store_put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (56 - 8 * i));
+}
+
+uint64_t store_get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+void store_put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+uint32_t store_get_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
