@@ -1,6 +1,7 @@
 /* The command table and dispatch. */
 #include "store/store_int.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -62,4 +63,25 @@ void store_exec_cmd(struct store_ctx *c, int argc, char **argv, size_t *len)
         return;
     }
     cmd->fn(c, argc, argv, len);
+}
+
+void store_reply_unknown(int argc, char **argv, size_t *argvlen, struct resp_buf *reply)
+{
+    /* Redis processCommand: each argument as '%.*s' followed by a space,
+     * while the list stays under 128 bytes. */
+    char args[512];
+    size_t n = 0;
+    args[0] = 0;
+    for (int i = 1; i < argc && n < 128; i++) {
+        int room = 128 - (int)n;
+        int w = snprintf(args + n, sizeof(args) - n, "'%.*s' ",
+                         (int)(argvlen[i] < (size_t)room ? argvlen[i] : (size_t)room), argv[i]);
+        if (w < 0)
+            break;
+        n += (size_t)w;
+        if (n >= sizeof(args))
+            n = sizeof(args) - 1;
+    }
+    resp_add_errorf(reply, "ERR unknown command '%.128s', with args beginning with: %s", argv[0],
+                    args);
 }

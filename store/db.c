@@ -933,7 +933,21 @@ STORE_DECL(dbsize)
         resp_add_error(c->out, "ERR ferry: store read failed");
         return;
     }
-    resp_add_int(c->out, (long long)st.ms_entries);
+    /* Expired keys wait for their deletion entry; Redis would have deleted
+     * them on access or in its expiry cycle, so they do not count. The
+     * expires index makes this O(expired-but-not-yet-deleted). */
+    long long n = (long long)st.ms_entries;
+    MDB_cursor *cur;
+    if (mdb_cursor_open(c->txn, c->s->expires, &cur) == 0) {
+        MDB_val k, v;
+        int rc2 = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        while (rc2 == 0 && k.mv_size >= 8 && store_get_be64(k.mv_data) <= c->now) {
+            n--;
+            rc2 = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+    }
+    resp_add_int(c->out, n);
 }
 
 static void store_flush_generic(struct store_ctx *c, int argc, char **argv, size_t *len)

@@ -94,6 +94,10 @@ int store_command_class(const char *name, size_t len, unsigned *flags);
  * and returns 1; returns 0 when the arity is fine (or the command unknown). */
 int store_command_check_arity(int argc, char **argv, size_t *argvlen, struct resp_buf *reply);
 
+/* Appends Redis's reply to a command it does not know:
+ * "-ERR unknown command 'x', with args beginning with: 'a' 'b' ". */
+void store_reply_unknown(int argc, char **argv, size_t *argvlen, struct resp_buf *reply);
+
 /* Runs a read command (STORE_CLASS_READ) against committed state as of
  * now_ms and appends its reply to reply. Returns 0 or STORE_EIO. */
 int store_read(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t now_ms,

@@ -495,7 +495,7 @@ STORE_DECL(setrange)
     int rc = store_db_lookup_type(c, argv[1], len[1], STORE_T_STRING, &r);
     if (rc < 0)
         return;
-    size_t vlen = len[2];
+    size_t vlen = len[3];
     if (rc == 0) {
         if (vlen == 0) {
             resp_add_int(c->out, 0);
@@ -506,7 +506,7 @@ STORE_DECL(setrange)
         size_t n = (size_t)offset + vlen;
         char *buf = calloc(1, n);
         STORE_ASSERT(buf != NULL);
-        memcpy(buf + offset, argv[2], vlen);
+        memcpy(buf + offset, argv[3], vlen);
         store_db_put(c, argv[1], len[1], STORE_T_STRING, 0, buf, n);
         free(buf);
         resp_add_int(c->out, (long long)n);
@@ -522,7 +522,7 @@ STORE_DECL(setrange)
     char *buf = calloc(1, n);
     STORE_ASSERT(buf != NULL);
     memcpy(buf, r.payload, r.plen);
-    memcpy(buf + offset, argv[2], vlen);
+    memcpy(buf + offset, argv[3], vlen);
     store_db_put_keep(c, argv[1], len[1], &r, buf, n);
     free(buf);
     resp_add_int(c->out, (long long)n);

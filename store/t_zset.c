@@ -65,6 +65,8 @@ static void zs_put(struct store_ctx *c, const char *key, size_t klen, const void
         store_ctx_mdb_err(c, MDB_BAD_VALSIZE);
         return;
     }
+    if (score == 0)
+        score = 0.0; /* Redis never shows a -0 score */
     sub[0] = 'm';
     memcpy(sub + 1, m, ml);
     store_m_put(c, key, klen, sub, ml + 1, &score, 8);
@@ -270,6 +272,11 @@ static int zs_lex_span(const struct zs_arr *a, const struct zlex *r, long *first
                         r->maxlen, r->maxkind);
     if (cmp > 0 || (cmp == 0 && (r->minex || r->maxex)))
         return 0;
+    /* zzlIsInLexRange: the last element >= min and the first <= max (with
+     * mixed scores this is what makes Redis answer "nothing"). */
+    if (a->n == 0 || !zs_lex_gte_min(a->m[a->n - 1], a->ml[a->n - 1], r) ||
+        !zs_lex_lte_max(a->m[0], a->ml[0], r))
+        return 0;
     long i = 0;
     while (i < a->n && !zs_lex_gte_min(a->m[i], a->ml[i], r))
         i++;
@@ -309,6 +316,11 @@ static int zs_lex_span_rev(const struct zs_arr *a, const struct zlex *r, long *f
     int cmp = zs_lexcmp((const unsigned char *)r->min, r->minlen, r->minkind, r->max,
                         r->maxlen, r->maxkind);
     if (cmp > 0 || (cmp == 0 && (r->minex || r->maxex)))
+        return 0;
+    /* zzlIsInLexRange: the last element >= min and the first <= max (with
+     * mixed scores this is what makes Redis answer "nothing"). */
+    if (a->n == 0 || !zs_lex_gte_min(a->m[a->n - 1], a->ml[a->n - 1], r) ||
+        !zs_lex_lte_max(a->m[0], a->ml[0], r))
         return 0;
     long i = a->n - 1;
     while (i >= 0 && !zs_lex_lte_max(a->m[i], a->ml[i], r))

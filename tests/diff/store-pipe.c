@@ -68,7 +68,7 @@ int main(int argc, char **argv)
         uint64_t now = now_ms();
         resp_buf_reset(&out);
         if (cls == STORE_CLASS_UNKNOWN) {
-            resp_add_errorf(&out, "ERR unknown command '%s'", av[0]);
+            store_reply_unknown(n, av, al, &out);
         } else if (store_command_check_arity(n, av, al, &out)) {
         } else if (cls == STORE_CLASS_READ) {
             store_read(s, n, av, al, now, &out);

@@ -1,0 +1,510 @@
+#!/usr/bin/env python3
+"""Differential test: the same random command stream to a real redis-server
+and to ferry (or to the store alone through store-pipe); replies compared
+byte for byte, with order-free replies normalized (see gen.py for the kinds).
+
+  difftest.py --ferry build/ferry -n 200000 --seed 1
+  difftest.py --pipe build/tests/diff/store-pipe -n 50000 --seed 7
+
+On a difference it prints the seed, the shortest command sequence it could
+find that still shows it (replayed on fresh servers), and both replies, and
+exits 1.
+"""
+import argparse
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen  # noqa: E402
+from gen import Cmd  # noqa: E402
+
+
+def enc(argv):
+    out = [b"*%d\r\n" % len(argv)]
+    for a in argv:
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class Conn:
+    """A RESP connection over a socket or a pair of pipes."""
+
+    def __init__(self, rfile, wfile, name):
+        self.r, self.w, self.name = rfile, wfile, name
+
+    @classmethod
+    def tcp(cls, port, name):
+        for _ in range(200):
+            try:
+                s = socket.create_connection(("127.0.0.1", port))
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("cannot connect to %s on %d" % (name, port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c = cls(s.makefile("rb"), s.makefile("wb"), name)
+        c.sock = s
+        return c
+
+    def send(self, argv):
+        self.w.write(enc(argv))
+        self.w.flush()
+
+    def call(self, argv):
+        self.send(argv)
+        return self.read()
+
+    def read(self):
+        raw = []
+        val = self._read(raw)
+        return b"".join(raw), val
+
+    def _read(self, raw):
+        line = self.r.readline()
+        if not line:
+            raise EOFError("%s closed the connection" % self.name)
+        raw.append(line)
+        t, rest = line[:1], line[1:-2]
+        if t == b"+":
+            return ("+", rest)
+        if t == b"-":
+            return ("-", rest)
+        if t == b":":
+            return (":", int(rest))
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return ("$", None)
+            data = self.r.read(n + 2)
+            raw.append(data)
+            return ("$", data[:-2])
+        if t == b"*":
+            n = int(rest)
+            if n < 0:
+                return ("*", None)
+            return ("*", [self._read(raw) for _ in range(n)])
+        raise RuntimeError("%s sent a bad reply line %r" % (self.name, line))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Servers:
+    """redis-server and the target, started fresh; stop() reaps both."""
+
+    def __init__(self, args):
+        self.args = args
+        self.tmp = tempfile.mkdtemp(prefix="ferry-diff.")
+        self.procs = []
+        rport = free_port()
+        self.procs.append(subprocess.Popen(
+            [args.redis_server, "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.tmp, "--daemonize", "no",
+             "--logfile", os.path.join(self.tmp, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.redis = Conn.tcp(rport, "redis")
+        self.redis2 = Conn.tcp(rport, "redis")
+        self.rport = rport
+        if args.pipe:
+            d = os.path.join(self.tmp, "store")
+            os.mkdir(d)
+            p = subprocess.Popen([args.pipe, d], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self.procs.append(p)
+            self.target = Conn(p.stdout, p.stdin, "store-pipe")
+            self.target2 = None
+        else:
+            fport = free_port()
+            d = os.path.join(self.tmp, "ferry")
+            os.mkdir(d)
+            cmd = [args.ferry, "--phase", "raft-only", "--port", str(fport), "--dir", d,
+                   "--sync", "no"] + (args.ferry_arg or [])
+            self.procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                               stderr=open(os.path.join(self.tmp, "ferry.log"), "wb")))
+            self.target = Conn.tcp(fport, "ferry")
+            self.target2 = Conn.tcp(fport, "ferry")
+
+    def stop(self):
+        for p in self.procs:
+            try:
+                p.kill()
+            except OSError:
+                pass
+            p.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def flush(self):
+        self.redis.call([b"FLUSHALL"])
+        self.target.call([b"FLUSHALL"])
+
+
+# ------------------------------------------------------------------ comparing
+
+def items(v):
+    return v[1] if v[0] == "*" and v[1] is not None else None
+
+
+def raw_of(v):
+    t, x = v
+    if t in ("+", "-"):
+        return t.encode() + x
+    if t == ":":
+        return b":%d" % x
+    if t == "$":
+        return b"$-" if x is None else b"$" + x
+    if x is None:
+        return b"*-"
+    return b"*[" + b",".join(raw_of(e) for e in x) + b"]"
+
+
+def norm_set(v):
+    it = items(v)
+    if it is None:
+        return raw_of(v)
+    return sorted(raw_of(e) for e in it)
+
+
+def norm_pairs(v):
+    it = items(v)
+    if it is None or len(it) % 2:
+        return raw_of(v)
+    return sorted((raw_of(it[i]), raw_of(it[i + 1])) for i in range(0, len(it), 2))
+
+
+def scan_all(conn, argv):
+    """Runs a SCAN-family command to completion; returns ('err', raw) or
+    ('ok', set of elements or pairs)."""
+    ci = 1 if argv[0].upper() == b"SCAN" else 2
+    pairs = argv[0].upper() in (b"HSCAN", b"ZSCAN")
+    a = list(argv)
+    seen = set()
+    for _ in range(100000):
+        raw, v = conn.call(a)
+        if v[0] != "*":
+            return ("err", raw)
+        cur, els = v[1][0][1], items(v[1][1])
+        if pairs:
+            for i in range(0, len(els), 2):
+                seen.add((els[i][1], els[i + 1][1]))
+        else:
+            seen.update(e[1] for e in els)
+        if cur == b"0":
+            return ("ok", seen)
+        a[ci] = cur
+    return ("err", b"endless scan")
+
+
+TTL_TOL = {b"TTL": 1, b"PTTL": 1500, b"EXPIRETIME": 2, b"PEXPIRETIME": 1500}
+
+
+class Mismatch(Exception):
+    def __init__(self, msg, a=b"", b=b""):
+        super().__init__(msg)
+        self.a, self.b = a, b
+
+
+def contents(conn, key):
+    """The collection at key as seen by conn (for random-reply checks)."""
+    _, t = conn.call([b"TYPE", key])
+    t = t[1]
+    if t == b"set":
+        return t, set(e[1] for e in conn.call([b"SMEMBERS", key])[1][1])
+    if t == b"hash":
+        it = conn.call([b"HGETALL", key])[1][1]
+        return t, {it[i][1]: it[i + 1][1] for i in range(0, len(it), 2)}
+    if t == b"zset":
+        it = conn.call([b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"])[1][1]
+        return t, {it[i][1]: it[i + 1][1] for i in range(0, len(it), 2)}
+    return t, None
+
+
+def check_random(cmd, ra, va, rb, vb, before):
+    name = cmd.argv[0].upper()
+    if va[0] == "-" or vb[0] == "-" or va[0] != vb[0]:
+        if ra != rb:
+            raise Mismatch("reply", ra, rb)
+        return
+    if name == b"RANDOMKEY":
+        if (va[1] is None) != (vb[1] is None):
+            raise Mismatch("RANDOMKEY null-ness", ra, rb)
+        return
+    typ, coll = before
+    if va[0] == "$":
+        if (va[1] is None) != (vb[1] is None):
+            raise Mismatch("null-ness", ra, rb)
+        if vb[1] is not None and (coll is None or vb[1] not in coll):
+            raise Mismatch("element not in the collection", ra, rb)
+        return
+    if va[0] == "*":
+        a, b = items(va), items(vb)
+        if (a is None) != (b is None) or (a is not None and len(a) != len(b)):
+            raise Mismatch("count", ra, rb)
+        if not b:
+            return
+        withv = len(cmd.argv) == 4 and name in (b"HRANDFIELD", b"ZRANDMEMBER")
+        els = [e[1] for e in b]
+        if withv:
+            ps = [(els[i], els[i + 1]) for i in range(0, len(els), 2)]
+            for m, v in ps:
+                if coll is None or coll.get(m) != v:
+                    raise Mismatch("pair not in the collection", ra, rb)
+            names = [m for m, _ in ps]
+        else:
+            names = els
+            for m in names:
+                if coll is None or m not in coll:
+                    raise Mismatch("element not in the collection", ra, rb)
+        count = int(cmd.argv[2]) if len(cmd.argv) > 2 else 1
+        if (count > 0 or name == b"SPOP") and len(set(names)) != len(names):
+            raise Mismatch("duplicates in a distinct sample", ra, rb)
+        return
+    if ra != rb:
+        raise Mismatch("reply", ra, rb)
+
+
+def resync(srv, key):
+    """After SPOP the two stores hold different members: copy redis's state
+    of key to the target."""
+    r, t = srv.redis, srv.target
+    typ, coll = contents(r, key)
+    if typ not in (b"set", b"none"):
+        return
+    t.call([b"DEL", key])
+    if typ == b"set" and coll:
+        t.call([b"SADD", key] + sorted(coll))
+        pttl = r.call([b"PEXPIRETIME", key])[1][1]
+        if pttl > 0:
+            t.call([b"PEXPIREAT", key, str(pttl).encode()])
+
+
+def run_one(srv, cmd):
+    """Sends cmd to both; raises Mismatch on a difference."""
+    name = cmd.argv[0].upper()
+    if cmd.kind == "scan":
+        a, b = scan_all(srv.redis, cmd.argv), scan_all(srv.target, cmd.argv)
+        if a != b:
+            raise Mismatch("scan result", repr(a).encode(), repr(b).encode())
+        return
+    if cmd.kind == "tx":
+        return run_tx(srv, cmd)
+    before = None
+    if cmd.kind == "random" and name != b"RANDOMKEY":
+        before = contents(srv.redis, cmd.argv[1])
+    ra, va = srv.redis.call(cmd.argv)
+    rb, vb = srv.target.call(cmd.argv)
+    if cmd.kind == "exact":
+        if ra != rb:
+            raise Mismatch("reply", ra, rb)
+    elif cmd.kind == "set":
+        if norm_set(va) != norm_set(vb):
+            raise Mismatch("set reply", ra, rb)
+    elif cmd.kind == "pairs":
+        if norm_pairs(va) != norm_pairs(vb):
+            raise Mismatch("pairs reply", ra, rb)
+    elif cmd.kind == "ttl":
+        if va[0] != ":" or vb[0] != ":":
+            if ra != rb:
+                raise Mismatch("reply", ra, rb)
+        elif va[1] < 0 or vb[1] < 0:
+            if va[1] != vb[1]:
+                raise Mismatch("ttl", ra, rb)
+        elif abs(va[1] - vb[1]) > TTL_TOL.get(name, 1):
+            raise Mismatch("ttl beyond tolerance", ra, rb)
+    elif cmd.kind == "random":
+        check_random(cmd, ra, va, rb, vb, before)
+        if name == b"SPOP":
+            resync(srv, cmd.argv[1])
+    else:
+        raise RuntimeError("unknown kind " + cmd.kind)
+
+
+def run_tx(srv, tx):
+    """tx.extra = (watch_keys, interfering command or None, queued commands)."""
+    watch, interfere, cmds = tx.extra
+    for conn in (srv.redis, srv.target):
+        pass
+    replies = []
+    for conn, other in ((srv.redis, srv.redis2), (srv.target, srv.target2)):
+        out = []
+        if watch:
+            out.append(conn.call([b"WATCH"] + watch)[0])
+        if interfere is not None:
+            out.append(other.call(interfere.argv)[0])
+        out.append(conn.call([b"MULTI"])[0])
+        for c in cmds:
+            out.append(conn.call(c.argv)[0])
+        out.append(conn.call([b"EXEC"])[0])
+        replies.append(b"".join(out))
+    if replies[0] != replies[1]:
+        raise Mismatch("transaction", replies[0], replies[1])
+
+
+def gen_tx(rng, now):
+    watch = [k.encode() for k in rng.sample(gen.ALL_KEYS, rng.randint(0, 2))]
+    interfere = None
+    if watch and rng.random() < 0.5:
+        k = rng.choice(watch + [b"s0"])
+        interfere = Cmd([b"SET", k, b"w"] if rng.random() < 0.7 else [b"GET", k], keys=[k])
+    cmds = []
+    for _ in range(rng.randint(0, 4)):
+        c = gen.gen_command(rng, now)
+        while c.kind != "exact" or c.argv[0].upper() in (b"FLUSHALL", b"FLUSHDB"):
+            c = gen.gen_command(rng, now)
+        cmds.append(c)
+    keys = list(watch) + [k for c in cmds for k in (c.keys or [])]
+    if interfere:
+        keys += interfere.keys
+    allk = any(c.keys is None for c in cmds)
+    t = Cmd([b"MULTI"], kind="tx", keys=None if allk else keys, extra=(watch, interfere, cmds))
+    return t
+
+
+def describe(cmd):
+    if cmd.kind == "tx":
+        watch, interfere, cmds = cmd.extra
+        parts = []
+        if watch:
+            parts.append("WATCH " + " ".join(k.decode() for k in watch))
+        if interfere:
+            parts.append("(other client) %r" % interfere)
+        parts.append("MULTI")
+        parts += ["%r" % c for c in cmds]
+        parts.append("EXEC")
+        return " ; ".join(parts)
+    return repr(cmd)
+
+
+def generate(seed, n, with_tx):
+    rng = random.Random(seed)
+    now = int(time.time() * 1000)
+    out = []
+    for _ in range(n):
+        if with_tx and rng.random() < 0.01:
+            out.append(gen_tx(rng, now))
+        else:
+            out.append(gen.gen_command(rng, now))
+    return out
+
+
+def replay(srv, cmds):
+    """Index of the first mismatch on fresh data, or None."""
+    srv.flush()
+    for i, c in enumerate(cmds):
+        try:
+            run_one(srv, c)
+        except Mismatch:
+            return i
+    return None
+
+
+def minimize(srv, cmds, budget_s=120):
+    """Shrinks cmds (whose last command shows a difference) by dropping
+    commands that do not touch the failing command's keys, then chunks."""
+    deadline = time.time() + budget_s
+    last = cmds[-1]
+    if last.keys is not None:
+        keys = set(last.keys)
+        changed = True
+        sel = [len(cmds) - 1]
+        while changed:
+            changed = False
+            sel = [i for i, c in enumerate(cmds[:-1])
+                   if c.keys is None or keys & set(c.keys)] + [len(cmds) - 1]
+            for i in sel:
+                if cmds[i].keys:
+                    nk = keys | set(cmds[i].keys)
+                    if nk != keys:
+                        keys = nk
+                        changed = True
+        cand = [cmds[i] for i in sel]
+        r = replay(srv, cand)
+        if r is not None:
+            cmds = cand[:r + 1]
+    chunk = max(1, len(cmds) // 2)
+    while chunk >= 1 and time.time() < deadline:
+        i = 0
+        removed = False
+        while i < len(cmds) - 1 and time.time() < deadline:
+            cand = cmds[:i] + cmds[i + chunk:]
+            if cand and len(cand) < len(cmds):
+                r = replay(srv, cand)
+                if r is not None:
+                    cmds = cand[:r + 1]
+                    removed = True
+                    continue
+            i += chunk
+        if not removed:
+            chunk //= 2
+    return cmds
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=200000)
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--ferry")
+    ap.add_argument("--ferry-arg", action="append")
+    ap.add_argument("--pipe")
+    ap.add_argument("--redis-server", default="redis-server")
+    ap.add_argument("--no-tx", action="store_true")
+    ap.add_argument("--no-minimize", action="store_true")
+    args = ap.parse_args()
+    if not args.ferry and not args.pipe:
+        ap.error("--ferry or --pipe is required")
+    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
+    with_tx = bool(args.ferry) and not args.no_tx
+    cmds = generate(seed, args.n, with_tx)
+    srv = Servers(args)
+    t0 = time.time()
+    try:
+        for i, c in enumerate(cmds):
+            try:
+                run_one(srv, c)
+            except Mismatch as m:
+                print("difftest: DIFFERENCE at command %d of %d (seed %d): %s"
+                      % (i + 1, len(cmds), seed, m))
+                print("  command: %s" % describe(c))
+                print("  redis:   %r" % m.a)
+                print("  target:  %r" % m.b)
+                if not args.no_minimize:
+                    small = minimize(srv, cmds[:i + 1])
+                    print("difftest: shortest sequence found (%d commands), replay with "
+                          "--seed %d:" % (len(small), seed))
+                    for c2 in small:
+                        print("  " + describe(c2))
+                    try:
+                        replay(srv, small[:-1])
+                        last = small[-1]
+                        if last.kind not in ("scan", "tx"):
+                            print("  -> redis:  %r" % srv.redis.call(last.argv)[0])
+                            print("  -> target: %r" % srv.target.call(last.argv)[0])
+                    except Exception as e:  # the servers may be gone
+                        print("  (could not show final replies: %s)" % e)
+                return 1
+            except (EOFError, OSError) as e:
+                print("difftest: connection lost at command %d (seed %d): %s; command: %s"
+                      % (i + 1, seed, e, describe(c)))
+                return 1
+        dt = time.time() - t0
+        print("difftest: %d commands, seed %d, 0 differences (%.1fs, %.0f cmd/s)"
+              % (len(cmds), seed, dt, len(cmds) / dt))
+        return 0
+    finally:
+        srv.stop()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.exit(main())
