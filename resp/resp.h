@@ -89,27 +89,39 @@ void resp_add_command(struct resp_buf *b, int argc, const char *const *argv,
 struct resp_reader;
 
 /* One parsed request. argv[i] points at argvlen[i] bytes followed by a NUL
- * (so argv[0] can be used as a C string); the arguments are binary-safe.
- * wire_len is how many input bytes the request occupied (for forwarding the
- * original bytes). The pointers stay valid until the next resp_reader_next,
- * resp_reader_feed or resp_reader_free on the same reader. */
+ * (so argv[0] can be used as a C string); the arguments are binary-safe;
+ * argc >= 1. wire_len is how many input bytes the request occupied, counted
+ * from the end of the previous request: the sum of wire_len over all
+ * requests is exactly the bytes consumed, so a caller holding the original
+ * stream can forward or drop each request's bytes by count. The first
+ * skip_len of those bytes are no-op lines Redis ignores (empty inline lines,
+ * "*0", "*-1") that came before the request; the request's own bytes are the
+ * remaining wire_len - skip_len. (Forwarding all wire_len bytes is harmless:
+ * Redis ignores the no-ops too.) The pointers stay valid until the next
+ * resp_reader_next, resp_reader_feed or resp_reader_free on the same reader. */
 struct resp_request {
     int argc;
     char **argv;
     size_t *argvlen;
     size_t wire_len;
-    int inline_cmd; /* 1 when it came as an inline command */
+    size_t skip_len; /* leading no-op bytes included in wire_len */
+    int inline_cmd;  /* 1 when it came as an inline command */
 };
 
 /* max_bulk_len <= 0 selects RESP_DEFAULT_MAX_BULK_LEN. */
 struct resp_reader *resp_reader_new(long long max_bulk_len);
 void resp_reader_free(struct resp_reader *r); /* NULL is a no-op */
+/* While set (requirepass configured and the client not yet authenticated),
+ * Redis 7.0's tighter limits apply: more than 10 arguments gives "ERR Protocol
+ * error: unauthenticated multibulk length", a bulk over 16384 bytes "ERR
+ * Protocol error: unauthenticated bulk length". Off by default. */
+void resp_reader_set_auth_required(struct resp_reader *r, int required);
 /* Copies the bytes in; returns RESP_OK, or RESP_ERR once in error state. */
 int resp_reader_feed(struct resp_reader *r, const char *buf, size_t len);
 /* RESP_OK with *req filled, RESP_AGAIN, or RESP_ERR (see above). */
 int resp_reader_next(struct resp_reader *r, struct resp_request *req);
-/* The error text after RESP_ERR, without the leading '-' or CRLF. Valid
- * until resp_reader_free. */
+/* The error text after RESP_ERR, without the leading '-' or CRLF; NULL
+ * before any error. Valid until resp_reader_free. */
 const char *resp_reader_error(const struct resp_reader *r);
 /* Bytes fed but not yet returned as requests (for backpressure decisions). */
 size_t resp_reader_pending(const struct resp_reader *r);
@@ -117,22 +129,32 @@ size_t resp_reader_pending(const struct resp_reader *r);
 /* ------------------------------------------------------------------ scanner
  * Finds reply boundaries in a stream of RESP2 (and RESP3) replies from an
  * upstream server. Resumable: bytes can arrive in any split, and a large
- * bulk is skipped by count, never re-scanned. It does not copy the bytes.
+ * bulk is skipped by count, never re-scanned. It does not copy the bytes and
+ * never allocates: its whole state is this struct (embed it, no _fini).
  *
  * resp_scanner_scan(s, p, n, &used) examines p[0..n): it returns RESP_OK when
  * a reply ends inside it (used = bytes up to and including that reply's
  * last byte, counted from p), RESP_AGAIN when all n bytes were consumed
- * without a reply ending (used = n), RESP_ERR on bytes that are not RESP.
- * After RESP_OK the scanner is ready for the next reply at p + used. */
+ * without a reply ending (used = n), RESP_ERR on bytes that are not RESP
+ * (used = offset of the offending byte; the scanner stays in error).
+ * After RESP_OK the scanner is ready for the next reply at p + used, and
+ * is_error tells whether the reply just ended was an error (- or !).
+ *
+ * Accepted: + - : $ * and RESP3 _ , # ( = % ~ > | ! (attributes are taken
+ * as part of the reply they precede). Lines must end in CRLF, bulk payloads
+ * must be followed by CRLF. Aggregates nest at most RESP_SCAN_MAX_DEPTH
+ * deep; streamed RESP3 types ($?, *?) are refused. */
+#define RESP_SCAN_MAX_DEPTH 64
+
 struct resp_scanner {
-    int depth;              /* open aggregates */
-    long long remain[8];    /* items left in each open aggregate */
-    long long bulk_left;    /* payload bytes (incl. CRLF) still to skip, or -1 */
-    int state;              /* internal */
-    char type;              /* type byte of the item being read */
-    char is_error;          /* the top-level reply is an error (-...) */
-    size_t line_len;        /* bytes of the current header line seen */
-    char line[32];          /* the first bytes of the current header line */
+    int depth;                             /* open aggregates */
+    long long remain[RESP_SCAN_MAX_DEPTH]; /* items left in each open aggregate */
+    long long bulk_left; /* payload bytes still to skip, or -1 */
+    int state;           /* internal */
+    char type;           /* type byte of the item being read */
+    char is_error;       /* the top-level reply is an error (- or !) */
+    size_t line_len;     /* bytes of the current header line seen */
+    char line[32];       /* the first bytes of the current header line */
 };
 
 void resp_scanner_init(struct resp_scanner *s);
