@@ -1,9 +1,13 @@
-/* Client connections and their upstream connections.
+/* Client connections.
  *
- * Each client owns one upstream connection, opened on its first forwarded
- * request, so every piece of connection state Redis keeps (MULTI, WATCH,
- * SELECT, subscriptions, blocking pops, CLIENT SETNAME) stays exactly as it
- * would be with a direct connection.
+ * In phase redis a client's stateless requests travel on a shared,
+ * pipelined upstream connection. The first request that needs connection
+ * state Redis keeps (MULTI, WATCH, SELECT, AUTH, CLIENT, subscriptions,
+ * blocking pops, ...) gives the client its own upstream connection for the
+ * rest of its life, so that state is exactly what a direct connection would
+ * have. The switch is fenced: nothing is sent on the new connection before
+ * the client's requests on the shared one are answered, so the client's
+ * requests still execute in the order it sent them.
  *
  * Replies leave in request order. Each request takes a place in the client's
  * slot queue: a run of upstream replies, one local reply (made by ferry, now
@@ -30,10 +34,13 @@
  * reader copies what it keeps. */
 static char client_readbuf[64 * 1024];
 
+/* A client with this many requests unanswered on the shared connection
+ * is reading its replies slower than it sends: it moves to its own
+ * connection, where backpressure can hold replies in Redis instead. */
+#define PROXY_SHARED_INFLIGHT_MAX 4096
+
 static void client_write_cb(evutil_socket_t fd, short what, void *arg);
-static void upstream_read_cb(evutil_socket_t fd, short what, void *arg);
-static void upstream_write_cb(evutil_socket_t fd, short what, void *arg);
-static void upstream_fail(struct proxy_client *c, const char *reason, int connecting);
+static void client_free(struct proxy_client *c);
 
 static void *xcalloc(size_t n, size_t size)
 {
@@ -81,7 +88,7 @@ static void slot_enqueue(struct proxy_client *c, struct proxy_slot *s)
 }
 
 /* Where bytes for slot s go now. */
-static struct evbuffer *slot_dest(struct proxy_client *c, struct proxy_slot *s)
+struct evbuffer *proxy_client_slot_dest(struct proxy_client *c, struct proxy_slot *s)
 {
     if (s == c->head && (s->buf == NULL || evbuffer_get_length(s->buf) == 0))
         return c->out;
@@ -114,23 +121,13 @@ static void client_flush_slots(struct proxy_client *c)
         c->head = s->next;
         if (c->head == NULL)
             c->tail = NULL;
-        PROXY_ASSERT(c->up_next != s);
         slot_free(s);
     }
 }
 
-/* The next UPSTREAM slot after s that still expects replies. */
-static struct proxy_slot *next_upstream_slot(struct proxy_slot *s)
-{
-    for (s = s->next; s; s = s->next)
-        if (s->kind == PROXY_SLOT_UPSTREAM && s->expect > 0)
-            return s;
-    return NULL;
-}
-
 /* ------------------------------------------------------------------ flushing */
 
-static void client_mark_dirty(struct proxy_client *c)
+void proxy_client_mark_dirty(struct proxy_client *c)
 {
     struct proxy_server *srv = c->srv;
     if (c->dirty || c->gone)
@@ -174,48 +171,20 @@ static void client_resume_reading(struct proxy_client *c)
     }
 }
 
-/* Writes what the upstream connection has queued. Returns -1 when the
- * upstream failed (already handled). */
-static int upstream_flush(struct proxy_client *c)
+/* The upstream this client's requests go to now. */
+static struct proxy_upstream *client_upstream(struct proxy_client *c)
 {
-    struct proxy_upstream *up = &c->up;
-    if (up->state != PROXY_UP_READY)
-        return 0;
-    while (evbuffer_get_length(up->out) > 0) {
-        int n = evbuffer_write(up->out, up->fd);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            upstream_fail(c, strerror(errno), 0);
-            return -1;
-        }
-        if (n == 0)
-            break;
-    }
-    size_t left = evbuffer_get_length(up->out);
-    if (left > 0)
-        event_add(up->wev, NULL);
-    else
-        event_del(up->wev);
-    /* The upstream reads slower than the client writes: stop reading the
-     * client until it catches up. */
-    if (left > PROXY_OUT_HIGH)
-        client_pause_reading(c);
-    else if (left < PROXY_OUT_LOW)
-        client_resume_reading(c);
-    return 0;
+    return c->up ? c->up : c->shared;
 }
 
-/* Sends what can be sent to the client and its upstream, and closes the
- * client when it is done. May free c. */
+/* Sends what can be sent to the client and its own upstream, applies
+ * backpressure, and closes the client when it is done. May free c. */
 static void client_flush(struct proxy_client *c)
 {
     if (c->gone)
         return;
-    if (upstream_flush(c) < 0 && c->gone)
-        return;
+    if (c->up)
+        proxy_upstream_flush(c->up);
     client_flush_slots(c);
     while (evbuffer_get_length(c->out) > 0) {
         int n = evbuffer_write(c->out, c->fd);
@@ -239,10 +208,16 @@ static void client_flush(struct proxy_client *c)
         event_del(c->wev);
         c->wev_pending = 0;
     }
-    if (c->up.read_paused && left < PROXY_OUT_LOW && c->up.state == PROXY_UP_READY) {
-        event_add(c->up.rev, NULL);
-        c->up.read_paused = 0;
-    }
+    if (c->up && left < PROXY_OUT_LOW)
+        proxy_upstream_resume(c->up);
+    /* The upstream reads slower than the client writes: stop reading the
+     * client until it catches up. */
+    struct proxy_upstream *up = client_upstream(c);
+    size_t queued = up ? evbuffer_get_length(up->out) : 0;
+    if (queued > PROXY_OUT_HIGH)
+        client_pause_reading(c);
+    else if (queued < PROXY_OUT_LOW)
+        client_resume_reading(c);
     if (c->close_after_reply && c->head == NULL && left == 0)
         proxy_client_close(c);
 }
@@ -254,6 +229,11 @@ void proxy_client_flush_all(struct proxy_server *srv)
         client_unmark_dirty(c);
         client_flush(c);
     }
+    /* The shared connections go last, carrying the whole turn's requests
+     * in one write each. */
+    for (int i = 0; i < srv->nshared; i++)
+        if (srv->shared[i]->dirty)
+            proxy_upstream_flush(srv->shared[i]);
 }
 
 static void client_write_cb(evutil_socket_t fd, short what, void *arg)
@@ -277,8 +257,6 @@ struct proxy_slot *proxy_client_reserve(struct proxy_client *c)
     return s;
 }
 
-static void client_free(struct proxy_client *c);
-
 void proxy_slot_fill(struct proxy_client *c, struct proxy_slot *s, const char *reply, size_t len)
 {
     PROXY_ASSERT(s->kind == PROXY_SLOT_LOCAL && !s->filled);
@@ -289,14 +267,14 @@ void proxy_slot_fill(struct proxy_client *c, struct proxy_slot *s, const char *r
         /* Slots of a closed client are no longer queued; the last fill frees
          * the client. */
         slot_free(s);
-        if (c->unfilled == 0)
+        if (c->unfilled == 0 && c->shared_inflight == 0)
             client_free(c);
         return;
     }
-    evbuffer_add(slot_dest(c, s), reply, len);
+    evbuffer_add(proxy_client_slot_dest(c, s), reply, len);
     if (s == c->head)
         client_flush_slots(c);
-    client_mark_dirty(c);
+    proxy_client_mark_dirty(c);
 }
 
 void proxy_client_reply(struct proxy_client *c, const char *reply, size_t len)
@@ -316,7 +294,7 @@ void proxy_client_close_after_reply(struct proxy_client *c)
 {
     c->close_after_reply = 1;
     client_pause_reading(c);
-    client_mark_dirty(c);
+    proxy_client_mark_dirty(c);
 }
 
 void **proxy_client_node_state(struct proxy_client *c)
@@ -334,331 +312,40 @@ struct proxy_server *proxy_client_server(struct proxy_client *c)
     return c->srv;
 }
 
-/* ------------------------------------------------------------------ upstream */
+/* ------------------------------------------------------------------ replies from upstream */
 
-static void upstream_reset(struct proxy_upstream *up)
+void proxy_client_deliver(struct proxy_client *c, struct proxy_slot *s, struct evbuffer *src,
+                          size_t len, int shared)
 {
-    if (up->rev)
-        event_free(up->rev);
-    if (up->wev)
-        event_free(up->wev);
-    if (up->connect_timer)
-        event_free(up->connect_timer);
-    up->rev = up->wev = up->connect_timer = NULL;
-    if (up->fd >= 0)
-        close(up->fd);
-    up->fd = -1;
-    up->state = PROXY_UP_IDLE;
-    if (up->in)
-        evbuffer_drain(up->in, evbuffer_get_length(up->in));
-    if (up->out)
-        evbuffer_drain(up->out, evbuffer_get_length(up->out));
-    resp_scanner_init(&up->scan);
-    up->scanned = 0;
-    up->hidden = 0;
-    up->read_paused = 0;
-}
-
-static const char *upstream_name(const struct proxy_server *srv, char *buf, size_t len)
-{
-    const struct proxy_config *cfg = &srv->cfg;
-    if (strchr(cfg->upstream_host, ':'))
-        snprintf(buf, len, "[%s]:%d", cfg->upstream_host, cfg->upstream_port);
-    else
-        snprintf(buf, len, "%s:%d", cfg->upstream_host, cfg->upstream_port);
-    return buf;
-}
-
-static void upstream_error_reply(struct proxy_client *c, struct evbuffer *dst, const char *reason)
-{
-    char name[300];
-    evbuffer_add_printf(dst, "-ERR ferry: upstream %s unavailable (%s)\r\n",
-                        upstream_name(c->srv, name, sizeof(name)), reason);
-    c->srv->stats.upstream_errors++;
-}
-
-/* A connect attempt failed: later attempts wait, doubling from 100 ms to
- * 5 s, so a dead Redis is not hammered by every request. */
-static void upstream_mark_down(struct proxy_server *srv, const char *reason)
-{
-    uint64_t delay = 100ULL << (srv->upstream.failures < 6 ? srv->upstream.failures : 6);
-    if (delay > 5000)
-        delay = 5000;
-    srv->upstream.failures++;
-    srv->upstream.retry_at_ms = proxy_now_ms() + delay;
-    if (!srv->upstream.down || strcmp(srv->upstream.reason, reason) != 0) {
-        char name[300];
-        proxy_log_warning("upstream %s unavailable (%s); retrying with backoff",
-                          upstream_name(srv, name, sizeof(name)), reason);
+    if (shared) {
+        PROXY_ASSERT(c->shared_inflight > 0);
+        c->shared_inflight--;
     }
-    srv->upstream.down = 1;
-    snprintf(srv->upstream.reason, sizeof(srv->upstream.reason), "%s", reason);
+    if (c->gone) {
+        evbuffer_drain(src, len);
+        if (c->unfilled == 0 && c->shared_inflight == 0)
+            client_free(c);
+        return;
+    }
+    evbuffer_remove_buffer(src, proxy_client_slot_dest(c, s), len);
+    if (s->kind == PROXY_SLOT_UPSTREAM) {
+        PROXY_ASSERT(s->expect > 0);
+        if (--s->expect == 0 && s == c->head)
+            client_flush_slots(c);
+    }
+    /* Whether it was the last reply it waited for or not, flush; the fence
+     * on its own connection may have lifted too. */
+    proxy_client_mark_dirty(c);
 }
 
-static void upstream_mark_up(struct proxy_server *srv)
+void proxy_client_upstream_lost(struct proxy_client *c)
 {
-    if (srv->upstream.down) {
-        char name[300];
-        proxy_log_notice("upstream %s is reachable again", upstream_name(srv, name, sizeof(name)));
-    }
-    srv->upstream.down = 0;
-    srv->upstream.failures = 0;
-}
-
-/* The upstream connection is gone: every reply still expected from it
- * becomes an error, and a client whose connection state lived there is
- * closed once those errors are sent. */
-static void upstream_fail(struct proxy_client *c, const char *reason, int connecting)
-{
-    if (connecting)
-        upstream_mark_down(c->srv, reason);
-    else
-        proxy_log_verbose("client %s: upstream connection lost (%s)", c->addr, reason);
-    upstream_reset(&c->up);
-    for (struct proxy_slot *s = c->up_next; s; s = s->next) {
-        if (s->kind != PROXY_SLOT_UPSTREAM)
-            continue;
-        for (; s->expect > 0; s->expect--)
-            upstream_error_reply(c, slot_dest(c, s), reason);
-    }
-    c->up_next = NULL;
     if (c->raw || c->in_multi || c->watching || c->db_selected || c->named) {
         proxy_log_verbose("client %s: closing, its connection state was on the upstream",
                           c->addr);
-        c->close_after_reply = 1;
-        client_pause_reading(c);
+        proxy_client_close_after_reply(c);
     }
-    client_flush_slots(c);
-    client_mark_dirty(c);
-}
-
-static void upstream_connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    upstream_fail(arg, "connect timeout", 1);
-}
-
-static void upstream_connected(struct proxy_client *c)
-{
-    struct proxy_upstream *up = &c->up;
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(up->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
-    if (err != 0) {
-        upstream_fail(c, strerror(err), 1);
-        return;
-    }
-    event_free(up->connect_timer);
-    up->connect_timer = NULL;
-    up->state = PROXY_UP_READY;
-    upstream_mark_up(c->srv);
-    event_add(up->rev, NULL);
-    client_mark_dirty(c);
-}
-
-static int upstream_connect(struct proxy_client *c)
-{
-    struct proxy_server *srv = c->srv;
-    struct proxy_upstream *up = &c->up;
-    const struct proxy_config *cfg = &srv->cfg;
-    if (srv->upstream.down && proxy_now_ms() < srv->upstream.retry_at_ms)
-        return -1;
-
-    /* Resolution blocks; it only happens when a client opens its upstream
-     * connection, and for the usual IP literal or /etc/hosts name it does
-     * not touch the network (docs/ARCHITECTURE.md). */
-    char port[8];
-    snprintf(port, sizeof(port), "%d", cfg->upstream_port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(cfg->upstream_host, port, &hints, &ai);
-    if (gai != 0) {
-        upstream_mark_down(srv, gai_strerror(gai));
-        return -1;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        freeaddrinfo(ai);
-        upstream_mark_down(srv, strerror(errno));
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo(ai);
-    if (rc < 0 && errno != EINPROGRESS) {
-        int err = errno;
-        close(fd);
-        upstream_mark_down(srv, strerror(err));
-        return -1;
-    }
-    up->fd = fd;
-    up->state = PROXY_UP_CONNECTING;
-    if (up->in == NULL) {
-        up->in = evbuffer_new();
-        up->out = evbuffer_new();
-    }
-    up->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, upstream_read_cb, c);
-    up->wev = event_new(srv->base, fd, EV_WRITE, upstream_write_cb, c);
-    up->connect_timer = evtimer_new(srv->base, upstream_connect_timeout_cb, c);
-    struct timeval tv = {cfg->upstream_connect_timeout / 1000,
-                         (cfg->upstream_connect_timeout % 1000) * 1000};
-    evtimer_add(up->connect_timer, &tv);
-    event_add(up->wev, NULL);
-    if (cfg->upstream_password) {
-        /* Our AUTH goes first; its reply is swallowed (upstream_route). */
-        const char *argv[3] = {"AUTH", cfg->upstream_user, cfg->upstream_password};
-        size_t argvlen[3] = {4, cfg->upstream_user ? strlen(cfg->upstream_user) : 0,
-                             strlen(cfg->upstream_password)};
-        struct resp_buf b = {0};
-        if (cfg->upstream_user) {
-            resp_add_command(&b, 3, argv, argvlen);
-        } else {
-            argv[1] = argv[2];
-            argvlen[1] = argvlen[2];
-            resp_add_command(&b, 2, argv, argvlen);
-        }
-        evbuffer_add(up->out, b.data, b.len);
-        resp_buf_fini(&b);
-        up->hidden = 1;
-    }
-    return 0;
-}
-
-static void upstream_write_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct proxy_client *c = arg;
-    if (c->up.state == PROXY_UP_CONNECTING) {
-        upstream_connected(c);
-        return;
-    }
-    upstream_flush(c);
-}
-
-/* Feeds the scanner from offset `scanned` of the input until a reply ends
- * (RESP_OK: the first `scanned` bytes hold whole replies) or the input runs
- * out (RESP_AGAIN). */
-static int upstream_scan(struct proxy_upstream *up)
-{
-    size_t avail = evbuffer_get_length(up->in);
-    while (up->scanned < avail) {
-        struct evbuffer_ptr pos;
-        struct evbuffer_iovec v[4];
-        evbuffer_ptr_set(up->in, &pos, up->scanned, EVBUFFER_PTR_SET);
-        int nv = evbuffer_peek(up->in, -1, &pos, v, 4);
-        if (nv > 4)
-            nv = 4;
-        for (int i = 0; i < nv; i++) {
-            size_t used = 0;
-            int rc = resp_scanner_scan(&up->scan, v[i].iov_base, v[i].iov_len, &used);
-            up->scanned += used;
-            if (rc != RESP_AGAIN)
-                return rc;
-        }
-    }
-    return RESP_AGAIN;
-}
-
-/* Our own AUTH's reply: +OK, or an error that makes the upstream unusable. */
-static int upstream_check_auth(struct proxy_client *c, size_t len)
-{
-    char first[160];
-    size_t n = len < sizeof(first) - 1 ? len : sizeof(first) - 1;
-    evbuffer_copyout(c->up.in, first, n);
-    first[n] = '\0';
-    evbuffer_drain(c->up.in, len);
-    c->up.scanned -= len;
-    c->up.hidden--;
-    if (first[0] != '-')
-        return 0;
-    first[strcspn(first, "\r\n")] = '\0';
-    char reason[200];
-    snprintf(reason, sizeof(reason), "AUTH failed: %s", first + 1);
-    upstream_fail(c, reason, 1);
-    return -1;
-}
-
-/* Sends every complete reply in the upstream's input to its slot. Replies
- * bound for the same place are moved together, without copying whole
- * chains (evbuffer_remove_buffer). */
-static void upstream_route(struct proxy_client *c)
-{
-    struct proxy_upstream *up = &c->up;
-    struct evbuffer *batch_dst = NULL;
-    size_t batch = 0; /* leading bytes of `in` bound for batch_dst */
-
-    for (;;) {
-        int rc = upstream_scan(up);
-        if (rc == RESP_ERR) {
-            upstream_fail(c, "protocol error in the upstream's reply", 0);
-            return;
-        }
-        if (rc == RESP_AGAIN)
-            break;
-        if (up->hidden > 0) {
-            PROXY_ASSERT(batch == 0);
-            if (upstream_check_auth(c, up->scanned) < 0)
-                return;
-            continue;
-        }
-        struct proxy_slot *s = c->up_next ? c->up_next : c->raw;
-        if (s == NULL) {
-            upstream_fail(c, "reply to no request", 0);
-            return;
-        }
-        int head_done = 0;
-        if (s->kind == PROXY_SLOT_UPSTREAM && --s->expect == 0) {
-            c->up_next = next_upstream_slot(s);
-            head_done = (s == c->head);
-        }
-        struct evbuffer *dst = slot_dest(c, s);
-        if (dst != batch_dst && batch > 0) {
-            evbuffer_remove_buffer(up->in, batch_dst, batch);
-            up->scanned -= batch;
-        }
-        batch_dst = dst;
-        batch = up->scanned;
-        if (head_done) {
-            /* Later slots may now move up: deliver first, then flush. */
-            evbuffer_remove_buffer(up->in, batch_dst, batch);
-            up->scanned -= batch;
-            batch = 0;
-            batch_dst = NULL;
-            client_flush_slots(c);
-        }
-    }
-    if (batch > 0) {
-        evbuffer_remove_buffer(up->in, batch_dst, batch);
-        up->scanned -= batch;
-    }
-}
-
-static void upstream_read_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)what;
-    struct proxy_client *c = arg;
-    struct proxy_upstream *up = &c->up;
-    int n = evbuffer_read(up->in, fd, 64 * 1024);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return;
-        upstream_fail(c, strerror(errno), 0);
-        return;
-    }
-    if (n == 0) {
-        upstream_fail(c, "connection closed by upstream", 0);
-        return;
-    }
-    upstream_route(c);
-    if (c->up.state == PROXY_UP_READY && evbuffer_get_length(c->out) > PROXY_OUT_HIGH) {
-        event_del(up->rev);
-        up->read_paused = 1;
-    }
-    client_mark_dirty(c);
+    proxy_client_mark_dirty(c);
 }
 
 /* ------------------------------------------------------------------ requests */
@@ -709,51 +396,71 @@ static int request_goes_raw(const struct resp_request *r)
            (cmd_is(r, 0, "client") && (cmd_is(r, 1, "reply") || cmd_is(r, 1, "tracking")));
 }
 
-/* Appends a request to the upstream's output, as a multibulk (inline
- * requests are normalised). */
-static void upstream_encode(struct evbuffer *out, const struct resp_request *r)
+/* Requests that need the client's own upstream connection: they create or
+ * read connection state, or they block the connection. */
+static int request_needs_own_connection(const struct resp_request *r)
 {
-    char hdr[32];
-    int n = snprintf(hdr, sizeof(hdr), "*%d\r\n", r->argc);
-    evbuffer_add(out, hdr, (size_t)n);
-    for (int i = 0; i < r->argc; i++) {
-        n = snprintf(hdr, sizeof(hdr), "$%zu\r\n", r->argvlen[i]);
-        evbuffer_add(out, hdr, (size_t)n);
-        evbuffer_add(out, r->argv[i], r->argvlen[i]);
-        evbuffer_add(out, "\r\n", 2);
-    }
+    static const char *const names[] = {
+        "auth",       "hello",       "select",       "multi",        "watch",    "reset",
+        "client",     "readonly",    "readwrite",    "asking",       "monitor",  "subscribe",
+        "psubscribe", "ssubscribe",  "unsubscribe",  "punsubscribe", "sunsubscribe",
+        "sync",       "psync",       "replconf",     "debug",        "wait",     "blpop",
+        "brpop",      "brpoplpush",  "blmove",       "blmpop",       "bzpopmin", "bzpopmax",
+        "bzmpop",     "xread",       "xreadgroup",
+    };
+    size_t n = r->argvlen[0];
+    if (n < 4 || n > 12)
+        return 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strlen(names[i]) == n && strncasecmp(names[i], r->argv[0], n) == 0)
+            return 1;
+    return 0;
 }
 
 static void client_forward(struct proxy_client *c, const struct resp_request *r)
 {
-    if (c->up.state == PROXY_UP_IDLE && upstream_connect(c) < 0) {
+    struct proxy_server *srv = c->srv;
+    if (c->up == NULL &&
+        (srv->nshared == 0 || request_needs_own_connection(r) ||
+         c->shared_inflight >= PROXY_SHARED_INFLIGHT_MAX ||
+         evbuffer_get_length(c->out) > PROXY_OUT_HIGH)) {
+        c->up = proxy_upstream_new(srv, c);
+        proxy_log_debug("client %s: own upstream connection (%.*s)", c->addr,
+                        (int)r->argvlen[0], r->argv[0]);
+    }
+    if (c->up == NULL && c->shared == NULL)
+        c->shared = srv->shared[c->id % (uint64_t)srv->nshared];
+    struct proxy_upstream *up = client_upstream(c);
+    if (proxy_upstream_ensure(up) < 0) {
         struct proxy_slot *s = proxy_client_reserve(c);
-        upstream_error_reply(c, slot_dest(c, s), c->srv->upstream.reason);
-        s->filled = 1;
-        c->unfilled--;
-        client_flush_slots(c);
-        client_mark_dirty(c);
+        struct evbuffer *err = evbuffer_new();
+        proxy_upstream_error_reply(srv, err, srv->upstream.reason);
+        proxy_slot_fill(c, s, (const char *)evbuffer_pullup(err, -1), evbuffer_get_length(err));
+        evbuffer_free(err);
         return;
     }
     client_track_state(c, r);
-    upstream_encode(c->up.out, r);
-    if (c->raw)
-        return; /* its replies, whatever they are, flow through the raw slot */
+    if (c->raw) {
+        /* Its replies, whatever they are, flow through the raw slot. */
+        proxy_upstream_send(up, c, NULL, r);
+        return;
+    }
     if (request_goes_raw(r)) {
         c->raw = slot_new(PROXY_SLOT_RAW);
         slot_enqueue(c, c->raw);
+        proxy_upstream_send(up, c, NULL, r);
         return;
     }
     struct proxy_slot *t = c->tail;
-    if (t && t->kind == PROXY_SLOT_UPSTREAM) {
-        t->expect++;
-    } else {
+    if (t == NULL || t->kind != PROXY_SLOT_UPSTREAM || t->up != up) {
         t = slot_new(PROXY_SLOT_UPSTREAM);
-        t->expect = 1;
+        t->up = up;
         slot_enqueue(c, t);
     }
-    if (c->up_next == NULL)
-        c->up_next = t;
+    t->expect++;
+    if (up == c->shared)
+        c->shared_inflight++;
+    proxy_upstream_send(up, c, t, r);
 }
 
 /* Constant-time comparison, so a wrong password leaks nothing by timing. */
@@ -929,7 +636,7 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
         if (c->gone)
             return;
     }
-    client_mark_dirty(c);
+    proxy_client_mark_dirty(c);
 }
 
 /* ------------------------------------------------------------------ lifecycle */
@@ -960,8 +667,6 @@ void proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
     c->id = ++srv->next_client_id;
     c->fd = fd;
     c->srv = srv;
-    c->up.fd = -1;
-    resp_scanner_init(&c->up.scan);
     c->out = evbuffer_new();
     c->reader = resp_reader_new(srv->cfg.proto_max_bulk_len);
     c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, client_read_cb, c);
@@ -986,10 +691,7 @@ static void client_free(struct proxy_client *c)
         slot_free(s);
         s = next;
     }
-    if (c->up.in)
-        evbuffer_free(c->up.in);
-    if (c->up.out)
-        evbuffer_free(c->up.out);
+    proxy_upstream_free(c->up);
     evbuffer_free(c->out);
     resp_reader_free(c->reader);
     free(c);
@@ -1006,7 +708,10 @@ void proxy_client_close(struct proxy_client *c)
     c->rev = c->wev = NULL;
     close(c->fd);
     c->fd = -1;
-    upstream_reset(&c->up);
+    /* Its own connection goes with it; replies still due on the shared one
+     * are drained as they come (proxy_client_deliver). */
+    proxy_upstream_free(c->up);
+    c->up = NULL;
     proxy_node_client_closed(c);
     if (c->prev)
         c->prev->next = c->next;
@@ -1027,8 +732,8 @@ void proxy_client_close(struct proxy_client *c)
             slot_free(s);
         s = next;
     }
-    c->head = c->tail = c->up_next = c->raw = NULL;
-    if (c->unfilled == 0)
+    c->head = c->tail = c->raw = NULL;
+    if (c->unfilled == 0 && c->shared_inflight == 0)
         client_free(c);
     proxy_server_client_gone(srv);
 }

@@ -35,6 +35,7 @@ static const struct option options[] = {
     {"upstream-user", OPT_STRING, OFF(upstream_user), 0, 0, NULL},
     {"upstream-password", OPT_STRING, OFF(upstream_password), 0, 0, NULL},
     {"upstream-connect-timeout", OPT_INT, OFF(upstream_connect_timeout), 1, 600000, NULL},
+    {"upstream-shared-connections", OPT_INT, OFF(upstream_shared_connections), 0, 64, NULL},
     {"requirepass", OPT_STRING, OFF(requirepass), 0, 0, NULL},
     {"maxclients", OPT_INT, OFF(maxclients), 1, 1000000, NULL},
     {"timeout", OPT_INT, OFF(timeout), 0, INT_MAX, NULL},
@@ -69,6 +70,7 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->nbind = 1;
     cfg->port = 6380;
     cfg->upstream_connect_timeout = 1000;
+    cfg->upstream_shared_connections = 1;
     cfg->maxclients = 10000;
     cfg->timeout = 0;
     cfg->tcp_keepalive = 300;

@@ -55,6 +55,7 @@ struct proxy_config {
     char *upstream_user;
     char *upstream_password;
     int upstream_connect_timeout; /* ms */
+    int upstream_shared_connections; /* 0: every client gets its own */
     char *requirepass;
     int maxclients;
     int timeout;                  /* seconds idle before close; 0 = never */

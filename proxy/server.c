@@ -226,6 +226,12 @@ struct proxy_server *proxy_server_new(const struct proxy_config *cfg, char *err,
     event_add(s->sigterm, NULL);
     event_add(s->sigint, NULL);
     event_add(s->sighup, NULL);
+    if (s->cfg.upstream_host && s->cfg.upstream_shared_connections > 0) {
+        s->nshared = s->cfg.upstream_shared_connections;
+        s->shared = calloc((size_t)s->nshared, sizeof(*s->shared));
+        for (int i = 0; i < s->nshared; i++)
+            s->shared[i] = proxy_upstream_new(s, NULL);
+    }
     if (s->cfg.phase != PROXY_PHASE_REDIS && proxy_node_open(s, err, errlen) < 0) {
         proxy_server_free(s);
         return NULL;
@@ -268,6 +274,9 @@ void proxy_server_free(struct proxy_server *s)
         proxy_client_close(s->clients);
     if (s->cfg.phase != PROXY_PHASE_REDIS)
         proxy_node_close(s);
+    for (int i = 0; i < s->nshared; i++)
+        proxy_upstream_free(s->shared[i]);
+    free(s->shared);
     struct event *evs[] = {s->flush_ev, s->cron, s->sigterm, s->sigint, s->sighup,
                            s->shutdown_timer};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)

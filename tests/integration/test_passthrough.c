@@ -292,3 +292,76 @@ Test(passthrough, sigterm_exits_zero)
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
     redisFree(c);
 }
+
+/* A client moving from the shared connection to its own must not overtake
+ * its own earlier writes: 100 INCRs on the shared connection, then a
+ * stateful command and a GET in the same write, for 20 clients at once. */
+Test(passthrough, moving_to_an_own_connection_keeps_request_order)
+{
+    enum { N = 20, INCRS = 100 };
+    redisContext *cs[N];
+    for (int i = 0; i < N; i++) {
+        cs[i] = support_connect(ferry.port);
+        for (int j = 0; j < INCRS; j++)
+            redisAppendCommand(cs[i], "INCR order:%d", i);
+        redisAppendCommand(cs[i], "CLIENT SETNAME c%d", i);
+        redisAppendCommand(cs[i], "GET order:%d", i);
+        int done = 0;
+        while (!done)
+            cr_assert(redisBufferWrite(cs[i], &done) == REDIS_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        redisReply *r;
+        for (int j = 0; j < INCRS + 1; j++) {
+            cr_assert(redisGetReply(cs[i], (void **)&r) == REDIS_OK);
+            freeReplyObject(r);
+        }
+        cr_assert(redisGetReply(cs[i], (void **)&r) == REDIS_OK);
+        cr_assert_eq(r->type, REDIS_REPLY_STRING);
+        cr_assert_eq(atoi(r->str), INCRS, "client %d read %s before its own INCRs", i, r->str);
+        freeReplyObject(r);
+        redisFree(cs[i]);
+    }
+}
+
+Test(passthrough, clients_that_leave_with_replies_in_flight)
+{
+    for (int round = 0; round < 50; round++) {
+        redisContext *c = support_connect(ferry.port);
+        for (int j = 0; j < 500; j++)
+            redisAppendCommand(c, "SET gone:%d %d", j, j);
+        int done = 0;
+        while (!done)
+            cr_assert(redisBufferWrite(c, &done) == REDIS_OK);
+        redisFree(c); /* closes without reading a reply */
+    }
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    support_expect_str(c, REDIS_REPLY_STRING, "499", "GET gone:499");
+    redisFree(c);
+}
+
+/* upstream-shared-connections 0: every client on its own connection. */
+Test(passthrough, every_client_on_its_own_connection)
+{
+    struct support_proc solo;
+    const char *args[] = {"--upstream-shared-connections", "0", NULL};
+    cr_assert(support_ferry_start(&solo, redis.port, args) == 0);
+    redisContext *a = support_connect(solo.port), *b = support_connect(solo.port);
+    for (int i = 0; i < 1000; i++)
+        redisAppendCommand(a, "SET solo:%d %d", i, i);
+    for (int i = 0; i < 1000; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(a, (void **)&r) == REDIS_OK);
+        freeReplyObject(r);
+    }
+    support_expect_str(b, REDIS_REPLY_STRING, "999", "GET solo:999");
+    redisReply *r = redisCommand(a, "CLIENT ID");
+    redisReply *q = redisCommand(b, "CLIENT ID");
+    cr_assert_neq(r->integer, q->integer);
+    freeReplyObject(r);
+    freeReplyObject(q);
+    redisFree(a);
+    redisFree(b);
+    support_proc_stop(&solo);
+}
