@@ -183,10 +183,27 @@ enum resp_cmd_flag {
     RESP_CMD_NO_MULTI = 1u << 16,
     RESP_CMD_MOVABLEKEYS = 1u << 17,
     RESP_CMD_ALLOW_BUSY = 1u << 18,
+    RESP_CMD_NO_ASYNC_LOADING = 1u << 19,
+};
+
+/* Key spec flags, as COMMAND INFO names them (Redis 7 key specs). */
+enum resp_key_flag {
+    RESP_KEY_RO = 1u << 0,
+    RESP_KEY_RW = 1u << 1,
+    RESP_KEY_OW = 1u << 2,
+    RESP_KEY_RM = 1u << 3,
+    RESP_KEY_ACCESS = 1u << 4,
+    RESP_KEY_UPDATE = 1u << 5,
+    RESP_KEY_INSERT = 1u << 6,
+    RESP_KEY_DELETE = 1u << 7,
+    RESP_KEY_NOT_KEY = 1u << 8,        /* not a key name (e.g. a channel) */
+    RESP_KEY_INCOMPLETE = 1u << 9,     /* may miss keys: Redis falls back to code */
+    RESP_KEY_VARIABLE_FLAGS = 1u << 10, /* flags depend on the arguments */
 };
 
 /* How to find keys (Redis 7 key specs, reduced to what lookups need). */
 struct resp_key_spec {
+    uint32_t flags;      /* enum resp_key_flag */
     uint8_t begin_kind;  /* 1 = index, 2 = keyword, 0 = unknown */
     int begin_index;     /* index kind: argv position */
     const char *keyword; /* keyword kind: search for this word ... */
