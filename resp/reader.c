@@ -40,6 +40,7 @@ enum { RESP_STEP_DONE, RESP_STEP_AGAIN, RESP_STEP_ERR, RESP_STEP_SKIP };
 
 struct resp_reader {
     long long max_bulk_len;
+    long long max_multibulk_len;
     int auth_required; /* apply Redis's unauthenticated limits */
     int failed;
     char err[160];
@@ -457,7 +458,7 @@ static int resp_start_multibulk(struct resp_reader *r)
         return RESP_STEP_AGAIN;
     }
     long long ll;
-    if (!resp_string2ll(r->in + start + 1, cr - start - 1, &ll) || ll > RESP_MAX_MULTIBULK_LEN)
+    if (!resp_string2ll(r->in + start + 1, cr - start - 1, &ll) || ll > r->max_multibulk_len)
         return resp_reader_fail(r, "ERR Protocol error: invalid multibulk length");
     if (ll > RESP_UNAUTH_MULTIBULK_LEN && r->auth_required)
         return resp_reader_fail(r, "ERR Protocol error: unauthenticated multibulk length");
@@ -549,6 +550,7 @@ struct resp_reader *resp_reader_new(long long max_bulk_len)
     if (r == NULL)
         resp_reader_oom(sizeof(*r));
     r->max_bulk_len = max_bulk_len > 0 ? max_bulk_len : RESP_DEFAULT_MAX_BULK_LEN;
+    r->max_multibulk_len = RESP_MAX_MULTIBULK_LEN;
     r->hr = redisReaderCreateWithFunctions(&resp_hr_fns);
     if (r->hr == NULL)
         resp_reader_oom(sizeof(redisReader));
@@ -567,6 +569,12 @@ void resp_reader_free(struct resp_reader *r)
     free(r->off);
     free(r->arena);
     free(r);
+}
+
+void resp_reader_set_max_multibulk_len(struct resp_reader *r, long long n)
+{
+    /* Redis 7.0 checks ll > INT_MAX: nothing larger is meaningful. */
+    r->max_multibulk_len = n <= 0 ? RESP_MAX_MULTIBULK_LEN : n > INT_MAX ? INT_MAX : n;
 }
 
 void resp_reader_set_auth_required(struct resp_reader *r, int required)

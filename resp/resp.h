@@ -25,7 +25,10 @@ enum {
     RESP_ERR = -1,   /* protocol error: the stream cannot continue */
 };
 
-/* Redis's limits (src/server.h), used as defaults. */
+/* Redis's limits (src/server.h), used as defaults. Note: the multibulk
+ * limit is Redis 6's; Redis 7.0 accepts up to INT_MAX arguments (it grows
+ * argv as they arrive, as this reader does). resp_reader_set_max_multibulk_len
+ * selects 7.0's behaviour. */
 #define RESP_MAX_MULTIBULK_LEN (1024 * 1024)
 #define RESP_MAX_INLINE_LEN (1024 * 64)
 #define RESP_DEFAULT_MAX_BULK_LEN (512LL * 1024 * 1024)
@@ -116,6 +119,10 @@ void resp_reader_free(struct resp_reader *r); /* NULL is a no-op */
  * error: unauthenticated multibulk length", a bulk over 16384 bytes "ERR
  * Protocol error: unauthenticated bulk length". Off by default. */
 void resp_reader_set_auth_required(struct resp_reader *r, int required);
+/* The largest multibulk count accepted (n <= 0: RESP_MAX_MULTIBULK_LEN; at
+ * most INT_MAX, which is Redis 7.0's own limit). Memory never follows the
+ * count, only the arguments received, so a large limit is safe. */
+void resp_reader_set_max_multibulk_len(struct resp_reader *r, long long n);
 /* Copies the bytes in; returns RESP_OK, or RESP_ERR once in error state. */
 int resp_reader_feed(struct resp_reader *r, const char *buf, size_t len);
 /* RESP_OK with *req filled, RESP_AGAIN, or RESP_ERR (see above). */

@@ -1,6 +1,7 @@
 /* The request reader: Redis 7.0's parsing rules, limits and error texts,
  * whatever way the bytes are split. */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -547,5 +548,37 @@ Test(resp_reader, free_null_is_a_noop_and_error_is_null_before_errors)
     struct resp_reader *r = resp_reader_new(-1);
     cr_assert_null(resp_reader_error(r));
     cr_assert_eq(resp_reader_pending(r), 0);
+    resp_reader_free(r);
+}
+
+/* The default is the contract's 1,048,576; Redis 7.0 itself allows INT_MAX,
+ * selectable, and even then memory follows the bytes, not the count. */
+Test(resp_reader, multibulk_limit_can_be_raised_to_redis_7_int_max)
+{
+    struct resp_reader *r = resp_reader_new(0);
+    struct resp_request req;
+    resp_reader_feed(r, S("*1048576\r\n"));
+    cr_assert_eq(resp_reader_next(r, &req), RESP_AGAIN);
+    resp_reader_free(r);
+
+    r = resp_reader_new(0);
+    resp_reader_set_max_multibulk_len(r, INT_MAX);
+    resp_reader_feed(r, S("*2147483647\r\n$4\r\nPING\r\n"));
+    cr_assert_eq(resp_reader_next(r, &req), RESP_AGAIN);
+    cr_assert_eq(resp_reader_pending(r), 23);
+    resp_reader_free(r);
+
+    r = resp_reader_new(0);
+    resp_reader_set_max_multibulk_len(r, 1LL << 40);
+    resp_reader_feed(r, S("*2147483648\r\n"));
+    cr_assert_eq(resp_reader_next(r, &req), RESP_ERR);
+    cr_assert_str_eq(resp_reader_error(r), "ERR Protocol error: invalid multibulk length");
+    resp_reader_free(r);
+
+    r = resp_reader_new(0);
+    resp_reader_set_max_multibulk_len(r, 2);
+    resp_reader_feed(r, S("*2\r\n$1\r\na\r\n$1\r\nb\r\n*3\r\n"));
+    cr_assert_eq(resp_reader_next(r, &req), RESP_OK);
+    cr_assert_eq(resp_reader_next(r, &req), RESP_ERR);
     resp_reader_free(r);
 }
