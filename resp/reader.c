@@ -63,6 +63,7 @@ struct resp_reader {
     size_t req_wire;     /* bytes of this request already handed to hiredis */
 
     redisReader *hr;
+    int hr_big; /* hiredis's buffer grew for a big request */
 
     /* The argv under construction: offsets into the arena until complete. */
     int argc;
@@ -416,7 +417,6 @@ static int resp_read_inline(struct resp_reader *r, struct resp_request *req)
     if (end > start && r->in[end - 1] == '\r')
         end--;
     size_t wire = nl + 1 - start;
-    resp_argv_reset(r);
     if (resp_split_inline(r, r->in + start, end - start) < 0)
         return resp_reader_fail(r, "ERR Protocol error: unbalanced quotes in request");
     r->in_pos = nl + 1;
@@ -468,7 +468,6 @@ static int resp_start_multibulk(struct resp_reader *r)
         r->scan = r->in_pos;
         return RESP_STEP_SKIP;
     }
-    resp_argv_reset(r);
     r->mb_active = 1;
     r->mb_left = ll;
     r->bulk_left = 0;
@@ -537,6 +536,7 @@ static int resp_read_multibulk(struct resp_reader *r, struct resp_request *req)
     if (reply == NULL)
         return resp_reader_fail(r, "ERR Protocol error: internal reader state");
     r->mb_active = 0;
+    r->hr_big = r->req_wire > RESP_KEEP_ARENA;
     resp_argv_finish(r, req, r->req_wire, 0);
     r->req_wire = 0;
     return RESP_STEP_DONE;
@@ -616,8 +616,34 @@ int resp_reader_feed(struct resp_reader *r, const char *buf, size_t len)
     return RESP_OK;
 }
 
+/* The previous request has been consumed (its pointers die here): let go
+ * of anything a big request left behind, so an idle connection that once
+ * sent 100 MB does not keep 200 MB. */
+static void resp_reader_release(struct resp_reader *r)
+{
+    resp_argv_reset(r);
+    if (r->in_pos == r->in_len && r->in_cap > RESP_KEEP_ARENA) {
+        free(r->in);
+        r->in = NULL;
+        r->in_cap = r->in_len = r->in_pos = 0;
+        r->scan = 0;
+    }
+    /* hiredis keeps its buffer's capacity; after a big request, start a
+     * fresh reader (it holds nothing between requests). */
+    if (r->hr_big) {
+        redisReaderFree(r->hr);
+        r->hr = redisReaderCreateWithFunctions(&resp_hr_fns);
+        if (r->hr == NULL)
+            resp_reader_oom(sizeof(redisReader));
+        r->hr->privdata = r;
+        r->hr_big = 0;
+    }
+}
+
 int resp_reader_next(struct resp_reader *r, struct resp_request *req)
 {
+    if (!r->mb_active && !r->failed)
+        resp_reader_release(r);
     for (;;) {
         if (r->failed)
             return RESP_ERR;

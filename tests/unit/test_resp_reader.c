@@ -2,6 +2,7 @@
  * whatever way the bytes are split. */
 #include <criterion/criterion.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -581,4 +582,35 @@ Test(resp_reader, multibulk_limit_can_be_raised_to_redis_7_int_max)
     cr_assert_eq(resp_reader_next(r, &req), RESP_OK);
     cr_assert_eq(resp_reader_next(r, &req), RESP_ERR);
     resp_reader_free(r);
+}
+
+/* Once a big request has been consumed, the reader lets go of its copies:
+ * an idle connection does not pin what its last value needed. */
+Test(resp_reader, memory_of_a_big_request_is_released_after_it)
+{
+#ifndef __SANITIZE_ADDRESS__ /* ASan's allocator does not report to mallinfo2 */
+    size_t vn = 8 << 20;
+    char *v = calloc(1, vn);
+    struct resp_buf b;
+    resp_buf_init(&b);
+    const char *argv[3] = {"SET", "k", v};
+    size_t argvlen[3] = {3, 1, vn};
+    resp_add_command(&b, 3, argv, argvlen);
+    free(v);
+    size_t before = mallinfo2().uordblks;
+
+    struct resp_reader *r = resp_reader_new(0);
+    struct resp_request req;
+    for (size_t at = 0; at < b.len; at += 16384)
+        resp_reader_feed(r, b.data + at, b.len - at < 16384 ? b.len - at : 16384);
+    cr_assert_eq(resp_reader_next(r, &req), RESP_OK);
+    cr_assert_eq(req.argvlen[2], vn);
+    size_t during = mallinfo2().uordblks;
+    cr_assert_gt(during, before + vn, "the value is held while the request is in use");
+    cr_assert_eq(resp_reader_next(r, &req), RESP_AGAIN);
+    size_t after = mallinfo2().uordblks;
+    cr_assert_lt(after, before + (256 << 10), "still holding %zu bytes", after - before);
+    resp_reader_free(r);
+    resp_buf_fini(&b);
+#endif
 }
