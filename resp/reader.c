@@ -40,6 +40,7 @@ enum { RESP_STEP_DONE, RESP_STEP_AGAIN, RESP_STEP_ERR, RESP_STEP_SKIP };
 
 struct resp_reader {
     long long max_bulk_len;
+    long long max_multibulk_len;
     int auth_required; /* apply Redis's unauthenticated limits */
     int failed;
     char err[160];
@@ -62,6 +63,7 @@ struct resp_reader {
     size_t req_wire;     /* bytes of this request already handed to hiredis */
 
     redisReader *hr;
+    int hr_big; /* hiredis's buffer grew for a big request */
 
     /* The argv under construction: offsets into the arena until complete. */
     int argc;
@@ -415,7 +417,6 @@ static int resp_read_inline(struct resp_reader *r, struct resp_request *req)
     if (end > start && r->in[end - 1] == '\r')
         end--;
     size_t wire = nl + 1 - start;
-    resp_argv_reset(r);
     if (resp_split_inline(r, r->in + start, end - start) < 0)
         return resp_reader_fail(r, "ERR Protocol error: unbalanced quotes in request");
     r->in_pos = nl + 1;
@@ -457,7 +458,7 @@ static int resp_start_multibulk(struct resp_reader *r)
         return RESP_STEP_AGAIN;
     }
     long long ll;
-    if (!resp_string2ll(r->in + start + 1, cr - start - 1, &ll) || ll > RESP_MAX_MULTIBULK_LEN)
+    if (!resp_string2ll(r->in + start + 1, cr - start - 1, &ll) || ll > r->max_multibulk_len)
         return resp_reader_fail(r, "ERR Protocol error: invalid multibulk length");
     if (ll > RESP_UNAUTH_MULTIBULK_LEN && r->auth_required)
         return resp_reader_fail(r, "ERR Protocol error: unauthenticated multibulk length");
@@ -467,7 +468,6 @@ static int resp_start_multibulk(struct resp_reader *r)
         r->scan = r->in_pos;
         return RESP_STEP_SKIP;
     }
-    resp_argv_reset(r);
     r->mb_active = 1;
     r->mb_left = ll;
     r->bulk_left = 0;
@@ -536,6 +536,7 @@ static int resp_read_multibulk(struct resp_reader *r, struct resp_request *req)
     if (reply == NULL)
         return resp_reader_fail(r, "ERR Protocol error: internal reader state");
     r->mb_active = 0;
+    r->hr_big = r->req_wire > RESP_KEEP_ARENA;
     resp_argv_finish(r, req, r->req_wire, 0);
     r->req_wire = 0;
     return RESP_STEP_DONE;
@@ -549,6 +550,7 @@ struct resp_reader *resp_reader_new(long long max_bulk_len)
     if (r == NULL)
         resp_reader_oom(sizeof(*r));
     r->max_bulk_len = max_bulk_len > 0 ? max_bulk_len : RESP_DEFAULT_MAX_BULK_LEN;
+    r->max_multibulk_len = RESP_MAX_MULTIBULK_LEN;
     r->hr = redisReaderCreateWithFunctions(&resp_hr_fns);
     if (r->hr == NULL)
         resp_reader_oom(sizeof(redisReader));
@@ -567,6 +569,12 @@ void resp_reader_free(struct resp_reader *r)
     free(r->off);
     free(r->arena);
     free(r);
+}
+
+void resp_reader_set_max_multibulk_len(struct resp_reader *r, long long n)
+{
+    /* Redis 7.0 checks ll > INT_MAX: nothing larger is meaningful. */
+    r->max_multibulk_len = n <= 0 ? RESP_MAX_MULTIBULK_LEN : n > INT_MAX ? INT_MAX : n;
 }
 
 void resp_reader_set_auth_required(struct resp_reader *r, int required)
@@ -608,8 +616,34 @@ int resp_reader_feed(struct resp_reader *r, const char *buf, size_t len)
     return RESP_OK;
 }
 
+/* The previous request has been consumed (its pointers die here): let go
+ * of anything a big request left behind, so an idle connection that once
+ * sent 100 MB does not keep 200 MB. */
+static void resp_reader_release(struct resp_reader *r)
+{
+    resp_argv_reset(r);
+    if (r->in_pos == r->in_len && r->in_cap > RESP_KEEP_ARENA) {
+        free(r->in);
+        r->in = NULL;
+        r->in_cap = r->in_len = r->in_pos = 0;
+        r->scan = 0;
+    }
+    /* hiredis keeps its buffer's capacity; after a big request, start a
+     * fresh reader (it holds nothing between requests). */
+    if (r->hr_big) {
+        redisReaderFree(r->hr);
+        r->hr = redisReaderCreateWithFunctions(&resp_hr_fns);
+        if (r->hr == NULL)
+            resp_reader_oom(sizeof(redisReader));
+        r->hr->privdata = r;
+        r->hr_big = 0;
+    }
+}
+
 int resp_reader_next(struct resp_reader *r, struct resp_request *req)
 {
+    if (!r->mb_active && !r->failed)
+        resp_reader_release(r);
     for (;;) {
         if (r->failed)
             return RESP_ERR;

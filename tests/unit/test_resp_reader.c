@@ -1,6 +1,8 @@
 /* The request reader: Redis 7.0's parsing rules, limits and error texts,
  * whatever way the bytes are split. */
 #include <criterion/criterion.h>
+#include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -548,4 +550,67 @@ Test(resp_reader, free_null_is_a_noop_and_error_is_null_before_errors)
     cr_assert_null(resp_reader_error(r));
     cr_assert_eq(resp_reader_pending(r), 0);
     resp_reader_free(r);
+}
+
+/* The default is the contract's 1,048,576; Redis 7.0 itself allows INT_MAX,
+ * selectable, and even then memory follows the bytes, not the count. */
+Test(resp_reader, multibulk_limit_can_be_raised_to_redis_7_int_max)
+{
+    struct resp_reader *r = resp_reader_new(0);
+    struct resp_request req;
+    resp_reader_feed(r, S("*1048576\r\n"));
+    cr_assert_eq(resp_reader_next(r, &req), RESP_AGAIN);
+    resp_reader_free(r);
+
+    r = resp_reader_new(0);
+    resp_reader_set_max_multibulk_len(r, INT_MAX);
+    resp_reader_feed(r, S("*2147483647\r\n$4\r\nPING\r\n"));
+    cr_assert_eq(resp_reader_next(r, &req), RESP_AGAIN);
+    cr_assert_eq(resp_reader_pending(r), 23);
+    resp_reader_free(r);
+
+    r = resp_reader_new(0);
+    resp_reader_set_max_multibulk_len(r, 1LL << 40);
+    resp_reader_feed(r, S("*2147483648\r\n"));
+    cr_assert_eq(resp_reader_next(r, &req), RESP_ERR);
+    cr_assert_str_eq(resp_reader_error(r), "ERR Protocol error: invalid multibulk length");
+    resp_reader_free(r);
+
+    r = resp_reader_new(0);
+    resp_reader_set_max_multibulk_len(r, 2);
+    resp_reader_feed(r, S("*2\r\n$1\r\na\r\n$1\r\nb\r\n*3\r\n"));
+    cr_assert_eq(resp_reader_next(r, &req), RESP_OK);
+    cr_assert_eq(resp_reader_next(r, &req), RESP_ERR);
+    resp_reader_free(r);
+}
+
+/* Once a big request has been consumed, the reader lets go of its copies:
+ * an idle connection does not pin what its last value needed. */
+Test(resp_reader, memory_of_a_big_request_is_released_after_it)
+{
+#ifndef __SANITIZE_ADDRESS__ /* ASan's allocator does not report to mallinfo2 */
+    size_t vn = 8 << 20;
+    char *v = calloc(1, vn);
+    struct resp_buf b;
+    resp_buf_init(&b);
+    const char *argv[3] = {"SET", "k", v};
+    size_t argvlen[3] = {3, 1, vn};
+    resp_add_command(&b, 3, argv, argvlen);
+    free(v);
+    size_t before = mallinfo2().uordblks;
+
+    struct resp_reader *r = resp_reader_new(0);
+    struct resp_request req;
+    for (size_t at = 0; at < b.len; at += 16384)
+        resp_reader_feed(r, b.data + at, b.len - at < 16384 ? b.len - at : 16384);
+    cr_assert_eq(resp_reader_next(r, &req), RESP_OK);
+    cr_assert_eq(req.argvlen[2], vn);
+    size_t during = mallinfo2().uordblks;
+    cr_assert_gt(during, before + vn, "the value is held while the request is in use");
+    cr_assert_eq(resp_reader_next(r, &req), RESP_AGAIN);
+    size_t after = mallinfo2().uordblks;
+    cr_assert_lt(after, before + (256 << 10), "still holding %zu bytes", after - before);
+    resp_reader_free(r);
+    resp_buf_fini(&b);
+#endif
 }
