@@ -158,7 +158,7 @@ def g_copy(rng, now):
 def g_scan(rng, now):
     args = ["SCAN", "0"]
     if rng.random() < 0.05:
-        args[1] = rng.choice(["abc", "-1", " 1"])
+        args[1] = rng.choice(["abc", "1x", " 1"])
     if rng.random() < 0.4:
         args += ["MATCH", rng.choice(["*", "s*", "?0", "[hl]*", "x*", "*1", "z[0-1]"])]
     if rng.random() < 0.4:
