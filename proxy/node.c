@@ -1,28 +1,1186 @@
-/* The node: serves requests from ferry's own store. This build has no store
- * yet, so a store-served phase is refused at start-up, plainly. */
-#include "proxy/proxy.h"
-
+/* The node: serves requests from ferry's own store (single-node, phase
+ * raft-only for now).
+ *
+ * Reads answer at once from committed state. Writes join the current
+ * batch; one event, activated on the first write of a loop turn, runs after
+ * that turn's I/O callbacks and applies the whole batch in ONE LMDB write
+ * transaction with applied_index (one commit, one sync: group commit), then
+ * fills the writers' reply slots. A client with a write in the batch has its
+ * later reads (and WATCHes) join the batch too, so it reads its own writes.
+ *
+ * MULTI/EXEC is one entry (atomic); WATCH compares per-key versions.
+ * Blocking pops that find nothing keep their reply slot and wait: after
+ * every write in a batch the lists it made non-empty serve the waiting
+ * clients in arrival order, inside the same transaction, as Redis does.
+ * Active expiry proposes deletions as entries, every 100 ms. */
+#include <errno.h>
+#include <event2/event.h>
+#include <fnmatch.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proxy/core.h"
+#include "proxy/proxy.h"
+#include "resp/resp.h"
+#include "store/store.h"
+
+/* An argv copy that outlives the request. */
+struct node_argv {
+    int argc;
+    char **argv;
+    size_t *len;
+};
+
+enum node_op_kind {
+    NODE_OP_WRITE,  /* a store write command */
+    NODE_OP_READ,   /* a read that must see the client's earlier writes */
+    NODE_OP_EXEC,   /* MULTI ... EXEC */
+    NODE_OP_WATCH,  /* WATCH that must see the batch's writes */
+    NODE_OP_EXPIRE, /* an active-expiry entry; no client */
+};
+
+struct node_client;
+
+struct node_op {
+    int kind;
+    struct proxy_client *c; /* NULL for NODE_OP_EXPIRE */
+    struct proxy_slot *slot;
+    struct node_argv a;
+    struct resp_buf entry; /* EXPIRE: the prepared entry */
+    struct resp_buf reply;
+    int blocked;           /* a blocking pop that found nothing */
+    struct node_argv *queued; /* EXEC: the transaction's commands */
+    int nqueued;
+};
+
+/* A client waiting in a blocking pop. */
+struct node_blocked {
+    struct node_blocked *prev, *next; /* arrival order */
+    struct proxy_client *c;
+    struct proxy_slot *slot;
+    struct node_argv a;
+    struct event *timer;
+    struct resp_buf reply; /* served in the current batch, filled after commit */
+    int served;
+};
+
+struct node_watch {
+    char *key;
+    size_t len;
+    uint64_t version;
+};
+
+struct node_client {
+    struct proxy_client *c;
+    unsigned pending;       /* ops in the current batch */
+    int in_multi;
+    int multi_dirty;        /* a queueing error: EXEC aborts */
+    struct node_argv *queued;
+    int nqueued, capqueued;
+    struct node_watch *watches;
+    int nwatches, capwatches;
+    char *name;
+    struct node_blocked *blocked;
+    /* Requests that arrived while blocked: Redis reads nothing more from a
+     * blocked client, so they run once it is unblocked. */
+    struct node_argv *deferred;
+    int ndeferred, capdeferred;
+};
+
+static struct {
+    struct proxy_server *srv;
+    struct store *store;
+    struct event *commit_ev;
+    struct event *expire_ev;
+    int scheduled;
+    struct node_op *ops;
+    int nops, capops;
+    struct node_blocked *bhead, *btail;
+    uint64_t seed;
+    uint64_t commits, entries;
+    struct resp_buf scratch;
+} node;
+
+#define NODE_OOM_FMT                                                                             \
+    "OOM ferry: the store is full (store-size %lld bytes); raise store-size and restart"
+
+static void node_oom(void)
+{
+    fprintf(stderr, "ferry: out of memory\n");
+    abort();
+}
+
+static void *node_xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (p == NULL)
+        node_oom();
+    return p;
+}
+
+static void *node_xrealloc(void *p, size_t sz)
+{
+    p = realloc(p, sz ? sz : 1);
+    if (p == NULL)
+        node_oom();
+    return p;
+}
+
+static uint64_t node_rand(void)
+{
+    /* splitmix64: the seed only has to differ between entries; apply
+     * never draws its own randomness. */
+    uint64_t z = (node.seed += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void node_argv_copy(struct node_argv *a, int argc, char **argv, const size_t *len)
+{
+    size_t total = 0;
+    for (int i = 0; i < argc; i++)
+        total += len[i] + 1;
+    a->argc = argc;
+    a->argv = node_xcalloc((size_t)argc, sizeof(char *));
+    a->len = node_xcalloc((size_t)argc, sizeof(size_t));
+    char *mem = node_xcalloc(1, total);
+    for (int i = 0; i < argc; i++) {
+        memcpy(mem, argv[i], len[i]);
+        mem[len[i]] = 0;
+        a->argv[i] = mem;
+        a->len[i] = len[i];
+        mem += len[i] + 1;
+    }
+}
+
+static void node_argv_free(struct node_argv *a)
+{
+    if (a->argc > 0)
+        free(a->argv[0]);
+    free(a->argv);
+    free(a->len);
+    a->argv = NULL;
+    a->len = NULL;
+    a->argc = 0;
+}
+
+static int node_is(const char *arg, size_t len, const char *lit)
+{
+    return strlen(lit) == len && strncasecmp(arg, lit, len) == 0;
+}
+
+static struct node_client *node_client_get(struct proxy_client *c)
+{
+    void **p = proxy_client_node_state(c);
+    if (*p == NULL) {
+        struct node_client *nc = node_xcalloc(1, sizeof(*nc));
+        nc->c = c;
+        *p = nc;
+    }
+    return *p;
+}
+
+static void node_reply_buf(struct proxy_client *c, struct resp_buf *b)
+{
+    proxy_client_reply(c, b->data, b->len);
+    resp_buf_reset(b);
+}
+
+/* ------------------------------------------------------------------ watches / multi */
+
+static void node_unwatch(struct node_client *nc)
+{
+    for (int i = 0; i < nc->nwatches; i++)
+        free(nc->watches[i].key);
+    nc->nwatches = 0;
+}
+
+static void node_discard(struct node_client *nc)
+{
+    for (int i = 0; i < nc->nqueued; i++)
+        node_argv_free(&nc->queued[i]);
+    nc->nqueued = 0;
+    nc->in_multi = 0;
+    nc->multi_dirty = 0;
+}
+
+static void node_watch_add(struct node_client *nc, const char *key, size_t len, uint64_t ver)
+{
+    for (int i = 0; i < nc->nwatches; i++)
+        if (nc->watches[i].len == len && memcmp(nc->watches[i].key, key, len) == 0)
+            return; /* Redis keeps the first WATCH of a key */
+    if (nc->nwatches == nc->capwatches) {
+        nc->capwatches = nc->capwatches ? nc->capwatches * 2 : 4;
+        nc->watches = node_xrealloc(nc->watches, sizeof(*nc->watches) * (size_t)nc->capwatches);
+    }
+    struct node_watch *w = &nc->watches[nc->nwatches++];
+    w->key = node_xcalloc(1, len + 1);
+    memcpy(w->key, key, len);
+    w->len = len;
+    w->version = ver;
+}
+
+/* ------------------------------------------------------------------ batch */
+
+static void node_commit_cb(evutil_socket_t fd, short what, void *arg);
+
+static void node_schedule(void)
+{
+    if (!node.scheduled) {
+        node.scheduled = 1;
+        event_active(node.commit_ev, EV_TIMEOUT, 0);
+    }
+}
+
+static struct node_op *node_op_add(int kind, struct proxy_client *c)
+{
+    if (node.nops == node.capops) {
+        node.capops = node.capops ? node.capops * 2 : 64;
+        node.ops = node_xrealloc(node.ops, sizeof(*node.ops) * (size_t)node.capops);
+    }
+    struct node_op *op = &node.ops[node.nops++];
+    memset(op, 0, sizeof(*op));
+    op->kind = kind;
+    op->c = c;
+    if (c) {
+        op->slot = proxy_client_reserve(c);
+        node_client_get(c)->pending++;
+    }
+    node_schedule();
+    return op;
+}
+
+/* ------------------------------------------------------------------ blocking pops */
+
+static void node_blocked_unlink(struct node_blocked *b)
+{
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        node.bhead = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    else
+        node.btail = b->prev;
+    b->prev = b->next = NULL;
+}
+
+static void node_request_internal(struct proxy_client *c, int argc, char **argv, size_t *len);
+
+/* Runs the requests a client sent while it was blocked. */
+static void node_client_resume(struct node_client *nc)
+{
+    while (nc->ndeferred > 0 && nc->blocked == NULL) {
+        struct node_argv a = nc->deferred[0];
+        memmove(nc->deferred, nc->deferred + 1, sizeof(*nc->deferred) * (size_t)(nc->ndeferred - 1));
+        nc->ndeferred--;
+        node_request_internal(nc->c, a.argc, a.argv, a.len);
+        node_argv_free(&a);
+    }
+}
+
+static void node_blocked_free(struct node_blocked *b)
+{
+    if (b->timer)
+        event_free(b->timer);
+    node_argv_free(&b->a);
+    resp_buf_fini(&b->reply);
+    free(b);
+}
+
+static void node_blocked_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct node_blocked *b = arg;
+    if (b->served)
+        return;
+    struct node_client *nc = node_client_get(b->c);
+    node_blocked_unlink(b);
+    nc->blocked = NULL;
+    /* Redis answers a timed-out list pop (BLMOVE included) with *-1. */
+    proxy_slot_fill(b->c, b->slot, "*-1\r\n", 5);
+    node_blocked_free(b);
+    node_client_resume(nc);
+}
+
+static void node_block(struct proxy_client *c, struct proxy_slot *slot, struct node_argv *a,
+                       uint64_t now)
+{
+    struct node_client *nc = node_client_get(c);
+    struct node_blocked *b = node_xcalloc(1, sizeof(*b));
+    b->c = c;
+    b->slot = slot;
+    b->a = *a; /* takes the argv */
+    memset(a, 0, sizeof(*a));
+    resp_buf_init(&b->reply);
+    long long deadline = 0;
+    struct resp_buf tmp;
+    resp_buf_init(&tmp);
+    store_parse_timeout(b->a.argv[b->a.argc - 1], b->a.len[b->a.argc - 1], now, &deadline, &tmp);
+    resp_buf_fini(&tmp);
+    if (deadline > 0) {
+        b->timer = evtimer_new(proxy_server_base(node.srv), node_blocked_timeout_cb, b);
+        long long ms = deadline - (long long)now;
+        if (ms < 0)
+            ms = 0;
+        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+        evtimer_add(b->timer, &tv);
+    }
+    b->prev = node.btail;
+    if (node.btail)
+        node.btail->next = b;
+    else
+        node.bhead = b;
+    node.btail = b;
+    nc->blocked = b;
+}
+
+/* Whether blocked client b waits on key. */
+static int node_blocked_on(const struct node_blocked *b, const char *key, size_t klen)
+{
+    const struct node_argv *a = &b->a;
+    int first = 1, last;
+    if (node_is(a->argv[0], a->len[0], "blmove") || node_is(a->argv[0], a->len[0], "brpoplpush"))
+        last = 1;
+    else
+        last = a->argc - 2;
+    for (int i = first; i <= last; i++)
+        if (a->len[i] == klen && memcmp(a->argv[i], key, klen) == 0)
+            return 1;
+    return 0;
+}
+
+struct node_ready_ctx {
+    struct store_txn *t;
+    uint64_t now;
+};
+
+static void node_serve_ready(struct store_txn *t, uint64_t now);
+
+static void node_ready_cb(void *arg, const char *key, size_t klen)
+{
+    struct node_ready_ctx *rc = arg;
+    for (struct node_blocked *b = node.bhead; b; b = b->next) {
+        if (b->served || !node_blocked_on(b, key, klen))
+            continue;
+        struct resp_buf *e = &node.scratch;
+        resp_buf_reset(e);
+        resp_buf_reset(&b->reply);
+        if (store_prepare(node.store, b->a.argc, b->a.argv, b->a.len, rc->now, node_rand(), e,
+                          &b->reply) != 1)
+            continue;
+        int blocked = 0;
+        if (store_txn_apply(rc->t, 0, e->data, e->len, &b->reply, &blocked) != 0)
+            continue;
+        if (!blocked) {
+            b->served = 1;
+            node.entries++;
+        }
+    }
+}
+
+static void node_serve_ready(struct store_txn *t, uint64_t now)
+{
+    struct node_ready_ctx rc = {t, now};
+    store_txn_ready_keys(t, node_ready_cb, &rc);
+}
+
+/* After the commit: answer the clients served in this batch. */
+static void node_blocked_finish(int ok)
+{
+    struct node_blocked *b = node.bhead, *next;
+    for (; b; b = next) {
+        next = b->next;
+        if (!b->served)
+            continue;
+        struct node_client *nc = node_client_get(b->c);
+        node_blocked_unlink(b);
+        nc->blocked = NULL;
+        if (ok)
+            proxy_slot_fill(b->c, b->slot, b->reply.data, b->reply.len);
+        else
+            proxy_slot_fill(b->c, b->slot, "-ERR ferry: the write failed\r\n", 30);
+        node_blocked_free(b);
+        node_client_resume(nc);
+    }
+}
+
+/* ------------------------------------------------------------------ exec */
+
+/* Commands the node answers itself inside MULTI (no store state). Returns 1
+ * with the reply in out, 0 when the store must run it. */
+static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_t *len,
+                            struct resp_buf *out);
+
+/* Builds the EXEC entry; local replies go to locals (in order, with their
+ * positions in pos). Returns the number of store commands. */
+static void node_exec_apply(struct store_txn *t, struct node_op *op, uint64_t now)
+{
+    struct node_client *nc = node_client_get(op->c);
+    struct resp_buf entry, locals;
+    resp_buf_init(&entry);
+    resp_buf_init(&locals);
+    int n = op->nqueued;
+    char *is_local = node_xcalloc((size_t)n + 1, 1);
+    store_prepare_exec_begin(node.store, now, node_rand(), &entry);
+    for (int i = 0; i < nc->nwatches; i++)
+        store_prepare_exec_watch(&entry, nc->watches[i].key, nc->watches[i].len,
+                                 nc->watches[i].version);
+    for (int i = 0; i < n; i++) {
+        struct node_argv *a = &op->queued[i];
+        if (node_local_reply(op->c, a->argc, a->argv, a->len, &locals))
+            is_local[i] = 1;
+        else
+            store_prepare_exec_cmd(&entry, a->argc, a->argv, a->len);
+    }
+    store_prepare_exec_end(&entry);
+    struct resp_buf sreply;
+    resp_buf_init(&sreply);
+    int rc = store_txn_apply(t, 0, entry.data, entry.len, &sreply, NULL);
+    if (rc == STORE_EFULL) {
+        resp_add_errorf(&op->reply, NODE_OOM_FMT, (long long)store_map_size(node.store));
+    } else if (rc != 0) {
+        resp_add_errorf(&op->reply, "ERR ferry: EXEC failed: %s", store_strerror(rc));
+    } else if (sreply.len >= 5 && memcmp(sreply.data, "*-1\r\n", 5) == 0) {
+        resp_buf_append(&op->reply, sreply.data, sreply.len);
+    } else {
+        node.entries++;
+        /* Merge: the store's array holds the store commands' replies in
+         * order; splice the local ones in at their positions. */
+        size_t soff = 0, loff = 0;
+        struct resp_scanner sc;
+        /* skip the store array header */
+        const char *nl = memchr(sreply.data, '\n', sreply.len);
+        soff = nl ? (size_t)(nl - sreply.data) + 1 : sreply.len;
+        resp_add_array(&op->reply, n);
+        for (int i = 0; i < n; i++) {
+            struct resp_buf *src = is_local[i] ? &locals : &sreply;
+            size_t *off = is_local[i] ? &loff : &soff;
+            size_t used = 0;
+            resp_scanner_init(&sc);
+            if (resp_scanner_scan(&sc, src->data + *off, src->len - *off, &used) != RESP_OK)
+                break;
+            resp_buf_append(&op->reply, src->data + *off, used);
+            *off += used;
+        }
+    }
+    resp_buf_fini(&sreply);
+    resp_buf_fini(&entry);
+    resp_buf_fini(&locals);
+    free(is_local);
+    for (int i = 0; i < n; i++)
+        node_argv_free(&op->queued[i]);
+    free(op->queued);
+    op->queued = NULL;
+    node_unwatch(nc);
+}
+
+/* ------------------------------------------------------------------ commit */
+
+static void node_fill_op(struct node_op *op)
+{
+    if (op->c == NULL)
+        return;
+    struct node_client *nc = node_client_get(op->c);
+    nc->pending--;
+    if (!op->blocked) /* else the slot now belongs to the blocked entry */
+        proxy_slot_fill(op->c, op->slot, op->reply.data, op->reply.len);
+    if (op->c->gone && nc->pending == 0 && nc->blocked == NULL) {
+        /* proxy_node_client_closed kept the state for this op. */
+        *proxy_client_node_state(op->c) = NULL;
+        free(nc);
+    }
+}
+
+static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    node.scheduled = 0;
+    if (node.nops == 0)
+        return;
+    uint64_t now = proxy_now_ms();
+    struct store_txn *t;
+    int rc = store_txn_begin(node.store, &t);
+    int nops = node.nops;
+    struct node_op *ops = node.ops;
+    /* New ops (from resumed clients) go into a fresh array. */
+    node.ops = NULL;
+    node.nops = node.capops = 0;
+    for (int i = 0; i < nops && rc == 0; i++) {
+        struct node_op *op = &ops[i];
+        resp_buf_init(&op->reply);
+        switch (op->kind) {
+        case NODE_OP_READ:
+            store_txn_read(t, op->a.argc, op->a.argv, op->a.len, now, &op->reply);
+            break;
+        case NODE_OP_WATCH: {
+            struct node_client *nc = node_client_get(op->c);
+            for (int k = 1; k < op->a.argc; k++)
+                node_watch_add(nc, op->a.argv[k], op->a.len[k],
+                               store_txn_key_version(t, op->a.argv[k], op->a.len[k]));
+            resp_add_simple(&op->reply, "OK");
+            break;
+        }
+        case NODE_OP_EXEC:
+            node_exec_apply(t, op, now);
+            node_serve_ready(t, now);
+            break;
+        case NODE_OP_EXPIRE:
+            store_txn_apply(t, 0, op->entry.data, op->entry.len, NULL, NULL);
+            break;
+        case NODE_OP_WRITE: {
+            struct resp_buf *e = &node.scratch;
+            resp_buf_reset(e);
+            if (store_prepare(node.store, op->a.argc, op->a.argv, op->a.len, now, node_rand(), e,
+                              &op->reply) != 1)
+                break;
+            int blocked = 0;
+            int arc = store_txn_apply(t, 0, e->data, e->len, &op->reply, &blocked);
+            if (arc == STORE_EFULL) {
+                resp_add_errorf(&op->reply, NODE_OOM_FMT, (long long)store_map_size(node.store));
+            } else if (arc != 0) {
+                resp_add_errorf(&op->reply, "ERR ferry: write failed: %s", store_strerror(arc));
+            } else if (blocked) {
+                op->blocked = 1;
+                node_block(op->c, op->slot, &op->a, now);
+            } else {
+                node.entries++;
+                node_serve_ready(t, now);
+            }
+            break;
+        }
+        }
+    }
+    int ok = 0;
+    if (rc == 0) {
+        rc = store_txn_commit(t);
+        ok = rc == 0;
+        node.commits++;
+    }
+    if (!ok) {
+        proxy_log_warning("store commit failed: %s", store_strerror(rc));
+        for (int i = 0; i < nops; i++) {
+            struct node_op *op = &ops[i];
+            resp_buf_reset(&op->reply);
+            if (rc == STORE_EFULL)
+                resp_add_errorf(&op->reply, NODE_OOM_FMT, (long long)store_map_size(node.store));
+            else
+                resp_add_errorf(&op->reply, "ERR ferry: commit failed: %s", store_strerror(rc));
+        }
+    }
+    for (int i = 0; i < nops; i++) {
+        node_fill_op(&ops[i]);
+        node_argv_free(&ops[i].a);
+        resp_buf_fini(&ops[i].reply);
+        resp_buf_fini(&ops[i].entry);
+    }
+    free(ops);
+    node_blocked_finish(ok);
+}
+
+static void node_expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    struct resp_buf e;
+    resp_buf_init(&e);
+    if (store_prepare_expire(node.store, proxy_now_ms(), 200, &e) > 0) {
+        struct node_op *op = node_op_add(NODE_OP_EXPIRE, NULL);
+        op->entry = e;
+    } else {
+        resp_buf_fini(&e);
+    }
+}
+
+/* ------------------------------------------------------------------ open/close */
 
 int proxy_node_open(struct proxy_server *s, char *err, size_t errlen)
 {
-    (void)s;
-    snprintf(err, errlen, "phase raft-only needs the embedded store, which this build lacks");
-    return -1;
+    const struct proxy_config *cfg = proxy_server_config(s);
+    if (cfg->phase != PROXY_PHASE_RAFT_ONLY) {
+        snprintf(err, errlen, "phase %s needs the raft group, which this build lacks",
+                 proxy_phase_name(cfg->phase));
+        return -1;
+    }
+    if (mkdir(cfg->dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create dir %s: %s", cfg->dir, strerror(errno));
+        return -1;
+    }
+    memset(&node, 0, sizeof(node));
+    node.srv = s;
+    if (store_open(&node.store, cfg->dir, (size_t)cfg->store_size, cfg->sync ? 0 : STORE_NOSYNC,
+                   err, errlen) != 0)
+        return -1;
+    node.seed = proxy_now_ms() ^ ((uint64_t)getpid() << 32);
+    node.commit_ev = event_new(proxy_server_base(s), -1, 0, node_commit_cb, NULL);
+    node.expire_ev = event_new(proxy_server_base(s), -1, EV_PERSIST, node_expire_cb, NULL);
+    struct timeval tv = {0, 100 * 1000};
+    event_add(node.expire_ev, &tv);
+    resp_buf_init(&node.scratch);
+    proxy_log_notice("store open in %s: %llu keys, applied index %llu, store-size %lld, sync %s",
+                     cfg->dir, (unsigned long long)store_key_count(node.store),
+                     (unsigned long long)store_applied_index(node.store), cfg->store_size,
+                     cfg->sync ? "always" : "no");
+    return 0;
 }
 
 void proxy_node_close(struct proxy_server *s)
 {
     (void)s;
-}
-
-void proxy_node_request(struct proxy_client *c, struct resp_request *req)
-{
-    (void)req;
-    proxy_client_reply_error(c, "ERR ferry: no store in this build");
+    if (node.store == NULL)
+        return;
+    if (node.nops)
+        node_commit_cb(-1, 0, NULL);
+    while (node.bhead) {
+        struct node_blocked *b = node.bhead;
+        node_blocked_unlink(b);
+        proxy_slot_fill(b->c, b->slot, "*-1\r\n", 5);
+        struct node_client *nc = node_client_get(b->c);
+        nc->blocked = NULL;
+        node_blocked_free(b);
+    }
+    if (node.commit_ev)
+        event_free(node.commit_ev);
+    if (node.expire_ev)
+        event_free(node.expire_ev);
+    free(node.ops);
+    resp_buf_fini(&node.scratch);
+    store_close(node.store);
+    node.store = NULL;
 }
 
 void proxy_node_client_closed(struct proxy_client *c)
 {
-    (void)c;
+    void **p = proxy_client_node_state(c);
+    struct node_client *nc = *p;
+    if (nc == NULL)
+        return;
+    if (nc->blocked) {
+        struct node_blocked *b = nc->blocked;
+        node_blocked_unlink(b);
+        proxy_slot_fill(c, b->slot, "", 0);
+        node_blocked_free(b);
+        nc->blocked = NULL;
+    }
+    for (int i = 0; i < nc->ndeferred; i++)
+        node_argv_free(&nc->deferred[i]);
+    free(nc->deferred);
+    node_discard(nc);
+    free(nc->queued);
+    node_unwatch(nc);
+    free(nc->watches);
+    free(nc->name);
+    /* Ops of this client still in the batch keep a pointer to c, which the
+     * proxy keeps alive until their slots are filled; they look the state
+     * up again, so it must stay: drop it only when nothing is pending. */
+    if (nc->pending == 0) {
+        free(nc);
+        *p = NULL;
+    } else {
+        nc->queued = NULL;
+        nc->watches = NULL;
+        nc->name = NULL;
+        nc->deferred = NULL;
+        nc->ndeferred = nc->capqueued = nc->capwatches = nc->capdeferred = 0;
+    }
+}
+
+/* ------------------------------------------------------------------ server commands */
+
+static void node_arity_error(struct resp_buf *out, const char *name)
+{
+    resp_add_errorf(out, "ERR wrong number of arguments for '%s' command", name);
+}
+
+static void node_client_line(struct proxy_client *c, struct resp_buf *out, uint64_t now)
+{
+    struct node_client *nc = node_client_get(c);
+    char line[512];
+    int n = snprintf(line, sizeof(line),
+                     "id=%llu addr=%s laddr=? fd=%d name=%s age=%llu idle=%llu flags=%s db=0 "
+                     "sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
+                     "rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client user=default "
+                     "redir=-1 resp=2\n",
+                     (unsigned long long)proxy_client_id(c), c->addr, c->fd,
+                     nc->name ? nc->name : "", (unsigned long long)0,
+                     (unsigned long long)((now - c->last_active_ms) / 1000),
+                     nc->blocked ? "b" : (nc->in_multi ? "x" : "N"),
+                     nc->in_multi ? nc->nqueued : -1);
+    resp_buf_append(out, line, (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));
+}
+
+static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_t *len,
+                            struct resp_buf *out)
+{
+    struct node_client *nc = node_client_get(c);
+    const char *sub = argv[1];
+    if (node_is(sub, len[1], "setname")) {
+        if (argc != 3) {
+            node_arity_error(out, "client|setname");
+            return;
+        }
+        for (size_t i = 0; i < len[2]; i++) {
+            if (argv[2][i] < '!' || argv[2][i] > '~') {
+                resp_add_error(out, "ERR Client names cannot contain spaces, newlines or "
+                                    "special characters.");
+                return;
+            }
+        }
+        free(nc->name);
+        nc->name = NULL;
+        if (len[2]) {
+            nc->name = node_xcalloc(1, len[2] + 1);
+            memcpy(nc->name, argv[2], len[2]);
+        }
+        resp_add_simple(out, "OK");
+    } else if (node_is(sub, len[1], "getname")) {
+        if (argc != 2) {
+            node_arity_error(out, "client|getname");
+            return;
+        }
+        if (nc->name)
+            resp_add_bulk_str(out, nc->name);
+        else
+            resp_add_null(out);
+    } else if (node_is(sub, len[1], "id")) {
+        if (argc != 2) {
+            node_arity_error(out, "client|id");
+            return;
+        }
+        resp_add_int(out, (long long)proxy_client_id(c));
+    } else if (node_is(sub, len[1], "info")) {
+        if (argc != 2) {
+            node_arity_error(out, "client|info");
+            return;
+        }
+        struct resp_buf line;
+        resp_buf_init(&line);
+        node_client_line(c, &line, proxy_now_ms());
+        resp_add_bulk(out, line.data, line.len);
+        resp_buf_fini(&line);
+    } else if (node_is(sub, len[1], "list")) {
+        struct resp_buf lines;
+        resp_buf_init(&lines);
+        uint64_t now = proxy_now_ms();
+        for (struct proxy_client *o = node.srv->clients; o; o = o->next)
+            node_client_line(o, &lines, now);
+        resp_add_bulk(out, lines.data, lines.len);
+        resp_buf_fini(&lines);
+    } else {
+        const struct resp_command *cc = resp_command_lookup("client", 6);
+        const struct resp_command *sc = cc ? resp_command_lookup_sub(cc, sub, len[1]) : NULL;
+        if (sc)
+            resp_add_errorf(out, "ERR ferry: CLIENT %s is not supported while reads/writes are "
+                                 "served by the raft group", sub);
+        else
+            resp_add_errorf(out, "ERR unknown subcommand '%.128s'. Try CLIENT HELP.", sub);
+    }
+}
+
+static void node_cmd_command(int argc, char **argv, size_t *len, struct resp_buf *out)
+{
+    if (argc == 1) {
+        resp_add_array(out, resp_ncommands);
+        for (int i = 0; i < resp_ncommands; i++)
+            resp_buf_append(out, resp_commands[i].info_reply, resp_commands[i].info_reply_len);
+        return;
+    }
+    const char *sub = argv[1];
+    if (node_is(sub, len[1], "count")) {
+        if (argc != 2) {
+            node_arity_error(out, "command|count");
+            return;
+        }
+        resp_add_int(out, resp_ncommands);
+    } else if (node_is(sub, len[1], "info")) {
+        if (argc == 2) {
+            node_cmd_command(1, argv, len, out);
+            return;
+        }
+        resp_add_array(out, argc - 2);
+        for (int i = 2; i < argc; i++) {
+            const struct resp_command *cmd = resp_command_lookup(argv[i], len[i]);
+            if (cmd)
+                resp_buf_append(out, cmd->info_reply, cmd->info_reply_len);
+            else
+                resp_add_null_array(out);
+        }
+    } else if (node_is(sub, len[1], "docs")) {
+        if (argc == 2) {
+            resp_add_array(out, 2LL * resp_ncommands);
+            for (int i = 0; i < resp_ncommands; i++)
+                resp_buf_append(out, resp_commands[i].docs_reply, resp_commands[i].docs_reply_len);
+            return;
+        }
+        struct resp_buf body;
+        resp_buf_init(&body);
+        int n = 0;
+        for (int i = 2; i < argc; i++) {
+            const struct resp_command *cmd = resp_command_lookup(argv[i], len[i]);
+            if (cmd) {
+                resp_buf_append(&body, cmd->docs_reply, cmd->docs_reply_len);
+                n++;
+            }
+        }
+        resp_add_array(out, 2LL * n);
+        resp_buf_append(out, body.data, body.len);
+        resp_buf_fini(&body);
+    } else if (node_is(sub, len[1], "list")) {
+        if (argc != 2) {
+            resp_add_error(out, "ERR ferry: COMMAND LIST FILTERBY is not supported");
+            return;
+        }
+        resp_add_array(out, resp_ncommands);
+        for (int i = 0; i < resp_ncommands; i++)
+            resp_add_bulk_str(out, resp_commands[i].name);
+    } else {
+        resp_add_errorf(out, "ERR unknown subcommand '%.128s'. Try COMMAND HELP.", sub);
+    }
+}
+
+struct node_cfg_acc {
+    const char *pattern;
+    struct resp_buf *body;
+    int n;
+};
+
+static void node_config_each(const char *name, void *arg)
+{
+    struct node_cfg_acc *a = arg;
+    if (fnmatch(a->pattern, name, FNM_CASEFOLD) != 0)
+        return;
+    char val[1024];
+    if (proxy_config_get(proxy_server_config(node.srv), name, val, sizeof(val)) != 0)
+        return;
+    resp_add_bulk_str(a->body, name);
+    resp_add_bulk_str(a->body, val);
+    a->n++;
+}
+
+static void node_cmd_config(int argc, char **argv, size_t *len, struct resp_buf *out)
+{
+    if (node_is(argv[1], len[1], "get")) {
+        if (argc < 3) {
+            node_arity_error(out, "config|get");
+            return;
+        }
+        struct resp_buf body;
+        resp_buf_init(&body);
+        struct node_cfg_acc a = {NULL, &body, 0};
+        for (int i = 2; i < argc; i++) {
+            a.pattern = argv[i];
+            proxy_config_each(node_config_each, &a);
+        }
+        resp_add_array(out, 2LL * a.n);
+        resp_buf_append(out, body.data, body.len);
+        resp_buf_fini(&body);
+    } else {
+        resp_add_errorf(out, "ERR ferry: CONFIG %s is not supported; edit the config file and "
+                             "restart (or SIGHUP)", argv[1]);
+    }
+}
+
+static void node_cmd_info(struct resp_buf *out)
+{
+    const struct proxy_config *cfg = proxy_server_config(node.srv);
+    uint64_t now = proxy_now_ms();
+    char buf[4096];
+    int n = snprintf(
+        buf, sizeof(buf),
+        "# Server\r\nredis_version:%s\r\nferry_version:%s\r\nredis_mode:standalone\r\n"
+        "process_id:%d\r\ntcp_port:%d\r\nuptime_in_seconds:%llu\r\n\r\n"
+        "# Clients\r\nconnected_clients:%d\r\nblocked_clients:%d\r\n\r\n"
+        "# Persistence\r\nloading:0\r\nferry_store_sync:%s\r\n\r\n"
+        "# Stats\r\ntotal_commands_processed:%llu\r\nferry_commits:%llu\r\n"
+        "ferry_entries_applied:%llu\r\n\r\n"
+        "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n"
+        "# Ferry\r\nferry_phase:%s\r\nferry_store_dir:%s\r\nferry_store_size:%lld\r\n"
+        "ferry_applied_index:%llu\r\n\r\n"
+        "# Keyspace\r\n",
+        PROXY_REDIS_VERSION, PROXY_VERSION, (int)getpid(), cfg->port,
+        (unsigned long long)((now - node.srv->start_ms) / 1000), node.srv->nclients,
+        (int)0, cfg->sync ? "always" : "no (acknowledged writes can be lost in a crash)",
+        (unsigned long long)node.srv->stats.commands, (unsigned long long)node.commits,
+        (unsigned long long)node.entries, proxy_phase_name(cfg->phase), cfg->dir,
+        cfg->store_size, (unsigned long long)store_applied_index(node.store));
+    struct resp_buf body;
+    resp_buf_init(&body);
+    resp_buf_append(&body, buf, (size_t)n);
+    uint64_t keys = store_key_count(node.store);
+    if (keys) {
+        n = snprintf(buf, sizeof(buf), "db0:keys=%llu,expires=0,avg_ttl=0\r\n",
+                     (unsigned long long)keys);
+        resp_buf_append(&body, buf, (size_t)n);
+    }
+    resp_add_bulk(out, body.data, body.len);
+    resp_buf_fini(&body);
+}
+
+static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_t *len,
+                            struct resp_buf *out)
+{
+    const char *name = argv[0];
+    size_t nl = len[0];
+    if (node_is(name, nl, "ping")) {
+        if (argc > 2)
+            node_arity_error(out, "ping");
+        else if (argc == 2)
+            resp_add_bulk(out, argv[1], len[1]);
+        else
+            resp_add_simple(out, "PONG");
+    } else if (node_is(name, nl, "echo")) {
+        if (argc != 2)
+            node_arity_error(out, "echo");
+        else
+            resp_add_bulk(out, argv[1], len[1]);
+    } else if (node_is(name, nl, "time")) {
+        if (argc != 1) {
+            node_arity_error(out, "time");
+        } else {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            resp_add_array(out, 2);
+            resp_add_bulk_ll(out, (long long)ts.tv_sec);
+            resp_add_bulk_ll(out, (long long)(ts.tv_nsec / 1000));
+        }
+    } else if (node_is(name, nl, "select")) {
+        if (argc != 2) {
+            node_arity_error(out, "select");
+        } else {
+            char *end;
+            errno = 0;
+            long long db = strtoll(argv[1], &end, 10);
+            if (len[1] == 0 || *end || errno || argv[1][0] == ' ' || argv[1][0] == '+' ||
+                db < -2147483648LL || db > 2147483647LL)
+                resp_add_error(out, "ERR value is not an integer or out of range");
+            else if (db != 0)
+                resp_add_error(out, "ERR DB index is out of range");
+            else
+                resp_add_simple(out, "OK");
+        }
+    } else if (node_is(name, nl, "client")) {
+        if (argc < 2)
+            node_arity_error(out, "client");
+        else
+            node_cmd_client(c, argc, argv, len, out);
+    } else if (node_is(name, nl, "command")) {
+        node_cmd_command(argc, argv, len, out);
+    } else if (node_is(name, nl, "config")) {
+        if (argc < 2)
+            node_arity_error(out, "config");
+        else
+            node_cmd_config(argc, argv, len, out);
+    } else if (node_is(name, nl, "info")) {
+        node_cmd_info(out);
+    } else if (node_is(name, nl, "unwatch")) {
+        node_unwatch(node_client_get(c));
+        resp_add_simple(out, "OK");
+    } else if (node_is(name, nl, "hello")) {
+        /* Version checks and AUTH were done by the proxy core. */
+        struct node_client *nc = node_client_get(c);
+        for (int i = 2; i < argc; i++) {
+            if (node_is(argv[i], len[i], "setname") && i + 1 < argc) {
+                free(nc->name);
+                nc->name = node_xcalloc(1, len[i + 1] + 1);
+                memcpy(nc->name, argv[i + 1], len[i + 1]);
+                i++;
+            } else if (node_is(argv[i], len[i], "auth") && i + 2 < argc) {
+                i += 2;
+            } else {
+                resp_add_errorf(out, "ERR Syntax error in HELLO option '%.128s'", argv[i]);
+                return 1;
+            }
+        }
+        resp_add_array(out, 14);
+        resp_add_bulk_str(out, "server");
+        resp_add_bulk_str(out, "redis");
+        resp_add_bulk_str(out, "version");
+        resp_add_bulk_str(out, PROXY_REDIS_VERSION);
+        resp_add_bulk_str(out, "proto");
+        resp_add_int(out, 2);
+        resp_add_bulk_str(out, "id");
+        resp_add_int(out, (long long)proxy_client_id(c));
+        resp_add_bulk_str(out, "mode");
+        resp_add_bulk_str(out, "standalone");
+        resp_add_bulk_str(out, "role");
+        resp_add_bulk_str(out, "master");
+        resp_add_bulk_str(out, "modules");
+        resp_add_array(out, 0);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+static void node_unsupported(struct resp_buf *out, int argc, char **argv, size_t *len)
+{
+    const struct resp_command *cmd = resp_command_lookup(argv[0], len[0]);
+    if (cmd)
+        resp_add_errorf(out, "ERR ferry: %s is not supported while reads/writes are served by "
+                             "the raft group", cmd->name);
+    else
+        store_reply_unknown(argc, argv, len, out);
+}
+
+static void node_request_internal(struct proxy_client *c, int argc, char **argv, size_t *len)
+{
+    struct node_client *nc = node_client_get(c);
+    struct resp_buf *out = &node.scratch;
+    resp_buf_reset(out);
+    if (nc->blocked) {
+        if (nc->ndeferred == nc->capdeferred) {
+            nc->capdeferred = nc->capdeferred ? nc->capdeferred * 2 : 4;
+            nc->deferred =
+                node_xrealloc(nc->deferred, sizeof(*nc->deferred) * (size_t)nc->capdeferred);
+        }
+        node_argv_copy(&nc->deferred[nc->ndeferred++], argc, argv, len);
+        return;
+    }
+    const char *name = argv[0];
+    size_t nl = len[0];
+    const struct resp_command *rcmd = resp_command_lookup(name, nl);
+    if (rcmd && !resp_command_arity_ok(rcmd, argc)) {
+        node_arity_error(out, rcmd->name);
+        if (nc->in_multi)
+            nc->multi_dirty = 1;
+        node_reply_buf(c, out);
+        return;
+    }
+    /* Transactions. */
+    if (node_is(name, nl, "multi")) {
+        if (nc->in_multi)
+            resp_add_error(out, "ERR MULTI calls can not be nested");
+        else {
+            nc->in_multi = 1;
+            resp_add_simple(out, "OK");
+        }
+        node_reply_buf(c, out);
+        return;
+    }
+    if (node_is(name, nl, "discard")) {
+        if (!nc->in_multi) {
+            resp_add_error(out, "ERR DISCARD without MULTI");
+        } else {
+            node_discard(nc);
+            node_unwatch(nc);
+            resp_add_simple(out, "OK");
+        }
+        node_reply_buf(c, out);
+        return;
+    }
+    if (node_is(name, nl, "exec")) {
+        if (!nc->in_multi) {
+            resp_add_error(out, "ERR EXEC without MULTI");
+        } else if (nc->multi_dirty) {
+            resp_add_error(out, "EXECABORT Transaction discarded because of previous errors.");
+            node_discard(nc);
+            node_unwatch(nc);
+        } else {
+            struct node_op *op = node_op_add(NODE_OP_EXEC, c);
+            op->queued = nc->queued;
+            op->nqueued = nc->nqueued;
+            nc->queued = NULL;
+            nc->nqueued = nc->capqueued = 0;
+            nc->in_multi = 0;
+            nc->multi_dirty = 0;
+            return;
+        }
+        node_reply_buf(c, out);
+        return;
+    }
+    if (node_is(name, nl, "watch")) {
+        if (nc->in_multi) {
+            resp_add_error(out, "ERR WATCH inside MULTI is not allowed");
+        } else if (node.nops > 0) {
+            struct node_op *op = node_op_add(NODE_OP_WATCH, c);
+            node_argv_copy(&op->a, argc, argv, len);
+            return;
+        } else {
+            uint64_t now = proxy_now_ms();
+            for (int i = 1; i < argc; i++)
+                node_watch_add(nc, argv[i], len[i],
+                               store_key_version(node.store, argv[i], len[i], now));
+            resp_add_simple(out, "OK");
+        }
+        node_reply_buf(c, out);
+        return;
+    }
+    if (node_is(name, nl, "unwatch") && !nc->in_multi) {
+        node_unwatch(nc);
+        resp_add_simple(out, "OK");
+        node_reply_buf(c, out);
+        return;
+    }
+    if (node_is(name, nl, "reset")) {
+        node_discard(nc);
+        node_unwatch(nc);
+        free(nc->name);
+        nc->name = NULL;
+        resp_add_simple(out, "RESET");
+        node_reply_buf(c, out);
+        return;
+    }
+    unsigned flags = 0;
+    int cls = store_command_class(name, nl, &flags);
+    if (nc->in_multi) {
+        int known = cls != STORE_CLASS_UNKNOWN || node_is(name, nl, "ping") ||
+                    node_is(name, nl, "echo") || node_is(name, nl, "time") ||
+                    node_is(name, nl, "select") || node_is(name, nl, "unwatch") ||
+                    node_is(name, nl, "client") || node_is(name, nl, "info") ||
+                    node_is(name, nl, "command") || node_is(name, nl, "config");
+        if (!known) {
+            node_unsupported(out, argc, argv, len);
+            nc->multi_dirty = 1;
+        } else if (cls != STORE_CLASS_UNKNOWN &&
+                   store_command_check_arity(argc, argv, len, out)) {
+            nc->multi_dirty = 1;
+        } else {
+            if (nc->nqueued == nc->capqueued) {
+                nc->capqueued = nc->capqueued ? nc->capqueued * 2 : 8;
+                nc->queued =
+                    node_xrealloc(nc->queued, sizeof(*nc->queued) * (size_t)nc->capqueued);
+            }
+            node_argv_copy(&nc->queued[nc->nqueued++], argc, argv, len);
+            resp_add_simple(out, "QUEUED");
+        }
+        node_reply_buf(c, out);
+        return;
+    }
+    if (cls == STORE_CLASS_WRITE) {
+        struct node_op *op = node_op_add(NODE_OP_WRITE, c);
+        node_argv_copy(&op->a, argc, argv, len);
+        return;
+    }
+    if (cls == STORE_CLASS_READ) {
+        if (nc->pending) {
+            struct node_op *op = node_op_add(NODE_OP_READ, c);
+            node_argv_copy(&op->a, argc, argv, len);
+            return;
+        }
+        if (!store_command_check_arity(argc, argv, len, out))
+            store_read(node.store, argc, argv, len, proxy_now_ms(), out);
+        node_reply_buf(c, out);
+        return;
+    }
+    if (!node_local_reply(c, argc, argv, len, out))
+        node_unsupported(out, argc, argv, len);
+    node_reply_buf(c, out);
+}
+
+void proxy_node_request(struct proxy_client *c, struct resp_request *req)
+{
+    if (req->argc < 1)
+        return;
+    node_request_internal(c, req->argc, req->argv, req->argvlen);
 }
