@@ -1,0 +1,367 @@
+/* store: encodings, expiry, entries, apply determinism, map full. */
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+
+static char *tmpdir(void)
+{
+    char *d = strdup("/tmp/ferry-store-test.XXXXXX");
+    cr_assert(mkdtemp(d) != NULL);
+    return d;
+}
+
+static void rmdir_all(const char *d)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+    cr_assert(system(cmd) == 0);
+}
+
+static struct store *open_store(const char *dir, size_t map)
+{
+    struct store *s;
+    char err[256];
+    int rc = store_open(&s, dir, map, STORE_NOSYNC, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    return s;
+}
+
+/* Runs one command (split on spaces) at time now; returns the reply. */
+static const char *run(struct store *s, uint64_t now, const char *line)
+{
+    static struct resp_buf out;
+    static char copy[1024];
+    char *argv[32];
+    size_t len[32];
+    int argc = 0;
+    snprintf(copy, sizeof(copy), "%s", line);
+    for (char *tok = strtok(copy, " "); tok; tok = strtok(NULL, " ")) {
+        argv[argc] = tok;
+        len[argc++] = strlen(tok);
+    }
+    resp_buf_reset(&out);
+    int cls = store_command_class(argv[0], len[0], NULL);
+    cr_assert_neq(cls, STORE_CLASS_UNKNOWN, "unknown %s", argv[0]);
+    if (cls == STORE_CLASS_READ) {
+        cr_assert_eq(store_read(s, argc, argv, len, now, &out), 0);
+    } else {
+        struct resp_buf e;
+        resp_buf_init(&e);
+        if (store_prepare(s, argc, argv, len, now, 42, &e, &out) == 1) {
+            struct store_txn *t;
+            cr_assert_eq(store_txn_begin(s, &t), 0);
+            cr_assert_eq(store_txn_apply(t, 0, e.data, e.len, &out, NULL), 0);
+            cr_assert_eq(store_txn_commit(t), 0);
+        }
+        resp_buf_fini(&e);
+    }
+    resp_buf_append(&out, "", 1);
+    out.len--;
+    return out.data;
+}
+
+Test(store_util, string2ll_follows_redis_rules)
+{
+    long long v;
+    cr_assert(store_string2ll("0", 1, &v) && v == 0);
+    cr_assert(store_string2ll("-9223372036854775808", 20, &v) && v == LLONG_MIN);
+    cr_assert(store_string2ll("9223372036854775807", 19, &v) && v == LLONG_MAX);
+    cr_assert(!store_string2ll("9223372036854775808", 19, &v));
+    cr_assert(!store_string2ll("007", 3, &v));
+    cr_assert(!store_string2ll("-0", 2, &v));
+    cr_assert(!store_string2ll("+1", 2, &v));
+    cr_assert(!store_string2ll(" 1", 2, &v));
+    cr_assert(!store_string2ll("", 0, &v));
+}
+
+Test(store_util, ld2string_is_redis_human_format)
+{
+    char buf[128];
+    cr_assert_str_eq((store_ld2string(buf, sizeof(buf), 10.5L), buf), "10.5");
+    cr_assert_str_eq((store_ld2string(buf, sizeof(buf), 3.0L), buf), "3");
+    cr_assert_str_eq((store_ld2string(buf, sizeof(buf), -0.0L), buf), "0");
+    cr_assert_str_eq((store_ld2string(buf, sizeof(buf), 0.1L + 0.2L), buf),
+                     "0.3");
+    long double v;
+    cr_assert(store_string2ld("5.0e3", 5, &v) && v == 5000.0L);
+    cr_assert(!store_string2ld(" 1", 2, &v));
+    cr_assert(!store_string2ld("nan", 3, &v));
+}
+
+Test(store_util, glob_match_like_redis)
+{
+    cr_assert(store_string_match("h*llo", 5, "heeello", 7, 0));
+    cr_assert(store_string_match("h[a-e]llo", 9, "hello", 5, 0));
+    cr_assert(!store_string_match("h[^e]llo", 8, "hello", 5, 0));
+    cr_assert(store_string_match("h\\*", 3, "h*", 2, 0));
+    cr_assert(store_string_match("?", 1, "x", 1, 0));
+}
+
+Test(store_strings, set_get_incr_and_errors)
+{
+    char *d = tmpdir();
+    struct store *s = open_store(d, 64 << 20);
+    cr_assert_str_eq(run(s, 1000, "SET k v"), "+OK\r\n");
+    cr_assert_str_eq(run(s, 1000, "GET k"), "$1\r\nv\r\n");
+    cr_assert_str_eq(run(s, 1000, "INCR k"), "-ERR value is not an integer or out of range\r\n");
+    cr_assert_str_eq(run(s, 1000, "INCRBY n 9223372036854775807"), ":9223372036854775807\r\n");
+    cr_assert_str_eq(run(s, 1000, "INCR n"), "-ERR increment or decrement would overflow\r\n");
+    cr_assert_str_eq(run(s, 1000, "INCRBYFLOAT f 10.5"), "$4\r\n10.5\r\n");
+    cr_assert_str_eq(run(s, 1000, "LPUSH k x"),
+                     "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+    cr_assert_str_eq(run(s, 1000, "GET"), "-ERR wrong number of arguments for 'get' command\r\n");
+    store_close(s);
+    rmdir_all(d);
+    free(d);
+}
+
+Test(store_expiry, lazy_on_read_and_ttl)
+{
+    char *d = tmpdir();
+    struct store *s = open_store(d, 64 << 20);
+    cr_assert_str_eq(run(s, 1000, "SET k v PX 500"), "+OK\r\n");
+    cr_assert_str_eq(run(s, 1100, "PTTL k"), ":400\r\n");
+    cr_assert_str_eq(run(s, 1100, "TTL k"), ":0\r\n");
+    cr_assert_str_eq(run(s, 1499, "GET k"), "$1\r\nv\r\n");
+    cr_assert_str_eq(run(s, 1500, "GET k"), "$-1\r\n");
+    cr_assert_str_eq(run(s, 1500, "EXISTS k"), ":0\r\n");
+    cr_assert_str_eq(run(s, 1500, "DBSIZE"), ":0\r\n");
+    /* Reads never delete; the key is still on disk until an entry does. */
+    cr_assert_eq(store_key_count(s), 1);
+    struct resp_buf e;
+    resp_buf_init(&e);
+    cr_assert_eq(store_prepare_expire(s, 1500, 100, &e), 1);
+    struct store_txn *t;
+    cr_assert_eq(store_txn_begin(s, &t), 0);
+    cr_assert_eq(store_txn_apply(t, 0, e.data, e.len, NULL, NULL), 0);
+    cr_assert_eq(store_txn_commit(t), 0);
+    cr_assert_eq(store_key_count(s), 0);
+    cr_assert_eq(store_prepare_expire(s, 1500, 100, (resp_buf_reset(&e), &e)), 0);
+    /* EXPIRE in the past deletes at once; PERSIST removes the TTL. */
+    run(s, 2000, "SET a 1");
+    cr_assert_str_eq(run(s, 2000, "EXPIRE a -1"), ":1\r\n");
+    cr_assert_str_eq(run(s, 2000, "EXISTS a"), ":0\r\n");
+    run(s, 2000, "SET b 1 EX 100");
+    cr_assert_str_eq(run(s, 2000, "PERSIST b"), ":1\r\n");
+    cr_assert_str_eq(run(s, 2000, "TTL b"), ":-1\r\n");
+    resp_buf_fini(&e);
+    store_close(s);
+    rmdir_all(d);
+    free(d);
+}
+
+Test(store_entries, timestamps_never_go_backwards)
+{
+    char *d = tmpdir();
+    struct store *s = open_store(d, 64 << 20);
+    char *argv[] = {"SET", "k", "v"};
+    size_t len[] = {3, 1, 1};
+    struct resp_buf e, r;
+    resp_buf_init(&e);
+    resp_buf_init(&r);
+    cr_assert_eq(store_prepare(s, 3, argv, len, 5000, 1, &e, &r), 1);
+    uint64_t ts1 = store_get_u64((unsigned char *)e.data + 2);
+    resp_buf_reset(&e);
+    cr_assert_eq(store_prepare(s, 3, argv, len, 4000, 1, &e, &r), 1);
+    uint64_t ts2 = store_get_u64((unsigned char *)e.data + 2);
+    cr_assert_eq(ts1, 5000);
+    cr_assert_eq(ts2, 5000, "a clock step back must not move the entry time back");
+    /* Arity errors are answered by prepare, with no entry. */
+    resp_buf_reset(&e);
+    cr_assert_eq(store_prepare(s, 2, argv, len, 6000, 1, &e, &r), 0);
+    cr_assert_eq(e.len, 0);
+    cr_assert(strstr(r.data, "wrong number of arguments for 'set'") != NULL);
+    /* Malformed entries are refused, and the index must follow on. */
+    struct store_txn *t;
+    cr_assert_eq(store_txn_begin(s, &t), 0);
+    cr_assert_eq(store_txn_apply(t, 0, "xx", 2, NULL, NULL), STORE_EINVAL);
+    resp_buf_reset(&e);
+    store_prepare(s, 3, argv, len, 7000, 1, &e, &r);
+    cr_assert_eq(store_txn_apply(t, 5, e.data, e.len, NULL, NULL), STORE_EINVAL);
+    cr_assert_eq(store_txn_apply(t, 1, e.data, e.len, NULL, NULL), 0);
+    cr_assert_eq(store_txn_commit(t), 0);
+    cr_assert_eq(store_applied_index(s), 1);
+    cr_assert_eq(store_last_ts(s), 7000);
+    resp_buf_fini(&e);
+    resp_buf_fini(&r);
+    store_close(s);
+    /* applied_index survives a reopen: no replay needed. */
+    s = open_store(d, 64 << 20);
+    cr_assert_eq(store_applied_index(s), 1);
+    cr_assert_str_eq(run(s, 8000, "GET k"), "$1\r\nv\r\n");
+    store_close(s);
+    rmdir_all(d);
+    free(d);
+}
+
+/* A small deterministic command mix for the determinism test. */
+static int gen_cmd(uint64_t *rng, char **argv, size_t *len, char bufs[][32])
+{
+    static const char *const cmds[][6] = {
+        {"SET", "K", "V", NULL},        {"INCRBYFLOAT", "K", "1.25", NULL},
+        {"RPUSH", "K", "V", "V", NULL}, {"LPOP", "K", NULL},
+        {"SADD", "K", "V", "V", NULL},  {"SPOP", "K", "2", NULL},
+        {"HSET", "K", "V", "V", NULL},  {"HINCRBY", "K", "V", "3", NULL},
+        {"ZADD", "K", "1.5", "V", NULL}, {"ZPOPMIN", "K", NULL},
+        {"EXPIRE", "K", "100", NULL},   {"DEL", "K", NULL},
+        {"SRANDMEMBER", "K", "-3", NULL}, {"ZUNIONSTORE", "K", "2", "K", "K", NULL},
+        {"RENAME", "K", "K", NULL},     {"APPEND", "K", "V", NULL},
+    };
+    int which = (int)(store_rng_next(rng) % (sizeof(cmds) / sizeof(cmds[0])));
+    int argc = 0;
+    for (int i = 0; cmds[which][i]; i++) {
+        const char *a = cmds[which][i];
+        if (strcmp(a, "K") == 0)
+            snprintf(bufs[i], 32, "key%d", (int)(store_rng_next(rng) % 8));
+        else if (strcmp(a, "V") == 0)
+            snprintf(bufs[i], 32, "v%d", (int)(store_rng_next(rng) % 6));
+        else
+            snprintf(bufs[i], 32, "%s", a);
+        argv[i] = bufs[i];
+        len[i] = strlen(bufs[i]);
+        argc++;
+    }
+    return argc;
+}
+
+Test(store_entries, same_entries_give_identical_databases)
+{
+    char *d1 = tmpdir(), *d2 = tmpdir(), *d0 = tmpdir();
+    struct store *leader = open_store(d0, 64 << 20);
+    struct store *a = open_store(d1, 64 << 20), *b = open_store(d2, 64 << 20);
+    uint64_t rng = 7;
+    struct resp_buf entries, e, r;
+    resp_buf_init(&entries);
+    resp_buf_init(&e);
+    resp_buf_init(&r);
+    /* The leader prepares 5000 entries (clock jittering, random seeds). */
+    int n = 0;
+    for (int i = 0; i < 5000; i++) {
+        char *argv[8];
+        size_t len[8];
+        char bufs[8][32];
+        int argc = gen_cmd(&rng, argv, len, bufs);
+        resp_buf_reset(&e);
+        uint64_t now = 100000 + (uint64_t)i * 3 - (store_rng_next(&rng) % 50);
+        if (store_prepare(leader, argc, argv, len, now, store_rng_next(&rng), &e, &r) != 1)
+            continue;
+        unsigned char hdr[4];
+        store_put_u32(hdr, (uint32_t)e.len);
+        resp_buf_append(&entries, hdr, 4);
+        resp_buf_append(&entries, e.data, e.len);
+        n++;
+    }
+    /* Replica a applies them in batches of 100; replica b one by one. */
+    struct store *reps[2] = {a, b};
+    int batch[2] = {100, 1};
+    struct resp_buf replies[2];
+    for (int k = 0; k < 2; k++) {
+        resp_buf_init(&replies[k]);
+        size_t off = 0;
+        int applied = 0;
+        while (off < entries.len) {
+            struct store_txn *t;
+            cr_assert_eq(store_txn_begin(reps[k], &t), 0);
+            for (int j = 0; j < batch[k] && off < entries.len; j++) {
+                uint32_t el = store_get_u32((unsigned char *)entries.data + off);
+                cr_assert_eq(store_txn_apply(t, (uint64_t)applied + 1, entries.data + off + 4, el,
+                                             &replies[k], NULL),
+                             0);
+                applied++;
+                off += 4 + el;
+            }
+            cr_assert_eq(store_txn_commit(t), 0);
+        }
+        cr_assert_eq(applied, n);
+        cr_assert_eq(store_applied_index(reps[k]), (uint64_t)n);
+    }
+    cr_assert_eq(replies[0].len, replies[1].len);
+    cr_assert(memcmp(replies[0].data, replies[1].data, replies[0].len) == 0,
+              "replicas answered differently");
+    struct resp_buf da, db;
+    resp_buf_init(&da);
+    resp_buf_init(&db);
+    cr_assert_eq(store_dump(a, &da), 0);
+    cr_assert_eq(store_dump(b, &db), 0);
+    cr_assert_gt(da.len, 200, "dump of %zu bytes", da.len);
+    cr_assert_eq(da.len, db.len);
+    cr_assert(memcmp(da.data, db.data, da.len) == 0, "the two databases differ");
+    for (int k = 0; k < 2; k++)
+        resp_buf_fini(&replies[k]);
+    resp_buf_fini(&da);
+    resp_buf_fini(&db);
+    resp_buf_fini(&entries);
+    resp_buf_fini(&e);
+    resp_buf_fini(&r);
+    store_close(a);
+    store_close(b);
+    store_close(leader);
+    rmdir_all(d0);
+    rmdir_all(d1);
+    rmdir_all(d2);
+    free(d0);
+    free(d1);
+    free(d2);
+}
+
+Test(store_map, full_map_refuses_writes_keeps_reads_and_recovers)
+{
+    char *d = tmpdir();
+    struct store *s = open_store(d, 1 << 20);
+    cr_assert_str_eq(run(s, 1000, "SET first 1"), "+OK\r\n");
+    char big[600];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    char *argv[] = {"SET", NULL, big};
+    size_t len[] = {3, 0, sizeof(big) - 1};
+    char key[32];
+    argv[1] = key;
+    int full = 0, written = 0;
+    struct resp_buf e, r;
+    resp_buf_init(&e);
+    resp_buf_init(&r);
+    for (int i = 0; i < 100000 && !full; i++) {
+        struct store_txn *t;
+        cr_assert_eq(store_txn_begin(s, &t), 0);
+        for (int j = 0; j < 50; j++) {
+            snprintf(key, sizeof(key), "k%d-%d", i, j);
+            len[1] = strlen(key);
+            resp_buf_reset(&e);
+            store_prepare(s, 3, argv, len, 1000, 0, &e, &r);
+            int rc = store_txn_apply(t, 0, e.data, e.len, &r, NULL);
+            if (rc == STORE_EFULL) {
+                full = 1;
+                break;
+            }
+            cr_assert_eq(rc, 0);
+            written++;
+        }
+        int rc = store_txn_commit(t);
+        if (rc == STORE_EFULL)
+            full = 1;
+        else
+            cr_assert_eq(rc, 0);
+    }
+    cr_assert(full, "the map never filled");
+    uint64_t applied = store_applied_index(s);
+    /* Reads still work. */
+    cr_assert_str_eq(run(s, 1000, "GET first"), "$1\r\n1\r\n");
+    store_close(s);
+    /* A bigger map recovers with everything committed. */
+    s = open_store(d, 8 << 20);
+    cr_assert_eq(store_applied_index(s), applied);
+    cr_assert_str_eq(run(s, 1000, "GET first"), "$1\r\n1\r\n");
+    cr_assert_str_eq(run(s, 1000, "SET after 1"), "+OK\r\n");
+    resp_buf_fini(&e);
+    resp_buf_fini(&r);
+    store_close(s);
+    rmdir_all(d);
+    free(d);
+}
