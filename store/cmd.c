@@ -15,11 +15,17 @@ static const struct store_cmd store_cmds[] = {
 
 const struct store_cmd *store_cmd_find(const char *name, size_t len)
 {
-    /* Linear is fine for ~130 names compared by length first; a perfect
-     * hash would not change the profile (LMDB dominates). */
+    /* ~130 names: a linear scan on length and first letter first. */
+    static size_t lens[STORE_NCMDS];
+    if (lens[0] == 0)
+        for (int i = 0; i < STORE_NCMDS; i++)
+            lens[i] = strlen(store_cmds[i].name);
+    if (len == 0)
+        return NULL;
+    char first = (char)(name[0] | 0x20);
     for (int i = 0; i < STORE_NCMDS; i++) {
         const struct store_cmd *cmd = &store_cmds[i];
-        if (strlen(cmd->name) == len && strncasecmp(cmd->name, name, len) == 0)
+        if (lens[i] == len && cmd->name[0] == first && strncasecmp(cmd->name, name, len) == 0)
             return cmd;
     }
     return NULL;

@@ -170,25 +170,32 @@ static void store_db_index_expire(struct store_ctx *c, const char *key, size_t k
         store_ctx_mdb_err(c, rc);
 }
 
-void store_db_put(struct store_ctx *c, const char *key, size_t klen, int type, int64_t expire,
-                  const void *payload, size_t plen)
+void store_db_put_known(struct store_ctx *c, const char *key, size_t klen, int type,
+                        int64_t expire, const void *payload, size_t plen, int found,
+                        const struct store_rec *old)
 {
-    /* The caller has looked the key up (so an expired one is gone); an old
-     * record of another type must lose its members. */
-    struct store_rec old;
     if (expire < 0)
         expire = 0;
-    if (store_db_lookup(c, key, klen, &old)) {
-        if (old.type != STORE_T_STRING && old.type != type)
+    if (found) {
+        /* An old record of another type must lose its members. */
+        if (old->type != STORE_T_STRING && old->type != type)
             store_m_del_all(c, key, klen);
-        if (old.expire != expire) {
-            store_db_unindex_expire(c, key, klen, old.expire);
+        if (old->expire != expire) {
+            store_db_unindex_expire(c, key, klen, old->expire);
             store_db_index_expire(c, key, klen, expire);
         }
     } else {
         store_db_index_expire(c, key, klen, expire);
     }
     store_db_write(c, key, klen, type, expire, payload, plen);
+}
+
+void store_db_put(struct store_ctx *c, const char *key, size_t klen, int type, int64_t expire,
+                  const void *payload, size_t plen)
+{
+    struct store_rec old;
+    int found = store_db_lookup(c, key, klen, &old);
+    store_db_put_known(c, key, klen, type, expire, payload, plen, found, &old);
 }
 
 void store_db_put_keep(struct store_ctx *c, const char *key, size_t klen,

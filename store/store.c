@@ -454,6 +454,10 @@ struct entry_argv {
     char **argv;
     size_t *len;
     char *mem;
+    /* Small commands decode without malloc. */
+    char *argv_small[8];
+    size_t len_small[8];
+    char mem_small[512];
 };
 
 static int rd_argv(struct entry_rd *r, struct entry_argv *a)
@@ -470,10 +474,16 @@ static int rd_argv(struct entry_rd *r, struct entry_argv *a)
         total += n + 1;
     }
     a->argc = (int)argc;
-    a->argv = malloc(sizeof(char *) * argc);
-    a->len = malloc(sizeof(size_t) * argc);
-    a->mem = malloc(total);
-    STORE_ASSERT(a->argv && a->len && a->mem);
+    if (argc <= 8 && total <= sizeof(a->mem_small)) {
+        a->argv = a->argv_small;
+        a->len = a->len_small;
+        a->mem = a->mem_small;
+    } else {
+        a->argv = malloc(sizeof(char *) * argc);
+        a->len = malloc(sizeof(size_t) * argc);
+        a->mem = malloc(total);
+        STORE_ASSERT(a->argv && a->len && a->mem);
+    }
     struct entry_rd r2 = {start, r->end, 0};
     char *m = a->mem;
     for (uint32_t i = 0; i < argc; i++) {
@@ -490,6 +500,8 @@ static int rd_argv(struct entry_rd *r, struct entry_argv *a)
 
 static void argv_free(struct entry_argv *a)
 {
+    if (a->argv == a->argv_small)
+        return;
     free(a->argv);
     free(a->len);
     free(a->mem);

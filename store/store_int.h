@@ -119,6 +119,10 @@ int store_db_lookup_type(struct store_ctx *c, const char *key, size_t klen, int 
 /* Writes the record (new version). expire < 0 keeps none. */
 void store_db_put(struct store_ctx *c, const char *key, size_t klen, int type, int64_t expire,
                   const void *payload, size_t plen);
+/* store_db_put when the caller has just looked the key up (found, old). */
+void store_db_put_known(struct store_ctx *c, const char *key, size_t klen, int type,
+                        int64_t expire, const void *payload, size_t plen, int found,
+                        const struct store_rec *old);
 /* Rewrites only the header payload of an existing record keeping expire
  * (new version). */
 void store_db_put_keep(struct store_ctx *c, const char *key, size_t klen,

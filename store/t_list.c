@@ -615,8 +615,33 @@ static void list_move(struct store_ctx *c, char **argv, size_t *len, int from, i
         return;
     struct resp_buf v;
     resp_buf_init(&v);
+    if (len[1] == len[2] && memcmp(argv[1], argv[2], len[1]) == 0) {
+        /* A rotation: the list never becomes empty, so it keeps its TTL
+         * (Redis pops and pushes on the same object). */
+        int64_t pos = from == LIST_HEAD ? sh->head : sh->tail - 1;
+        MDB_val mv;
+        if (!list_get(c, argv[1], len[1], pos, &mv)) {
+            store_ctx_mdb_err(c, MDB_CORRUPTED);
+            resp_buf_fini(&v);
+            return;
+        }
+        resp_buf_append(&v, mv.mv_data, mv.mv_size);
+        list_del(c, argv[1], len[1], pos);
+        if (from == LIST_HEAD)
+            sh->head++;
+        else
+            sh->tail--;
+        if (to == LIST_HEAD)
+            list_put(c, argv[1], len[1], --sh->head, v.data, v.len);
+        else
+            list_put(c, argv[1], len[1], sh->tail++, v.data, v.len);
+        list_hdr_put(c, argv[1], len[1], 1, sr, sh);
+        resp_add_bulk(c->out, v.data, v.len);
+        resp_buf_fini(&v);
+        return;
+    }
     list_pop(c, argv[1], len[1], sr, sh, from, &v);
-    /* The source may be the destination: look it up again after the pop. */
+    /* Look the destination up again: the pop wrote pages. */
     int drc = list_lookup(c, argv[2], len[2], &dr, &dh);
     if (to == LIST_HEAD)
         list_put(c, argv[2], len[2], --dh.head, v.data, v.len);

@@ -158,7 +158,10 @@ static void store_set_generic(struct store_ctx *c, int flags, char **argv, size_
         }
         return;
     }
-    store_set_key(c, key, klen, val, vlen, (flags & OBJ_KEEPTTL) != 0, expire_idx ? when : 0);
+    int64_t e = expire_idx ? when : 0;
+    if ((flags & OBJ_KEEPTTL) && found)
+        e = r.expire;
+    store_db_put_known(c, key, klen, STORE_T_STRING, e, val, vlen, found, &r);
     if (!(flags & OBJ_SET_GET)) {
         if (ok_is_int)
             resp_add_int(c->out, 1);
