@@ -120,7 +120,7 @@ run: all
 # target, but every binary runs so one failure does not hide another.
 CRITERION_FLAGS ?= --jobs 2
 
-test: all check-layering test-unit test-integration
+test: all check-layering test-unit test-integration test-diff test-fault
 	@echo "make test: all suites passed"
 
 test-unit: $(UNIT_BIN)
@@ -129,6 +129,30 @@ test-unit: $(UNIT_BIN)
 test-integration: $(FERRY) $(INTEG_BIN)
 	@rc=0; for t in $(INTEG_BIN); do echo "== $$t"; \
 	    FERRY_BIN=$(abspath $(FERRY)) $$t $(CRITERION_FLAGS) || rc=1; done; exit $$rc
+
+# ---------------------------------------------------------------- store: diff, fault, tools
+# test-diff: the differential test against a real redis-server (DIFF_N
+# commands, fixed seed); `make difftest N=1000000 SEED=42` for longer runs
+# (SEED unset: a random seed, printed). test-fault: kill -9 durability and
+# the 1M-key restart of the single-node store.
+DIFF_N    ?= 200000
+DIFF_SEED ?= 1
+STORE_PIPE  := $(B)/tests/diff/store-pipe
+STORE_BENCH := $(B)/tests/bench/store-bench
+.PHONY: test-diff difftest test-fault
+$(STORE_PIPE) $(STORE_BENCH): $(B)/tests/%: $(B)/tests/%.o $(STORE_LIB) $(RAFT_LIB) $(RESP_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+test-diff: $(FERRY) $(STORE_PIPE)
+	python3 tests/diff/difftest.py --ferry $(abspath $(FERRY)) -n $(DIFF_N) --seed $(DIFF_SEED)
+
+difftest: $(FERRY)
+	python3 tests/diff/difftest.py --ferry $(abspath $(FERRY)) -n $(or $(N),$(DIFF_N)) $(if $(SEED),--seed $(SEED))
+
+test-fault: $(FERRY) $(STORE_BENCH)
+	python3 tests/fault/store_durability.py $(abspath $(FERRY))
+	python3 tests/fault/store_restart.py $(abspath $(FERRY)) $(abspath $(STORE_BENCH))
+
 
 asan: | $(DEPS_STAMP)
 	$(MAKE) B=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
