@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The single-node store, side by side in one run (rounds interleaved, each
+# figure the median of ROUNDS runs):
+#   SET -c 50 -P 1: redis-server (appendonly, appendfsync always) vs ferry
+#                   (phase raft-only, sync always)      target: ferry >= 1.0x
+#   GET -c 50 -P 1: redis-server (no persistence) vs ferry   target: >= 0.9x
+#   apply throughput of the store alone, batched SET entries (store-bench)
+#                                                       target: >= 1,000,000/s
+#   start-up with 1,000,000 keys until PING and GET answer   target: <= 1 s
+#
+#   tests/bench/bench-store.sh ./build/ferry [ROUNDS]
+set -euo pipefail
+ferry=${1:?usage: bench-store.sh FERRY_BIN [ROUNDS]}
+rounds=${2:-${ROUNDS:-3}}
+requests=${REQUESTS:-100000}
+bdir=$(dirname "$ferry")
+make -s B="$bdir" "$bdir/tests/bench/store-bench" >/dev/null
+work=$(mktemp -d /tmp/ferry-bench-store.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+    for _ in $(seq 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
+    echo "nothing answers on port $1" >&2
+    return 1
+}
+
+mkdir -p "$work/aof" "$work/plain" "$work/ferry"
+aof_port=$(free_port)
+redis-server --port "$aof_port" --bind 127.0.0.1 --save '' --appendonly yes \
+    --appendfsync always --dir "$work/aof" --logfile "$work/aof.log" &
+pids+=($!)
+plain_port=$(free_port)
+redis-server --port "$plain_port" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$work/plain" --logfile "$work/plain.log" &
+pids+=($!)
+ferry_port=$(free_port)
+"$ferry" --phase raft-only --port "$ferry_port" --dir "$work/ferry" --sync yes \
+    --loglevel warning >"$work/ferry.log" 2>&1 &
+pids+=($!)
+wait_port "$aof_port"
+wait_port "$plain_port"
+wait_port "$ferry_port"
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg), fs $(df -T "$work" | awk 'NR==2 {print $2}')"
+echo "redis-server $(redis-server --version | grep -o 'v=[0-9.]*'), $requests requests per run, rounds $rounds (median)"
+
+bench() { # port test -> rps
+    redis-benchmark -p "$1" -t "$2" -c 50 -P 1 -n "$requests" -r 100000 --csv 2>/dev/null |
+        awk -F'","|^"|"$' 'NR > 1 && $2 != "" { print $3; exit }'
+}
+
+# Both GET targets hold the same keys.
+redis-benchmark -p "$plain_port" -t set -c 50 -n "$requests" -r 100000 -q >/dev/null
+for r in $(seq "$rounds"); do
+    echo "set redis-aof $(bench "$aof_port" set)" >>"$work/results"
+    echo "set ferry $(bench "$ferry_port" set)" >>"$work/results"
+    echo "get redis $(bench "$plain_port" get)" >>"$work/results"
+    echo "get ferry $(bench "$ferry_port" get)" >>"$work/results"
+done
+
+median() { # test target
+    awk -v t="$1" -v g="$2" '$1 == t && $2 == g { print $3 }' "$work/results" | sort -g |
+        awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+set_r=$(median set redis-aof); set_f=$(median set ferry)
+get_r=$(median get redis); get_f=$(median get ferry)
+printf '%-44s %12s %12s %8s %s\n' "benchmark" "redis" "ferry" "ratio" "target"
+printf '%-44s %12.0f %12.0f %7.2fx %s\n' "SET -c 50 -P 1 (appendfsync always/sync always)" \
+    "$set_r" "$set_f" "$(echo "$set_f / $set_r" | bc -l)" ">= 1.0x"
+printf '%-44s %12.0f %12.0f %7.2fx %s\n' "GET -c 50 -P 1 (no persistence/raft-only)" \
+    "$get_r" "$get_f" "$(echo "$get_f / $get_r" | bc -l)" ">= 0.9x"
+
+mkdir -p "$work/apply"
+"$bdir/tests/bench/store-bench" "$work/apply" 1000000 10000 | sed 's/^/apply: /'
+rm -rf "$work/apply"
+python3 tests/fault/store_restart.py "$ferry" "$bdir/tests/bench/store-bench" | sed 's/^/startup: /'

@@ -1,0 +1,175 @@
+/* ferry --phase raft-only: the node serving from the store (blocking pops,
+ * read-your-writes in a pipeline, WATCH, group commit, map full). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/support/support.h"
+
+static struct support_proc ferry;
+
+static void start_ferry(const char *const *extra)
+{
+    const char *args[16] = {"--phase", "raft-only", "--sync", "yes"};
+    int n = 4;
+    for (int i = 0; extra && extra[i]; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    cr_assert_eq(support_ferry_start(&ferry, 0, args), 0, "ferry did not start");
+}
+
+static void stop_ferry(void)
+{
+    support_proc_stop(&ferry);
+}
+
+static void expect_raw(int fd, const char *want)
+{
+    char buf[512];
+    size_t n = support_raw_recv(fd, buf, strlen(want));
+    buf[n] = 0;
+    cr_assert_str_eq(buf, want);
+}
+
+TestSuite(store_node, .fini = stop_ferry);
+
+Test(store_node, blocked_pop_is_served_by_a_later_push)
+{
+    start_ferry(NULL);
+    int waiter = support_raw_connect(ferry.port);
+    const char *blpop = "*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n";
+    support_raw_send(waiter, blpop, strlen(blpop));
+    usleep(50 * 1000);
+    redisContext *c = support_connect(ferry.port);
+    support_expect_int(c, 1, "RPUSH q hello");
+    /* The waiter took the element inside the same batch, before LLEN. */
+    support_expect_int(c, 0, "LLEN q");
+    expect_raw(waiter, "*2\r\n$1\r\nq\r\n$5\r\nhello\r\n");
+    close(waiter);
+    redisFree(c);
+}
+
+Test(store_node, blocked_pop_times_out_with_null_array)
+{
+    start_ferry(NULL);
+    int fd = support_raw_connect(ferry.port);
+    const char *brpop = "*3\r\n$5\r\nBRPOP\r\n$1\r\nq\r\n$3\r\n0.1\r\n*1\r\n$4\r\nPING\r\n";
+    support_raw_send(fd, brpop, strlen(brpop));
+    /* PING waits behind the blocked pop, as in Redis. */
+    expect_raw(fd, "*-1\r\n+PONG\r\n");
+    close(fd);
+}
+
+Test(store_node, blocked_client_that_leaves_takes_nothing)
+{
+    start_ferry(NULL);
+    int fd = support_raw_connect(ferry.port);
+    const char *blpop = "*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n";
+    support_raw_send(fd, blpop, strlen(blpop));
+    usleep(50 * 1000);
+    close(fd);
+    usleep(50 * 1000);
+    redisContext *c = support_connect(ferry.port);
+    support_expect_int(c, 1, "RPUSH q x");
+    support_expect_int(c, 1, "LLEN q");
+    redisFree(c);
+}
+
+Test(store_node, pipeline_reads_its_own_writes)
+{
+    start_ferry(NULL);
+    int fd = support_raw_connect(ferry.port);
+    const char *p = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+                    "*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n*2\r\n$3\r\nGET\r\n$1\r\nn\r\n";
+    support_raw_send(fd, p, strlen(p));
+    expect_raw(fd, "+OK\r\n$1\r\nv\r\n:1\r\n$1\r\n1\r\n");
+    close(fd);
+}
+
+Test(store_node, watch_aborts_exec_after_another_client_writes)
+{
+    start_ferry(NULL);
+    redisContext *a = support_connect(ferry.port), *b = support_connect(ferry.port);
+    support_expect_str(a, REDIS_REPLY_STATUS, "OK", "WATCH w");
+    support_expect_str(b, REDIS_REPLY_STATUS, "OK", "SET w 1");
+    support_expect_str(a, REDIS_REPLY_STATUS, "OK", "MULTI");
+    support_expect_str(a, REDIS_REPLY_STATUS, "QUEUED", "SET w 2");
+    redisReply *r = redisCommand(a, "EXEC");
+    cr_assert(r && r->type == REDIS_REPLY_NIL, "EXEC should abort");
+    freeReplyObject(r);
+    support_expect_str(a, REDIS_REPLY_STRING, "1", "GET w");
+    /* Unwatched, the same transaction runs. */
+    support_expect_str(a, REDIS_REPLY_STATUS, "OK", "MULTI");
+    support_expect_str(a, REDIS_REPLY_STATUS, "QUEUED", "INCR w");
+    support_expect_str(a, REDIS_REPLY_STATUS, "QUEUED", "PING");
+    r = redisCommand(a, "EXEC");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    cr_assert_eq(r->element[0]->integer, 2);
+    cr_assert_str_eq(r->element[1]->str, "PONG");
+    freeReplyObject(r);
+    redisFree(a);
+    redisFree(b);
+}
+
+Test(store_node, concurrent_writers_share_commits)
+{
+    start_ferry(NULL);
+    enum { NCLIENTS = 20, PER = 50 };
+    int fds[NCLIENTS];
+    char cmd[128];
+    for (int i = 0; i < NCLIENTS; i++)
+        fds[i] = support_raw_connect(ferry.port);
+    for (int j = 0; j < PER; j++)
+        for (int i = 0; i < NCLIENTS; i++) {
+            int n = snprintf(cmd, sizeof(cmd), "*2\r\n$4\r\nINCR\r\n$3\r\nc%02d\r\n", i);
+            support_raw_send(fds[i], cmd, (size_t)n);
+        }
+    for (int i = 0; i < NCLIENTS; i++) {
+        char buf[4096];
+        size_t want = 0;
+        for (int j = 1; j <= PER; j++)
+            want += (size_t)snprintf(buf, sizeof(buf), ":%d\r\n", j);
+        size_t got = support_raw_recv(fds[i], buf, want);
+        cr_assert_eq(got, want);
+        close(fds[i]);
+    }
+    redisContext *c = support_connect(ferry.port);
+    redisReply *r = redisCommand(c, "INFO");
+    cr_assert(r && r->type == REDIS_REPLY_STRING);
+    const char *p = strstr(r->str, "ferry_commits:");
+    cr_assert(p != NULL);
+    long commits = atol(p + strlen("ferry_commits:"));
+    cr_assert_lt(commits, NCLIENTS * PER, "%ld commits for %d writes: no group commit", commits,
+                 NCLIENTS * PER);
+    cr_assert(strstr(r->str, "ferry_store_sync:always") != NULL);
+    freeReplyObject(r);
+    support_expect_str(c, REDIS_REPLY_STRING, "50", "GET c07");
+    redisFree(c);
+}
+
+Test(store_node, full_store_refuses_writes_and_keeps_reads)
+{
+    const char *extra[] = {"--store-size", "1mb", NULL};
+    start_ferry(extra);
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET first 1");
+    char val[2000];
+    memset(val, 'x', sizeof(val) - 1);
+    val[sizeof(val) - 1] = 0;
+    int oom = 0;
+    for (int i = 0; i < 2000 && !oom; i++) {
+        redisReply *r = redisCommand(c, "SET k%d %s", i, val);
+        cr_assert(r != NULL);
+        if (r->type == REDIS_REPLY_ERROR) {
+            cr_assert(strncmp(r->str, "OOM ", 4) == 0, "got %s", r->str);
+            cr_assert(strstr(r->str, "store-size") != NULL);
+            oom = 1;
+        }
+        freeReplyObject(r);
+    }
+    cr_assert(oom, "the store never filled");
+    support_expect_str(c, REDIS_REPLY_STRING, "1", "GET first");
+    support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    redisFree(c);
+}
