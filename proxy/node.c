@@ -41,6 +41,7 @@ enum node_op_kind {
     NODE_OP_EXEC,   /* MULTI ... EXEC */
     NODE_OP_WATCH,  /* WATCH that must see the batch's writes */
     NODE_OP_EXPIRE, /* an active-expiry entry; no client */
+    NODE_OP_UNWATCH, /* UNWATCH/DISCARD/RESET behind a queued WATCH; reply preset */
 };
 
 struct node_client;
@@ -536,6 +537,10 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         case NODE_OP_EXPIRE:
             store_txn_apply(t, 0, op->entry.data, op->entry.len, NULL, NULL);
             break;
+        case NODE_OP_UNWATCH:
+            node_unwatch(node_client_get(op->c));
+            resp_buf_append(&op->reply, op->entry.data, op->entry.len);
+            break;
         case NODE_OP_WRITE: {
             struct resp_buf *e = &node.scratch;
             resp_buf_reset(e);
@@ -876,9 +881,19 @@ static void node_cmd_config(int argc, char **argv, size_t *len, struct resp_buf 
         struct resp_buf body;
         resp_buf_init(&body);
         struct node_cfg_acc a = {NULL, &body, 0};
+        /* Redis options clients probe (redis-benchmark asks for these two),
+         * answered with what ferry does: no RDB snapshots, no AOF. */
+        static const char *const compat[][2] = {{"save", ""}, {"appendonly", "no"}};
         for (int i = 2; i < argc; i++) {
             a.pattern = argv[i];
             proxy_config_each(node_config_each, &a);
+            for (size_t k = 0; k < sizeof(compat) / sizeof(compat[0]); k++) {
+                if (fnmatch(argv[i], compat[k][0], FNM_CASEFOLD) == 0) {
+                    resp_add_bulk_str(&body, compat[k][0]);
+                    resp_add_bulk_str(&body, compat[k][1]);
+                    a.n++;
+                }
+            }
         }
         resp_add_array(out, 2LL * a.n);
         resp_buf_append(out, body.data, body.len);
@@ -1023,6 +1038,20 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
 
 /* ------------------------------------------------------------------ dispatch */
 
+/* Unwatches and replies `reply`; when the client has ops in the batch (a
+ * WATCH among them, perhaps), both wait for their turn there. */
+static void node_unwatch_reply(struct proxy_client *c, const char *reply)
+{
+    struct node_client *nc = node_client_get(c);
+    if (nc->pending) {
+        struct node_op *op = node_op_add(NODE_OP_UNWATCH, c);
+        resp_buf_append(&op->entry, reply, strlen(reply));
+        return;
+    }
+    node_unwatch(nc);
+    proxy_client_reply(c, reply, strlen(reply));
+}
+
 static void node_unsupported(struct resp_buf *out, int argc, char **argv, size_t *len)
 {
     const struct resp_command *cmd = resp_command_lookup(argv[0], len[0]);
@@ -1073,8 +1102,8 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
             resp_add_error(out, "ERR DISCARD without MULTI");
         } else {
             node_discard(nc);
-            node_unwatch(nc);
-            resp_add_simple(out, "OK");
+            node_unwatch_reply(c, "+OK\r\n");
+            return;
         }
         node_reply_buf(c, out);
         return;
@@ -1083,9 +1112,10 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         if (!nc->in_multi) {
             resp_add_error(out, "ERR EXEC without MULTI");
         } else if (nc->multi_dirty) {
-            resp_add_error(out, "EXECABORT Transaction discarded because of previous errors.");
             node_discard(nc);
-            node_unwatch(nc);
+            node_unwatch_reply(
+                c, "-EXECABORT Transaction discarded because of previous errors.\r\n");
+            return;
         } else {
             struct node_op *op = node_op_add(NODE_OP_EXEC, c);
             op->queued = nc->queued;
@@ -1117,18 +1147,14 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         return;
     }
     if (node_is(name, nl, "unwatch") && !nc->in_multi) {
-        node_unwatch(nc);
-        resp_add_simple(out, "OK");
-        node_reply_buf(c, out);
+        node_unwatch_reply(c, "+OK\r\n");
         return;
     }
     if (node_is(name, nl, "reset")) {
         node_discard(nc);
-        node_unwatch(nc);
         free(nc->name);
         nc->name = NULL;
-        resp_add_simple(out, "RESET");
-        node_reply_buf(c, out);
+        node_unwatch_reply(c, "+RESET\r\n");
         return;
     }
     unsigned flags = 0;

@@ -299,6 +299,8 @@ def run_one(srv, cmd):
         return
     if cmd.kind == "tx":
         return run_tx(srv, cmd)
+    if cmd.kind == "block":
+        return run_block(srv, cmd)
     before = None
     if cmd.kind == "random" and name != b"RANDOMKEY":
         before = contents(srv.redis, cmd.argv[1])
@@ -351,6 +353,43 @@ def run_tx(srv, tx):
         raise Mismatch("transaction", replies[0], replies[1])
 
 
+def run_block(srv, b):
+    """b.extra = (blocking command, waker command): the blocking command on
+    the second connection finds nothing and waits; the waker (on the first)
+    serves it."""
+    blocker, waker = b.extra
+    srv.redis.call(b.argv)
+    srv.target.call(b.argv)
+    outs = []
+    for conn, other in ((srv.redis, srv.redis2), (srv.target, srv.target2)):
+        other.send(blocker.argv)
+        time.sleep(0.02)
+        out = conn.call(waker.argv)[0]
+        out += other.read()[0]
+        outs.append(out)
+    if outs[0] != outs[1]:
+        raise Mismatch("blocked pop", outs[0], outs[1])
+
+
+def gen_block(rng, now):
+    ks = rng.sample(gen.LIST_KEYS, rng.randint(1, 2))
+    r = rng.random()
+    if r < 0.4:
+        blocker = Cmd(["BLPOP"] + ks + ["0"])
+    elif r < 0.7:
+        blocker = Cmd(["BRPOP"] + ks + ["2"])
+    else:
+        ks = ks[:1]
+        blocker = Cmd(["BLMOVE", ks[0], rng.choice(gen.LIST_KEYS), rng.choice(["LEFT", "RIGHT"]),
+                       rng.choice(["LEFT", "RIGHT"]), "0"])
+    k = rng.choice(ks)
+    waker = Cmd([rng.choice(["RPUSH", "LPUSH"]), k] +
+                [rng.choice(gen.MEMBERS[:6]) for _ in range(rng.randint(1, 3))])
+    # The blocked keys must be empty first (not lists of other types).
+    allk = ks + [blocker.argv[2].decode()] if blocker.argv[0] == b"BLMOVE" else ks
+    return Cmd(["DEL"] + allk, kind="block", keys=allk, extra=(blocker, waker))
+
+
 def gen_tx(rng, now):
     watch = [k.encode() for k in rng.sample(gen.ALL_KEYS, rng.randint(0, 2))]
     interfere = None
@@ -372,6 +411,8 @@ def gen_tx(rng, now):
 
 
 def describe(cmd):
+    if cmd.kind == "block":
+        return "%r ; (other client, blocks) %r ; %r" % (cmd, cmd.extra[0], cmd.extra[1])
     if cmd.kind == "tx":
         watch, interfere, cmds = cmd.extra
         parts = []
@@ -393,6 +434,8 @@ def generate(seed, n, with_tx):
     for _ in range(n):
         if with_tx and rng.random() < 0.01:
             out.append(gen_tx(rng, now))
+        elif with_tx and rng.random() < 0.001:
+            out.append(gen_block(rng, now))
         else:
             out.append(gen.gen_command(rng, now))
     return out
