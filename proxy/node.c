@@ -446,6 +446,9 @@ static void node_exec_apply(struct store_txn *t, struct node_op *op, uint64_t no
     int rc = store_txn_apply(t, 0, entry.data, entry.len, &sreply, NULL);
     if (rc == STORE_EFULL) {
         resp_add_errorf(&op->reply, NODE_OOM_FMT, (long long)store_map_size(node.store));
+    } else if (rc == STORE_ETOOBIG) {
+        resp_add_errorf(&op->reply, "ERR ferry: key or member too long for the store (keys "
+                                    "and key+member up to %d bytes)", STORE_MAX_KEY_LEN);
     } else if (rc != 0) {
         resp_add_errorf(&op->reply, "ERR ferry: EXEC failed: %s", store_strerror(rc));
     } else if (sreply.len >= 5 && memcmp(sreply.data, "*-1\r\n", 5) == 0) {
@@ -551,6 +554,10 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             int arc = store_txn_apply(t, 0, e->data, e->len, &op->reply, &blocked);
             if (arc == STORE_EFULL) {
                 resp_add_errorf(&op->reply, NODE_OOM_FMT, (long long)store_map_size(node.store));
+            } else if (arc == STORE_ETOOBIG) {
+                resp_add_errorf(&op->reply, "ERR ferry: key or member too long for the store "
+                                            "(keys and key+member up to %d bytes)",
+                                STORE_MAX_KEY_LEN);
             } else if (arc != 0) {
                 resp_add_errorf(&op->reply, "ERR ferry: write failed: %s", store_strerror(arc));
             } else if (blocked) {

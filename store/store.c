@@ -29,6 +29,8 @@ const char *store_strerror(int err)
         return "invalid argument or malformed entry";
     case STORE_ECORRUPT:
         return "store data is corrupt or from an unknown version";
+    case STORE_ETOOBIG:
+        return "key or member too long for the store";
     }
     return "unknown store error";
 }
@@ -37,6 +39,8 @@ static int store_map_err(int rc)
 {
     if (rc == MDB_MAP_FULL)
         return STORE_EFULL;
+    if (rc == MDB_BAD_VALSIZE)
+        return STORE_ETOOBIG;
     if (rc == MDB_CORRUPTED || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
         return STORE_ECORRUPT;
     return STORE_EIO;
@@ -665,14 +669,15 @@ int store_txn_apply(struct store_txn *t, uint64_t index, const void *entry, size
         return STORE_EINVAL;
     size_t mark = reply ? reply->len : 0;
     int rc = store_txn_apply_raw(t, e, len, reply, blocked);
-    if (rc == STORE_EFULL) {
+    if (rc != 0) {
+        /* Part of the entry may be written: roll back to before it. */
         if (reply)
             reply->len = mark;
+        if (blocked)
+            *blocked = 0;
         int rc2 = store_txn_replay(t);
-        return rc2 ? rc2 : STORE_EFULL;
+        return rc2 ? rc2 : rc;
     }
-    if (rc != 0)
-        return rc;
     t->applied++;
     unsigned char n[8];
     store_put_u64(n, len);

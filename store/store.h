@@ -42,7 +42,13 @@ enum store_error {
     STORE_EIO = -2,      /* an I/O or LMDB failure (the message is logged) */
     STORE_EINVAL = -3,   /* a malformed entry or argument */
     STORE_ECORRUPT = -4, /* on-disk data that this code cannot read */
+    STORE_ETOOBIG = -5,  /* a key or member longer than STORE_MAX_KEY_LEN: the
+                          * entry changed nothing (same on every replica) */
 };
+
+/* LMDB indexes at most 511 bytes per record key; a Redis key, and a key plus
+ * a collection member, must fit in that with the store's prefixes. */
+#define STORE_MAX_KEY_LEN 490
 
 const char *store_strerror(int err);
 
@@ -153,9 +159,10 @@ int store_txn_begin(struct store *s, struct store_txn **out);
 
 /* Applies one entry with log index index (> the last applied index; 0 means
  * "the next one"), appending the client reply to reply (may be NULL).
- * Returns 0; STORE_EFULL when the map filled (the transaction then holds
- * nothing of this entry: it was rolled back to before it, and the caller
- * may go on or commit); STORE_EINVAL for a malformed entry; STORE_EIO.
+ * Returns 0; on STORE_EFULL (the map filled), STORE_ETOOBIG, STORE_EINVAL (a
+ * malformed entry) or STORE_EIO the transaction holds nothing of this entry
+ * (it was rolled back to before it), nothing is appended to reply, and the
+ * caller may go on or commit.
  * When the entry is a blocking command that found nothing to pop, nothing
  * is appended to reply and *blocked (when not NULL) is set to 1. */
 int store_txn_apply(struct store_txn *t, uint64_t index, const void *entry, size_t len,

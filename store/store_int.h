@@ -103,7 +103,7 @@ void store_put_be32(unsigned char *p, uint32_t v);
 uint32_t store_get_be32(const unsigned char *p);
 
 /* ----- db.c: keyspace and members */
-#define STORE_MAX_DBKEY 511
+#define STORE_MAX_DBKEY 511 /* LMDB's default maximum key size */
 
 /* Replies that many commands share. */
 #define STORE_WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"

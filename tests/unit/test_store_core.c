@@ -365,3 +365,31 @@ Test(store_map, full_map_refuses_writes_keeps_reads_and_recovers)
     rmdir_all(d);
     free(d);
 }
+
+Test(store_entries, too_long_member_rolls_the_whole_entry_back)
+{
+    char *d = tmpdir();
+    struct store *s = open_store(d, 64 << 20);
+    char longf[600];
+    memset(longf, 'f', sizeof(longf) - 1);
+    longf[sizeof(longf) - 1] = 0;
+    char *argv[] = {"HSET", "h", "a", "1", longf, "2"};
+    size_t len[] = {4, 1, 1, 1, sizeof(longf) - 1, 1};
+    struct resp_buf e, r;
+    resp_buf_init(&e);
+    resp_buf_init(&r);
+    cr_assert_eq(store_prepare(s, 6, argv, len, 1000, 0, &e, &r), 1);
+    struct store_txn *t;
+    cr_assert_eq(store_txn_begin(s, &t), 0);
+    cr_assert_str_eq(run(s, 1000, "GET x"), "$-1\r\n"); /* reads work beside a txn */
+    cr_assert_eq(store_txn_apply(t, 0, e.data, e.len, &r, NULL), STORE_ETOOBIG);
+    cr_assert_eq(r.len, 0);
+    cr_assert_eq(store_txn_commit(t), 0);
+    cr_assert_str_eq(run(s, 1000, "HLEN h"), ":0\r\n");
+    cr_assert_str_eq(run(s, 1000, "EXISTS h"), ":0\r\n");
+    resp_buf_fini(&e);
+    resp_buf_fini(&r);
+    store_close(s);
+    rmdir_all(d);
+    free(d);
+}
