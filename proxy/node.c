@@ -824,7 +824,7 @@ static void node_cmd_command(int argc, char **argv, size_t *len, struct resp_buf
             if (cmd)
                 resp_buf_append(out, cmd->info_reply, cmd->info_reply_len);
             else
-                resp_add_null_array(out);
+                resp_add_null(out); /* Redis 7.0 answers $-1 for an unknown name */
         }
     } else if (node_is(sub, len[1], "docs")) {
         if (argc == 2) {
