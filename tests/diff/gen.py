@@ -684,6 +684,24 @@ def g_zstore(rng, now):
 
 # ----------------------------------------------------------------- misc
 
+def g_bulk(rng, now):
+    """Collections past Redis's compact encodings (128 entries)."""
+    n = rng.randint(100, 200)
+    r = rng.random()
+    if r < 0.4:
+        k = key(rng, LIST_KEYS)
+        return Cmd([rng.choice(["RPUSH", "LPUSH"]), k] +
+                   [rng.choice(MEMBERS) + str(rng.randint(0, 9)) for _ in range(n)], keys=[k])
+    if r < 0.7:
+        k = key(rng, SET_KEYS)
+        return Cmd(["SADD", k] + ["m%d" % rng.randint(0, 300) for _ in range(n)], keys=[k])
+    k = key(rng, HASH_KEYS)
+    args = ["HSET", k]
+    for _ in range(n):
+        args += ["f%d" % rng.randint(0, 300), str(rng.randint(0, 99))]
+    return Cmd(args, keys=[k])
+
+
 def g_arity(rng, now):
     """Wrong arity for a random command."""
     c = rng.choice(["GET", "SET", "HSET", "LPUSH", "ZADD", "SADD", "EXPIRE", "INCR", "LRANGE",
@@ -712,7 +730,7 @@ WEIGHTED = [
     (g_zadd, 7), (g_zrem, 2), (g_zscore, 3), (g_zincrby, 2), (g_zcard, 1), (g_zcount, 2),
     (g_zrange, 6), (g_zpop, 2), (g_zremrange, 2), (g_zscan, 1), (g_zrandmember, 1),
     (g_zstore, 2),
-    (g_arity, 1), (g_unknown, 0.3),
+    (g_arity, 1), (g_unknown, 0.3), (g_bulk, 0.3),
 ]
 
 _FNS = [f for f, _ in WEIGHTED]
