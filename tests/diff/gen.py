@@ -57,7 +57,7 @@ class Cmd:
 
 
 def key(rng, pool):
-    if rng.random() < 0.85:
+    if rng.random() < 0.9:
         return rng.choice(pool)
     return rng.choice(ALL_KEYS)
 
