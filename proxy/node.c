@@ -373,8 +373,8 @@ static void node_ready_cb(void *arg, const char *key, size_t klen)
         struct resp_buf *e = &node.scratch;
         resp_buf_reset(e);
         resp_buf_reset(&b->reply);
-        if (store_prepare(node.store, b->a.argc, b->a.argv, b->a.len, rc->now, node_rand(), e,
-                          &b->reply) != 1)
+        if (store_txn_prepare(rc->t, b->a.argc, b->a.argv, b->a.len, rc->now, node_rand(), e,
+                              &b->reply) != 1)
             continue;
         int blocked = 0;
         if (store_txn_apply(rc->t, 0, e->data, e->len, &b->reply, &blocked) != 0)
@@ -547,8 +547,8 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         case NODE_OP_WRITE: {
             struct resp_buf *e = &node.scratch;
             resp_buf_reset(e);
-            if (store_prepare(node.store, op->a.argc, op->a.argv, op->a.len, now, node_rand(), e,
-                              &op->reply) != 1)
+            if (store_txn_prepare(t, op->a.argc, op->a.argv, op->a.len, now, node_rand(), e,
+                                  &op->reply) != 1)
                 break;
             int blocked = 0;
             int arc = store_txn_apply(t, 0, e->data, e->len, &op->reply, &blocked);

@@ -9,6 +9,7 @@ enum entry_kind {
     ENTRY_CMD = 1,    /* one command */
     ENTRY_EXEC = 2,   /* MULTI/EXEC: watches + commands */
     ENTRY_EXPIRE = 3, /* active expiry: keys to delete if still expired */
+    ENTRY_FLOAT = 4,  /* (H)INCRBYFLOAT: version(8) result(u32 len + bytes) + argv */
 };
 #define ENTRY_HDR 18 /* version(1) kind(1) ts(8) seed(8) */
 
@@ -258,8 +259,17 @@ static void entry_argv(struct resp_buf *e, int argc, char **argv, size_t *argvle
     }
 }
 
-int store_prepare(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t now_ms,
-                  uint64_t seed, struct resp_buf *entry, struct resp_buf *reply)
+static int store_is_float_cmd(const char *name, size_t len)
+{
+    return store_strcasecmp_arg(name, len, "incrbyfloat") ||
+           store_strcasecmp_arg(name, len, "hincrbyfloat");
+}
+
+/* The prepare of both entry points; txn is the state to read (committed
+ * state when it is a fresh read-only transaction). */
+static int store_prepare_in(struct store *s, MDB_txn *txn, int argc, char **argv,
+                            size_t *argvlen, uint64_t now_ms, uint64_t seed,
+                            struct resp_buf *entry, struct resp_buf *reply)
 {
     if (argc < 1) {
         resp_add_error(reply, "ERR empty command");
@@ -267,9 +277,47 @@ int store_prepare(struct store *s, int argc, char **argv, size_t *argvlen, uint6
     }
     if (store_command_check_arity(argc, argv, argvlen, reply))
         return 0;
-    entry_header(entry, ENTRY_CMD, store_next_ts(s, now_ms), seed);
+    uint64_t ts = store_next_ts(s, now_ms);
+    if (txn && store_is_float_cmd(argv[0], argvlen[0])) {
+        struct store_ctx c;
+        char buf[5 * 1024];
+        int n = 0;
+        uint64_t version = 0;
+        store_ctx_init(&c, s, txn, ts, NULL);
+        if (store_float_prepare(&c, argc, argv, argvlen, buf, sizeof(buf), &n, &version)) {
+            entry_header(entry, ENTRY_FLOAT, ts, seed);
+            entry_u64(entry, version);
+            entry_u32(entry, (uint32_t)n);
+            resp_buf_append(entry, buf, (size_t)n);
+            entry_argv(entry, argc, argv, argvlen);
+            return 1;
+        }
+    }
+    entry_header(entry, ENTRY_CMD, ts, seed);
     entry_argv(entry, argc, argv, argvlen);
     return 1;
+}
+
+int store_prepare(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t now_ms,
+                  uint64_t seed, struct resp_buf *entry, struct resp_buf *reply)
+{
+    MDB_txn *txn = NULL;
+    if (argc >= 1 && store_is_float_cmd(argv[0], argvlen[0]) &&
+        mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+        txn = NULL;
+    int rc = store_prepare_in(s, txn, argc, argv, argvlen, now_ms, seed, entry, reply);
+    if (txn)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int store_txn_prepare(struct store_txn *t, int argc, char **argv, size_t *argvlen,
+                      uint64_t now_ms, uint64_t seed, struct resp_buf *entry,
+                      struct resp_buf *reply)
+{
+    if (now_ms < t->last_ts)
+        now_ms = t->last_ts;
+    return store_prepare_in(t->s, t->txn, argc, argv, argvlen, now_ms, seed, entry, reply);
 }
 
 void store_prepare_exec_begin(struct store *s, uint64_t now_ms, uint64_t seed,
@@ -521,6 +569,22 @@ static int store_apply_one(struct store_ctx *c, const unsigned char *e, size_t l
         if (rd_argv(&r, &a) != 0)
             return STORE_EINVAL;
         store_exec_cmd(c, a.argc, a.argv, a.len);
+        argv_free(&a);
+        return 0;
+    }
+    if (kind == ENTRY_FLOAT) {
+        uint64_t version = rd_u64(&r);
+        uint32_t rl = rd_u32(&r);
+        const char *res = rd_bytes(&r, rl);
+        struct entry_argv a;
+        if (r.bad || rd_argv(&r, &a) != 0)
+            return STORE_EINVAL;
+        struct store_rec rec;
+        uint64_t cur = store_db_lookup(c, a.argv[1], a.len[1], &rec) ? rec.version : 0;
+        if (cur == version)
+            store_float_apply(c, a.argc, a.argv, a.len, res, rl);
+        else
+            store_exec_cmd(c, a.argc, a.argv, a.len);
         argv_free(&a);
         return 0;
     }

@@ -127,9 +127,18 @@ int store_parse_timeout(const char *s, size_t len, uint64_t now_ms, long long *d
  * once (an arity or syntax error that needs no state) with the reply appended
  * to reply. now_ms is the leader's clock; the entry's timestamp is
  * max(now_ms, the last timestamp this store prepared or applied). seed is
- * used only by commands with STORE_CMD_RANDOM. */
+ * used only by commands with STORE_CMD_RANDOM. INCRBYFLOAT and HINCRBYFLOAT
+ * are computed here, against committed state, and the entry carries the
+ * result (apply does no long-double arithmetic unless another write to the
+ * key got in between). */
 int store_prepare(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t now_ms,
                   uint64_t seed, struct resp_buf *entry, struct resp_buf *reply);
+
+/* store_prepare against the state of write transaction t (what t has
+ * applied so far): the single-node path prepares inside its batch. */
+int store_txn_prepare(struct store_txn *t, int argc, char **argv, size_t *argvlen,
+                      uint64_t now_ms, uint64_t seed, struct resp_buf *entry,
+                      struct resp_buf *reply);
 
 /* MULTI/EXEC as one entry: begin with the watched keys and the versions the
  * client saw (store_key_version), add each queued command, and the entry is

@@ -156,6 +156,14 @@ void store_m_del_all(struct store_ctx *c, const char *key, size_t klen);
 void store_ctx_mdb_err(struct store_ctx *c, int rc);
 int64_t store_rec_count(const struct store_rec *r);
 
+/* ----- fixed float results (t_string.c, t_hash.c) */
+int store_float_prepare(struct store_ctx *c, int argc, char **argv, size_t *len, char *buf,
+                        size_t cap, int *n, uint64_t *version);
+void store_float_apply(struct store_ctx *c, int argc, char **argv, size_t *len, const char *res,
+                       size_t rlen);
+int store_hash_set_field(struct store_ctx *c, const char *key, size_t klen, const char *f,
+                         size_t flen, const char *v, size_t vlen);
+
 /* ----- command handlers */
 typedef void (*store_cmd_fn)(struct store_ctx *c, int argc, char **argv, size_t *len);
 

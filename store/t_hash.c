@@ -364,3 +364,16 @@ STORE_DECL(hrandfield)
     free(lens);
     coll_items_fini(&it);
 }
+
+/* Sets one field, creating the hash (for fixed float results). */
+int store_hash_set_field(struct store_ctx *c, const char *key, size_t klen, const char *f,
+                         size_t flen, const char *v, size_t vlen)
+{
+    struct store_rec r;
+    int rc = store_db_lookup(c, key, klen, &r);
+    MDB_val old;
+    int had = rc && store_m_get(c, key, klen, f, flen, &old);
+    store_m_put(c, key, klen, f, flen, v, vlen);
+    coll_set_count(c, key, klen, STORE_T_HASH, rc, &r, (rc ? coll_count(&r) : 0) + (had ? 0 : 1));
+    return !had;
+}

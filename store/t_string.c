@@ -530,3 +530,57 @@ STORE_DECL(setrange)
     free(buf);
     resp_add_int(c->out, (long long)n);
 }
+
+/* ------------------------------------------------------------------ fixed float results
+ * INCRBYFLOAT and HINCRBYFLOAT compute with long double, whose precision
+ * differs between platforms (80-bit x87 on x86-64, 128-bit on arm64), so a
+ * replica must not compute them: prepare computes the result against the
+ * state it sees and the entry carries it, with the version of the key it was
+ * computed from. Apply writes it when the version still matches (the state
+ * is the one prepare saw) and recomputes only when another write got in
+ * between. */
+
+int store_float_prepare(struct store_ctx *c, int argc, char **argv, size_t *len, char *buf,
+                        size_t cap, int *n, uint64_t *version)
+{
+    struct store_rec r;
+    long double value = 0, incr;
+    int hash = argc == 4;
+    if (!store_string2ld(argv[hash ? 3 : 2], len[hash ? 3 : 2], &incr))
+        return 0;
+    if (hash && (isnan(incr) || isinf(incr)))
+        return 0;
+    int found = store_db_lookup(c, argv[1], len[1], &r);
+    if (found && r.type != (hash ? STORE_T_HASH : STORE_T_STRING))
+        return 0;
+    if (hash) {
+        MDB_val v;
+        if (found && store_m_get(c, argv[1], len[1], argv[2], len[2], &v) &&
+            !store_string2ld(v.mv_data, v.mv_size, &value))
+            return 0;
+    } else if (found && !store_string2ld((const char *)r.payload, r.plen, &value)) {
+        return 0;
+    }
+    value += incr;
+    if (isnan(value) || isinf(value))
+        return 0;
+    *n = store_ld2string(buf, cap, value);
+    if (*n <= 0)
+        return 0;
+    *version = found ? r.version : 0;
+    return 1;
+}
+
+void store_float_apply(struct store_ctx *c, int argc, char **argv, size_t *len, const char *res,
+                       size_t rlen)
+{
+    struct store_rec r;
+    if (argc == 4) {
+        store_hash_set_field(c, argv[1], len[1], argv[2], len[2], res, rlen);
+    } else if (store_db_lookup(c, argv[1], len[1], &r)) {
+        store_db_put_keep(c, argv[1], len[1], &r, res, rlen);
+    } else {
+        store_db_put(c, argv[1], len[1], STORE_T_STRING, 0, res, rlen);
+    }
+    resp_add_bulk(c->out, res, rlen);
+}

@@ -58,15 +58,15 @@ static void zs_del(struct store_ctx *c, const char *key, size_t klen, const void
 }
 
 static void zs_put(struct store_ctx *c, const char *key, size_t klen, const void *m, size_t ml,
-                   double score)
+                   double score, int skiplist)
 {
     unsigned char sub[STORE_MAX_DBKEY + 16];
     if (ml + 9 > STORE_MAX_DBKEY) {
         store_ctx_mdb_err(c, MDB_BAD_VALSIZE);
         return;
     }
-    if (score == 0)
-        score = 0.0; /* Redis never shows a -0 score */
+    if (score == 0 && !skiplist)
+        score = 0.0; /* a listpack stores -0 as the integer 0 (double2ll) */
     sub[0] = 'm';
     memcpy(sub + 1, m, ml);
     store_m_put(c, key, klen, sub, ml + 1, &score, 8);
@@ -120,10 +120,33 @@ static void zs_free(struct zs_arr *a)
     coll_items_fini(&a->items);
 }
 
-static void zs_set_count(struct store_ctx *c, const char *key, size_t klen, int existed,
-                         const struct store_rec *r, int64_t n)
+/* The zset header: count(8) and Redis's encoding (1 byte: 1 = skiplist),
+ * which shows in replies: a listpack stores a -0 score as 0, a skiplist
+ * keeps -0. Like Redis, a zset turns skiplist past 128 entries or a member
+ * over 64 bytes and never turns back (store commands build afresh). */
+#define ZSET_MAX_LISTPACK_ENTRIES 128
+#define ZSET_MAX_LISTPACK_VALUE 64
+
+static int zs_skiplist(const struct store_rec *r)
 {
-    coll_set_count(c, key, klen, STORE_T_ZSET, existed, r, n);
+    return r->plen >= 9 && r->payload[8] == 1;
+}
+
+static void zs_set_count(struct store_ctx *c, const char *key, size_t klen, int existed,
+                         const struct store_rec *r, int64_t n, int skiplist)
+{
+    unsigned char h[9];
+    if (n == 0) {
+        if (existed)
+            store_db_delete(c, key, klen);
+        return;
+    }
+    store_put_u64(h, (uint64_t)n);
+    h[8] = (unsigned char)(skiplist ? 1 : 0);
+    if (existed)
+        store_db_put_keep(c, key, klen, r, h, 9);
+    else
+        store_db_put(c, key, klen, STORE_T_ZSET, 0, h, 9);
 }
 
 /* ------------------------------------------------------------------ ranges */
@@ -406,10 +429,11 @@ static void zadd_generic(struct store_ctx *c, int argc, char **argv, size_t *len
     if (rc == 0 && xx)
         goto reply;
     int64_t count = rc ? coll_count(&r) : 0;
-    if (rc == 0) {
-        /* Redis creates the key first (dbAdd); it is never left empty since
-         * a new member always gets added. */
-    }
+    /* zsetTypeCreate: a skiplist from the start for many elements or a
+     * long first member. */
+    int skiplist = rc ? zs_skiplist(&r)
+                      : (elements > ZSET_MAX_LISTPACK_ENTRIES ||
+                         len[scoreidx + 1] > ZSET_MAX_LISTPACK_VALUE);
     for (int j = 0; j < elements; j++) {
         const char *m = argv[scoreidx + 1 + j * 2];
         size_t ml = len[scoreidx + 1 + j * 2];
@@ -423,7 +447,7 @@ static void zadd_generic(struct store_ctx *c, int argc, char **argv, size_t *len
                 if (isnan(score)) {
                     resp_add_error(c->out, "ERR resulting score is not a number (NaN)");
                     if (added || updated)
-                        zs_set_count(c, argv[1], len[1], rc, &r, count);
+                        zs_set_count(c, argv[1], len[1], rc, &r, count, skiplist);
                     free(scores);
                     return;
                 }
@@ -433,18 +457,20 @@ static void zadd_generic(struct store_ctx *c, int argc, char **argv, size_t *len
             processed++;
             if (score != cur) {
                 zs_del(c, argv[1], len[1], m, ml, cur);
-                zs_put(c, argv[1], len[1], m, ml, score);
+                zs_put(c, argv[1], len[1], m, ml, score, skiplist);
                 updated++;
             }
         } else if (!xx) {
-            zs_put(c, argv[1], len[1], m, ml, score);
+            if (count + 1 > ZSET_MAX_LISTPACK_ENTRIES || ml > ZSET_MAX_LISTPACK_VALUE)
+                skiplist = 1;
+            zs_put(c, argv[1], len[1], m, ml, score, skiplist);
             added++;
             processed++;
             count++;
         }
     }
-    if (added || updated || rc == 0)
-        zs_set_count(c, argv[1], len[1], rc, &r, count);
+    if (added || updated || rc == 0 || skiplist != zs_skiplist(&r))
+        zs_set_count(c, argv[1], len[1], rc, &r, count, skiplist);
 reply:
     if (incr) {
         if (processed)
@@ -486,7 +512,7 @@ STORE_DECL(zrem)
         }
     }
     if (deleted)
-        zs_set_count(c, argv[1], len[1], 1, &r, count - deleted);
+        zs_set_count(c, argv[1], len[1], 1, &r, count - deleted, zs_skiplist(&r));
     resp_add_int(c->out, deleted);
 }
 
@@ -835,7 +861,7 @@ static void zpop_generic(struct store_ctx *c, int argc, char **argv, size_t *len
         zs_emit(c, &a, i, 1);
         zs_del(c, argv[1], len[1], a.m[i], a.ml[i], a.sc[i]);
     }
-    zs_set_count(c, argv[1], len[1], 1, &r, a.n - n);
+    zs_set_count(c, argv[1], len[1], 1, &r, a.n - n, zs_skiplist(&r));
     zs_free(&a);
 }
 
@@ -906,7 +932,7 @@ static void zremrange_generic(struct store_ctx *c, char **argv, size_t *len, int
     for (long i = first; i <= last; i++)
         zs_del(c, argv[1], len[1], a.m[i], a.ml[i], a.sc[i]);
     if (removed > 0)
-        zs_set_count(c, argv[1], len[1], 1, &r, a.n - removed);
+        zs_set_count(c, argv[1], len[1], 1, &r, a.n - removed, zs_skiplist(&r));
     resp_add_int(c->out, removed > 0 ? removed : 0);
     zs_free(&a);
 }
@@ -1251,15 +1277,21 @@ static void zunioninter(struct store_ctx *c, int argc, char **argv, size_t *len,
         zs_free(&src[i].a);
     free(src);
     store_db_delete(c, argv[1], len[1]);
+    /* zsetConvertToListpackIfNeeded on the result. */
+    size_t maxlen = 0;
+    for (size_t i = 0; i < acc.cap; i++)
+        if (acc.t[i].used && acc.t[i].ml > maxlen)
+            maxlen = acc.t[i].ml;
+    int skiplist = acc.n > ZSET_MAX_LISTPACK_ENTRIES || maxlen > ZSET_MAX_LISTPACK_VALUE;
     for (size_t i = 0; i < acc.cap; i++) {
         if (!acc.t[i].used)
             continue;
-        zs_put(c, argv[1], len[1], acc.t[i].m, acc.t[i].ml, acc.t[i].score);
+        zs_put(c, argv[1], len[1], acc.t[i].m, acc.t[i].ml, acc.t[i].score, skiplist);
         free(acc.t[i].m);
     }
     free(acc.t);
     if (acc.n)
-        zs_set_count(c, argv[1], len[1], 0, NULL, (int64_t)acc.n);
+        zs_set_count(c, argv[1], len[1], 0, NULL, (int64_t)acc.n, skiplist);
     resp_add_int(c->out, (long long)acc.n);
 }
 

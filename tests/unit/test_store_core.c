@@ -393,3 +393,43 @@ Test(store_entries, too_long_member_rolls_the_whole_entry_back)
     rmdir_all(d);
     free(d);
 }
+
+Test(store_entries, incrbyfloat_result_is_fixed_by_prepare)
+{
+    char *d = tmpdir();
+    struct store *s = open_store(d, 64 << 20);
+    run(s, 1000, "SET f 1.5");
+    char *argv[] = {"INCRBYFLOAT", "f", "0.1"};
+    size_t len[] = {11, 1, 3};
+    struct resp_buf e, r;
+    resp_buf_init(&e);
+    resp_buf_init(&r);
+    cr_assert_eq(store_prepare(s, 3, argv, len, 1000, 0, &e, &r), 1);
+    cr_assert_eq((unsigned char)e.data[1], 4, "a float entry carries its result");
+    cr_assert(memmem(e.data, e.len, "1.6", 3) != NULL);
+    /* Applied on the state it was prepared from: the carried result. */
+    struct store_txn *t;
+    cr_assert_eq(store_txn_begin(s, &t), 0);
+    cr_assert_eq(store_txn_apply(t, 0, e.data, e.len, &r, NULL), 0);
+    cr_assert_eq(store_txn_commit(t), 0);
+    resp_buf_append(&r, "", 1);
+    cr_assert_str_eq(r.data, "$3\r\n1.6\r\n");
+    /* Applied after another write to the key: computed again from it. */
+    resp_buf_reset(&r);
+    resp_buf_reset(&e);
+    cr_assert_eq(store_prepare(s, 3, argv, len, 1000, 0, &e, &r), 1);
+    run(s, 1000, "SET f 10");
+    cr_assert_eq(store_txn_begin(s, &t), 0);
+    cr_assert_eq(store_txn_apply(t, 0, e.data, e.len, &r, NULL), 0);
+    cr_assert_eq(store_txn_commit(t), 0);
+    resp_buf_append(&r, "", 1);
+    cr_assert_str_eq(r.data, "$4\r\n10.1\r\n");
+    cr_assert_str_eq(run(s, 1000, "HINCRBYFLOAT h x 2.5"), "$3\r\n2.5\r\n");
+    cr_assert_str_eq(run(s, 1000, "HINCRBYFLOAT h x 0.5"), "$1\r\n3\r\n");
+    cr_assert_str_eq(run(s, 1000, "HLEN h"), ":1\r\n");
+    resp_buf_fini(&e);
+    resp_buf_fini(&r);
+    store_close(s);
+    rmdir_all(d);
+    free(d);
+}
