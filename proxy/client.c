@@ -396,23 +396,24 @@ static int request_goes_raw(const struct resp_request *r)
            (cmd_is(r, 0, "client") && (cmd_is(r, 1, "reply") || cmd_is(r, 1, "tracking")));
 }
 
-/* Requests that need the client's own upstream connection: they create or
- * read connection state, or they block the connection. */
+/* Requests that need the client's own upstream connection: blocking
+ * commands (from the command table's flags: they would stall everyone on a
+ * shared connection), and those that create or read connection state. */
 static int request_needs_own_connection(const struct resp_request *r)
 {
-    static const char *const names[] = {
-        "auth",       "hello",       "select",       "multi",        "watch",    "reset",
-        "client",     "readonly",    "readwrite",    "asking",       "monitor",  "subscribe",
-        "psubscribe", "ssubscribe",  "unsubscribe",  "punsubscribe", "sunsubscribe",
-        "sync",       "psync",       "replconf",     "debug",        "wait",     "blpop",
-        "brpop",      "brpoplpush",  "blmove",       "blmpop",       "bzpopmin", "bzpopmax",
-        "bzmpop",     "xread",       "xreadgroup",
+    static const char *const stateful[] = {
+        "auth",      "hello",      "select",     "multi",       "watch",        "reset",
+        "client",    "readonly",   "readwrite",  "asking",      "monitor",      "subscribe",
+        "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe", "sync",
+        "psync",     "replconf",   "debug",      "wait",
     };
-    size_t n = r->argvlen[0];
-    if (n < 4 || n > 12)
-        return 0;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strlen(names[i]) == n && strncasecmp(names[i], r->argv[0], n) == 0)
+    const struct resp_command *cmd = resp_command_lookup(r->argv[0], r->argvlen[0]);
+    if (cmd == NULL)
+        return 0; /* Redis answers "unknown command" on any connection */
+    if (cmd->flags & RESP_CMD_BLOCKING)
+        return 1;
+    for (size_t i = 0; i < sizeof(stateful) / sizeof(stateful[0]); i++)
+        if (strcmp(cmd->name, stateful[i]) == 0)
             return 1;
     return 0;
 }
