@@ -481,8 +481,10 @@ static int client_check_password(struct proxy_client *c, int argc, char **argv,
     const char *pass = c->srv->cfg.requirepass;
     int user_ok = argc == 1 || (argvlen[0] == 7 && memcmp(argv[0], "default", 7) == 0);
     int ok = secret_equal(argv[argc - 1], argvlen[argc - 1], pass) && user_ok;
-    if (ok)
+    if (ok) {
         c->authenticated = 1;
+        resp_reader_set_auth_required(c->reader, 0);
+    }
     return ok;
 }
 
@@ -674,6 +676,10 @@ void proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
     c->wev = event_new(srv->base, fd, EV_WRITE, client_write_cb, c);
     c->last_active_ms = proxy_now_ms();
     c->authenticated = srv->cfg.requirepass == NULL;
+    /* Redis's tighter limits (10 arguments, 16 KB bulks) for clients that
+     * have not authenticated: an unauthenticated peer cannot make ferry
+     * buffer much. */
+    resp_reader_set_auth_required(c->reader, !c->authenticated);
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
     c->next = srv->clients;
     if (srv->clients)

@@ -1,6 +1,7 @@
 /* requirepass on ferry, and ferry's own credentials for the upstream. */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/support/support.h"
 
@@ -63,4 +64,16 @@ Test(auth, hello_with_auth_authenticates)
     freeReplyObject(r);
     support_expect_str(c, REDIS_REPLY_STRING, "me", "CLIENT GETNAME");
     redisFree(c);
+}
+
+/* Before AUTH, Redis's unauthenticated limits apply, with its words. */
+Test(auth, unauthenticated_clients_get_redis_limits)
+{
+    int fd = support_raw_connect(ferry.port);
+    const char req[] = "*11\r\n";
+    support_raw_send(fd, req, sizeof(req) - 1);
+    char out[128] = {0};
+    support_raw_recv(fd, out, sizeof(out) - 1);
+    cr_assert_str_eq(out, "-ERR Protocol error: unauthenticated multibulk length\r\n");
+    close(fd);
 }
