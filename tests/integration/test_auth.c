@@ -77,3 +77,19 @@ Test(auth, unauthenticated_clients_get_redis_limits)
     cr_assert_str_eq(out, "-ERR Protocol error: unauthenticated multibulk length\r\n");
     close(fd);
 }
+
+/* ferry authenticates to the upstream as an ACL user of its own. */
+Test(auth, upstream_acl_user, .init = NULL, .fini = NULL)
+{
+    struct support_proc r, f;
+    const char *redis_args[] = {"--user", "ferryuser", "on", ">ferrypw", "~*", "&*", "+@all", NULL};
+    cr_assert(support_redis_start(&r, redis_args) == 0);
+    const char *ferry_args[] = {"--upstream-user", "ferryuser", "--upstream-password", "ferrypw",
+                                NULL};
+    cr_assert(support_ferry_start(&f, r.port, ferry_args) == 0);
+    redisContext *c = support_connect(f.port);
+    support_expect_str(c, REDIS_REPLY_STRING, "ferryuser", "ACL WHOAMI");
+    redisFree(c);
+    support_proc_stop(&f);
+    support_proc_stop(&r);
+}
