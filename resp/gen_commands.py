@@ -288,6 +288,12 @@ def main():
 
 
 def command_from(ibuf, dbuf, info, docs):
+    """One command (and its subcommands) from its COMMAND INFO entry node.
+
+    Redis lists a container's subcommands in dict order, which changes with
+    every server start (the dict hash is seeded). The stored bytes put them
+    in name order instead: still a reply Redis could give, and it keeps the
+    generated file stable from run to run."""
     it = info.items
     name = it[0].val
     flags = [f.val for f in it[2].items]
@@ -295,19 +301,30 @@ def command_from(ibuf, dbuf, info, docs):
     if unknown:
         print("note: %s: flags without a RESP_CMD_ bit: %s" % (name, unknown), file=sys.stderr)
     doc_pair, doc_node = docs[name]
-    subdocs = {}
+    pair_start = doc_node.start - (len(doc_pair) - (doc_node.end - doc_node.start))
+    subdocs, subdocs_node = {}, None
     for k, v in pairs(doc_node):
         if k == "subcommands":
-            subdocs = doc_map(dbuf, v)
-    subs = [command_from(ibuf, dbuf, s, subdocs) for s in it[9].items]
+            subdocs, subdocs_node = doc_map(dbuf, v), v
+    subs = sorted((command_from(ibuf, dbuf, s, subdocs) for s in it[9].items),
+                  key=lambda c: c["name"])
+    info_bytes = ibuf[info.start:info.end]
+    if subs:
+        arr = it[9]
+        info_bytes = (ibuf[info.start:arr.items[0].start] + b"".join(c["info"] for c in subs) +
+                      ibuf[arr.end:info.end])
+    if subdocs_node is not None and subdocs_node.items:
+        v = subdocs_node
+        doc_pair = (dbuf[pair_start:v.items[0].start] + b"".join(c["docs"] for c in subs) +
+                    dbuf[v.end:doc_node.end])
     return {
         "name": name,
         "arity": it[1].val,
         "flags": [f for f in flags if f in FLAGS],
         "first": it[3].val, "last": it[4].val, "step": it[5].val,
         "specs": [key_spec(s) for s in it[8].items],
-        "subs": sorted(subs, key=lambda c: c["name"]),
-        "info": ibuf[info.start:info.end],
+        "subs": subs,
+        "info": info_bytes,
         "docs": doc_pair,
     }
 
