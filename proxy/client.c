@@ -105,7 +105,7 @@ static int slot_done(const struct proxy_slot *s)
     case PROXY_SLOT_UPSTREAM:
         return s->expect == 0;
     default:
-        return 0;
+        return s->filled; /* RAW: set when the client is shutting down */
     }
 }
 
@@ -803,6 +803,10 @@ void proxy_client_close(struct proxy_client *c)
 
 void proxy_client_shutdown(struct proxy_client *c)
 {
+    /* A subscriber is owed nothing but what already arrived: its raw slot
+     * ends here, so it closes once that is flushed. */
+    if (c->raw)
+        c->raw->filled = 1;
     proxy_client_close_after_reply(c);
 }
 

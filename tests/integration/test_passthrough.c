@@ -407,3 +407,20 @@ Test(passthrough, upstream_killed_with_a_pipeline_in_flight)
     cr_log_info("%d answered before the kill, %d errors after", ok, err);
     redisFree(c);
 }
+
+/* SIGTERM with a subscriber connected: it is closed once what it was sent
+ * is flushed, rather than holding shutdown until shutdown-timeout (which
+ * ferry would log), and ferry exits 0. */
+Test(passthrough, sigterm_does_not_wait_for_subscribers)
+{
+    redisContext *sub = support_connect(ferry.port);
+    redisReply *r = redisCommand(sub, "SUBSCRIBE forever");
+    freeReplyObject(r);
+    int status = support_stop_pid(ferry.pid, 30000);
+    ferry.pid = 0;
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "grep -q 'still had replies in flight' '%s'", ferry.log);
+    cr_assert_neq(system(cmd), 0, "shutdown waited for the subscriber");
+    redisFree(sub);
+}
