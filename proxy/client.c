@@ -105,7 +105,7 @@ static int slot_done(const struct proxy_slot *s)
     case PROXY_SLOT_UPSTREAM:
         return s->expect == 0;
     default:
-        return 0;
+        return s->filled; /* RAW: set when the client is shutting down */
     }
 }
 
@@ -350,78 +350,127 @@ void proxy_client_upstream_lost(struct proxy_client *c)
 
 /* ------------------------------------------------------------------ requests */
 
-static int cmd_is(const struct resp_request *r, int i, const char *name)
+/* What the router needs to know of a command, by the command's index in
+ * the generated table. Built once, so a request costs one table lookup. */
+enum proxy_cmd_kind {
+    PROXY_CMD_OTHER = 0,
+    PROXY_CMD_AUTH,
+    PROXY_CMD_HELLO,
+    PROXY_CMD_QUIT,
+    PROXY_CMD_MULTI,
+    PROXY_CMD_EXEC,
+    PROXY_CMD_DISCARD,
+    PROXY_CMD_WATCH,
+    PROXY_CMD_UNWATCH,
+    PROXY_CMD_RESET,
+    PROXY_CMD_SELECT,
+    PROXY_CMD_CLIENT,
+    PROXY_CMD_PUSHES, /* replies stop pairing with requests */
+};
+
+struct proxy_cmd_props {
+    uint8_t kind;     /* enum proxy_cmd_kind */
+    uint8_t own_conn; /* needs the client's own upstream connection */
+};
+
+static struct proxy_cmd_props *cmd_props;
+
+static void cmd_props_init(void)
+{
+    static const struct {
+        const char *name;
+        uint8_t kind;
+        uint8_t own_conn;
+    } special[] = {
+        /* Connection state: these need the client's own connection. */
+        {"auth", PROXY_CMD_AUTH, 1},        {"hello", PROXY_CMD_HELLO, 1},
+        {"select", PROXY_CMD_SELECT, 1},    {"multi", PROXY_CMD_MULTI, 1},
+        {"watch", PROXY_CMD_WATCH, 1},      {"reset", PROXY_CMD_RESET, 1},
+        {"client", PROXY_CMD_CLIENT, 1},    {"readonly", PROXY_CMD_OTHER, 1},
+        {"readwrite", PROXY_CMD_OTHER, 1},  {"asking", PROXY_CMD_OTHER, 1},
+        {"monitor", PROXY_CMD_PUSHES, 1},   {"subscribe", PROXY_CMD_PUSHES, 1},
+        {"psubscribe", PROXY_CMD_PUSHES, 1}, {"ssubscribe", PROXY_CMD_PUSHES, 1},
+        {"unsubscribe", PROXY_CMD_OTHER, 1}, {"punsubscribe", PROXY_CMD_OTHER, 1},
+        {"sunsubscribe", PROXY_CMD_OTHER, 1}, {"sync", PROXY_CMD_OTHER, 1},
+        {"psync", PROXY_CMD_OTHER, 1},      {"replconf", PROXY_CMD_OTHER, 1},
+        {"debug", PROXY_CMD_OTHER, 1},      {"wait", PROXY_CMD_OTHER, 1},
+        /* Meaningful only after one of the above, so they never decide. */
+        {"exec", PROXY_CMD_EXEC, 0},        {"discard", PROXY_CMD_DISCARD, 0},
+        {"unwatch", PROXY_CMD_UNWATCH, 0},  {"quit", PROXY_CMD_QUIT, 0},
+    };
+    cmd_props = calloc((size_t)resp_ncommands, sizeof(*cmd_props));
+    PROXY_ASSERT(cmd_props != NULL);
+    for (int i = 0; i < resp_ncommands; i++)
+        /* Blocking commands (Redis's own flag) would stall a shared one. */
+        cmd_props[i].own_conn = (resp_commands[i].flags & RESP_CMD_BLOCKING) != 0;
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
+        const struct resp_command *cmd =
+            resp_command_lookup(special[i].name, strlen(special[i].name));
+        PROXY_ASSERT(cmd != NULL);
+        cmd_props[cmd - resp_commands] = (struct proxy_cmd_props){special[i].kind,
+                                                                  special[i].own_conn};
+    }
+}
+
+static struct proxy_cmd_props request_props(const struct resp_request *r)
+{
+    if (cmd_props == NULL)
+        cmd_props_init();
+    const struct resp_command *cmd = resp_command_lookup(r->argv[0], r->argvlen[0]);
+    /* An unknown command gets Redis's "unknown command" on any connection. */
+    return cmd ? cmd_props[cmd - resp_commands] : (struct proxy_cmd_props){0, 0};
+}
+
+static int arg_is(const struct resp_request *r, int i, const char *name)
 {
     size_t n = strlen(name);
     return i < r->argc && r->argvlen[i] == n && strncasecmp(r->argv[i], name, n) == 0;
 }
 
 /* Keeps the flags that say which connection state lives on the upstream. */
-static void client_track_state(struct proxy_client *c, const struct resp_request *r)
+static void client_track_state(struct proxy_client *c, const struct resp_request *r, int kind)
 {
-    switch (r->argvlen[0]) {
-    case 4:
-        if (cmd_is(r, 0, "exec"))
-            c->in_multi = c->watching = 0;
+    switch (kind) {
+    case PROXY_CMD_MULTI:
+        c->in_multi = 1;
         break;
-    case 5:
-        if (cmd_is(r, 0, "multi"))
-            c->in_multi = 1;
-        else if (cmd_is(r, 0, "watch"))
-            c->watching = 1;
-        else if (cmd_is(r, 0, "reset"))
-            c->in_multi = c->watching = c->db_selected = c->named = 0;
+    case PROXY_CMD_WATCH:
+        c->watching = 1;
         break;
-    case 6:
-        if (cmd_is(r, 0, "select"))
-            c->db_selected = !(r->argc == 2 && r->argvlen[1] == 1 && r->argv[1][0] == '0');
-        else if (cmd_is(r, 0, "client") && cmd_is(r, 1, "setname"))
+    case PROXY_CMD_EXEC:
+    case PROXY_CMD_DISCARD:
+        c->in_multi = c->watching = 0;
+        break;
+    case PROXY_CMD_UNWATCH:
+        c->watching = 0;
+        break;
+    case PROXY_CMD_RESET:
+        c->in_multi = c->watching = c->db_selected = c->named = 0;
+        break;
+    case PROXY_CMD_SELECT:
+        c->db_selected = !(r->argc == 2 && r->argvlen[1] == 1 && r->argv[1][0] == '0');
+        break;
+    case PROXY_CMD_CLIENT:
+        if (arg_is(r, 1, "setname"))
             c->named = 1;
-        break;
-    case 7:
-        if (cmd_is(r, 0, "discard"))
-            c->in_multi = c->watching = 0;
-        else if (cmd_is(r, 0, "unwatch"))
-            c->watching = 0;
         break;
     }
 }
 
-/* Commands after which replies no longer pair one-to-one with requests:
- * pushed messages (pub/sub, MONITOR) or suppressed replies (CLIENT REPLY). */
-static int request_goes_raw(const struct resp_request *r)
+/* After these, replies no longer pair one-to-one with requests: pushed
+ * messages (pub/sub, MONITOR) or suppressed replies (CLIENT REPLY). */
+static int request_goes_raw(const struct resp_request *r, int kind)
 {
-    return cmd_is(r, 0, "subscribe") || cmd_is(r, 0, "psubscribe") ||
-           cmd_is(r, 0, "ssubscribe") || cmd_is(r, 0, "monitor") ||
-           (cmd_is(r, 0, "client") && (cmd_is(r, 1, "reply") || cmd_is(r, 1, "tracking")));
+    return kind == PROXY_CMD_PUSHES ||
+           (kind == PROXY_CMD_CLIENT && (arg_is(r, 1, "reply") || arg_is(r, 1, "tracking")));
 }
 
-/* Requests that need the client's own upstream connection: they create or
- * read connection state, or they block the connection. */
-static int request_needs_own_connection(const struct resp_request *r)
-{
-    static const char *const names[] = {
-        "auth",       "hello",       "select",       "multi",        "watch",    "reset",
-        "client",     "readonly",    "readwrite",    "asking",       "monitor",  "subscribe",
-        "psubscribe", "ssubscribe",  "unsubscribe",  "punsubscribe", "sunsubscribe",
-        "sync",       "psync",       "replconf",     "debug",        "wait",     "blpop",
-        "brpop",      "brpoplpush",  "blmove",       "blmpop",       "bzpopmin", "bzpopmax",
-        "bzmpop",     "xread",       "xreadgroup",
-    };
-    size_t n = r->argvlen[0];
-    if (n < 4 || n > 12)
-        return 0;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strlen(names[i]) == n && strncasecmp(names[i], r->argv[0], n) == 0)
-            return 1;
-    return 0;
-}
-
-static void client_forward(struct proxy_client *c, const struct resp_request *r)
+static void client_forward(struct proxy_client *c, const struct resp_request *r,
+                           struct proxy_cmd_props props)
 {
     struct proxy_server *srv = c->srv;
     if (c->up == NULL &&
-        (srv->nshared == 0 || request_needs_own_connection(r) ||
+        (srv->nshared == 0 || props.own_conn ||
          c->shared_inflight >= PROXY_SHARED_INFLIGHT_MAX ||
          evbuffer_get_length(c->out) > PROXY_OUT_HIGH)) {
         c->up = proxy_upstream_new(srv, c);
@@ -439,13 +488,13 @@ static void client_forward(struct proxy_client *c, const struct resp_request *r)
         evbuffer_free(err);
         return;
     }
-    client_track_state(c, r);
+    client_track_state(c, r, props.kind);
     if (c->raw) {
         /* Its replies, whatever they are, flow through the raw slot. */
         proxy_upstream_send(up, c, NULL, r);
         return;
     }
-    if (request_goes_raw(r)) {
+    if (request_goes_raw(r, props.kind)) {
         c->raw = slot_new(PROXY_SLOT_RAW);
         slot_enqueue(c, c->raw);
         proxy_upstream_send(up, c, NULL, r);
@@ -480,8 +529,10 @@ static int client_check_password(struct proxy_client *c, int argc, char **argv,
     const char *pass = c->srv->cfg.requirepass;
     int user_ok = argc == 1 || (argvlen[0] == 7 && memcmp(argv[0], "default", 7) == 0);
     int ok = secret_equal(argv[argc - 1], argvlen[argc - 1], pass) && user_ok;
-    if (ok)
+    if (ok) {
         c->authenticated = 1;
+        resp_reader_set_auth_required(c->reader, 0);
+    }
     return ok;
 }
 
@@ -504,9 +555,8 @@ static void client_auth(struct proxy_client *c, const struct resp_request *r)
                                     "disabled.");
 }
 
-/* HELLO: ferry speaks RESP2 only; AUTH inside HELLO is checked here when
- * ferry has its own password, and the rest goes where the phase says. */
-static void client_dispatch_routed(struct proxy_client *c, struct resp_request *r);
+static void client_dispatch_routed(struct proxy_client *c, struct resp_request *r,
+                                   struct proxy_cmd_props props);
 
 /* Redis's string2ll for small protocol numbers: digits, optional '-'. */
 static int parse_strict_ll(const char *p, size_t len, long long *out)
@@ -521,7 +571,10 @@ static int parse_strict_ll(const char *p, size_t len, long long *out)
     return 0;
 }
 
-static void client_hello(struct proxy_client *c, struct resp_request *r)
+/* HELLO: ferry speaks RESP2 only; AUTH inside HELLO is checked here when
+ * ferry has its own password, and the rest goes where the phase says. */
+static void client_hello(struct proxy_client *c, struct resp_request *r,
+                         struct proxy_cmd_props props)
 {
     if (r->argc >= 2) {
         long long ver;
@@ -539,10 +592,10 @@ static void client_hello(struct proxy_client *c, struct resp_request *r)
         int auth_at = -1;
         for (int i = 2; i < r->argc; i++) {
             int more = r->argc - 1 - i;
-            if (cmd_is(r, i, "auth") && more >= 2) {
+            if (arg_is(r, i, "auth") && more >= 2) {
                 auth_at = i;
                 i += 2;
-            } else if (cmd_is(r, i, "setname") && more >= 1) {
+            } else if (arg_is(r, i, "setname") && more >= 1) {
                 i++;
             } else {
                 break; /* the upstream words the syntax error */
@@ -569,38 +622,44 @@ static void client_hello(struct proxy_client *c, struct resp_request *r)
             return;
         }
     }
-    client_dispatch_routed(c, r);
+    client_dispatch_routed(c, r, props);
 }
 
-static void client_dispatch_routed(struct proxy_client *c, struct resp_request *r)
+static void client_dispatch_routed(struct proxy_client *c, struct resp_request *r,
+                                   struct proxy_cmd_props props)
 {
     if (c->srv->cfg.phase == PROXY_PHASE_REDIS)
-        client_forward(c, r);
+        client_forward(c, r, props);
     else
         proxy_node_request(c, r);
 }
 
 static void client_dispatch(struct proxy_client *c, struct resp_request *r)
 {
-    int guarded = c->srv->cfg.requirepass != NULL && !c->authenticated;
-    if (cmd_is(r, 0, "auth") && (c->srv->cfg.requirepass || c->srv->cfg.phase != PROXY_PHASE_REDIS)) {
-        client_auth(c, r);
+    struct proxy_cmd_props props = request_props(r);
+    const struct proxy_config *cfg = &c->srv->cfg;
+    switch (props.kind) {
+    case PROXY_CMD_AUTH:
+        /* Without a password of ferry's own, AUTH in phase redis is the
+         * application's business with Redis. */
+        if (cfg->requirepass || cfg->phase != PROXY_PHASE_REDIS) {
+            client_auth(c, r);
+            return;
+        }
+        break;
+    case PROXY_CMD_HELLO:
+        client_hello(c, r, props);
         return;
-    }
-    if (cmd_is(r, 0, "hello")) {
-        client_hello(c, r);
-        return;
-    }
-    if (cmd_is(r, 0, "quit")) {
+    case PROXY_CMD_QUIT:
         proxy_client_reply(c, "+OK\r\n", 5);
         proxy_client_close_after_reply(c);
         return;
     }
-    if (guarded) {
+    if (!c->authenticated) {
         proxy_client_reply_error(c, "NOAUTH Authentication required.");
         return;
     }
-    client_dispatch_routed(c, r);
+    client_dispatch_routed(c, r, props);
 }
 
 static void client_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -673,6 +732,10 @@ void proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
     c->wev = event_new(srv->base, fd, EV_WRITE, client_write_cb, c);
     c->last_active_ms = proxy_now_ms();
     c->authenticated = srv->cfg.requirepass == NULL;
+    /* Redis's tighter limits (10 arguments, 16 KB bulks) for clients that
+     * have not authenticated: an unauthenticated peer cannot make ferry
+     * buffer much. */
+    resp_reader_set_auth_required(c->reader, !c->authenticated);
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
     c->next = srv->clients;
     if (srv->clients)
@@ -740,6 +803,10 @@ void proxy_client_close(struct proxy_client *c)
 
 void proxy_client_shutdown(struct proxy_client *c)
 {
+    /* A subscriber is owed nothing but what already arrived: its raw slot
+     * ends here, so it closes once that is flushed. */
+    if (c->raw)
+        c->raw->filled = 1;
     proxy_client_close_after_reply(c);
 }
 

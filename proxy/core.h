@@ -25,7 +25,7 @@ enum proxy_slot_kind {
 struct proxy_slot {
     struct proxy_slot *next;
     uint8_t kind;          /* enum proxy_slot_kind */
-    uint8_t filled;        /* LOCAL: the reply is in buf */
+    uint8_t filled;        /* LOCAL: the reply is in buf; RAW: the stream ended */
     uint32_t expect;       /* UPSTREAM: replies still to come */
     struct proxy_upstream *up; /* UPSTREAM: the connection they come on */
     struct evbuffer *buf;  /* replies held while an earlier slot is unanswered */

@@ -42,10 +42,18 @@ static void server_raise_fd_limit(struct proxy_server *s)
         return;
     rlim_t old = rl.rlim_cur;
     rl.rlim_cur = want <= rl.rlim_max ? want : rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
-        proxy_log_warning("open files limit is %llu (was %llu); maxclients %d needs %llu",
-                          (unsigned long long)rl.rlim_cur, (unsigned long long)old,
-                          s->cfg.maxclients, (unsigned long long)want);
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want) {
+        /* Clients beyond this fail at accept (logged), not silently. */
+        unsigned long long fit = rl.rlim_cur > 64 ? (rl.rlim_cur - 64) / 2 : 0;
+        int level = fit * 2 < (unsigned long long)s->cfg.maxclients ? PROXY_LOG_WARNING
+                                                                    : PROXY_LOG_VERBOSE;
+        proxy_log(level, "open files limit %llu (was %llu) fits about %llu clients with "
+                         "upstream connections of their own; maxclients is %d",
+                  (unsigned long long)rl.rlim_cur, (unsigned long long)old, fit,
+                  s->cfg.maxclients);
+    }
 }
 
 static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,

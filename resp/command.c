@@ -4,8 +4,10 @@
  * returns: key specs first, and Redis's hand-written getkeys functions where
  * the specs cannot tell (SORT's STORE, MIGRATE's KEYS). */
 #include "resp/resp.h"
+#include "resp/command_table.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -26,8 +28,8 @@ static int resp_name_cmp(const char *s, size_t len, const char *name)
     return name[len] == '\0' ? 0 : -1;
 }
 
-/* Binary search: the table is sorted by name (the generator sorts it), and
- * this runs once per request. */
+/* Binary search over a name-sorted table (subcommands: a few dozen at most).
+ * skip: bytes of each name to ignore (the "parent|" prefix). */
 static const struct resp_command *resp_bsearch(const struct resp_command *tab, int n,
                                                const char *s, size_t len, size_t skip)
 {
@@ -45,12 +47,35 @@ static const struct resp_command *resp_bsearch(const struct resp_command *tab, i
     return NULL;
 }
 
+/* Longer than any command name: such a name is not looked up at all. */
+#define RESP_NAME_MAX 64
+
 const struct resp_command *resp_command_lookup(const char *name, size_t len)
 {
-    /* An embedded NUL can never match, and would compare as a shorter name. */
-    if (len == 0 || memchr(name, '\0', len) != NULL)
+    /* Runs once per request: lower-case and hash in one pass, then probe
+     * the generator's hash index (resp/command_table.h). */
+    char low[RESP_NAME_MAX];
+    uint32_t h = 2166136261u;
+    if (len == 0 || len >= RESP_NAME_MAX)
         return NULL;
-    return resp_bsearch(resp_commands, resp_ncommands, name, len, 0);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c + ('a' - 'A'));
+        else if (c == '\0')
+            return NULL; /* no name holds a NUL */
+        low[i] = (char)c;
+        h = (h ^ c) * 16777619u;
+    }
+    for (uint32_t slot = h & (RESP_COMMAND_HASH_SIZE - 1);;
+         slot = (slot + 1) & (RESP_COMMAND_HASH_SIZE - 1)) {
+        unsigned idx = resp_command_hash[slot];
+        if (idx == 0)
+            return NULL;
+        const struct resp_command *c = &resp_commands[idx - 1];
+        if (strncmp(c->name, low, len) == 0 && c->name[len] == '\0')
+            return c;
+    }
 }
 
 const struct resp_command *resp_command_lookup_sub(const struct resp_command *cmd,

@@ -264,7 +264,13 @@ const struct resp_command *resp_command_lookup_sub(const struct resp_command *cm
 /* Whether argc satisfies the arity. */
 int resp_command_arity_ok(const struct resp_command *cmd, int argc);
 /* Fills pos[] with the argv indices of the keys (at most max) and returns
- * how many keys there are (which may exceed max). */
+ * how many keys there are (which may exceed max). The answer is what Redis
+ * 7.0's COMMAND GETKEYS gives (checked against it in the tests): key specs,
+ * skipping not_key ones (SPUBLISH's channel), plus Redis's own rules where
+ * specs are "unknown"/"incomplete" (SORT ... STORE, MIGRATE ... KEYS).
+ * 0 when argc fails the arity or an argument such as numkeys is invalid.
+ * For a container, pass the subcommand (indices still count from the
+ * command name). */
 int resp_command_keys(const struct resp_command *cmd, int argc, char *const *argv,
                       const size_t *argvlen, int *pos, int max);
 /* The whole table, sorted by name. */

@@ -1,6 +1,7 @@
 /* requirepass on ferry, and ferry's own credentials for the upstream. */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/support/support.h"
 
@@ -63,4 +64,32 @@ Test(auth, hello_with_auth_authenticates)
     freeReplyObject(r);
     support_expect_str(c, REDIS_REPLY_STRING, "me", "CLIENT GETNAME");
     redisFree(c);
+}
+
+/* Before AUTH, Redis's unauthenticated limits apply, with its words. */
+Test(auth, unauthenticated_clients_get_redis_limits)
+{
+    int fd = support_raw_connect(ferry.port);
+    const char req[] = "*11\r\n";
+    support_raw_send(fd, req, sizeof(req) - 1);
+    char out[128] = {0};
+    support_raw_recv(fd, out, sizeof(out) - 1);
+    cr_assert_str_eq(out, "-ERR Protocol error: unauthenticated multibulk length\r\n");
+    close(fd);
+}
+
+/* ferry authenticates to the upstream as an ACL user of its own. */
+Test(auth, upstream_acl_user, .init = NULL, .fini = NULL)
+{
+    struct support_proc r, f;
+    const char *redis_args[] = {"--user", "ferryuser", "on", ">ferrypw", "~*", "&*", "+@all", NULL};
+    cr_assert(support_redis_start(&r, redis_args) == 0);
+    const char *ferry_args[] = {"--upstream-user", "ferryuser", "--upstream-password", "ferrypw",
+                                NULL};
+    cr_assert(support_ferry_start(&f, r.port, ferry_args) == 0);
+    redisContext *c = support_connect(f.port);
+    support_expect_str(c, REDIS_REPLY_STRING, "ferryuser", "ACL WHOAMI");
+    redisFree(c);
+    support_proc_stop(&f);
+    support_proc_stop(&r);
 }

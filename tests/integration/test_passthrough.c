@@ -365,3 +365,62 @@ Test(passthrough, every_client_on_its_own_connection)
     redisFree(b);
     support_proc_stop(&solo);
 }
+
+/* Redis dies while a large pipeline is in flight: every request still gets
+ * exactly one reply, in order: +OK until the break, the ferry error after. */
+Test(passthrough, upstream_killed_with_a_pipeline_in_flight)
+{
+    enum { N = 40000 };
+    static char val[1024];
+    memset(val, 'v', sizeof(val));
+    redisContext *c = support_connect(ferry.port);
+    for (int i = 0; i < N; i++)
+        redisAppendCommand(c, "SET inflight:%d %b", i, val, sizeof(val));
+    size_t total = sdslen(c->obuf);
+    int done = 0, killed = 0;
+    while (!done) {
+        cr_assert(redisBufferWrite(c, &done) == REDIS_OK, "%s", c->errstr);
+        if (!killed && sdslen(c->obuf) < total / 2) {
+            kill(redis.pid, SIGKILL);
+            waitpid(redis.pid, NULL, 0);
+            redis.pid = 0;
+            killed = 1;
+        }
+    }
+    cr_assert(killed);
+    int ok = 0, err = 0;
+    for (int i = 0; i < N; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK, "reply %d: %s", i, c->errstr);
+        if (r->type == REDIS_REPLY_STATUS) {
+            cr_assert_eq(err, 0, "an OK after an error, at %d", i);
+            ok++;
+        } else {
+            cr_assert_eq(r->type, REDIS_REPLY_ERROR);
+            cr_assert(strstr(r->str, "ERR ferry: upstream") == r->str, "%s", r->str);
+            err++;
+        }
+        freeReplyObject(r);
+    }
+    cr_assert_eq(ok + err, N);
+    cr_assert_gt(err, 0);
+    cr_log_info("%d answered before the kill, %d errors after", ok, err);
+    redisFree(c);
+}
+
+/* SIGTERM with a subscriber connected: it is closed once what it was sent
+ * is flushed, rather than holding shutdown until shutdown-timeout (which
+ * ferry would log), and ferry exits 0. */
+Test(passthrough, sigterm_does_not_wait_for_subscribers)
+{
+    redisContext *sub = support_connect(ferry.port);
+    redisReply *r = redisCommand(sub, "SUBSCRIBE forever");
+    freeReplyObject(r);
+    int status = support_stop_pid(ferry.pid, 30000);
+    ferry.pid = 0;
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "grep -q 'still had replies in flight' '%s'", ferry.log);
+    cr_assert_neq(system(cmd), 0, "shutdown waited for the subscriber");
+    redisFree(sub);
+}

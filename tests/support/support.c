@@ -167,9 +167,16 @@ int support_ferry_start(struct support_proc *p, int upstream_port, const char *c
 
 void support_proc_stop(struct support_proc *p)
 {
-    if (p->pid > 0)
-        support_stop_pid(p->pid, 5000);
-    p->pid = 0;
+    if (p->pid > 0) {
+        /* A clean exit is part of the contract: under `make asan` a leak or
+         * a sanitizer report makes the process exit non-zero. */
+        int status = support_stop_pid(p->pid, 10000);
+        p->pid = 0;
+        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+            support_proc_dump_log(p);
+            cr_expect(0, "process in %s did not exit cleanly (status 0x%x)", p->dir, status);
+        }
+    }
     if (p->dir[0]) {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", p->dir);

@@ -1,20 +1,12 @@
 /* The command table: lookup, arity, flags, and agreement with a real
  * redis-server (COMMAND GETKEYS, COMMAND INFO, COMMAND DOCS, byte for byte). */
 #include <criterion/criterion.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "resp/resp.h"
+#include "tests/unit/resp_test_redis.h"
 
 #define LOOKUP(s) resp_command_lookup((s), strlen(s))
 
@@ -150,85 +142,28 @@ Test(resp_command, keys_follow_the_key_specs)
 /* ------------------------------------------------ against a real redis */
 
 struct redis {
-    pid_t pid;
+    struct test_redis server;
     int fd;
-    char dir[64];
 };
 
 static void redis_start(struct redis *r)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof(a);
-    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &al), 0);
-    close(s);
-    char port[16];
-    snprintf(port, sizeof(port), "%d", ntohs(a.sin_port));
-    snprintf(r->dir, sizeof(r->dir), "/tmp/ferry-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(r->dir));
-    r->pid = fork();
-    cr_assert_geq(r->pid, 0);
-    if (r->pid == 0) {
-        /* Dies with the test process, even when a failed assertion ends
-         * the test before redis_stop. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int devnull = open("/dev/null", 1);
-        dup2(devnull, 1);
-        dup2(devnull, 2);
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save",
-               "", "--appendonly", "no", "--dir", r->dir, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        r->fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (connect(r->fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-            return;
-        close(r->fd);
-        struct timespec ts = {0, 25 * 1000 * 1000};
-        nanosleep(&ts, NULL); /* waiting for another process to listen */
-    }
-    kill(r->pid, SIGKILL);
-    waitpid(r->pid, NULL, 0);
-    cr_assert_fail("redis-server did not start on port %s", port);
+    test_redis_start(&r->server, NULL);
+    r->fd = test_redis_connect(&r->server);
 }
 
 static void redis_stop(struct redis *r)
 {
     close(r->fd);
-    kill(r->pid, SIGTERM);
-    waitpid(r->pid, NULL, 0);
-    rmdir(r->dir);
+    test_redis_stop(&r->server);
 }
 
-/* Sends a command and returns its whole raw reply in out, found with the
- * reply scanner. */
+/* Sends a command and returns its whole raw reply in out. */
 static void redis_call(struct redis *r, int argc, const char *const *argv, const size_t *argvlen,
                        struct resp_buf *out)
 {
-    struct resp_buf req;
-    resp_buf_init(&req);
-    resp_add_command(&req, argc, argv, argvlen);
-    cr_assert_eq(write(r->fd, req.data, req.len), (ssize_t)req.len);
-    resp_buf_fini(&req);
-    resp_buf_reset(out);
-    struct resp_scanner s;
-    resp_scanner_init(&s);
-    size_t scanned = 0;
-    for (;;) {
-        resp_buf_reserve(out, 65536);
-        ssize_t n = read(r->fd, out->data + out->len, out->cap - out->len);
-        cr_assert_gt(n, 0);
-        out->len += (size_t)n;
-        size_t used;
-        int rc = resp_scanner_scan(&s, out->data + scanned, out->len - scanned, &used);
-        cr_assert_neq(rc, RESP_ERR);
-        scanned += used;
-        if (rc == RESP_OK) {
-            cr_assert_eq(scanned, out->len, "bytes after the reply");
-            return;
-        }
-    }
+    test_redis_send(r->fd, argc, argv, argvlen);
+    test_redis_read_replies(r->fd, 1, out);
 }
 
 Test(resp_command, keys_agree_with_redis_command_getkeys, .timeout = 60)

@@ -6,79 +6,36 @@
  * skipped lines and error texts against Redis itself, not against our
  * reading of its source. */
 #include <criterion/criterion.h>
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "resp/resp.h"
+#include "tests/unit/resp_test_redis.h"
 
 struct redis {
-    pid_t pid;
-    struct sockaddr_in addr;
-    char dir[64];
+    struct test_redis server;
 };
 
 static void redis_start(struct redis *r)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof(a);
-    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &al), 0);
-    close(s);
-    r->addr = a;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", ntohs(a.sin_port));
-    snprintf(r->dir, sizeof(r->dir), "/tmp/ferry-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(r->dir));
-    r->pid = fork();
-    cr_assert_geq(r->pid, 0);
-    if (r->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the test, even on failure */
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 1);
-        dup2(devnull, 2);
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save",
-               "", "--appendonly", "no", "--dir", r->dir, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
-            close(fd);
-            return;
-        }
-        close(fd);
-        struct timespec ts = {0, 25 * 1000 * 1000};
-        nanosleep(&ts, NULL); /* waiting for another process to listen */
-    }
-    cr_assert_fail("redis-server did not start on port %s", port);
+    test_redis_start(&r->server, NULL);
 }
 
 static void redis_stop(struct redis *r)
 {
-    kill(r->pid, SIGTERM);
-    waitpid(r->pid, NULL, 0);
-    rmdir(r->dir);
+    test_redis_stop(&r->server);
 }
 
 /* Sends the stream, closes our side, and collects everything Redis says
  * until it closes. */
 static void redis_exchange(struct redis *r, const char *p, size_t n, struct resp_buf *out)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&r->addr, sizeof(r->addr)), 0);
+    int fd = test_redis_connect(&r->server);
     cr_assert_eq(write(fd, p, n), (ssize_t)n);
     shutdown(fd, SHUT_WR);
     resp_buf_reset(out);

@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "resp/resp.h"
+#include "tests/unit/resp_test_redis.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 #define MAX_REPLIES 64
@@ -243,4 +246,131 @@ Test(resp_scanner, skips_a_100mb_bulk_by_count)
     cr_assert_eq(resp_scanner_scan(&s, S(":7\r\n+next\r\n"), &used), RESP_OK);
     cr_assert_eq(used, 4);
     free(big);
+}
+
+/* ------------------------------------------------ against a real redis */
+
+/* Runs space-separated command lines (one argument may be "@big": a 1 MB
+ * value) as one pipeline on fd; returns how many lines. */
+static int send_lines(int fd, const char *const *lines, int n, struct resp_buf *big)
+{
+    for (int i = 0; i < n; i++) {
+        char line[256];
+        snprintf(line, sizeof(line), "%s", lines[i]);
+        const char *argv[32];
+        size_t argvlen[32];
+        int argc = 0;
+        for (char *t = strtok(line, " "); t && argc < 32; t = strtok(NULL, " ")) {
+            if (strcmp(t, "@big") == 0) {
+                argv[argc] = big->data;
+                argvlen[argc++] = big->len;
+            } else {
+                argv[argc] = t;
+                argvlen[argc++] = strlen(t);
+            }
+        }
+        test_redis_send(fd, argc, argv, argvlen);
+    }
+    return n;
+}
+
+/* Reply ends found by the scanner over buf, fed in pieces of `step`. */
+static size_t scan_ends(const char *p, size_t n, size_t step, size_t *ends, size_t max)
+{
+    struct resp_scanner s;
+    resp_scanner_init(&s);
+    size_t at = 0, k = 0;
+    while (at < n) {
+        size_t end = n - at < step ? n : at + step;
+        while (at < end) {
+            size_t used;
+            int rc = resp_scanner_scan(&s, p + at, end - at, &used);
+            cr_assert_neq(rc, RESP_ERR, "step %zu: not RESP at %zu", step, at + used);
+            at += used;
+            if (rc == RESP_OK) {
+                cr_assert_lt(k, max);
+                ends[k++] = at;
+            }
+        }
+    }
+    return k;
+}
+
+/* Real replies, RESP2 then RESP3 (HELLO 3 and DEBUG PROTOCOL's every type,
+ * attributes and pushes included): the scanner finds as many replies as
+ * commands were sent, in any split, and on the RESP2 part exactly where
+ * hiredis's own reader ends them. */
+Test(resp_scanner, splits_real_redis_replies_resp2_and_resp3, .timeout = 60)
+{
+    /* (No COMMAND DOCS here: it nests deeper than hiredis 0.14 can read.) */
+    static const char *const resp2[] = {
+        "FLUSHALL", "SET k v", "GET k", "GET missing", "INCR n", "LPUSH l a b c",
+        "LRANGE l 0 -1", "LRANGE missing 0 -1", "HSET h f v g w", "HGETALL h",
+        "ZADD z 1.5 a 2 b", "ZRANGE z 0 -1 WITHSCORES", "SADD s x y", "SMEMBERS s", "GET l",
+        "SET big @big", "GET big", "COMMAND INFO", "CONFIG GET *",
+        "XADD st * f v", "XRANGE st - +", "XINFO STREAM st FULL", "MULTI", "SET a b", "GET a",
+        "LRANGE l 0 -1", "EXEC", "MULTI", "GET l", "INCR k", "EXEC", "CLIENT INFO", "PING",
+        "ECHO @big", "OBJECT HELP", "NOSUCHCOMMAND x", "EVAL return{1,{2,{3,{'x'}}},nil} 0",
+        "BLPOP nothing 0.01", "WAIT 0 0", "INFO",
+    };
+    static const char *const resp3[] = {
+        "HELLO 3", "DEBUG PROTOCOL string", "DEBUG PROTOCOL integer", "DEBUG PROTOCOL double",
+        "DEBUG PROTOCOL bignum", "DEBUG PROTOCOL null", "DEBUG PROTOCOL array",
+        "DEBUG PROTOCOL set", "DEBUG PROTOCOL map", "DEBUG PROTOCOL attrib",
+        "DEBUG PROTOCOL verbatim", "DEBUG PROTOCOL true", "DEBUG PROTOCOL false",
+        "HGETALL h", "ZRANGE z 0 -1 WITHSCORES", "SMEMBERS s", "GET missing", "ZSCORE z a",
+        "CONFIG GET maxmemory*", "COMMAND DOCS", "XINFO STREAM st FULL", "CLIENT INFO",
+        "DEBUG PROTOCOL push", /* a push, then a reply: two */
+        "SUBSCRIBE ch", "PUBLISH ch hello", /* a push, and :1 and the message push */
+    };
+    static const char *const extra[] = {"--enable-debug-command", "yes", NULL};
+    struct test_redis rs;
+    test_redis_start(&rs, extra);
+    int fd = test_redis_connect(&rs);
+    struct resp_buf big, out2, out3;
+    resp_buf_init(&big);
+    resp_buf_init(&out2);
+    resp_buf_init(&out3);
+    for (int i = 0; i < (1 << 20); i++)
+        resp_buf_append(&big, &"0123456789abcdef\r\n"[i % 18], 1);
+
+    int n2 = send_lines(fd, resp2, sizeof(resp2) / sizeof(resp2[0]), &big);
+    test_redis_read_replies(fd, n2, &out2);
+    int n3 = send_lines(fd, resp3, sizeof(resp3) / sizeof(resp3[0]), &big);
+    test_redis_read_replies(fd, n3 + 2, &out3);
+    cr_assert(memmem(out3.data, out3.len, "|1\r\n", 4) != NULL, "an attribute was seen");
+    cr_assert(memmem(out3.data, out3.len, ">3\r\n$7\r\nmessage", 15) != NULL, "a push");
+    close(fd);
+    test_redis_stop(&rs);
+
+    /* hiredis's reader (RESP2 only) is the independent judge of where
+     * each RESP2 reply ends. */
+    static size_t ends[256], ends_hr[256];
+    redisReader *hr = redisReaderCreate();
+    redisReaderFeed(hr, out2.data, out2.len);
+    size_t nh = 0;
+    for (;;) {
+        void *reply = NULL;
+        cr_assert_eq(redisReaderGetReply(hr, &reply), REDIS_OK, "hiredis: %s after %zu", hr->errstr, nh);
+        if (reply == NULL)
+            break;
+        freeReplyObject(reply);
+        ends_hr[nh++] = out2.len - (hr->len - hr->pos);
+    }
+    redisReaderFree(hr);
+    cr_assert_eq(nh, (size_t)n2);
+
+    static const size_t steps[] = {1, 2, 3, 7, 64, 1000, 4096, 65536, 1 << 30};
+    for (size_t si = 0; si < sizeof(steps) / sizeof(steps[0]); si++) {
+        size_t k = scan_ends(out2.data, out2.len, steps[si], ends, 256);
+        cr_assert_eq(k, (size_t)n2, "step %zu", steps[si]);
+        for (size_t i = 0; i < k; i++)
+            cr_assert_eq(ends[i], ends_hr[i], "step %zu: reply %zu (%s)", steps[si], i, resp2[i]);
+        k = scan_ends(out3.data, out3.len, steps[si], ends, 256);
+        cr_assert_eq(k, (size_t)n3 + 2, "step %zu", steps[si]);
+        cr_assert_eq(ends[k - 1], out3.len);
+    }
+    resp_buf_fini(&big);
+    resp_buf_fini(&out2);
+    resp_buf_fini(&out3);
 }
