@@ -627,7 +627,7 @@ static void node_expire_cb(evutil_socket_t fd, short what, void *arg)
     (void)arg;
     struct resp_buf e;
     resp_buf_init(&e);
-    if (store_prepare_expire(node.store, proxy_now_ms(), 200, &e) > 0) {
+    if (store_prepare_expire(node.store, proxy_now_ms(), 1000, &e) > 0) {
         struct node_op *op = node_op_add(NODE_OP_EXPIRE, NULL);
         op->entry = e;
     } else {

@@ -118,6 +118,8 @@ void store_close(struct store *s)
     if (s == NULL)
         return;
     STORE_ASSERT(!s->in_txn);
+    if (s->rtxn)
+        mdb_txn_abort(s->rtxn);
     resp_buf_fini(&s->wtxn.done);
     resp_buf_fini(&s->wtxn.ready);
     mdb_env_close(s->env);
@@ -165,20 +167,49 @@ static void store_ctx_init(struct store_ctx *c, struct store *s, MDB_txn *txn, u
     c->rng = now ^ 0x5eed;
 }
 
+/* Reads share one read-only transaction until the next commit: beginning
+ * one per read costs an allocation and a reader-table lock each time. */
+static MDB_txn *store_read_txn(struct store *s, int *rc)
+{
+    *rc = 0;
+    if (s->rtxn_live)
+        return s->rtxn;
+    if (s->rtxn)
+        *rc = mdb_txn_renew(s->rtxn);
+    else
+        *rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
+    if (*rc != 0) {
+        if (s->rtxn)
+            mdb_txn_abort(s->rtxn);
+        s->rtxn = NULL;
+        return NULL;
+    }
+    s->rtxn_live = 1;
+    return s->rtxn;
+}
+
+static void store_read_txn_reset(struct store *s)
+{
+    if (s->rtxn_live) {
+        mdb_txn_reset(s->rtxn);
+        s->rtxn_live = 0;
+    }
+}
+
 int store_read(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t now_ms,
                struct resp_buf *reply)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc != 0) {
+    int rc;
+    MDB_txn *txn = store_read_txn(s, &rc);
+    if (txn == NULL) {
         resp_add_errorf(reply, "ERR ferry: store read failed: %s", mdb_strerror(rc));
         return STORE_EIO;
     }
     struct store_ctx c;
     store_ctx_init(&c, s, txn, now_ms, reply);
     store_exec_cmd(&c, argc, argv, argvlen);
-    mdb_txn_abort(txn);
     if (c.err) {
+        store_read_txn_reset(s);
         return STORE_EIO;
     }
     return 0;
@@ -434,6 +465,7 @@ int store_txn_commit(struct store_txn *t)
     store_txn_end(t);
     if (rc != 0)
         return store_map_err(rc);
+    store_read_txn_reset(s); /* the next read sees this commit */
     s->applied = t->applied;
     s->version = t->version;
     s->last_ts = t->last_ts;

@@ -55,6 +55,8 @@ struct store {
     uint64_t prep_ts; /* last timestamp handed out by prepare */
     int in_txn;
     struct store_txn wtxn;
+    MDB_txn *rtxn;   /* the read snapshot store_read reuses until a commit */
+    int rtxn_live;   /* rtxn is renewed (not reset) */
 };
 
 /* The context of one command execution. */

@@ -585,7 +585,8 @@ def g_zcount(rng, now):
     k = key(rng, ZSET_KEYS)
     if rng.random() < 0.5:
         return Cmd(["ZCOUNT", k, rng.choice(SCORE_BOUNDS), rng.choice(SCORE_BOUNDS)], keys=[k])
-    return Cmd(["ZLEXCOUNT", k, rng.choice(LEX_BOUNDS), rng.choice(LEX_BOUNDS)], keys=[k])
+    return Cmd(["ZLEXCOUNT", k, rng.choice(LEX_BOUNDS), rng.choice(LEX_BOUNDS)], kind="lex",
+               keys=[k])
 
 
 def g_zrange(rng, now):
@@ -627,7 +628,7 @@ def g_zrange(rng, now):
     if rng.random() < 0.03:
         opts.append(rng.choice(["BYSCORE", "REV", "BOGUS", "LIMIT"]))
     rng.shuffle(opts)
-    return Cmd([c, k, a, b] + opts, keys=[k])
+    return Cmd([c, k, a, b] + opts, kind="lex" if mode == "lex" else "exact", keys=[k])
 
 
 def g_zpop(rng, now):
@@ -644,7 +645,7 @@ def g_zremrange(rng, now):
     if c == "ZREMRANGEBYSCORE":
         return Cmd([c, k, rng.choice(SCORE_BOUNDS), rng.choice(SCORE_BOUNDS)], keys=[k])
     if c == "ZREMRANGEBYLEX":
-        return Cmd([c, k, rng.choice(LEX_BOUNDS), rng.choice(LEX_BOUNDS)], keys=[k])
+        return Cmd([c, k, rng.choice(LEX_BOUNDS), rng.choice(LEX_BOUNDS)], kind="lex", keys=[k])
     idx = ["0", "1", "-1", "2", "-2", "100", "x"]
     return Cmd([c, k, rng.choice(idx), rng.choice(idx)], keys=[k])
 
