@@ -75,9 +75,9 @@ set_r=$(median set redis-aof); set_f=$(median set ferry)
 get_r=$(median get redis); get_f=$(median get ferry)
 printf '%-44s %12s %12s %8s %s\n' "benchmark" "redis" "ferry" "ratio" "target"
 printf '%-44s %12.0f %12.0f %7.2fx %s\n' "SET -c 50 -P 1 (appendfsync always/sync always)" \
-    "$set_r" "$set_f" "$(echo "$set_f / $set_r" | bc -l)" ">= 1.0x"
+    "$set_r" "$set_f" "$(awk -v a="$set_f" -v b="$set_r" 'BEGIN { print a / b }')" ">= 1.0x"
 printf '%-44s %12.0f %12.0f %7.2fx %s\n' "GET -c 50 -P 1 (no persistence/raft-only)" \
-    "$get_r" "$get_f" "$(echo "$get_f / $get_r" | bc -l)" ">= 0.9x"
+    "$get_r" "$get_f" "$(awk -v a="$get_f" -v b="$get_r" 'BEGIN { print a / b }')" ">= 0.9x"
 
 mkdir -p "$work/apply"
 "$bdir/tests/bench/store-bench" "$work/apply" 1000000 10000 | sed 's/^/apply: /'
