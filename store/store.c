@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define ENTRY_VERSION 1
 enum entry_kind {
@@ -124,6 +126,37 @@ void store_close(struct store *s)
     resp_buf_fini(&s->wtxn.ready);
     mdb_env_close(s->env);
     free(s);
+}
+
+long long store_preallocate(struct store *s, size_t ahead, size_t chunk)
+{
+    STORE_ASSERT(!s->in_txn);
+    MDB_envinfo info;
+    MDB_stat st;
+    int fd;
+    struct stat sb;
+    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0 ||
+        mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &sb) != 0)
+        return STORE_EIO;
+    size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    size_t size = (size_t)sb.st_size;
+    size_t want = used + ahead;
+    if (want > s->map_size)
+        want = s->map_size;
+    if (size >= want)
+        return 0;
+    size_t end = size + chunk < want ? size + chunk : want;
+    static const char zeros[1 << 16];
+    for (size_t off = size; off < end;) {
+        size_t n = end - off < sizeof(zeros) ? end - off : sizeof(zeros);
+        ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+        if (w <= 0)
+            return STORE_EIO;
+        off += (size_t)w;
+    }
+    if (!(s->flags & STORE_NOSYNC) && fdatasync(fd) != 0)
+        return STORE_EIO;
+    return (long long)(end - size);
 }
 
 size_t store_map_size(const struct store *s)

@@ -58,6 +58,9 @@ int main(int argc, char **argv)
         }
     }
     offs[n] = entries.len;
+    if (getenv("STORE_BENCH_PREALLOCATE"))
+        store_preallocate(s, (size_t)atol(getenv("STORE_BENCH_PREALLOCATE")) << 20,
+                          (size_t)atol(getenv("STORE_BENCH_PREALLOCATE")) << 20);
     double t1 = now_s();
     for (long i = 0; i < n;) {
         struct store_txn *t;
