@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proxy/core.h"
@@ -103,6 +104,7 @@ static struct {
     struct node_blocked *bhead, *btail;
     uint64_t seed;
     uint64_t commits, entries;
+    uint64_t commit_usec; /* time spent in commits (write + sync) */
     struct resp_buf scratch;
     /* Slots of blocked clients that closed: filled (which frees them) from
      * an event, once the proxy has finished closing the client. */
@@ -581,7 +583,12 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
     }
     int ok = 0;
     if (rc == 0) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = store_txn_commit(t);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        node.commit_usec += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000LL +
+                                       (t1.tv_nsec - t0.tv_nsec) / 1000);
         ok = rc == 0;
         node.commits++;
     }
@@ -659,7 +666,7 @@ int proxy_node_open(struct proxy_server *s, char *err, size_t errlen)
                    err, errlen) != 0)
         return -1;
     node.seed = proxy_now_ms() ^ ((uint64_t)getpid() << 32);
-    store_preallocate(node.store, 32u << 20, 32u << 20);
+    store_preallocate(node.store, 32u << 20, 8u << 20);
     node.commit_ev = event_new(proxy_server_base(s), -1, 0, node_commit_cb, NULL);
     node.expire_ev = event_new(proxy_server_base(s), -1, EV_PERSIST, node_expire_cb, NULL);
     node.reap_ev = event_new(proxy_server_base(s), -1, 0, node_reap_cb, NULL);
@@ -964,7 +971,7 @@ static void node_cmd_info(struct resp_buf *out)
         "# Clients\r\nconnected_clients:%d\r\nblocked_clients:%d\r\n\r\n"
         "# Persistence\r\nloading:0\r\nferry_store_sync:%s\r\n\r\n"
         "# Stats\r\ntotal_commands_processed:%llu\r\nferry_commits:%llu\r\n"
-        "ferry_entries_applied:%llu\r\n\r\n"
+        "ferry_commit_avg_usec:%llu\r\nferry_entries_applied:%llu\r\n\r\n"
         "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n"
         "# Ferry\r\nferry_phase:%s\r\nferry_store_dir:%s\r\nferry_store_size:%lld\r\n"
         "ferry_applied_index:%llu\r\n\r\n"
@@ -973,6 +980,7 @@ static void node_cmd_info(struct resp_buf *out)
         (unsigned long long)((now - node.srv->start_ms) / 1000), node.srv->nclients,
         (int)0, cfg->sync ? "always" : "no (acknowledged writes can be lost in a crash)",
         (unsigned long long)node.srv->stats.commands, (unsigned long long)node.commits,
+        (unsigned long long)(node.commits ? node.commit_usec / node.commits : 0),
         (unsigned long long)node.entries, proxy_phase_name(cfg->phase), cfg->dir,
         cfg->store_size, (unsigned long long)store_applied_index(node.store));
     struct resp_buf body;
