@@ -112,6 +112,49 @@ static void zs_load(struct store_ctx *c, const char *key, size_t klen, struct zs
     }
 }
 
+/* Like zs_load, but only `limit` elements after skipping `skip`, walking
+ * from the highest score when reverse: O(skip + limit), not O(size). */
+struct zs_range_acc {
+    struct coll_items *items;
+    long skip, limit;
+};
+
+static int zs_load_range_cb(void *arg, const unsigned char *sub, size_t sublen,
+                            const unsigned char *val, size_t vlen)
+{
+    struct zs_range_acc *a = arg;
+    if (sublen < 9 || sub[0] != 's' || a->limit <= 0)
+        return 1;
+    if (a->skip > 0) {
+        a->skip--;
+        return 0;
+    }
+    coll_collect_cb(a->items, sub + 9, sublen - 9, val, vlen);
+    return --a->limit <= 0;
+}
+
+static void zs_load_range(struct store_ctx *c, const char *key, size_t klen, int reverse,
+                          long skip, long limit, struct zs_arr *a)
+{
+    resp_buf_init(&a->items.b);
+    a->items.n = 0;
+    struct zs_range_acc acc = {&a->items, skip, limit};
+    if (limit > 0)
+        store_m_iter(c, key, klen, reverse ? "t" : "s", 1, reverse, zs_load_range_cb, &acc);
+    a->n = a->items.n;
+    a->m = malloc(sizeof(*a->m) * (size_t)(a->n + 1));
+    a->ml = malloc(sizeof(*a->ml) * (size_t)(a->n + 1));
+    a->sc = malloc(sizeof(*a->sc) * (size_t)(a->n + 1));
+    STORE_ASSERT(a->m && a->ml && a->sc);
+    struct coll_pos p = {0};
+    for (long i = 0; i < a->n; i++) {
+        const unsigned char *v = NULL;
+        size_t vl = 0;
+        coll_next(&a->items, &p, &a->m[i], &a->ml[i], &v, &vl);
+        memcpy(&a->sc[i], v, 8);
+    }
+}
+
 static void zs_free(struct zs_arr *a)
 {
     free(a->m);
@@ -689,9 +732,8 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
         return;
     }
     struct zs_arr a;
-    zs_load(c, argv[1], len[1], &a);
-    long llen = a.n;
     if (rangetype == ZR_RANK) {
+        long llen = (long)coll_count(&r);
         long start = opt_start, end = opt_end;
         if (start < 0)
             start = llen + start;
@@ -701,17 +743,20 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
             start = 0;
         if (start > end || start >= llen) {
             resp_add_array(c->out, 0);
-        } else {
-            if (end >= llen)
-                end = llen - 1;
-            long n = end - start + 1;
-            resp_add_array(c->out, withscores ? 2 * n : n);
-            for (long k = 0; k < n; k++)
-                zs_emit(c, &a, rev ? llen - 1 - start - k : start + k, withscores);
+            return;
         }
+        if (end >= llen)
+            end = llen - 1;
+        long n = end - start + 1;
+        zs_load_range(c, argv[1], len[1], rev, start, n, &a);
+        resp_add_array(c->out, withscores ? 2 * a.n : a.n);
+        for (long k = 0; k < a.n; k++)
+            zs_emit(c, &a, k, withscores);
         zs_free(&a);
         return;
     }
+    zs_load(c, argv[1], len[1], &a);
+    long llen = a.n;
     long first, last;
     int any;
     if (opt_offset > 0 && opt_offset >= llen) {
@@ -852,16 +897,16 @@ static void zpop_generic(struct store_ctx *c, int argc, char **argv, size_t *len
     }
     if (count < 0)
         count = 1;
+    long size = (long)coll_count(&r);
     struct zs_arr a;
-    zs_load(c, argv[1], len[1], &a);
-    long n = count > a.n ? a.n : count;
+    zs_load_range(c, argv[1], len[1], max, 0, count > size ? size : count, &a);
+    long n = a.n;
     resp_add_array(c->out, 2 * n);
     for (long k = 0; k < n; k++) {
-        long i = max ? a.n - 1 - k : k;
-        zs_emit(c, &a, i, 1);
-        zs_del(c, argv[1], len[1], a.m[i], a.ml[i], a.sc[i]);
+        zs_emit(c, &a, k, 1);
+        zs_del(c, argv[1], len[1], a.m[k], a.ml[k], a.sc[k]);
     }
-    zs_set_count(c, argv[1], len[1], 1, &r, a.n - n, zs_skiplist(&r));
+    zs_set_count(c, argv[1], len[1], 1, &r, size - n, zs_skiplist(&r));
     zs_free(&a);
 }
 

@@ -693,9 +693,15 @@ def g_bulk(rng, now):
         k = key(rng, LIST_KEYS)
         return Cmd([rng.choice(["RPUSH", "LPUSH"]), k] +
                    [rng.choice(MEMBERS) + str(rng.randint(0, 9)) for _ in range(n)], keys=[k])
-    if r < 0.7:
+    if r < 0.6:
         k = key(rng, SET_KEYS)
         return Cmd(["SADD", k] + ["m%d" % rng.randint(0, 300) for _ in range(n)], keys=[k])
+    if r < 0.75:
+        k = key(rng, ZSET_KEYS)
+        args = ["ZADD", k]
+        for _ in range(n):
+            args += [str(rng.randint(-50, 50)), "m%d" % rng.randint(0, 300)]
+        return Cmd(args, keys=[k])
     k = key(rng, HASH_KEYS)
     args = ["HSET", k]
     for _ in range(n):
