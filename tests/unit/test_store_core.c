@@ -433,3 +433,97 @@ Test(store_entries, incrbyfloat_result_is_fixed_by_prepare)
     rmdir_all(d);
     free(d);
 }
+
+/* One SCAN page with COUNT 7: appends the keys to seen, updates cursor. */
+static void scan_page(struct store *s, unsigned long *cursor, char seen[][16], int *nseen)
+{
+    char cur[32], *argv[4];
+    size_t len[4];
+    snprintf(cur, sizeof(cur), "%lu", *cursor);
+    argv[0] = "SCAN";
+    argv[1] = cur;
+    argv[2] = "COUNT";
+    argv[3] = "7";
+    for (int i = 0; i < 4; i++)
+        len[i] = strlen(argv[i]);
+    struct resp_buf out;
+    resp_buf_init(&out);
+    cr_assert_eq(store_read(s, 4, argv, len, 1000, &out), 0);
+    resp_buf_append(&out, "", 1);
+    /* *2\r\n$N\r\n<cursor>\r\n*M\r\n($L\r\n<key>\r\n)* */
+    char *p = strchr(out.data + 4, '\n') + 1;
+    *cursor = strtoul(p, NULL, 10);
+    p = strchr(p, '\n') + 1;
+    int m = atoi(p + 1);
+    p = strchr(p, '\n') + 1;
+    for (int i = 0; i < m; i++) {
+        int l = atoi(p + 1);
+        p = strchr(p, '\n') + 1;
+        cr_assert_lt(l, 16);
+        memcpy(seen[*nseen], p, (size_t)l);
+        seen[*nseen][l] = 0;
+        (*nseen)++;
+        p += l + 2;
+    }
+    resp_buf_fini(&out);
+}
+
+Test(store_keys, scan_returns_every_key_present_throughout)
+{
+    char *d = tmpdir();
+    struct store *s = open_store(d, 64 << 20);
+    char cmd[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(cmd, sizeof(cmd), "SET stay%d v", i);
+        run(s, 1000, cmd);
+    }
+    static char seen[4000][16];
+    int nseen = 0, pages = 0;
+    unsigned long cursor = 0;
+    do {
+        scan_page(s, &cursor, seen, &nseen);
+        /* Churn between pages: other keys come and go. */
+        snprintf(cmd, sizeof(cmd), "SET churn%d v", pages);
+        run(s, 1000, cmd);
+        if (pages > 3) {
+            snprintf(cmd, sizeof(cmd), "DEL churn%d", pages - 3);
+            run(s, 1000, cmd);
+        }
+        pages++;
+    } while (cursor != 0 && pages < 1000);
+    cr_assert_eq(cursor, 0, "SCAN did not finish");
+    cr_assert_gt(pages, 10, "COUNT should split the iteration into pages");
+    for (int i = 0; i < 300; i++) {
+        snprintf(cmd, sizeof(cmd), "stay%d", i);
+        int found = 0;
+        for (int j = 0; j < nseen && !found; j++)
+            found = strcmp(seen[j], cmd) == 0;
+        cr_assert(found, "%s was never returned", cmd);
+    }
+    store_close(s);
+    rmdir_all(d);
+    free(d);
+}
+
+Test(store_lists, positions_survive_pushes_and_pops_on_both_ends)
+{
+    char *d = tmpdir();
+    struct store *s = open_store(d, 64 << 20);
+    for (int i = 0; i < 50; i++) {
+        run(s, 1000, "LPUSH l a");
+        run(s, 1000, "RPUSH l b");
+        run(s, 1000, i % 2 ? "LPOP l" : "RPOP l");
+    }
+    cr_assert_str_eq(run(s, 1000, "LLEN l"), ":50\r\n");
+    cr_assert_str_eq(run(s, 1000, "LINSERT l BEFORE b x"), ":51\r\n");
+    cr_assert_str_eq(run(s, 1000, "LRANGE l 24 26"), "*3\r\n$1\r\na\r\n$1\r\nx\r\n$1\r\nb\r\n");
+    cr_assert_str_eq(run(s, 1000, "LREM l 0 a"), ":25\r\n");
+    cr_assert_str_eq(run(s, 1000, "LINDEX l 0"), "$1\r\nx\r\n");
+    cr_assert_str_eq(run(s, 1000, "LMOVE l l LEFT RIGHT"), "$1\r\nx\r\n");
+    cr_assert_str_eq(run(s, 1000, "LINDEX l -1"), "$1\r\nx\r\n");
+    cr_assert_str_eq(run(s, 1000, "LTRIM l 5 -100"), "+OK\r\n");
+    cr_assert_str_eq(run(s, 1000, "EXISTS l"), ":0\r\n");
+    store_close(s);
+    rmdir_all(d);
+    free(d);
+}
