@@ -23,7 +23,7 @@
  *     (store_txn_begin ... store_txn_commit).
  * Reads run against committed state in a read transaction (store_read),
  * with lazy expiry against the caller's clock; expired keys are deleted only
- * through entries (store_expire_collect + store_prepare_expire).
+ * through entries (store_prepare_expire).
  *
  * Threading: a struct store and its transactions belong to one thread.
  * Errors: functions return 0 (or a documented non-negative value) or a
@@ -39,7 +39,7 @@
 enum store_error {
     STORE_OK = 0,
     STORE_EFULL = -1,    /* the map is full: raise store-size */
-    STORE_EIO = -2,      /* an I/O or LMDB failure (the message is logged) */
+    STORE_EIO = -2,      /* an I/O or LMDB failure */
     STORE_EINVAL = -3,   /* a malformed entry or argument */
     STORE_ECORRUPT = -4, /* on-disk data that this code cannot read */
     STORE_ETOOBIG = -5,  /* a key or member longer than STORE_MAX_KEY_LEN: the
@@ -205,6 +205,11 @@ int store_dump(struct store *s, struct resp_buf *out);
 /* ------------------------------------------------------------------ Raft log storage
  * Reserved for the Raft work (store/log.c): the "log" database and the hard
  * state in "meta" live in this environment and are written inside the same
- * write transaction as an apply (store_txn). */
+ * write transaction as an apply. store/log.c sees the internals
+ * (store/store_int.h): struct store_txn's MDB_txn (txn) and the store's
+ * `log` and `meta` handles. "meta" keys used by the store itself:
+ * "applied_index", "version", "last_ts" (8-byte little-endian values); pick
+ * other names for hard state. The single-node path (proxy/node.c) applies
+ * entries without appending them to "log". */
 
 #endif
