@@ -472,11 +472,9 @@ static void zadd_generic(struct store_ctx *c, int argc, char **argv, size_t *len
     if (rc == 0 && xx)
         goto reply;
     int64_t count = rc ? coll_count(&r) : 0;
-    /* zsetTypeCreate: a skiplist from the start for many elements or a
-     * long first member. */
-    int skiplist = rc ? zs_skiplist(&r)
-                      : (elements > ZSET_MAX_LISTPACK_ENTRIES ||
-                         len[scoreidx + 1] > ZSET_MAX_LISTPACK_VALUE);
+    /* Redis 7.0 creates a listpack unless the first member is long; it
+     * turns skiplist when an insert would pass 128 entries. */
+    int skiplist = rc ? zs_skiplist(&r) : len[scoreidx + 1] > ZSET_MAX_LISTPACK_VALUE;
     for (int j = 0; j < elements; j++) {
         const char *m = argv[scoreidx + 1 + j * 2];
         size_t ml = len[scoreidx + 1 + j * 2];
