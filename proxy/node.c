@@ -666,7 +666,6 @@ int proxy_node_open(struct proxy_server *s, char *err, size_t errlen)
                    err, errlen) != 0)
         return -1;
     node.seed = proxy_now_ms() ^ ((uint64_t)getpid() << 32);
-    store_preallocate(node.store, 32u << 20, 8u << 20);
     node.commit_ev = event_new(proxy_server_base(s), -1, 0, node_commit_cb, NULL);
     node.expire_ev = event_new(proxy_server_base(s), -1, EV_PERSIST, node_expire_cb, NULL);
     node.reap_ev = event_new(proxy_server_base(s), -1, 0, node_reap_cb, NULL);
