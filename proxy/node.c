@@ -105,6 +105,7 @@ static struct {
     uint64_t seed;
     uint64_t commits, entries;
     uint64_t commit_usec; /* time spent in commits (write + sync) */
+    long watched;         /* watches held by all clients */
     struct resp_buf scratch;
     /* Slots of blocked clients that closed: filled (which frees them) from
      * an event, once the proxy has finished closing the client. */
@@ -208,6 +209,7 @@ static void node_unwatch(struct node_client *nc)
 {
     for (int i = 0; i < nc->nwatches; i++)
         free(nc->watches[i].key);
+    node.watched -= nc->nwatches;
     nc->nwatches = 0;
 }
 
@@ -230,6 +232,7 @@ static void node_watch_add(struct node_client *nc, const char *key, size_t len, 
         nc->watches = node_xrealloc(nc->watches, sizeof(*nc->watches) * (size_t)nc->capwatches);
     }
     struct node_watch *w = &nc->watches[nc->nwatches++];
+    node.watched++;
     w->key = node_xcalloc(1, len + 1);
     memcpy(w->key, key, len);
     w->len = len;
@@ -396,10 +399,30 @@ static void node_ready_cb(void *arg, const char *key, size_t klen)
     }
 }
 
+/* A deleted key touches the watches that saw it missing (version 0): Redis
+ * aborts their EXEC even if the key is missing again by then. */
+static void node_deleted_cb(void *arg, const char *key, size_t klen)
+{
+    (void)arg;
+    if (node.watched == 0)
+        return;
+    for (struct proxy_client *c = node.srv->clients; c; c = c->next) {
+        struct node_client *nc = *proxy_client_node_state(c);
+        if (nc == NULL)
+            continue;
+        for (int i = 0; i < nc->nwatches; i++) {
+            struct node_watch *w = &nc->watches[i];
+            if (w->version == 0 && w->len == klen && memcmp(w->key, key, klen) == 0)
+                w->version = UINT64_MAX;
+        }
+    }
+}
+
 static void node_serve_ready(struct store_txn *t, uint64_t now)
 {
     struct node_ready_ctx rc = {t, now};
     store_txn_ready_keys(t, node_ready_cb, &rc);
+    store_txn_deleted_keys(t, node_deleted_cb, NULL);
 }
 
 /* After the commit: answer the clients served in this batch. */
@@ -549,6 +572,7 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             break;
         case NODE_OP_EXPIRE:
             store_txn_apply(t, 0, op->entry.data, op->entry.len, NULL, NULL);
+            store_txn_deleted_keys(t, node_deleted_cb, NULL);
             break;
         case NODE_OP_UNWATCH:
             node_unwatch(node_client_get(op->c));

@@ -88,6 +88,12 @@ static void store_db_unindex_expire(struct store_ctx *c, const char *key, size_t
 static void store_db_remove(struct store_ctx *c, const char *key, size_t klen,
                             const struct store_rec *r)
 {
+    if (c->t) {
+        unsigned char n[4];
+        store_put_u32(n, (uint32_t)klen);
+        resp_buf_append(&c->t->deleted, n, 4);
+        resp_buf_append(&c->t->deleted, key, klen);
+    }
     unsigned char kb[STORE_MAX_DBKEY + 8];
     int type = r->type;
     int64_t expire = r->expire;

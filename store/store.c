@@ -124,6 +124,7 @@ void store_close(struct store *s)
         mdb_txn_abort(s->rtxn);
     resp_buf_fini(&s->wtxn.done);
     resp_buf_fini(&s->wtxn.ready);
+    resp_buf_fini(&s->wtxn.deleted);
     mdb_env_close(s->env);
     free(s);
 }
@@ -460,6 +461,7 @@ int store_txn_begin(struct store *s, struct store_txn **out)
     t->dead = 0;
     resp_buf_reset(&t->done);
     resp_buf_reset(&t->ready);
+    resp_buf_reset(&t->deleted);
     s->in_txn = 1;
     *out = t;
     return 0;
@@ -523,6 +525,17 @@ void store_txn_ready_keys(struct store_txn *t, store_ready_cb cb, void *arg)
             free(k);
     }
     resp_buf_reset(&t->ready);
+}
+
+void store_txn_deleted_keys(struct store_txn *t, store_ready_cb cb, void *arg)
+{
+    size_t off = 0;
+    while (off + 4 <= t->deleted.len) {
+        uint32_t n = store_get_u32((unsigned char *)t->deleted.data + off);
+        cb(arg, t->deleted.data + off + 4, n);
+        off += 4 + n;
+    }
+    resp_buf_reset(&t->deleted);
 }
 
 /* A bounds-checked reader over an entry. */
@@ -781,6 +794,7 @@ static int store_txn_replay(struct store_txn *t)
         off += 8 + n;
     }
     resp_buf_reset(&t->ready);
+    resp_buf_reset(&t->deleted);
     return 0;
 }
 

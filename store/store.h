@@ -191,6 +191,12 @@ int store_txn_apply(struct store_txn *t, uint64_t index, const void *entry, size
 typedef void (*store_ready_cb)(void *arg, const char *key, size_t klen);
 void store_txn_ready_keys(struct store_txn *t, store_ready_cb cb, void *arg);
 
+/* Lists keys deleted (by a command, or as expired) since the last call in
+ * this transaction, for WATCH: a key that was missing when watched and was
+ * created and deleted since has the same version (none) but must abort EXEC.
+ * key is valid during the call only. */
+void store_txn_deleted_keys(struct store_txn *t, store_ready_cb cb, void *arg);
+
 /* Commits (and, unless STORE_NOSYNC, syncs) the transaction; the handle is
  * gone either way. Returns 0, STORE_EFULL or STORE_EIO. */
 int store_txn_commit(struct store_txn *t);

@@ -41,6 +41,7 @@ struct store_txn {
     uint64_t last_ts;
     struct resp_buf done; /* entries applied in this txn, for replay after MAP_FULL */
     struct resp_buf ready; /* ready list keys: u32 len + bytes each */
+    struct resp_buf deleted; /* deleted keys, same layout */
     int dead;             /* the LMDB txn failed: only abort is possible */
 };
 

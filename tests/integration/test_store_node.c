@@ -108,6 +108,15 @@ Test(store_node, watch_aborts_exec_after_another_client_writes)
     cr_assert_eq(r->element[0]->integer, 2);
     cr_assert_str_eq(r->element[1]->str, "PONG");
     freeReplyObject(r);
+    /* A key missing when watched, created and deleted since: still aborts. */
+    support_expect_str(a, REDIS_REPLY_STATUS, "OK", "WATCH gone");
+    support_expect_str(b, REDIS_REPLY_STATUS, "OK", "SET gone 1");
+    support_expect_int(b, 1, "DEL gone");
+    support_expect_str(a, REDIS_REPLY_STATUS, "OK", "MULTI");
+    support_expect_str(a, REDIS_REPLY_STATUS, "QUEUED", "SET gone 2");
+    r = redisCommand(a, "EXEC");
+    cr_assert(r && r->type == REDIS_REPLY_NIL, "EXEC should abort");
+    freeReplyObject(r);
     redisFree(a);
     redisFree(b);
 }
