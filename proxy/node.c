@@ -982,6 +982,14 @@ static void node_cmd_config(int argc, char **argv, size_t *len, struct resp_buf 
     }
 }
 
+static int node_blocked_count(void)
+{
+    int n = 0;
+    for (struct node_blocked *b = node.bhead; b; b = b->next)
+        n++;
+    return n;
+}
+
 static void node_cmd_info(struct resp_buf *out)
 {
     const struct proxy_config *cfg = proxy_server_config(node.srv);
@@ -1001,7 +1009,7 @@ static void node_cmd_info(struct resp_buf *out)
         "# Keyspace\r\n",
         PROXY_REDIS_VERSION, PROXY_VERSION, (int)getpid(), cfg->port,
         (unsigned long long)((now - node.srv->start_ms) / 1000), node.srv->nclients,
-        (int)0, cfg->sync ? "always" : "no (acknowledged writes can be lost in a crash)",
+        node_blocked_count(), cfg->sync ? "always" : "no (acknowledged writes can be lost in a crash)",
         (unsigned long long)node.srv->stats.commands, (unsigned long long)node.commits,
         (unsigned long long)(node.commits ? node.commit_usec / node.commits : 0),
         (unsigned long long)node.entries, proxy_phase_name(cfg->phase), cfg->dir,
@@ -1011,8 +1019,9 @@ static void node_cmd_info(struct resp_buf *out)
     resp_buf_append(&body, buf, (size_t)n);
     uint64_t keys = store_key_count(node.store);
     if (keys) {
-        n = snprintf(buf, sizeof(buf), "db0:keys=%llu,expires=0,avg_ttl=0\r\n",
-                     (unsigned long long)keys);
+        n = snprintf(buf, sizeof(buf), "db0:keys=%llu,expires=%llu,avg_ttl=0\r\n",
+                     (unsigned long long)keys,
+                     (unsigned long long)store_expires_count(node.store));
         resp_buf_append(&body, buf, (size_t)n);
     }
     resp_add_bulk(out, body.data, body.len);
@@ -1083,6 +1092,13 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
         struct node_client *nc = node_client_get(c);
         for (int i = 2; i < argc; i++) {
             if (node_is(argv[i], len[i], "setname") && i + 1 < argc) {
+                for (size_t k = 0; k < len[i + 1]; k++) {
+                    if (argv[i + 1][k] < '!' || argv[i + 1][k] > '~') {
+                        resp_add_error(out, "ERR Client names cannot contain spaces, newlines "
+                                            "or special characters.");
+                        return 1;
+                    }
+                }
                 free(nc->name);
                 nc->name = node_xcalloc(1, len[i + 1] + 1);
                 memcpy(nc->name, argv[i + 1], len[i + 1]);

@@ -188,6 +188,19 @@ uint64_t store_key_count(struct store *s)
     return n;
 }
 
+uint64_t store_expires_count(struct store *s)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+        return 0;
+    uint64_t n = 0;
+    if (mdb_stat(txn, s->expires, &st) == 0)
+        n = st.ms_entries;
+    mdb_txn_abort(txn);
+    return n;
+}
+
 /* ------------------------------------------------------------------ reads */
 
 static void store_ctx_init(struct store_ctx *c, struct store *s, MDB_txn *txn, uint64_t now,

@@ -83,8 +83,10 @@ size_t store_map_size(const struct store *s);
 uint64_t store_applied_index(const struct store *s);
 /* The highest entry timestamp applied so far (ms); prepare never goes below. */
 uint64_t store_last_ts(const struct store *s);
-/* Number of live keys (expired-but-not-yet-deleted keys included) */
+/* Number of keys in committed state, expired-but-not-yet-deleted included. */
 uint64_t store_key_count(struct store *s);
+/* Number of keys with a TTL in committed state. */
+uint64_t store_expires_count(struct store *s);
 
 /* ------------------------------------------------------------------ commands
  * Classification of a request by its first argument (case-insensitive). */
