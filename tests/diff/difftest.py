@@ -308,6 +308,12 @@ def resync_zset(srv, key):
         for i in range(0, len(it), 2):
             args += [it[i + 1][1], it[i][1]]
         t.call(args)
+        # Redis keeps a shrunk zset a skiplist (which keeps -0 scores): get
+        # the copy there too by passing 128 entries, then drop the extras.
+        extra = [b"\x00resync%d" % i for i in range(129)]
+        if r.call([b"OBJECT", b"ENCODING", key])[1] == ("$", b"skiplist"):
+            t.call([b"ZADD", key] + [x for e in extra for x in (b"0", e)])
+            t.call([b"ZREM", key] + extra)
         pt = r.call([b"PEXPIRETIME", key])[1][1]
         if pt > 0:
             t.call([b"PEXPIREAT", key, str(pt).encode()])
