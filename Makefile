@@ -109,7 +109,7 @@ run: all
 # target, but every binary runs so one failure does not hide another.
 CRITERION_FLAGS ?= --jobs 2
 
-test: all check-layering test-unit test-integration
+test: all check-layering test-unit test-integration test-sim test-mutants
 	@echo "make test: all suites passed"
 
 test-unit: $(UNIT_BIN)
@@ -118,6 +118,30 @@ test-unit: $(UNIT_BIN)
 test-integration: $(FERRY) $(INTEG_BIN)
 	@rc=0; for t in $(INTEG_BIN); do echo "== $$t"; \
 	    FERRY_BIN=$(abspath $(FERRY)) $$t $(CRITERION_FLAGS) || rc=1; done; exit $$rc
+
+# ---------------------------------------------------------------- raft (issue 4)
+# Deterministic simulation of the raft core, its bug-injection check, fuzzing.
+#   make sim SEEDS=N        run N seeds (default 20000) on SIM_JOBS processes
+SIM_BIN        := $(B)/tests/sim/sim
+SEEDS          ?= 20000
+SIM_TEST_SEEDS ?= 2000
+SIM_JOBS       ?= 2
+
+$(SIM_BIN): $(B)/tests/sim/sim.o $(RAFT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+.PHONY: sim test-sim test-mutants
+sim: $(SIM_BIN)
+	$(SIM_BIN) --seeds $(SEEDS) --jobs $(SIM_JOBS)
+
+test-sim: $(SIM_BIN)
+	@echo "== raft simulation"
+	@$(SIM_BIN) --seeds $(SIM_TEST_SEEDS) --jobs $(SIM_JOBS)
+
+test-mutants: | $(DEPS_STAMP)
+	@echo "== raft bug injection"
+	@tests/sim/mutants/run.sh
+# ---------------------------------------------------------------- end raft
 
 asan: | $(DEPS_STAMP)
 	$(MAKE) B=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
