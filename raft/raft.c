@@ -29,6 +29,8 @@ struct progress {
     uint64_t infl_total;
     /* SNAPSHOT */
     uint64_t snap_index, snap_offset;
+    uint32_t snap_sent_len; /* the chunk awaiting its acknowledgement */
+    int snap_stall;         /* heartbeats answered without snapshot progress */
 };
 
 /* A queued outgoing message; APPEND entries are resolved at raft_ready. */
@@ -469,6 +471,8 @@ static void send_snapshot_chunk(struct raft *r, struct progress *p)
     m->ctx = p->snap_offset;
     m->snap_len = n;
     m->commit = r->commit;
+    p->snap_sent_len = n;
+    p->snap_stall = 0;
 }
 
 static void become_snapshot(struct raft *r, struct progress *p)
@@ -772,11 +776,11 @@ static void campaign(struct raft *r, int pre, int transfer)
 }
 
 /* Followers that heard from a leader within an election timeout refuse to
- * help depose it; with check-quorum this is what makes leases sound. */
+ * help depose it (thesis 4.2.3: removed servers must not disrupt the
+ * cluster); with check-quorum this is also what makes leases sound. */
 static int in_lease(const struct raft *r)
 {
-    return r->cfg.check_quorum && (r->leader != 0 || r->boot_guard) &&
-           r->election_elapsed < r->cfg.election_tick;
+    return (r->leader != 0 || r->boot_guard) && r->election_elapsed < r->cfg.election_tick;
 }
 
 /* ------------------------------------------------------------------ handlers */
@@ -969,8 +973,13 @@ static void step_leader(struct raft *r, const struct raft_msg *m)
         if (m->ctx > p->acked_round && m->ctx <= r->round) p->acked_round = m->ctx;
         if (p->state == PR_PROBE) p->probe_sent = 0;
         if (p->state == PR_SNAPSHOT) {
-            if (p->snap_offset >= r->snap_len) p->snap_offset = 0;
-            send_snapshot_chunk(r, p);
+            /* Chunks go one at a time, each sent on the previous one's
+             * acknowledgement; a lost one is resent after a few heartbeats
+             * (never on every heartbeat: that would start parallel streams). */
+            if (++p->snap_stall >= 3) {
+                if (p->snap_offset >= r->snap_len) p->snap_offset = 0;
+                send_snapshot_chunk(r, p);
+            }
         } else if (p->match < log_last_index(r)) {
             /* Replication may have lost messages: an (empty) append makes the
              * follower reject and the leader back up. A full window that no
@@ -986,8 +995,16 @@ static void step_leader(struct raft *r, const struct raft_msg *m)
         break;
     case RAFT_MSG_SNAPSHOT_RESP:
         if (p->state != PR_SNAPSHOT || m->index != p->snap_index) break;
-        p->snap_offset = m->ctx;
-        if (p->snap_offset < r->snap_len) send_snapshot_chunk(r, p);
+        if (p->snap_sent_len && m->ctx == p->snap_offset + p->snap_sent_len) {
+            p->snap_offset = m->ctx;
+            p->snap_sent_len = 0;
+            if (p->snap_offset < r->snap_len) send_snapshot_chunk(r, p);
+        } else if (m->ctx != p->snap_offset + p->snap_sent_len) {
+            /* The follower holds another prefix (it restarted, or this is a
+             * stale answer): resume from there on the next stall resend. */
+            p->snap_offset = m->ctx;
+            p->snap_sent_len = 0;
+        }
         break;
     default:
         break;
@@ -1146,9 +1163,11 @@ void raft_tick(struct raft *r)
         tick_leader(r);
         return;
     }
-    r->election_elapsed++;
+    /* A node that may not campaign keeps counting, so that its lease on the
+     * old leader runs out and it can vote for someone else. */
+    if (r->election_elapsed < 1 << 30) r->election_elapsed++;
     if (r->election_elapsed >= r->cfg.election_tick) r->boot_guard = 0;
-    if (r->election_elapsed >= r->randomized_timeout) {
+    if (r->election_elapsed >= r->randomized_timeout && promotable(r)) {
         r->election_elapsed = 0;
         campaign(r, r->cfg.pre_vote, 0);
     }

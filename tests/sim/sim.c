@@ -125,6 +125,7 @@ static struct raft_config base_cfg;
 static int loss_pm, dup_pm, delay_max, disk_max;
 static int blocked[MAXN + 1][MAXN + 1];
 static int chaos;
+static int crash_in_write_pm, quick_restart_pm;
 
 /* model */
 static uint64_t *committed_term; /* by index; 0 unknown */
@@ -206,7 +207,7 @@ static uint64_t chain_next(uint64_t chain, const struct raft_entry *e)
 
 /* ------------------------------------------------------------------ events */
 
-enum { EV_TICK, EV_DELIVER, EV_PERSIST, EV_CLIENT, EV_FAULT, EV_RESTART };
+enum { EV_TICK, EV_DELIVER, EV_PERSIST, EV_CLIENT, EV_FAULT, EV_RESTART, EV_CRASH };
 
 struct event {
     uint64_t time, seq;
@@ -643,8 +644,12 @@ static void node_process(struct node *n)
     raft_ready(n->r, &n->rd);
     n->busy = 1;
     for (size_t i = 0; i < n->rd.n_msgs_now; i++) net_send(&n->rd.msgs_now[i]);
-    ev_push((struct event){.time = now + rn((uint64_t)disk_max + 1), .type = EV_PERSIST,
-                           .node = (int)n->id, .inc = n->inc});
+    uint64_t done = now + rn((uint64_t)disk_max + 1);
+    ev_push((struct event){.time = done, .type = EV_PERSIST, .node = (int)n->id, .inc = n->inc});
+    /* Power loss during the disk write: what is not synced is lost. */
+    if (chaos && chance(crash_in_write_pm))
+        ev_push((struct event){.time = now + rn(done - now + 1), .type = EV_CRASH, .node = (int)n->id,
+                               .inc = n->inc});
 }
 
 /* ------------------------------------------------------------------ client and faults */
@@ -735,7 +740,8 @@ static void fault_op(void)
         if (!victim) victim = &nodes[1 + rn((uint64_t)N)];
         if (victim->up) {
             node_crash(victim);
-            ev_push((struct event){.time = now + 1 + rn(30 * TICK), .type = EV_RESTART,
+            ev_push((struct event){.time = now + 1 + (chance(quick_restart_pm) ? rn(TICK) : rn(30 * TICK)),
+                                   .type = EV_RESTART,
                                    .node = (int)victim->id, .inc = victim->inc});
         }
     } else if (op < 50) {
@@ -817,6 +823,12 @@ static void run_events(uint64_t until)
                 fault_op();
                 ev_push((struct event){.time = now + 1 + rn(15 * TICK), .type = EV_FAULT});
             }
+            break;
+        case EV_CRASH:
+            if (!n->up || e.inc != n->inc) break;
+            node_crash(n);
+            ev_push((struct event){.time = now + 1 + (chance(quick_restart_pm) ? rn(TICK) : rn(30 * TICK)),
+                                   .type = EV_RESTART, .node = (int)n->id, .inc = n->inc});
             break;
         case EV_RESTART:
             if (n->up || e.inc != n->inc) break;
@@ -918,6 +930,8 @@ static int run_seed(uint64_t seed, uint64_t *hash_out)
     dup_pm = (int)rn(50);
     delay_max = 1 + (int)rn(2 * TICK);
     disk_max = 1 + (int)rn(TICK / 2);
+    crash_in_write_pm = (int)rn(30);
+    quick_restart_pm = (int)rn(700);
     /* Leases assume bounded drift: clocks within +-7%; otherwise +-30%. */
     int skew = base_cfg.lease_read ? 7 : 30;
     trace("seed %llu: %d nodes (%d voters), pre_vote %d check_quorum %d lease_read %d inflight %u",
