@@ -124,7 +124,7 @@ test-integration: $(FERRY) $(INTEG_BIN)
 #   make sim SEEDS=N        run N seeds (default 20000) on SIM_JOBS processes
 SIM_BIN        := $(B)/tests/sim/sim
 SEEDS          ?= 20000
-SIM_TEST_SEEDS ?= 2000
+SIM_TEST_SEEDS ?= 4000
 SIM_JOBS       ?= 2
 
 $(SIM_BIN): $(B)/tests/sim/sim.o $(RAFT_LIB)

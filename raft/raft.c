@@ -79,6 +79,7 @@ struct raft {
     uint64_t vote_ids[RAFT_MAX_NODES];
     int vote_granted[RAFT_MAX_NODES];
     int n_votes;
+    int self_vote_pending; /* candidate: own vote not yet persisted */
 
     /* leader */
     struct progress prs[2 * RAFT_MAX_NODES];
@@ -674,6 +675,7 @@ static void reset_role(struct raft *r, uint64_t term)
     reset_timeout(r);
     r->lead_transferee = 0;
     r->n_votes = 0;
+    r->self_vote_pending = 0;
     r->n_reads = 0;
     r->lease_until = 0;
     r->lease_off = 0;
@@ -758,11 +760,16 @@ static void campaign(struct raft *r, int pre, int transfer)
         r->vote = r->id;
         vterm = r->term;
     }
-    record_vote(r, r->id, 1);
-    if (vote_result(r) == 1) {
-        if (pre) campaign(r, 0, transfer);
-        else become_leader(r);
-        return;
+    if (pre) {
+        record_vote(r, r->id, 1);
+        if (vote_result(r) == 1) {
+            campaign(r, 0, transfer);
+            return;
+        }
+    } else {
+        /* Our own vote counts once it is durable (raft_advance): a node must
+         * never lead a term it could forget having voted in. */
+        r->self_vote_pending = 1;
     }
     for (uint32_t i = 0; i < r->conf.n_voters; i++) {
         uint64_t id = r->conf.voters[i];
@@ -1347,6 +1354,10 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
         r->rd_after = raft_xrealloc(r->rd_after, r->cap_rd_after * sizeof(*r->rd_after));
     }
     size_t nn = 0, na = 0;
+    /* Leadership of a term rests on our vote in it: until term and vote are
+     * durable, even a leader's appends wait (else a restart could vote again
+     * in the same term and two leaders would feed one term's log). */
+    int hs_durable = hs.term == r->persisted_hs.term && hs.vote == r->persisted_hs.vote;
     for (size_t i = 0; i < r->n_out; i++) {
         struct out_msg *o = &r->out[i];
         struct raft_msg m = o->m;
@@ -1361,7 +1372,7 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
             if (m.snap.index != r->snap_index || m.ctx + m.snap_len > r->snap_len) continue;
             m.snap_data = r->snap_data + m.ctx;
         }
-        if (msg_goes_now(m.type)) r->rd_now[nn++] = m;
+        if (hs_durable && msg_goes_now(m.type)) r->rd_now[nn++] = m;
         else r->rd_after[na++] = m;
     }
     rd->msgs_now = r->rd_now;
@@ -1384,6 +1395,12 @@ void raft_advance(struct raft *r)
     if (r->h_snap) r->snap_to_install = 0;
     r->n_out = 0;
     r->n_ready_reads = 0;
+    if (r->role == RAFT_CANDIDATE && r->self_vote_pending && r->persisted_hs.term == r->term &&
+        r->persisted_hs.vote == r->id) {
+        r->self_vote_pending = 0;
+        record_vote(r, r->id, 1);
+        if (vote_result(r) == 1) become_leader(r);
+    }
     if (r->role == RAFT_LEADER) maybe_commit(r);
 }
 

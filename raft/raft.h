@@ -19,7 +19,8 @@
  *     ready durable (synced) before it sends any message of rd.msgs_after.
  *   - The application MAY send rd.msgs_now before or while it persists: they
  *     are a leader's replication messages, which promise nothing about the
- *     leader's own disk (Raft thesis, section 10.2.1).
+ *     leader's own log (Raft thesis, section 10.2.1). The core only puts
+ *     messages there once its term and vote are already durable.
  *   - Persisting rd.entries MUST first delete every persisted entry whose index
  *     is >= rd.entries[0].index, then append rd.entries, in one atomic step
  *     (a torn suffix must never be visible after a crash).

@@ -29,7 +29,7 @@
 #define MAXN 7
 #define TICK 100          /* virtual time units per nominal tick */
 #define ELECTION 10
-#define CHAOS_TIME (400 * TICK)
+#define CHAOS_TIME (800 * TICK)
 #define HEAL_BOUND_TICKS (60 * ELECTION)
 
 /* ------------------------------------------------------------------ rng */
@@ -125,7 +125,7 @@ static struct raft_config base_cfg;
 static int loss_pm, dup_pm, delay_max, disk_max;
 static int blocked[MAXN + 1][MAXN + 1];
 static int chaos;
-static int crash_in_write_pm, quick_restart_pm;
+static int crash_in_write_pm, quick_restart_pm, leader_hunt_pm, fault_gap, young_leader_crash_pm;
 
 /* model */
 static uint64_t *committed_term; /* by index; 0 unknown */
@@ -207,7 +207,7 @@ static uint64_t chain_next(uint64_t chain, const struct raft_entry *e)
 
 /* ------------------------------------------------------------------ events */
 
-enum { EV_TICK, EV_DELIVER, EV_PERSIST, EV_CLIENT, EV_FAULT, EV_RESTART, EV_CRASH };
+enum { EV_TICK, EV_DELIVER, EV_PERSIST, EV_CLIENT, EV_FAULT, EV_RESTART, EV_CRASH, EV_CLIENT_ONCE };
 
 struct event {
     uint64_t time, seq;
@@ -272,8 +272,25 @@ static const char *msg_name(int t)
     return t >= 1 && t <= RAFT_MSG_TYPE_MAX ? names[t] : "?";
 }
 
+static uint64_t disk_last_index(const struct disk *d);
+
+/* The durability contract, checked from outside: a vote or an acknowledgement
+ * leaves only once what it promises is on the sender's disk. */
+static void check_promise(const struct raft_msg *m)
+{
+    if (m->from < 1 || m->from > (uint64_t)N || (m->flags & RAFT_MSG_FLAG_REJECT)) return;
+    const struct disk *d = &nodes[m->from].disk;
+    if (m->type == RAFT_MSG_VOTE_RESP && (d->hs.term != m->term || d->hs.vote != m->to))
+        fail("node %llu granted its vote in term %llu before persisting it",
+             (unsigned long long)m->from, (unsigned long long)m->term);
+    if (m->type == RAFT_MSG_APPEND_RESP && m->index > disk_last_index(d))
+        fail("node %llu acknowledged index %llu before persisting it", (unsigned long long)m->from,
+             (unsigned long long)m->index);
+}
+
 static void net_send(const struct raft_msg *m)
 {
+    check_promise(m);
     uint8_t *buf;
     size_t len;
     raft_msg_encode(m, &buf, &len);
@@ -305,6 +322,11 @@ static void net_send(const struct raft_msg *m)
 }
 
 /* ------------------------------------------------------------------ disk */
+
+static uint64_t disk_last_index(const struct disk *d)
+{
+    return d->snap.index + d->n;
+}
 
 static void disk_truncate(struct disk *d, uint64_t from)
 {
@@ -405,6 +427,50 @@ static void note_committed(uint64_t index, uint64_t term, const char *who)
     committed_term[index] = term;
 }
 
+static int disk_term(const struct disk *d, uint64_t index, uint64_t *term)
+{
+    if (index == d->snap.index) {
+        *term = d->snap.term;
+        return 0;
+    }
+    if (index < d->snap.index || index > disk_last_index(d)) return -1;
+    *term = d->ents[index - d->snap.index - 1].e.term;
+    return 0;
+}
+
+static uint64_t disk_last_term(const struct disk *d)
+{
+    return d->n ? d->ents[d->n - 1].e.term : d->snap.term;
+}
+
+/* A commit is durable only if no node lacking the entry could still win an
+ * election: that is leader completeness for every future, checked at the
+ * moment of commit against the persisted logs (what survives any crash). */
+static void check_commit_durable(struct node *l, uint64_t index, uint64_t term)
+{
+    const struct raft_conf *c = raft_conf(l->r);
+    for (uint32_t x = 0; x < c->n_voters && !failed; x++) {
+        uint64_t xid = c->voters[x], t;
+        if (xid < 1 || xid > (uint64_t)N) continue;
+        const struct disk *xd = &nodes[xid].disk;
+        if (xd->snap.index >= index || (disk_term(xd, index, &t) == 0 && t == term)) continue;
+        uint64_t xlt = disk_last_term(xd), xli = disk_last_index(xd);
+        uint32_t votes = 0;
+        for (uint32_t v = 0; v < c->n_voters; v++) {
+            uint64_t vid = c->voters[v];
+            if (vid < 1 || vid > (uint64_t)N) continue;
+            const struct disk *vd = &nodes[vid].disk;
+            uint64_t vlt = disk_last_term(vd), vli = disk_last_index(vd);
+            if (xlt > vlt || (xlt == vlt && xli >= vli)) votes++;
+        }
+        if (votes >= c->n_voters / 2 + 1)
+            fail("leader %llu committed (index %llu, term %llu) but node %llu, without it, could "
+                 "still be elected",
+                 (unsigned long long)l->id, (unsigned long long)index, (unsigned long long)term,
+                 (unsigned long long)xid);
+    }
+}
+
 static void check_node(struct node *n)
 {
     if (!n->up || failed) return;
@@ -417,9 +483,16 @@ static void check_node(struct node *n)
         uint64_t t;
         if (raft_log_term(r, i, &t) == 0) note_committed(i, t, "commit");
     }
+    if (commit > n->seen_commit && raft_role(r) == RAFT_LEADER) {
+        uint64_t t;
+        if (raft_log_term(r, commit, &t) == 0) check_commit_durable(n, commit, t);
+    }
     if (commit > n->seen_commit) n->seen_commit = commit;
     if (commit > global_commit) global_commit = commit;
     if (raft_role(r) == RAFT_LEADER) {
+        if (n->disk.hs.term != term || n->disk.hs.vote != n->id)
+            fail("node %llu leads term %llu before its vote in it is durable", (unsigned long long)n->id,
+                 (unsigned long long)term);
         if (term >= leader_cap) {
             size_t cap = leader_cap ? leader_cap : 64;
             while (cap <= term) cap *= 2;
@@ -437,6 +510,11 @@ static void check_node(struct node *n)
             stat_elections++;
             trace("node %llu is leader of term %llu", (unsigned long long)n->id,
                   (unsigned long long)term);
+            /* Nemesis: new leaders often die young (before their first
+             * entries spread), the recipe of Raft's figure 8. */
+            if (chaos && chance(young_leader_crash_pm))
+                ev_push((struct event){.time = now + 1 + rn(3 * TICK), .type = EV_CRASH,
+                                       .node = (int)n->id, .inc = n->inc});
             /* Leader completeness: every committed entry is in the new leader's log. */
             for (uint64_t i = raft_snapshot_index(r) + 1; i <= global_commit && !failed; i++) {
                 uint64_t t = 0;
@@ -671,7 +749,13 @@ static struct node *any_leader(void)
     struct node *c[MAXN];
     int k = 0;
     for (int i = 1; i <= N; i++)
-        if (nodes[i].up && !nodes[i].busy && raft_role(nodes[i].r) == RAFT_LEADER) c[k++] = &nodes[i];
+        if (nodes[i].up && raft_role(nodes[i].r) == RAFT_LEADER) c[k++] = &nodes[i];
+    if (k > 1 && chance(500)) { /* several claim to lead: ask the stalest */
+        struct node *old = c[0];
+        for (int i = 1; i < k; i++)
+            if (raft_term(c[i]->r) < raft_term(old->r)) old = c[i];
+        return old;
+    }
     return k ? c[rn((uint64_t)k)] : NULL;
 }
 
@@ -679,6 +763,10 @@ static void client_op(void)
 {
     struct node *n = any_leader(); /* may be a stale leader: that is the point */
     if (!n) return;
+    if (n->busy) { /* the client waits for the node's disk write */
+        ev_push((struct event){.time = now + 1 + (uint64_t)disk_max, .type = EV_CLIENT_ONCE});
+        return;
+    }
     int op = (int)rn(100);
     if (op < 60) {
         uint8_t buf[120];
@@ -701,10 +789,13 @@ static void client_op(void)
         }
         /* Every write that completed (committed anywhere) before the read starts. */
         reads[n_reads] = (struct read_op){n->id, n->inc, global_commit, 0};
-        if (raft_read_index(n->r, n_reads) == 0) {
+        int rc = raft_read_index(n->r, n_reads);
+        if (rc == 0) {
             trace("client reads at node %llu (read %zu, needs >= %llu)", (unsigned long long)n->id,
                   n_reads, (unsigned long long)global_commit);
             n_reads++;
+        } else {
+            trace("client read at node %llu refused: %s", (unsigned long long)n->id, raft_strerror(rc));
         }
     } else if (op < 96) {
         uint64_t id = 1 + rn((uint64_t)N);
@@ -737,6 +828,8 @@ static void fault_op(void)
         struct node *victim = NULL;
         for (int i = 1; i <= N; i++)
             if (nodes[i].up && nodes[i].busy && chance(500)) victim = &nodes[i];
+        struct node *l = find_leader();
+        if (!victim && l && chance(leader_hunt_pm)) victim = l;
         if (!victim) victim = &nodes[1 + rn((uint64_t)N)];
         if (victim->up) {
             node_crash(victim);
@@ -747,6 +840,13 @@ static void fault_op(void)
     } else if (op < 50) {
         heal_network();
         uint64_t side = rnd();
+        struct node *l = find_leader();
+        if (l && chance(leader_hunt_pm)) {
+            /* isolate the leader with at most a minority */
+            side = 0;
+            for (int i = 1; i <= N; i++)
+                if ((uint64_t)i == l->id || (chance(300) && i <= N / 2)) side |= 1ull << i;
+        }
         for (int a = 1; a <= N; a++)
             for (int b = 1; b <= N; b++)
                 blocked[a][b] = ((side >> a) & 1) != ((side >> b) & 1);
@@ -818,10 +918,13 @@ static void run_events(uint64_t until)
                 ev_push((struct event){.time = now + 1 + rn(2 * TICK), .type = EV_CLIENT});
             }
             break;
+        case EV_CLIENT_ONCE:
+            if (chaos) client_op();
+            break;
         case EV_FAULT:
             if (chaos) {
                 fault_op();
-                ev_push((struct event){.time = now + 1 + rn(15 * TICK), .type = EV_FAULT});
+                ev_push((struct event){.time = now + 1 + rn((uint64_t)fault_gap), .type = EV_FAULT});
             }
             break;
         case EV_CRASH:
@@ -914,12 +1017,12 @@ static int run_seed(uint64_t seed, uint64_t *hash_out)
     base_cfg.election_tick = ELECTION;
     base_cfg.heartbeat_tick = 1 + (int)rn(2);
     base_cfg.pre_vote = !chance(250);
-    base_cfg.check_quorum = !chance(250);
+    base_cfg.check_quorum = !chance(400);
     base_cfg.lease_read = base_cfg.check_quorum && chance(400);
     base_cfg.lease_margin = 3;
     base_cfg.max_inflight_msgs = 1 + (uint32_t)rn(8);
     base_cfg.max_inflight_bytes = chance(500) ? 0 : 200 + rn(2000);
-    base_cfg.max_msg_bytes = 64 + rn(1000);
+    base_cfg.max_msg_bytes = 64 + rn(chance(500) ? 300 : 1000);
     base_cfg.max_uncommitted_bytes = chance(500) ? 0 : 500 + rn(3000);
     base_cfg.snapshot_threshold = 10 + rn(60);
     base_cfg.snapshot_chunk = 64 + (uint32_t)rn(600);
@@ -932,6 +1035,9 @@ static int run_seed(uint64_t seed, uint64_t *hash_out)
     disk_max = 1 + (int)rn(TICK / 2);
     crash_in_write_pm = (int)rn(30);
     quick_restart_pm = (int)rn(700);
+    leader_hunt_pm = (int)rn(800);
+    young_leader_crash_pm = (int)rn(600);
+    fault_gap = (int)(chance(300) ? 3 * TICK + rn(12 * TICK) : 5 * TICK + rn(40 * TICK));
     /* Leases assume bounded drift: clocks within +-7%; otherwise +-30%. */
     int skew = base_cfg.lease_read ? 7 : 30;
     trace("seed %llu: %d nodes (%d voters), pre_vote %d check_quorum %d lease_read %d inflight %u",

@@ -56,8 +56,8 @@ mutant commit-earlier-term-by-counting raft/raft.c \
 mutant hard-coded-quorum-of-2 raft/raft.c \
     'return (int)r->conf.n_voters / 2 + 1;' 'return 2;'
 mutant vote-answered-before-persisting raft/raft.c \
-    'type == RAFT_MSG_SNAPSHOT || type == RAFT_MSG_TIMEOUT_NOW;' \
-    'type == RAFT_MSG_SNAPSHOT || type == RAFT_MSG_TIMEOUT_NOW || type == RAFT_MSG_VOTE_RESP;'
+    'if (hs_durable && msg_goes_now(m.type)) r->rd_now[nn++] = m;' \
+    'if ((hs_durable && msg_goes_now(m.type)) || m.type == RAFT_MSG_VOTE_RESP) r->rd_now[nn++] = m;'
 mutant vote-never-persisted raft/raft.c \
     'rd->hard_state = hs;' 'rd->hard_state = hs;
         rd->hard_state.vote = 0;'
