@@ -138,6 +138,18 @@ test-sim: $(SIM_BIN)
 	@echo "== raft simulation"
 	@$(SIM_BIN) --seeds $(SIM_TEST_SEEDS) --jobs $(SIM_JOBS)
 
+# libFuzzer (clang): make fuzz-raft FUZZ_TIME=60
+FUZZ_TIME ?= 60
+FUZZ_RAFT := build/fuzz/fuzz_raft_decode
+$(FUZZ_RAFT): tests/fuzz/fuzz_raft_decode.c $(RAFT_SRC) raft/raft.h raft/raft_internal.h | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined $(WARN) \
+	    tests/fuzz/fuzz_raft_decode.c $(RAFT_SRC) -o $@
+.PHONY: fuzz-raft
+fuzz-raft: $(FUZZ_RAFT)
+	@mkdir -p build/fuzz/corpus-raft
+	$(FUZZ_RAFT) -max_total_time=$(FUZZ_TIME) -max_len=4096 build/fuzz/corpus-raft
+
 test-mutants: | $(DEPS_STAMP)
 	@echo "== raft bug injection"
 	@tests/sim/mutants/run.sh
