@@ -138,6 +138,9 @@ test-sim: $(SIM_BIN)
 	@echo "== raft simulation"
 	@$(SIM_BIN) --seeds $(SIM_TEST_SEEDS) --jobs $(SIM_JOBS)
 
+$(B)/tests/bench/raft/%: $(B)/tests/bench/raft/%.o $(RAFT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
 # libFuzzer (clang): make fuzz-raft FUZZ_TIME=60
 FUZZ_TIME ?= 60
 FUZZ_RAFT := build/fuzz/fuzz_raft_decode
