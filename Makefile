@@ -5,6 +5,7 @@
 #   make test         build and run every test suite
 #   make asan         ASan + UBSan build, unit and integration tests under it
 #   make bench        side-by-side benchmarks (prints ratios)
+#   make fuzz         libFuzzer targets (clang), FUZZ_TIME seconds each
 #   make check-layering   fail on an include that crosses module boundaries
 #
 # Variants build into their own directory (B), so `make asan` never mixes
@@ -47,10 +48,12 @@ SUPPORT_OBJ := $(call obj,$(SUPPORT_SRC))
 
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%,$(FUZZ_SRC))
 INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
 INTEG_BIN := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEG_SRC))
 
-.PHONY: all run test test-unit test-integration asan bench check-layering deps clean
+.PHONY: all run test test-unit test-integration asan bench fuzz fuzz-run check-layering deps clean
 .DEFAULT_GOAL := all
 # Keep test objects: they are intermediate, but rebuilding them is waste.
 .SECONDARY:
@@ -98,6 +101,14 @@ $(B)/tests/unit/%: $(B)/tests/unit/%.o $(SUPPORT_OBJ) $(ALL_LIBS)
 
 $(B)/tests/integration/%: $(B)/tests/integration/%.o $(SUPPORT_OBJ) $(ALL_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+# A RESP fuzzer needs only libresp (the generic rule would build every
+# module with clang).
+$(B)/tests/fuzz/fuzz_resp_%: $(B)/tests/fuzz/fuzz_resp_%.o $(RESP_LIB)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+$(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(ALL_LIBS)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 # ---------------------------------------------------------------- run
 RUN_ARGS ?=
@@ -161,6 +172,22 @@ test-mutants: | $(DEPS_STAMP)
 asan: | $(DEPS_STAMP)
 	$(MAKE) B=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    test-unit test-integration
+
+# Each target runs FUZZ_TIME seconds on its own corpus directory (kept in
+# build/fuzz/corpus, seeded from tests/fuzz/corpus/<target> when present).
+FUZZ_TIME ?= 60
+fuzz: | $(DEPS_STAMP)
+	$(MAKE) B=build/fuzz CC=clang \
+	    OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    fuzz-run
+
+fuzz-run: $(FUZZ_BIN)
+	@rc=0; for f in $(FUZZ_BIN); do t=$$(basename $$f); echo "== $$t ($(FUZZ_TIME) s)"; \
+	    mkdir -p $(B)/corpus/$$t; seed=; [ -d tests/fuzz/corpus/$$t ] && seed=tests/fuzz/corpus/$$t; \
+	    if $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(B)/ \
+	        $(B)/corpus/$$t $$seed >$(B)/$$t.log 2>&1; then \
+	        grep -E '^(stat::number_of_executed_units|#[0-9]+ +DONE)' $(B)/$$t.log; \
+	    else tail -40 $(B)/$$t.log; echo "$$t failed: see $(B)/$$t.log"; rc=1; fi; done; exit $$rc
 
 bench: all
 	@tests/bench/run.sh $(abspath $(FERRY))

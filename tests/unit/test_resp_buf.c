@@ -66,3 +66,36 @@ Test(resp_buf, consume_keeps_the_tail)
     expect(&b, "world");
     resp_buf_fini(&b);
 }
+
+/* What the encoder writes, the request reader reads back unchanged, for
+ * arguments of every byte value and size class. */
+Test(resp_buf, encoded_commands_read_back_identically)
+{
+    static char big[200000];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)(i * 31);
+    const char *argv[] = {"SET", "", "\r\n\0*$", big, "x"};
+    size_t len[] = {3, 0, 5, sizeof(big), 1};
+    struct resp_buf b;
+    resp_buf_init(&b);
+    for (int argc = 1; argc <= 5; argc++)
+        resp_add_command(&b, argc, argv, len);
+    struct resp_reader *r = resp_reader_new(0);
+    cr_assert_eq(resp_reader_feed(r, b.data, b.len), RESP_OK);
+    size_t consumed = 0;
+    for (int argc = 1; argc <= 5; argc++) {
+        struct resp_request req;
+        cr_assert_eq(resp_reader_next(r, &req), RESP_OK, "request %d", argc);
+        cr_assert_eq(req.argc, argc);
+        for (int i = 0; i < argc; i++) {
+            cr_assert_eq(req.argvlen[i], len[i], "arg %d of %d", i, argc);
+            cr_assert(memcmp(req.argv[i], argv[i], len[i]) == 0);
+        }
+        consumed += req.wire_len;
+    }
+    struct resp_request req;
+    cr_assert_eq(resp_reader_next(r, &req), RESP_AGAIN);
+    cr_assert_eq(consumed, b.len);
+    resp_reader_free(r);
+    resp_buf_fini(&b);
+}

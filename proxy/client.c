@@ -1,0 +1,818 @@
+/* Client connections.
+ *
+ * In phase redis a client's stateless requests travel on a shared,
+ * pipelined upstream connection. The first request that needs connection
+ * state Redis keeps (MULTI, WATCH, SELECT, AUTH, CLIENT, subscriptions,
+ * blocking pops, ...) gives the client its own upstream connection for the
+ * rest of its life, so that state is exactly what a direct connection would
+ * have. The switch is fenced: nothing is sent on the new connection before
+ * the client's requests on the shared one are answered, so the client's
+ * requests still execute in the order it sent them.
+ *
+ * Replies leave in request order. Each request takes a place in the client's
+ * slot queue: a run of upstream replies, one local reply (made by ferry, now
+ * or later), or, once the client subscribes or monitors, a raw slot that
+ * takes everything the upstream sends. Replies for the slot at the head go
+ * straight to the client's output; replies for later slots wait in the
+ * slot's own buffer.
+ */
+#include "proxy/core.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* One read buffer for every client: the loop is single-threaded and the
+ * reader copies what it keeps. */
+static char client_readbuf[64 * 1024];
+
+/* A client with this many requests unanswered on the shared connection
+ * is reading its replies slower than it sends: it moves to its own
+ * connection, where backpressure can hold replies in Redis instead. */
+#define PROXY_SHARED_INFLIGHT_MAX 4096
+
+static void client_write_cb(evutil_socket_t fd, short what, void *arg);
+static void client_free(struct proxy_client *c);
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (p == NULL) {
+        fprintf(stderr, "ferry: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+/* ------------------------------------------------------------------ slots */
+
+static struct proxy_slot *slot_new(int kind)
+{
+    struct proxy_slot *s = xcalloc(1, sizeof(*s));
+    s->kind = (uint8_t)kind;
+    return s;
+}
+
+static void slot_free(struct proxy_slot *s)
+{
+    if (s->buf)
+        evbuffer_free(s->buf);
+    free(s);
+}
+
+/* Appends s to the queue. While the client is raw, the raw slot stays last,
+ * so a local reply goes in front of it. */
+static void slot_enqueue(struct proxy_client *c, struct proxy_slot *s)
+{
+    if (c->raw == NULL || s == c->raw) {
+        if (c->tail)
+            c->tail->next = s;
+        else
+            c->head = s;
+        c->tail = s;
+        return;
+    }
+    struct proxy_slot **pp = &c->head;
+    while (*pp != c->raw)
+        pp = &(*pp)->next;
+    s->next = c->raw;
+    *pp = s;
+}
+
+/* Where bytes for slot s go now. */
+struct evbuffer *proxy_client_slot_dest(struct proxy_client *c, struct proxy_slot *s)
+{
+    if (s == c->head && (s->buf == NULL || evbuffer_get_length(s->buf) == 0))
+        return c->out;
+    if (s->buf == NULL)
+        s->buf = evbuffer_new();
+    return s->buf;
+}
+
+static int slot_done(const struct proxy_slot *s)
+{
+    switch (s->kind) {
+    case PROXY_SLOT_LOCAL:
+        return s->filled;
+    case PROXY_SLOT_UPSTREAM:
+        return s->expect == 0;
+    default:
+        return s->filled; /* RAW: set when the client is shutting down */
+    }
+}
+
+/* Moves answered slots from the head of the queue to the output. */
+static void client_flush_slots(struct proxy_client *c)
+{
+    struct proxy_slot *s;
+    while ((s = c->head) != NULL) {
+        if (s->buf && evbuffer_get_length(s->buf) > 0)
+            evbuffer_add_buffer(c->out, s->buf);
+        if (!slot_done(s))
+            break;
+        c->head = s->next;
+        if (c->head == NULL)
+            c->tail = NULL;
+        slot_free(s);
+    }
+}
+
+/* ------------------------------------------------------------------ flushing */
+
+void proxy_client_mark_dirty(struct proxy_client *c)
+{
+    struct proxy_server *srv = c->srv;
+    if (c->dirty || c->gone)
+        return;
+    c->dirty = 1;
+    c->dirty_prev = NULL;
+    c->dirty_next = srv->dirty;
+    if (srv->dirty)
+        srv->dirty->dirty_prev = c;
+    srv->dirty = c;
+    event_active(srv->flush_ev, EV_WRITE, 0);
+}
+
+static void client_unmark_dirty(struct proxy_client *c)
+{
+    if (!c->dirty)
+        return;
+    if (c->dirty_prev)
+        c->dirty_prev->dirty_next = c->dirty_next;
+    else
+        c->srv->dirty = c->dirty_next;
+    if (c->dirty_next)
+        c->dirty_next->dirty_prev = c->dirty_prev;
+    c->dirty = 0;
+    c->dirty_prev = c->dirty_next = NULL;
+}
+
+static void client_pause_reading(struct proxy_client *c)
+{
+    if (!c->read_paused && c->rev) {
+        event_del(c->rev);
+        c->read_paused = 1;
+    }
+}
+
+static void client_resume_reading(struct proxy_client *c)
+{
+    if (c->read_paused && !c->close_after_reply && !c->srv->shutting_down) {
+        event_add(c->rev, NULL);
+        c->read_paused = 0;
+    }
+}
+
+/* The upstream this client's requests go to now. */
+static struct proxy_upstream *client_upstream(struct proxy_client *c)
+{
+    return c->up ? c->up : c->shared;
+}
+
+/* Sends what can be sent to the client and its own upstream, applies
+ * backpressure, and closes the client when it is done. May free c. */
+static void client_flush(struct proxy_client *c)
+{
+    if (c->gone)
+        return;
+    if (c->up)
+        proxy_upstream_flush(c->up);
+    client_flush_slots(c);
+    while (evbuffer_get_length(c->out) > 0) {
+        int n = evbuffer_write(c->out, c->fd);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            proxy_log_verbose("client %s: write failed: %s", c->addr, strerror(errno));
+            proxy_client_close(c);
+            return;
+        }
+        if (n == 0)
+            break;
+    }
+    size_t left = evbuffer_get_length(c->out);
+    if (left > 0 && !c->wev_pending) {
+        event_add(c->wev, NULL);
+        c->wev_pending = 1;
+    } else if (left == 0 && c->wev_pending) {
+        event_del(c->wev);
+        c->wev_pending = 0;
+    }
+    if (c->up && left < PROXY_OUT_LOW)
+        proxy_upstream_resume(c->up);
+    /* The upstream reads slower than the client writes: stop reading the
+     * client until it catches up. */
+    struct proxy_upstream *up = client_upstream(c);
+    size_t queued = up ? evbuffer_get_length(up->out) : 0;
+    if (queued > PROXY_OUT_HIGH)
+        client_pause_reading(c);
+    else if (queued < PROXY_OUT_LOW)
+        client_resume_reading(c);
+    if (c->close_after_reply && c->head == NULL && left == 0)
+        proxy_client_close(c);
+}
+
+void proxy_client_flush_all(struct proxy_server *srv)
+{
+    struct proxy_client *c;
+    while ((c = srv->dirty) != NULL) {
+        client_unmark_dirty(c);
+        client_flush(c);
+    }
+    /* The shared connections go last, carrying the whole turn's requests
+     * in one write each. */
+    for (int i = 0; i < srv->nshared; i++)
+        if (srv->shared[i]->dirty)
+            proxy_upstream_flush(srv->shared[i]);
+}
+
+static void client_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct proxy_client *c = arg;
+    c->wev_pending = 0; /* a non-persistent event fired: it is no longer added */
+    client_flush(c);
+}
+
+/* ------------------------------------------------------------------ local replies */
+
+struct proxy_slot *proxy_client_reserve(struct proxy_client *c)
+{
+    struct proxy_slot *s = slot_new(PROXY_SLOT_LOCAL);
+    c->unfilled++;
+    if (c->gone)
+        return s; /* never queued: fill only frees it */
+    slot_enqueue(c, s);
+    return s;
+}
+
+void proxy_slot_fill(struct proxy_client *c, struct proxy_slot *s, const char *reply, size_t len)
+{
+    PROXY_ASSERT(s->kind == PROXY_SLOT_LOCAL && !s->filled);
+    PROXY_ASSERT(c->unfilled > 0);
+    s->filled = 1;
+    c->unfilled--;
+    if (c->gone) {
+        /* Slots of a closed client are no longer queued; the last fill frees
+         * the client. */
+        slot_free(s);
+        if (c->unfilled == 0 && c->shared_inflight == 0)
+            client_free(c);
+        return;
+    }
+    evbuffer_add(proxy_client_slot_dest(c, s), reply, len);
+    if (s == c->head)
+        client_flush_slots(c);
+    proxy_client_mark_dirty(c);
+}
+
+void proxy_client_reply(struct proxy_client *c, const char *reply, size_t len)
+{
+    proxy_slot_fill(c, proxy_client_reserve(c), reply, len);
+}
+
+void proxy_client_reply_error(struct proxy_client *c, const char *err)
+{
+    struct resp_buf b = {0};
+    resp_add_error(&b, err);
+    proxy_client_reply(c, b.data, b.len);
+    resp_buf_fini(&b);
+}
+
+void proxy_client_close_after_reply(struct proxy_client *c)
+{
+    c->close_after_reply = 1;
+    client_pause_reading(c);
+    proxy_client_mark_dirty(c);
+}
+
+void **proxy_client_node_state(struct proxy_client *c)
+{
+    return &c->node_state;
+}
+
+uint64_t proxy_client_id(const struct proxy_client *c)
+{
+    return c->id;
+}
+
+struct proxy_server *proxy_client_server(struct proxy_client *c)
+{
+    return c->srv;
+}
+
+/* ------------------------------------------------------------------ replies from upstream */
+
+void proxy_client_deliver(struct proxy_client *c, struct proxy_slot *s, struct evbuffer *src,
+                          size_t len, int shared)
+{
+    if (shared) {
+        PROXY_ASSERT(c->shared_inflight > 0);
+        c->shared_inflight--;
+    }
+    if (c->gone) {
+        evbuffer_drain(src, len);
+        if (c->unfilled == 0 && c->shared_inflight == 0)
+            client_free(c);
+        return;
+    }
+    evbuffer_remove_buffer(src, proxy_client_slot_dest(c, s), len);
+    if (s->kind == PROXY_SLOT_UPSTREAM) {
+        PROXY_ASSERT(s->expect > 0);
+        if (--s->expect == 0 && s == c->head)
+            client_flush_slots(c);
+    }
+    /* Whether it was the last reply it waited for or not, flush; the fence
+     * on its own connection may have lifted too. */
+    proxy_client_mark_dirty(c);
+}
+
+void proxy_client_upstream_lost(struct proxy_client *c)
+{
+    if (c->raw || c->in_multi || c->watching || c->db_selected || c->named) {
+        proxy_log_verbose("client %s: closing, its connection state was on the upstream",
+                          c->addr);
+        proxy_client_close_after_reply(c);
+    }
+    proxy_client_mark_dirty(c);
+}
+
+/* ------------------------------------------------------------------ requests */
+
+/* What the router needs to know of a command, by the command's index in
+ * the generated table. Built once, so a request costs one table lookup. */
+enum proxy_cmd_kind {
+    PROXY_CMD_OTHER = 0,
+    PROXY_CMD_AUTH,
+    PROXY_CMD_HELLO,
+    PROXY_CMD_QUIT,
+    PROXY_CMD_MULTI,
+    PROXY_CMD_EXEC,
+    PROXY_CMD_DISCARD,
+    PROXY_CMD_WATCH,
+    PROXY_CMD_UNWATCH,
+    PROXY_CMD_RESET,
+    PROXY_CMD_SELECT,
+    PROXY_CMD_CLIENT,
+    PROXY_CMD_PUSHES, /* replies stop pairing with requests */
+};
+
+struct proxy_cmd_props {
+    uint8_t kind;     /* enum proxy_cmd_kind */
+    uint8_t own_conn; /* needs the client's own upstream connection */
+};
+
+static struct proxy_cmd_props *cmd_props;
+
+static void cmd_props_init(void)
+{
+    static const struct {
+        const char *name;
+        uint8_t kind;
+        uint8_t own_conn;
+    } special[] = {
+        /* Connection state: these need the client's own connection. */
+        {"auth", PROXY_CMD_AUTH, 1},        {"hello", PROXY_CMD_HELLO, 1},
+        {"select", PROXY_CMD_SELECT, 1},    {"multi", PROXY_CMD_MULTI, 1},
+        {"watch", PROXY_CMD_WATCH, 1},      {"reset", PROXY_CMD_RESET, 1},
+        {"client", PROXY_CMD_CLIENT, 1},    {"readonly", PROXY_CMD_OTHER, 1},
+        {"readwrite", PROXY_CMD_OTHER, 1},  {"asking", PROXY_CMD_OTHER, 1},
+        {"monitor", PROXY_CMD_PUSHES, 1},   {"subscribe", PROXY_CMD_PUSHES, 1},
+        {"psubscribe", PROXY_CMD_PUSHES, 1}, {"ssubscribe", PROXY_CMD_PUSHES, 1},
+        {"unsubscribe", PROXY_CMD_OTHER, 1}, {"punsubscribe", PROXY_CMD_OTHER, 1},
+        {"sunsubscribe", PROXY_CMD_OTHER, 1}, {"sync", PROXY_CMD_OTHER, 1},
+        {"psync", PROXY_CMD_OTHER, 1},      {"replconf", PROXY_CMD_OTHER, 1},
+        {"debug", PROXY_CMD_OTHER, 1},      {"wait", PROXY_CMD_OTHER, 1},
+        /* Meaningful only after one of the above, so they never decide. */
+        {"exec", PROXY_CMD_EXEC, 0},        {"discard", PROXY_CMD_DISCARD, 0},
+        {"unwatch", PROXY_CMD_UNWATCH, 0},  {"quit", PROXY_CMD_QUIT, 0},
+    };
+    cmd_props = calloc((size_t)resp_ncommands, sizeof(*cmd_props));
+    PROXY_ASSERT(cmd_props != NULL);
+    for (int i = 0; i < resp_ncommands; i++)
+        /* Blocking commands (Redis's own flag) would stall a shared one. */
+        cmd_props[i].own_conn = (resp_commands[i].flags & RESP_CMD_BLOCKING) != 0;
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
+        const struct resp_command *cmd =
+            resp_command_lookup(special[i].name, strlen(special[i].name));
+        PROXY_ASSERT(cmd != NULL);
+        cmd_props[cmd - resp_commands] = (struct proxy_cmd_props){special[i].kind,
+                                                                  special[i].own_conn};
+    }
+}
+
+static struct proxy_cmd_props request_props(const struct resp_request *r)
+{
+    if (cmd_props == NULL)
+        cmd_props_init();
+    const struct resp_command *cmd = resp_command_lookup(r->argv[0], r->argvlen[0]);
+    /* An unknown command gets Redis's "unknown command" on any connection. */
+    return cmd ? cmd_props[cmd - resp_commands] : (struct proxy_cmd_props){0, 0};
+}
+
+static int arg_is(const struct resp_request *r, int i, const char *name)
+{
+    size_t n = strlen(name);
+    return i < r->argc && r->argvlen[i] == n && strncasecmp(r->argv[i], name, n) == 0;
+}
+
+/* Keeps the flags that say which connection state lives on the upstream. */
+static void client_track_state(struct proxy_client *c, const struct resp_request *r, int kind)
+{
+    switch (kind) {
+    case PROXY_CMD_MULTI:
+        c->in_multi = 1;
+        break;
+    case PROXY_CMD_WATCH:
+        c->watching = 1;
+        break;
+    case PROXY_CMD_EXEC:
+    case PROXY_CMD_DISCARD:
+        c->in_multi = c->watching = 0;
+        break;
+    case PROXY_CMD_UNWATCH:
+        c->watching = 0;
+        break;
+    case PROXY_CMD_RESET:
+        c->in_multi = c->watching = c->db_selected = c->named = 0;
+        break;
+    case PROXY_CMD_SELECT:
+        c->db_selected = !(r->argc == 2 && r->argvlen[1] == 1 && r->argv[1][0] == '0');
+        break;
+    case PROXY_CMD_CLIENT:
+        if (arg_is(r, 1, "setname"))
+            c->named = 1;
+        break;
+    }
+}
+
+/* After these, replies no longer pair one-to-one with requests: pushed
+ * messages (pub/sub, MONITOR) or suppressed replies (CLIENT REPLY). */
+static int request_goes_raw(const struct resp_request *r, int kind)
+{
+    return kind == PROXY_CMD_PUSHES ||
+           (kind == PROXY_CMD_CLIENT && (arg_is(r, 1, "reply") || arg_is(r, 1, "tracking")));
+}
+
+static void client_forward(struct proxy_client *c, const struct resp_request *r,
+                           struct proxy_cmd_props props)
+{
+    struct proxy_server *srv = c->srv;
+    if (c->up == NULL &&
+        (srv->nshared == 0 || props.own_conn ||
+         c->shared_inflight >= PROXY_SHARED_INFLIGHT_MAX ||
+         evbuffer_get_length(c->out) > PROXY_OUT_HIGH)) {
+        c->up = proxy_upstream_new(srv, c);
+        proxy_log_debug("client %s: own upstream connection (%.*s)", c->addr,
+                        (int)r->argvlen[0], r->argv[0]);
+    }
+    if (c->up == NULL && c->shared == NULL)
+        c->shared = srv->shared[c->id % (uint64_t)srv->nshared];
+    struct proxy_upstream *up = client_upstream(c);
+    if (proxy_upstream_ensure(up) < 0) {
+        struct proxy_slot *s = proxy_client_reserve(c);
+        struct evbuffer *err = evbuffer_new();
+        proxy_upstream_error_reply(srv, err, srv->upstream.reason);
+        proxy_slot_fill(c, s, (const char *)evbuffer_pullup(err, -1), evbuffer_get_length(err));
+        evbuffer_free(err);
+        return;
+    }
+    client_track_state(c, r, props.kind);
+    if (c->raw) {
+        /* Its replies, whatever they are, flow through the raw slot. */
+        proxy_upstream_send(up, c, NULL, r);
+        return;
+    }
+    if (request_goes_raw(r, props.kind)) {
+        c->raw = slot_new(PROXY_SLOT_RAW);
+        slot_enqueue(c, c->raw);
+        proxy_upstream_send(up, c, NULL, r);
+        return;
+    }
+    struct proxy_slot *t = c->tail;
+    if (t == NULL || t->kind != PROXY_SLOT_UPSTREAM || t->up != up) {
+        t = slot_new(PROXY_SLOT_UPSTREAM);
+        t->up = up;
+        slot_enqueue(c, t);
+    }
+    t->expect++;
+    if (up == c->shared)
+        c->shared_inflight++;
+    proxy_upstream_send(up, c, t, r);
+}
+
+/* Constant-time comparison, so a wrong password leaks nothing by timing. */
+static int secret_equal(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+    unsigned char diff = (unsigned char)(alen != blen);
+    for (size_t i = 0; i < alen; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (blen ? blen : 1)]);
+    return diff == 0;
+}
+
+/* Checks AUTH's arguments (user optional) against requirepass. */
+static int client_check_password(struct proxy_client *c, int argc, char **argv,
+                                 const size_t *argvlen)
+{
+    const char *pass = c->srv->cfg.requirepass;
+    int user_ok = argc == 1 || (argvlen[0] == 7 && memcmp(argv[0], "default", 7) == 0);
+    int ok = secret_equal(argv[argc - 1], argvlen[argc - 1], pass) && user_ok;
+    if (ok) {
+        c->authenticated = 1;
+        resp_reader_set_auth_required(c->reader, 0);
+    }
+    return ok;
+}
+
+static void client_auth(struct proxy_client *c, const struct resp_request *r)
+{
+    if (r->argc < 2 || r->argc > 3) {
+        proxy_client_reply_error(c, "ERR wrong number of arguments for 'auth' command");
+        return;
+    }
+    if (c->srv->cfg.requirepass == NULL) {
+        proxy_client_reply_error(c, "ERR AUTH <password> called without any password "
+                                    "configured for the default user. Are you sure your "
+                                    "configuration is correct?");
+        return;
+    }
+    if (client_check_password(c, r->argc - 1, r->argv + 1, r->argvlen + 1))
+        proxy_client_reply(c, "+OK\r\n", 5);
+    else
+        proxy_client_reply_error(c, "WRONGPASS invalid username-password pair or user is "
+                                    "disabled.");
+}
+
+static void client_dispatch_routed(struct proxy_client *c, struct resp_request *r,
+                                   struct proxy_cmd_props props);
+
+/* Redis's string2ll for small protocol numbers: digits, optional '-'. */
+static int parse_strict_ll(const char *p, size_t len, long long *out)
+{
+    if (len == 0 || len > 20)
+        return -1;
+    char *end;
+    long long v = strtoll(p, &end, 10);
+    if (end != p + len || p[0] == '+' || p[0] == ' ' || (p[0] == '0' && len > 1))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* HELLO: ferry speaks RESP2 only; AUTH inside HELLO is checked here when
+ * ferry has its own password, and the rest goes where the phase says. */
+static void client_hello(struct proxy_client *c, struct resp_request *r,
+                         struct proxy_cmd_props props)
+{
+    if (r->argc >= 2) {
+        long long ver;
+        if (parse_strict_ll(r->argv[1], r->argvlen[1], &ver) < 0) {
+            proxy_client_reply_error(c, "ERR Protocol version is not an integer or out of range");
+            return;
+        }
+        if (ver != 2) {
+            proxy_client_reply_error(c, "NOPROTO unsupported protocol version");
+            return;
+        }
+    }
+    if (c->srv->cfg.requirepass) {
+        /* HELLO's grammar: [AUTH user pass] [SETNAME name], in any order. */
+        int auth_at = -1;
+        for (int i = 2; i < r->argc; i++) {
+            int more = r->argc - 1 - i;
+            if (arg_is(r, i, "auth") && more >= 2) {
+                auth_at = i;
+                i += 2;
+            } else if (arg_is(r, i, "setname") && more >= 1) {
+                i++;
+            } else {
+                break; /* the upstream words the syntax error */
+            }
+        }
+        if (auth_at >= 0) {
+            if (!client_check_password(c, 2, r->argv + auth_at + 1, r->argvlen + auth_at + 1)) {
+                proxy_client_reply_error(c, "WRONGPASS invalid username-password pair or "
+                                            "user is disabled.");
+                return;
+            }
+            /* The upstream has its own credentials: drop ours. */
+            int tail = r->argc - (auth_at + 3);
+            memmove(r->argv + auth_at, r->argv + auth_at + 3, (size_t)tail * sizeof(*r->argv));
+            memmove(r->argvlen + auth_at, r->argvlen + auth_at + 3,
+                    (size_t)tail * sizeof(*r->argvlen));
+            r->argc -= 3;
+        } else if (!c->authenticated) {
+            proxy_client_reply_error(
+                c, "NOAUTH HELLO must be called with the client already authenticated, "
+                   "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                   "authenticate the client and select the RESP protocol version at the "
+                   "same time");
+            return;
+        }
+    }
+    client_dispatch_routed(c, r, props);
+}
+
+static void client_dispatch_routed(struct proxy_client *c, struct resp_request *r,
+                                   struct proxy_cmd_props props)
+{
+    if (c->srv->cfg.phase == PROXY_PHASE_REDIS)
+        client_forward(c, r, props);
+    else
+        proxy_node_request(c, r);
+}
+
+static void client_dispatch(struct proxy_client *c, struct resp_request *r)
+{
+    struct proxy_cmd_props props = request_props(r);
+    const struct proxy_config *cfg = &c->srv->cfg;
+    switch (props.kind) {
+    case PROXY_CMD_AUTH:
+        /* Without a password of ferry's own, AUTH in phase redis is the
+         * application's business with Redis. */
+        if (cfg->requirepass || cfg->phase != PROXY_PHASE_REDIS) {
+            client_auth(c, r);
+            return;
+        }
+        break;
+    case PROXY_CMD_HELLO:
+        client_hello(c, r, props);
+        return;
+    case PROXY_CMD_QUIT:
+        proxy_client_reply(c, "+OK\r\n", 5);
+        proxy_client_close_after_reply(c);
+        return;
+    }
+    if (!c->authenticated) {
+        proxy_client_reply_error(c, "NOAUTH Authentication required.");
+        return;
+    }
+    client_dispatch_routed(c, r, props);
+}
+
+static void client_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct proxy_client *c = arg;
+    ssize_t n = read(fd, client_readbuf, sizeof(client_readbuf));
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (n < 0)
+            proxy_log_verbose("client %s: read failed: %s", c->addr, strerror(errno));
+        proxy_client_close(c);
+        return;
+    }
+    c->last_active_ms = proxy_now_ms();
+    resp_reader_feed(c->reader, client_readbuf, (size_t)n);
+    struct resp_request req;
+    while (!c->close_after_reply) {
+        int rc = resp_reader_next(c->reader, &req);
+        if (rc == RESP_AGAIN)
+            break;
+        if (rc == RESP_ERR) {
+            /* Redis's behaviour: the error, earlier replies flushed, close. */
+            c->srv->stats.protocol_errors++;
+            proxy_log_verbose("client %s: %s", c->addr, resp_reader_error(c->reader));
+            proxy_client_reply_error(c, resp_reader_error(c->reader));
+            proxy_client_close_after_reply(c);
+            break;
+        }
+        c->srv->stats.commands++;
+        client_dispatch(c, &req);
+        if (c->gone)
+            return;
+    }
+    proxy_client_mark_dirty(c);
+}
+
+/* ------------------------------------------------------------------ lifecycle */
+
+void proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
+{
+    srv->stats.connections_received++;
+    if (srv->nclients >= srv->cfg.maxclients) {
+        static const char msg[] = "-ERR max number of clients reached\r\n";
+        ssize_t ignored = write(fd, msg, sizeof(msg) - 1);
+        (void)ignored;
+        close(fd);
+        srv->stats.connections_rejected++;
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (srv->cfg.tcp_keepalive > 0) {
+        /* As Redis's anetKeepAlive: probes after `interval` idle seconds,
+         * then every interval/3, three of them. */
+        int idle = srv->cfg.tcp_keepalive, intvl = idle / 3 ? idle / 3 : 1, cnt = 3;
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    }
+    struct proxy_client *c = xcalloc(1, sizeof(*c));
+    c->id = ++srv->next_client_id;
+    c->fd = fd;
+    c->srv = srv;
+    c->out = evbuffer_new();
+    c->reader = resp_reader_new(srv->cfg.proto_max_bulk_len);
+    c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, client_read_cb, c);
+    c->wev = event_new(srv->base, fd, EV_WRITE, client_write_cb, c);
+    c->last_active_ms = proxy_now_ms();
+    c->authenticated = srv->cfg.requirepass == NULL;
+    /* Redis's tighter limits (10 arguments, 16 KB bulks) for clients that
+     * have not authenticated: an unauthenticated peer cannot make ferry
+     * buffer much. */
+    resp_reader_set_auth_required(c->reader, !c->authenticated);
+    snprintf(c->addr, sizeof(c->addr), "%s", addr);
+    c->next = srv->clients;
+    if (srv->clients)
+        srv->clients->prev = c;
+    srv->clients = c;
+    srv->nclients++;
+    event_add(c->rev, NULL);
+    proxy_log_debug("client %s connected (id %llu)", c->addr, (unsigned long long)c->id);
+}
+
+static void client_free(struct proxy_client *c)
+{
+    struct proxy_slot *s = c->head;
+    while (s) {
+        struct proxy_slot *next = s->next;
+        slot_free(s);
+        s = next;
+    }
+    proxy_upstream_free(c->up);
+    evbuffer_free(c->out);
+    resp_reader_free(c->reader);
+    free(c);
+}
+
+void proxy_client_close(struct proxy_client *c)
+{
+    if (c->gone)
+        return;
+    struct proxy_server *srv = c->srv;
+    client_unmark_dirty(c);
+    event_free(c->rev);
+    event_free(c->wev);
+    c->rev = c->wev = NULL;
+    close(c->fd);
+    c->fd = -1;
+    /* Its own connection goes with it; replies still due on the shared one
+     * are drained as they come (proxy_client_deliver). */
+    proxy_upstream_free(c->up);
+    c->up = NULL;
+    proxy_node_client_closed(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nclients--;
+    c->gone = 1;
+    proxy_log_debug("client %s closed (id %llu)", c->addr, (unsigned long long)c->id);
+    /* Unfilled local slots still belong to the node; they are unhooked
+     * from the queue and freed as they are filled. */
+    struct proxy_slot *s = c->head;
+    while (s) {
+        struct proxy_slot *next = s->next;
+        s->next = NULL;
+        if (!(s->kind == PROXY_SLOT_LOCAL && !s->filled))
+            slot_free(s);
+        s = next;
+    }
+    c->head = c->tail = c->raw = NULL;
+    if (c->unfilled == 0 && c->shared_inflight == 0)
+        client_free(c);
+    proxy_server_client_gone(srv);
+}
+
+void proxy_client_shutdown(struct proxy_client *c)
+{
+    /* A subscriber is owed nothing but what already arrived: its raw slot
+     * ends here, so it closes once that is flushed. */
+    if (c->raw)
+        c->raw->filled = 1;
+    proxy_client_close_after_reply(c);
+}
+
+int proxy_client_idle_timed_out(const struct proxy_client *c, uint64_t now_ms)
+{
+    int timeout = c->srv->cfg.timeout;
+    return timeout > 0 && c->head == NULL && c->raw == NULL &&
+           now_ms - c->last_active_ms > (uint64_t)timeout * 1000;
+}

@@ -1,0 +1,518 @@
+/* Configuration: a redis.conf-style file plus --name value overrides, both
+ * going through one table, so every option is parsed, validated and printed
+ * (CONFIG GET) the same way wherever it came from. */
+#include "proxy/proxy.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum option_type { OPT_STRING, OPT_INT, OPT_MEMORY, OPT_BOOL, OPT_ENUM, OPT_BIND, OPT_ADDR };
+
+struct option {
+    const char *name;
+    enum option_type type;
+    size_t offset;
+    long long min, max;          /* OPT_INT, OPT_MEMORY */
+    const char *const *choices;  /* OPT_ENUM: NULL-terminated, index is the value */
+};
+
+static const char *const loglevels[] = {"debug", "verbose", "notice", "warning", NULL};
+static const char *const logformats[] = {"text", "json", NULL};
+static const char *const phases[] = {"redis", "mirror", "read-raft", "raft", "raft-only", NULL};
+
+#define OFF(field) offsetof(struct proxy_config, field)
+
+static const struct option options[] = {
+    {"bind", OPT_BIND, OFF(bind), 0, 0, NULL},
+    {"port", OPT_INT, OFF(port), 0, 65535, NULL},
+    {"upstream", OPT_ADDR, OFF(upstream_host), 0, 0, NULL},
+    {"upstream-user", OPT_STRING, OFF(upstream_user), 0, 0, NULL},
+    {"upstream-password", OPT_STRING, OFF(upstream_password), 0, 0, NULL},
+    {"upstream-connect-timeout", OPT_INT, OFF(upstream_connect_timeout), 1, 600000, NULL},
+    {"upstream-shared-connections", OPT_INT, OFF(upstream_shared_connections), 0, 64, NULL},
+    {"requirepass", OPT_STRING, OFF(requirepass), 0, 0, NULL},
+    {"maxclients", OPT_INT, OFF(maxclients), 1, 1000000, NULL},
+    {"timeout", OPT_INT, OFF(timeout), 0, INT_MAX, NULL},
+    {"tcp-keepalive", OPT_INT, OFF(tcp_keepalive), 0, INT_MAX, NULL},
+    {"proto-max-bulk-len", OPT_MEMORY, OFF(proto_max_bulk_len), 1024 * 1024, LLONG_MAX, NULL},
+    {"loglevel", OPT_ENUM, OFF(loglevel), 0, 0, loglevels},
+    {"logfile", OPT_STRING, OFF(logfile), 0, 0, NULL},
+    {"log-format", OPT_ENUM, OFF(log_format), 0, 0, logformats},
+    {"phase", OPT_ENUM, OFF(phase), 0, 0, phases},
+    {"dir", OPT_STRING, OFF(dir), 0, 0, NULL},
+    {"store-size", OPT_MEMORY, OFF(store_size), 1024 * 1024, 1LL << 46, NULL},
+    {"sync", OPT_BOOL, OFF(sync), 0, 0, NULL},
+    {"shutdown-timeout", OPT_INT, OFF(shutdown_timeout), 0, 3600, NULL},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (p == NULL) {
+        fprintf(stderr, "ferry: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+void proxy_config_init(struct proxy_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->bind[0] = xstrdup("127.0.0.1");
+    cfg->nbind = 1;
+    cfg->port = 6380;
+    cfg->upstream_connect_timeout = 1000;
+    cfg->upstream_shared_connections = 1;
+    cfg->maxclients = 10000;
+    cfg->timeout = 0;
+    cfg->tcp_keepalive = 300;
+    cfg->proto_max_bulk_len = RESP_DEFAULT_MAX_BULK_LEN;
+    cfg->loglevel = PROXY_LOG_NOTICE;
+    cfg->log_format = PROXY_LOG_TEXT;
+    cfg->phase = PROXY_PHASE_REDIS;
+    cfg->dir = xstrdup("./ferry-data");
+    cfg->store_size = 1LL << 30;
+    cfg->sync = 1;
+    cfg->shutdown_timeout = 10;
+}
+
+void proxy_config_fini(struct proxy_config *cfg)
+{
+    for (int i = 0; i < cfg->nbind; i++)
+        free(cfg->bind[i]);
+    free(cfg->upstream_host);
+    free(cfg->upstream_user);
+    free(cfg->upstream_password);
+    free(cfg->requirepass);
+    free(cfg->logfile);
+    free(cfg->dir);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static const struct option *option_find(const char *name)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strcasecmp(options[i].name, name) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* A whole decimal number, nothing else. */
+static int parse_ll(const char *s, long long *out)
+{
+    if (*s == '\0' || isspace((unsigned char)*s))
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Redis's memtoll: a number with an optional unit, k/m/g (powers of 1000)
+ * or kb/mb/gb (powers of 1024), case-insensitive. */
+static int parse_memory(const char *s, long long *out)
+{
+    size_t n = strlen(s), digits = n;
+    while (digits > 0 && isalpha((unsigned char)s[digits - 1]))
+        digits--;
+    long long mul = 1;
+    const char *unit = s + digits;
+    if (*unit == '\0')
+        mul = 1;
+    else if (strcasecmp(unit, "b") == 0)
+        mul = 1;
+    else if (strcasecmp(unit, "k") == 0)
+        mul = 1000;
+    else if (strcasecmp(unit, "kb") == 0)
+        mul = 1024;
+    else if (strcasecmp(unit, "m") == 0)
+        mul = 1000 * 1000;
+    else if (strcasecmp(unit, "mb") == 0)
+        mul = 1024 * 1024;
+    else if (strcasecmp(unit, "g") == 0)
+        mul = 1000LL * 1000 * 1000;
+    else if (strcasecmp(unit, "gb") == 0)
+        mul = 1024LL * 1024 * 1024;
+    else
+        return -1;
+    char num[32];
+    if (digits == 0 || digits >= sizeof(num))
+        return -1;
+    memcpy(num, s, digits);
+    num[digits] = '\0';
+    long long v;
+    if (parse_ll(num, &v) < 0 || v < 0 || (mul > 1 && v > LLONG_MAX / mul))
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+/* host:port, [v6]:port. */
+static int parse_addr(const char *s, char **host, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon == s)
+        return -1;
+    const char *h = s, *hend = colon;
+    if (*h == '[') {
+        if (hend[-1] != ']')
+            return -1;
+        h++;
+        hend--;
+    }
+    long long p;
+    if (parse_ll(colon + 1, &p) < 0 || p < 1 || p > 65535 || hend <= h)
+        return -1;
+    *host = strndup(h, (size_t)(hend - h));
+    if (*host == NULL)
+        abort();
+    *port = (int)p;
+    return 0;
+}
+
+static int enum_index(const char *const *choices, const char *s)
+{
+    for (int i = 0; choices[i]; i++)
+        if (strcasecmp(choices[i], s) == 0)
+            return i;
+    return -1;
+}
+
+static void enum_list(const char *const *choices, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    for (int i = 0; choices[i]; i++) {
+        size_t used = strlen(out);
+        snprintf(out + used, outlen - used, "%s%s", i ? ", " : "", choices[i]);
+    }
+}
+
+int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    const struct option *o = option_find(argv[0]);
+    if (o == NULL)
+        return fail(err, errlen, "unknown option '%s'", argv[0]);
+    void *field = (char *)cfg + o->offset;
+    if (o->type == OPT_BIND) {
+        if (argc < 2)
+            return fail(err, errlen, "'%s' needs at least one address", o->name);
+        if (argc - 1 > PROXY_MAX_BIND)
+            return fail(err, errlen, "'%s' takes at most %d addresses", o->name, PROXY_MAX_BIND);
+        for (int i = 0; i < cfg->nbind; i++)
+            free(cfg->bind[i]);
+        cfg->nbind = 0;
+        for (int i = 1; i < argc; i++)
+            cfg->bind[cfg->nbind++] = xstrdup(argv[i]);
+        return 0;
+    }
+    if (argc != 2)
+        return fail(err, errlen, "'%s' takes exactly one value, got %d", o->name, argc - 1);
+    const char *v = argv[1];
+    long long n;
+    switch (o->type) {
+    case OPT_STRING: {
+        char **s = field;
+        free(*s);
+        *s = *v ? xstrdup(v) : NULL;
+        return 0;
+    }
+    case OPT_INT:
+        if (parse_ll(v, &n) < 0 || n < o->min || n > o->max)
+            return fail(err, errlen, "'%s' must be an integer from %lld to %lld, got '%s'",
+                        o->name, o->min, o->max, v);
+        *(int *)field = (int)n;
+        return 0;
+    case OPT_MEMORY:
+        if (parse_memory(v, &n) < 0)
+            return fail(err, errlen, "'%s' must be a size such as 512mb or 1gb, got '%s'",
+                        o->name, v);
+        if (n < o->min || n > o->max)
+            return fail(err, errlen, "'%s' must be from %lld to %lld bytes, got '%s'", o->name,
+                        o->min, o->max, v);
+        *(long long *)field = n;
+        return 0;
+    case OPT_BOOL:
+        if (strcasecmp(v, "yes") == 0 || strcasecmp(v, "always") == 0)
+            *(int *)field = 1;
+        else if (strcasecmp(v, "no") == 0)
+            *(int *)field = 0;
+        else
+            return fail(err, errlen, "'%s' must be yes or no, got '%s'", o->name, v);
+        return 0;
+    case OPT_ENUM: {
+        int i = enum_index(o->choices, v);
+        if (i < 0) {
+            char list[128];
+            enum_list(o->choices, list, sizeof(list));
+            return fail(err, errlen, "'%s' must be one of %s, got '%s'", o->name, list, v);
+        }
+        *(int *)field = i;
+        return 0;
+    }
+    case OPT_ADDR: {
+        char *host;
+        int port;
+        if (*v == '\0') {
+            free(cfg->upstream_host);
+            cfg->upstream_host = NULL;
+            return 0;
+        }
+        if (parse_addr(v, &host, &port) < 0)
+            return fail(err, errlen, "'%s' must be host:port, got '%s'", o->name, v);
+        free(cfg->upstream_host);
+        cfg->upstream_host = host;
+        cfg->upstream_port = port;
+        return 0;
+    }
+    case OPT_BIND:
+        break;
+    }
+    return fail(err, errlen, "internal: option type %d", o->type);
+}
+
+/* Splits a config line the way Redis does (sdssplitargs): words separated
+ * by blanks, "double quotes" with \n \t \xHH escapes, 'single quotes'.
+ * Returns the word count, or -1 on unbalanced quotes. Words point into buf,
+ * which is rewritten in place. */
+static int split_line(char *buf, char **words, int max)
+{
+    int n = 0;
+    char *p = buf;
+    for (;;) {
+        while (*p && isspace((unsigned char)*p))
+            p++;
+        if (*p == '\0')
+            return n;
+        if (n == max)
+            return max + 1;
+        char *out = p, *start = p;
+        int inq = 0, insq = 0;
+        for (;;) {
+            if (inq) {
+                if (*p == '\0')
+                    return -1;
+                if (*p == '\\' && p[1] == 'x' && isxdigit((unsigned char)p[2]) &&
+                    isxdigit((unsigned char)p[3])) {
+                    char hex[3] = {p[2], p[3], 0};
+                    *out++ = (char)strtol(hex, NULL, 16);
+                    p += 4;
+                    continue;
+                }
+                if (*p == '\\' && p[1]) {
+                    char c = p[1];
+                    *out++ = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c == 'b' ? '\b'
+                                                                  : c == 'a' ? '\a' : c;
+                    p += 2;
+                    continue;
+                }
+                if (*p == '"') {
+                    p++;
+                    if (*p && !isspace((unsigned char)*p))
+                        return -1; /* closing quote must be followed by a space */
+                    break;
+                }
+                *out++ = *p++;
+            } else if (insq) {
+                if (*p == '\0')
+                    return -1;
+                if (*p == '\\' && p[1] == '\'') {
+                    *out++ = '\'';
+                    p += 2;
+                    continue;
+                }
+                if (*p == '\'') {
+                    p++;
+                    if (*p && !isspace((unsigned char)*p))
+                        return -1;
+                    break;
+                }
+                *out++ = *p++;
+            } else {
+                if (*p == '\0' || isspace((unsigned char)*p))
+                    break;
+                if (*p == '"' && out == start) {
+                    inq = 1;
+                    p++;
+                    continue;
+                }
+                if (*p == '\'' && out == start) {
+                    insq = 1;
+                    p++;
+                    continue;
+                }
+                *out++ = *p++;
+            }
+        }
+        char *next = *p ? p + 1 : p;
+        *out = '\0';
+        words[n++] = start;
+        p = next;
+    }
+}
+
+int proxy_config_load_file(struct proxy_config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    int lineno = 0, rc = 0;
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        if (memchr(line, '\0', (size_t)got) != NULL) {
+            rc = fail(err, errlen, "%s:%d: NUL byte in line", path, lineno);
+            break;
+        }
+        char *words[PROXY_MAX_BIND + 2];
+        int n = split_line(line, words, PROXY_MAX_BIND + 1);
+        if (n == 0 || words[0][0] == '#')
+            continue;
+        if (n < 0) {
+            rc = fail(err, errlen, "%s:%d: unbalanced quotes", path, lineno);
+            break;
+        }
+        if (n > PROXY_MAX_BIND + 1) {
+            rc = fail(err, errlen, "%s:%d: too many arguments", path, lineno);
+            break;
+        }
+        char why[256];
+        if (proxy_config_set(cfg, n, words, why, sizeof(why)) < 0) {
+            rc = fail(err, errlen, "%s:%d: %s", path, lineno, why);
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f))
+        rc = fail(err, errlen, "%s: read error: %s", path, strerror(errno));
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+int proxy_config_validate(const struct proxy_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->upstream_host == NULL && cfg->phase != PROXY_PHASE_RAFT_ONLY)
+        return fail(err, errlen, "phase %s needs an upstream Redis: set 'upstream host:port'",
+                    proxy_phase_name(cfg->phase));
+    if (cfg->phase != PROXY_PHASE_REDIS && cfg->phase != PROXY_PHASE_RAFT_ONLY)
+        return fail(err, errlen,
+                    "phase %s needs a raft group, which this node does not run yet; "
+                    "use 'redis' or 'raft-only'",
+                    proxy_phase_name(cfg->phase));
+    if (cfg->upstream_user != NULL && cfg->upstream_password == NULL)
+        return fail(err, errlen, "'upstream-user' is set but 'upstream-password' is not");
+    return 0;
+}
+
+int proxy_config_get(const struct proxy_config *cfg, const char *name, char *out, size_t outlen)
+{
+    const struct option *o = option_find(name);
+    if (o == NULL)
+        return -1;
+    const void *field = (const char *)cfg + o->offset;
+    switch (o->type) {
+    case OPT_STRING: {
+        const char *s = *(char *const *)field;
+        snprintf(out, outlen, "%s", s ? s : "");
+        break;
+    }
+    case OPT_INT:
+        snprintf(out, outlen, "%d", *(const int *)field);
+        break;
+    case OPT_MEMORY:
+        snprintf(out, outlen, "%lld", *(const long long *)field);
+        break;
+    case OPT_BOOL:
+        snprintf(out, outlen, "%s", *(const int *)field ? "yes" : "no");
+        break;
+    case OPT_ENUM:
+        snprintf(out, outlen, "%s", o->choices[*(const int *)field]);
+        break;
+    case OPT_BIND:
+        out[0] = '\0';
+        for (int i = 0; i < cfg->nbind; i++) {
+            size_t used = strlen(out);
+            snprintf(out + used, outlen - used, "%s%s", i ? " " : "", cfg->bind[i]);
+        }
+        break;
+    case OPT_ADDR:
+        if (cfg->upstream_host == NULL)
+            out[0] = '\0';
+        else if (strchr(cfg->upstream_host, ':'))
+            snprintf(out, outlen, "[%s]:%d", cfg->upstream_host, cfg->upstream_port);
+        else
+            snprintf(out, outlen, "%s:%d", cfg->upstream_host, cfg->upstream_port);
+        break;
+    }
+    return 0;
+}
+
+void proxy_config_each(void (*fn)(const char *name, void *arg), void *arg)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        fn(options[i].name, arg);
+}
+
+const char *proxy_phase_name(int phase)
+{
+    return phase >= 0 && phase <= PROXY_PHASE_RAFT_ONLY ? phases[phase] : "?";
+}
+
+int proxy_phase_parse(const char *s)
+{
+    return enum_index(phases, s);
+}
+
+int proxy_config_from_args(struct proxy_config *cfg, int argc, char **argv, const char **file,
+                           char *err, size_t errlen)
+{
+    int i = 0;
+    *file = NULL;
+    if (argc > 0 && strncmp(argv[0], "--", 2) != 0) {
+        *file = argv[0];
+        if (proxy_config_load_file(cfg, argv[0], err, errlen) < 0)
+            return -1;
+        i = 1;
+    }
+    while (i < argc) {
+        if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == '\0')
+            return fail(err, errlen, "command line: expected --option, got '%s'", argv[i]);
+        int j = i + 1;
+        while (j < argc && strncmp(argv[j], "--", 2) != 0)
+            j++;
+        char *words[PROXY_MAX_BIND + 1];
+        int n = j - i;
+        if (n > PROXY_MAX_BIND + 1)
+            return fail(err, errlen, "command line: too many values for %s", argv[i]);
+        words[0] = argv[i] + 2;
+        for (int k = 1; k < n; k++)
+            words[k] = argv[i + k];
+        char why[256];
+        if (proxy_config_set(cfg, n, words, why, sizeof(why)) < 0)
+            return fail(err, errlen, "command line: %s", why);
+        i = j;
+    }
+    return 0;
+}

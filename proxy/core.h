@@ -1,0 +1,177 @@
+/* The structures shared by server.c, client.c and admin.c. Internal to
+ * proxy/. */
+#ifndef FERRY_PROXY_CORE_H
+#define FERRY_PROXY_CORE_H
+
+#include <event2/event.h>
+#include <stdint.h>
+
+#include "proxy/proxy.h"
+
+/* Output above HIGH pauses the producer; it resumes below LOW. Ferry never
+ * stops reading a client because the client is slow to read its replies
+ * (that deadlocks clients that write a whole pipeline before reading, and
+ * Redis does not do it either); instead it stops reading the upstream, so
+ * the replies wait in Redis's own output buffer. */
+#define PROXY_OUT_HIGH (1024 * 1024)
+#define PROXY_OUT_LOW (256 * 1024)
+
+enum proxy_slot_kind {
+    PROXY_SLOT_UPSTREAM, /* a run of `expect` replies from the upstream */
+    PROXY_SLOT_LOCAL,    /* one reply made by ferry, filled now or later */
+    PROXY_SLOT_RAW,      /* everything the upstream sends from now on */
+};
+
+struct proxy_slot {
+    struct proxy_slot *next;
+    uint8_t kind;          /* enum proxy_slot_kind */
+    uint8_t filled;        /* LOCAL: the reply is in buf; RAW: the stream ended */
+    uint32_t expect;       /* UPSTREAM: replies still to come */
+    struct proxy_upstream *up; /* UPSTREAM: the connection they come on */
+    struct evbuffer *buf;  /* replies held while an earlier slot is unanswered */
+};
+
+enum proxy_upstream_state { PROXY_UP_IDLE = 0, PROXY_UP_CONNECTING, PROXY_UP_READY };
+
+/* Who is waiting for the next reply on an upstream connection. */
+struct proxy_waiter {
+    struct proxy_client *c;
+    struct proxy_slot *s;
+};
+
+/* A connection to the upstream Redis: either a client's own (owner set),
+ * or a shared one that carries the stateless requests of many clients,
+ * pipelined, so one write and one read serve a whole loop turn. */
+struct proxy_upstream {
+    struct proxy_server *srv;
+    struct proxy_client *owner;  /* NULL for a shared connection */
+    int fd;
+    int state;                   /* enum proxy_upstream_state */
+    struct event *rev, *wev;
+    struct event *connect_timer;
+    struct evbuffer *in, *out;
+    struct resp_scanner scan;
+    size_t scanned;              /* bytes of `in` already given to the scanner */
+    int hidden;                  /* replies to our own AUTH still to swallow */
+    int read_paused;             /* dedicated: the owner's output is over PROXY_OUT_HIGH */
+    int dirty;                   /* shared: output queued this turn */
+    struct proxy_waiter *q;      /* requests sent and not yet answered: a ring */
+    size_t qhead, qlen, qcap;
+};
+
+struct proxy_client {
+    uint64_t id;
+    int fd;
+    struct proxy_server *srv;
+    struct proxy_client *prev, *next; /* the server's list of live clients */
+    struct event *rev, *wev;
+    struct evbuffer *out;
+    struct resp_reader *reader;
+    struct proxy_slot *head, *tail;   /* replies in request order */
+    struct proxy_slot *raw;           /* set once the client is in raw mode */
+    unsigned unfilled;                /* LOCAL slots reserved and not yet filled */
+    struct proxy_upstream *up;     /* its own connection, once it has one */
+    struct proxy_upstream *shared; /* the shared connection it uses until then */
+    unsigned shared_inflight;      /* its requests on `shared` not yet answered */
+    uint64_t last_active_ms;
+    void *node_state;
+    struct proxy_client *dirty_prev, *dirty_next; /* the server's flush list */
+    unsigned dirty : 1;            /* on the flush list */
+    unsigned wev_pending : 1;      /* waiting for the socket to be writable */
+    unsigned authenticated : 1;
+    unsigned read_paused : 1;      /* an upstream's output is over PROXY_OUT_HIGH */
+    unsigned close_after_reply : 1;
+    unsigned gone : 1;             /* the socket is closed; waiting for unfilled slots */
+    /* Connection state that the upstream holds for this client: losing the
+     * upstream connection then loses it silently, so the client is closed. */
+    unsigned in_multi : 1;
+    unsigned watching : 1;
+    unsigned db_selected : 1;
+    unsigned named : 1;
+    char addr[64];
+};
+
+struct proxy_server {
+    struct proxy_config cfg;
+    struct event_base *base;
+    struct evconnlistener *listeners[PROXY_MAX_BIND];
+    int nlisteners;
+    struct proxy_client *clients;
+    int nclients;
+    uint64_t next_client_id;
+    struct event *cron;            /* once a second: idle timeouts */
+    /* Clients with output to send. Flushed once per loop turn, after every
+     * I/O callback of the turn, so a turn costs one write per connection. */
+    struct event *flush_ev;
+    struct proxy_client *dirty;
+    struct proxy_upstream **shared; /* upstream-shared-connections of them */
+    int nshared;
+    struct event *sigterm, *sigint, *sighup;
+    struct event *shutdown_timer;
+    int shutting_down;
+    /* Upstream health, shared by every client's connection: after a failed
+     * connect nobody tries again before retry_at, so a dead Redis costs one
+     * attempt per backoff period rather than one per request. */
+    struct {
+        int down;
+        int failures;
+        uint64_t retry_at_ms;
+        char reason[128];
+    } upstream;
+    struct {
+        uint64_t connections_received;
+        uint64_t connections_rejected;
+        uint64_t commands;
+        uint64_t protocol_errors;
+        uint64_t upstream_errors;
+    } stats;
+    uint64_t start_ms;
+    /* Where the config came from, for SIGHUP. */
+    char *config_file;
+    int config_argc;
+    char **config_argv;
+};
+
+/* client.c */
+void proxy_client_flush_all(struct proxy_server *s);
+/* Called by upstream.c: moves `len` bytes (one complete reply) from the
+ * front of src into slot s of client c. */
+void proxy_client_deliver(struct proxy_client *c, struct proxy_slot *s, struct evbuffer *src,
+                          size_t len, int shared);
+/* Called by upstream.c: c's own upstream connection failed (the waiters
+ * have had their errors). */
+void proxy_client_upstream_lost(struct proxy_client *c);
+void proxy_client_mark_dirty(struct proxy_client *c);
+struct evbuffer *proxy_client_slot_dest(struct proxy_client *c, struct proxy_slot *s);
+
+/* upstream.c */
+struct proxy_upstream *proxy_upstream_new(struct proxy_server *s, struct proxy_client *owner);
+/* Closes the connection. Waiters get no reply: only for an owner that is
+ * itself closing, or at exit. */
+void proxy_upstream_free(struct proxy_upstream *up);
+/* Connects if needed (after the backoff, if the upstream is down). -1 when
+ * it cannot: the reason is in s->upstream.reason. */
+int proxy_upstream_ensure(struct proxy_upstream *up);
+/* Queues request r; its reply goes to slot s of client c. */
+void proxy_upstream_send(struct proxy_upstream *up, struct proxy_client *c, struct proxy_slot *s,
+                         const struct resp_request *r);
+/* Writes what is queued. -1 when the connection failed (handled). */
+int proxy_upstream_flush(struct proxy_upstream *up);
+/* Appends the error reply for an unavailable upstream to dst. */
+void proxy_upstream_error_reply(struct proxy_server *s, struct evbuffer *dst, const char *reason);
+/* Resumes reading the owner's upstream once its output drained. */
+void proxy_upstream_resume(struct proxy_upstream *up);
+void proxy_client_accept(struct proxy_server *s, int fd, const char *addr);
+void proxy_client_close(struct proxy_client *c);
+void proxy_client_shutdown(struct proxy_client *c); /* stop reading; close after replies */
+int proxy_client_idle_timed_out(const struct proxy_client *c, uint64_t now_ms);
+
+/* server.c */
+struct proxy_server *proxy_server_new(const struct proxy_config *cfg, char *err, size_t errlen);
+int proxy_server_run(struct proxy_server *s);
+void proxy_server_free(struct proxy_server *s);
+/* SIGHUP: re-reads the config and applies what can change at runtime. */
+void proxy_server_reload(struct proxy_server *s);
+void proxy_server_client_gone(struct proxy_server *s); /* shutdown waits for the last */
+
+#endif

@@ -1,0 +1,152 @@
+/* proxy: the process — config, listener, client connections, the router,
+ * upstream Redis connections, the node glue and logging. Internal to proxy/;
+ * no other folder includes this header.
+ *
+ * Everything runs on one libevent loop on one thread (see
+ * docs/ARCHITECTURE.md), so nothing here locks.
+ */
+#ifndef FERRY_PROXY_H
+#define FERRY_PROXY_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "resp/resp.h"
+
+struct event_base;
+struct evbuffer;
+struct proxy_client;
+struct proxy_server;
+struct proxy_slot;
+
+#define PROXY_VERSION "0.1.0"
+/* The Redis version ferry presents itself as (INFO, HELLO). */
+#define PROXY_REDIS_VERSION "7.0.15"
+
+/* ------------------------------------------------------------------ config */
+enum proxy_phase {
+    PROXY_PHASE_REDIS = 0,
+    PROXY_PHASE_MIRROR,
+    PROXY_PHASE_READ_RAFT,
+    PROXY_PHASE_RAFT,
+    PROXY_PHASE_RAFT_ONLY,
+};
+
+enum proxy_log_level {
+    PROXY_LOG_DEBUG = 0,
+    PROXY_LOG_VERBOSE,
+    PROXY_LOG_NOTICE,
+    PROXY_LOG_WARNING,
+};
+
+enum proxy_log_format { PROXY_LOG_TEXT = 0, PROXY_LOG_JSON };
+
+#define PROXY_MAX_BIND 16
+
+/* Every option of docs/CONFIG.md. Strings are owned by the config and freed
+ * by proxy_config_fini; NULL means unset. */
+struct proxy_config {
+    char *bind[PROXY_MAX_BIND];
+    int nbind;
+    int port;
+    char *upstream_host;          /* NULL: no upstream configured */
+    int upstream_port;
+    char *upstream_user;
+    char *upstream_password;
+    int upstream_connect_timeout; /* ms */
+    int upstream_shared_connections; /* 0: every client gets its own */
+    char *requirepass;
+    int maxclients;
+    int timeout;                  /* seconds idle before close; 0 = never */
+    int tcp_keepalive;            /* seconds; 0 = off */
+    long long proto_max_bulk_len;
+    int loglevel;                 /* enum proxy_log_level */
+    char *logfile;                /* NULL or "": standard output */
+    int log_format;               /* enum proxy_log_format */
+    int phase;                    /* enum proxy_phase */
+    char *dir;                    /* the LMDB environment's directory */
+    long long store_size;         /* LMDB map size in bytes */
+    int sync;                     /* 1: fsync every commit; 0: leave it to the OS */
+    int shutdown_timeout;         /* seconds to flush replies on SIGTERM */
+};
+
+void proxy_config_init(struct proxy_config *cfg); /* the defaults */
+void proxy_config_fini(struct proxy_config *cfg);
+/* Applies one option given as argv (name first). Returns 0, or -1 with a
+ * reason (no file/line: the caller adds where it came from) in err. */
+int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err, size_t errlen);
+/* Reads a redis.conf-style file. Returns 0, or -1 with "FILE:LINE: reason"
+ * in err. */
+int proxy_config_load_file(struct proxy_config *cfg, const char *path, char *err,
+                           size_t errlen);
+/* The command line: an optional config file first, then --name value...
+ * overrides (a name takes every word up to the next --name). Loads the file
+ * and the overrides over cfg; *file is set to the file name or NULL. */
+int proxy_config_from_args(struct proxy_config *cfg, int argc, char **argv, const char **file,
+                           char *err, size_t errlen);
+/* Cross-option checks after everything is loaded (for example: phase redis
+ * needs an upstream). Returns 0 or -1 with a reason. */
+int proxy_config_validate(const struct proxy_config *cfg, char *err, size_t errlen);
+/* CONFIG GET: the value of option `name` as Redis would print it, written
+ * into out; returns -1 for an unknown option. */
+int proxy_config_get(const struct proxy_config *cfg, const char *name, char *out, size_t outlen);
+/* Calls fn for every option name, in table order. */
+void proxy_config_each(void (*fn)(const char *name, void *arg), void *arg);
+const char *proxy_phase_name(int phase);
+int proxy_phase_parse(const char *s); /* -1 when unknown */
+
+/* ------------------------------------------------------------------ logging */
+void proxy_log_open(const struct proxy_config *cfg);
+void proxy_log_close(void);
+void proxy_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define proxy_log_debug(...) proxy_log(PROXY_LOG_DEBUG, __VA_ARGS__)
+#define proxy_log_verbose(...) proxy_log(PROXY_LOG_VERBOSE, __VA_ARGS__)
+#define proxy_log_notice(...) proxy_log(PROXY_LOG_NOTICE, __VA_ARGS__)
+#define proxy_log_warning(...) proxy_log(PROXY_LOG_WARNING, __VA_ARGS__)
+
+/* Always-on invariant check. */
+#define PROXY_ASSERT(cond)                                                                    \
+    ((cond) ? (void)0 : proxy_assert_fail(#cond, __FILE__, __LINE__))
+void proxy_assert_fail(const char *cond, const char *file, int line) __attribute__((noreturn));
+
+/* ------------------------------------------------------------------ server */
+struct event_base *proxy_server_base(struct proxy_server *s);
+const struct proxy_config *proxy_server_config(struct proxy_server *s);
+/* Wall-clock milliseconds (the node turns it into entry timestamps). */
+uint64_t proxy_now_ms(void);
+
+/* ------------------------------------------------------------------ clients
+ * Replies leave in request order whatever answered them. A request that is
+ * answered later (a write waiting for its commit, a blocked pop) reserves a
+ * slot; filling it flushes every reply that was waiting behind it.
+ *
+ * Lifetime: a client whose connection closed stays allocated until every
+ * slot it reserved has been filled; filling then discards the bytes. So a
+ * slot pointer stays valid until proxy_slot_fill is called on it, exactly
+ * once. */
+struct proxy_slot *proxy_client_reserve(struct proxy_client *c);
+/* reply is one or more complete RESP replies; it is copied. */
+void proxy_slot_fill(struct proxy_client *c, struct proxy_slot *s, const char *reply, size_t len);
+/* Reserve + fill: a reply that is ready now. */
+void proxy_client_reply(struct proxy_client *c, const char *reply, size_t len);
+void proxy_client_reply_error(struct proxy_client *c, const char *err);
+/* Closes the connection once every reply reserved so far has been sent. */
+void proxy_client_close_after_reply(struct proxy_client *c);
+/* A per-client pointer owned by the node (proxy/node.c); NULL initially. */
+void **proxy_client_node_state(struct proxy_client *c);
+uint64_t proxy_client_id(const struct proxy_client *c);
+struct proxy_server *proxy_client_server(struct proxy_client *c);
+
+/* ------------------------------------------------------------------ node
+ * The node serves requests from ferry's own store (proxy/node.c). */
+int proxy_node_open(struct proxy_server *s, char *err, size_t errlen);
+void proxy_node_close(struct proxy_server *s);
+/* Serves one request in a store-served phase. argv is valid only during the
+ * call. Reads answer at once; writes reserve a slot and fill it after their
+ * commit. */
+void proxy_node_request(struct proxy_client *c, struct resp_request *req);
+/* The client's connection closed: drop its state (blocked pops, watches). */
+void proxy_node_client_closed(struct proxy_client *c);
+
+#endif

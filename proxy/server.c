@@ -1,0 +1,343 @@
+/* The server: the event loop, listeners, signals and the once-a-second cron. */
+#include "proxy/core.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/listener.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t proxy_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct event_base *proxy_server_base(struct proxy_server *s)
+{
+    return s->base;
+}
+
+const struct proxy_config *proxy_server_config(struct proxy_server *s)
+{
+    return &s->cfg;
+}
+
+/* Each client may hold a second descriptor (its upstream), plus listeners,
+ * the store and the log: ask for that many, as Redis's
+ * adjustOpenFilesLimit does, and settle for what the hard limit allows. */
+static void server_raise_fd_limit(struct proxy_server *s)
+{
+    rlim_t want = (rlim_t)s->cfg.maxclients * 2 + 64;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+        return;
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = want <= rl.rlim_max ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want) {
+        /* Clients beyond this fail at accept (logged), not silently. */
+        unsigned long long fit = rl.rlim_cur > 64 ? (rl.rlim_cur - 64) / 2 : 0;
+        int level = fit * 2 < (unsigned long long)s->cfg.maxclients ? PROXY_LOG_WARNING
+                                                                    : PROXY_LOG_VERBOSE;
+        proxy_log(level, "open files limit %llu (was %llu) fits about %llu clients with "
+                         "upstream connections of their own; maxclients is %d",
+                  (unsigned long long)rl.rlim_cur, (unsigned long long)old, fit,
+                  s->cfg.maxclients);
+    }
+}
+
+static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                             int salen, void *arg)
+{
+    (void)l;
+    (void)salen;
+    struct proxy_server *s = arg;
+    char host[INET6_ADDRSTRLEN] = "?", addr[80];
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+        snprintf(addr, sizeof(addr), "%s:%d", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+        snprintf(addr, sizeof(addr), "[%s]:%d", host, port);
+    } else {
+        snprintf(addr, sizeof(addr), "unix");
+    }
+    proxy_client_accept(s, fd, addr);
+}
+
+static void server_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    /* EMFILE and friends: the listener retries on the next readiness. */
+    proxy_log_warning("accept failed: %s", strerror(errno));
+}
+
+static int server_listen(struct proxy_server *s, char *err, size_t errlen)
+{
+    char port[8];
+    snprintf(port, sizeof(port), "%d", s->cfg.port);
+    for (int i = 0; i < s->cfg.nbind; i++) {
+        const char *host = s->cfg.bind[i];
+        if (strcmp(host, "*") == 0)
+            host = "0.0.0.0";
+        else if (strcmp(host, "::*") == 0)
+            host = "::";
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+        struct addrinfo *ai = NULL;
+        int gai = getaddrinfo(host, port, &hints, &ai);
+        if (gai != 0) {
+            snprintf(err, errlen, "cannot listen on %s:%d: %s", s->cfg.bind[i], s->cfg.port,
+                     gai_strerror(gai));
+            return -1;
+        }
+        struct evconnlistener *l = evconnlistener_new_bind(
+            s->base, server_accept_cb, s,
+            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 511,
+            ai->ai_addr, (int)ai->ai_addrlen);
+        int saved = errno;
+        freeaddrinfo(ai);
+        if (l == NULL) {
+            snprintf(err, errlen, "cannot listen on %s:%d: %s", s->cfg.bind[i], s->cfg.port,
+                     strerror(saved));
+            return -1;
+        }
+        evconnlistener_set_error_cb(l, server_accept_error_cb);
+        s->listeners[s->nlisteners++] = l;
+    }
+    return 0;
+}
+
+static void server_stop_listening(struct proxy_server *s)
+{
+    for (int i = 0; i < s->nlisteners; i++)
+        evconnlistener_free(s->listeners[i]);
+    s->nlisteners = 0;
+}
+
+static void server_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    proxy_client_flush_all(arg);
+}
+
+static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct proxy_server *s = arg;
+    if (s->cfg.timeout <= 0)
+        return;
+    uint64_t now = proxy_now_ms();
+    struct proxy_client *c = s->clients, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (proxy_client_idle_timed_out(c, now)) {
+            proxy_log_verbose("client %s: closing after %d s idle", c->addr, s->cfg.timeout);
+            proxy_client_close(c);
+        }
+    }
+}
+
+void proxy_server_client_gone(struct proxy_server *s)
+{
+    if (s->shutting_down && s->nclients == 0)
+        event_base_loopbreak(s->base);
+}
+
+static void server_shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct proxy_server *s = arg;
+    proxy_log_warning("shutdown: %d clients still had replies in flight after %d s; closing them",
+                      s->nclients, s->cfg.shutdown_timeout);
+    event_base_loopbreak(s->base);
+}
+
+/* SIGTERM/SIGINT: stop accepting, let every client receive the replies to
+ * what it already sent (bounded by shutdown-timeout), then leave the loop. */
+static void server_begin_shutdown(struct proxy_server *s, const char *why)
+{
+    if (s->shutting_down) {
+        proxy_log_warning("%s again: exiting now", why);
+        event_base_loopbreak(s->base);
+        return;
+    }
+    s->shutting_down = 1;
+    proxy_log_notice("%s: shutting down, finishing replies to %d clients", why, s->nclients);
+    server_stop_listening(s);
+    for (struct proxy_client *c = s->clients; c; c = c->next)
+        proxy_client_shutdown(c);
+    if (s->nclients == 0) {
+        event_base_loopbreak(s->base);
+        return;
+    }
+    struct timeval tv = {s->cfg.shutdown_timeout, 0};
+    s->shutdown_timer = evtimer_new(s->base, server_shutdown_timeout_cb, s);
+    evtimer_add(s->shutdown_timer, &tv);
+}
+
+static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct proxy_server *s = arg;
+    if (sig == SIGHUP) {
+        proxy_server_reload(s);
+        return;
+    }
+    server_begin_shutdown(s, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+struct proxy_server *proxy_server_new(const struct proxy_config *cfg, char *err, size_t errlen)
+{
+    struct proxy_server *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        abort();
+    s->cfg = *cfg; /* takes over the strings */
+    s->start_ms = proxy_now_ms();
+    struct event_config *ec = event_config_new();
+    event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+    s->base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    if (s->base == NULL) {
+        snprintf(err, errlen, "cannot create the event loop");
+        free(s);
+        return NULL;
+    }
+    server_raise_fd_limit(s);
+    signal(SIGPIPE, SIG_IGN);
+    s->flush_ev = event_new(s->base, -1, 0, server_flush_cb, s);
+    s->cron = event_new(s->base, -1, EV_PERSIST, server_cron_cb, s);
+    struct timeval sec = {1, 0};
+    event_add(s->cron, &sec);
+    s->sigterm = evsignal_new(s->base, SIGTERM, server_signal_cb, s);
+    s->sigint = evsignal_new(s->base, SIGINT, server_signal_cb, s);
+    s->sighup = evsignal_new(s->base, SIGHUP, server_signal_cb, s);
+    event_add(s->sigterm, NULL);
+    event_add(s->sigint, NULL);
+    event_add(s->sighup, NULL);
+    if (s->cfg.upstream_host && s->cfg.upstream_shared_connections > 0) {
+        s->nshared = s->cfg.upstream_shared_connections;
+        s->shared = calloc((size_t)s->nshared, sizeof(*s->shared));
+        for (int i = 0; i < s->nshared; i++)
+            s->shared[i] = proxy_upstream_new(s, NULL);
+    }
+    if (s->cfg.phase != PROXY_PHASE_REDIS && proxy_node_open(s, err, errlen) < 0) {
+        proxy_server_free(s);
+        return NULL;
+    }
+    if (server_listen(s, err, errlen) < 0) {
+        proxy_server_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int proxy_server_run(struct proxy_server *s)
+{
+    char addrs[256] = "";
+    for (int i = 0; i < s->cfg.nbind; i++) {
+        size_t used = strlen(addrs);
+        snprintf(addrs + used, sizeof(addrs) - used, "%s%s", i ? " " : "", s->cfg.bind[i]);
+    }
+    char up[300] = "none";
+    if (s->cfg.upstream_host)
+        proxy_config_get(&s->cfg, "upstream", up, sizeof(up));
+    proxy_log_notice("ferry %s ready: listening on %s port %d, phase %s, upstream %s, pid %d",
+                     PROXY_VERSION, addrs, s->cfg.port, proxy_phase_name(s->cfg.phase), up,
+                     (int)getpid());
+    event_base_dispatch(s->base);
+    /* Replies that were flushed to the kernel are sent even after close. */
+    proxy_client_flush_all(s);
+    while (s->clients)
+        proxy_client_close(s->clients);
+    proxy_log_notice("ferry exiting");
+    return 0;
+}
+
+void proxy_server_free(struct proxy_server *s)
+{
+    if (s == NULL)
+        return;
+    server_stop_listening(s);
+    while (s->clients)
+        proxy_client_close(s->clients);
+    if (s->cfg.phase != PROXY_PHASE_REDIS)
+        proxy_node_close(s);
+    for (int i = 0; i < s->nshared; i++)
+        proxy_upstream_free(s->shared[i]);
+    free(s->shared);
+    struct event *evs[] = {s->flush_ev, s->cron, s->sigterm, s->sigint, s->sighup,
+                           s->shutdown_timer};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i])
+            event_free(evs[i]);
+    event_base_free(s->base);
+    proxy_config_fini(&s->cfg);
+    free(s);
+}
+
+/* SIGHUP. Options that only matter when something new starts (a client, a
+ * connection, a log line) change at once; the others need a restart, and
+ * the log says so rather than pretending. */
+void proxy_server_reload(struct proxy_server *s)
+{
+    struct proxy_config next;
+    proxy_config_init(&next);
+    const char *file;
+    char err[512];
+    if (proxy_config_from_args(&next, s->config_argc, s->config_argv, &file, err, sizeof(err)) <
+            0 ||
+        proxy_config_validate(&next, err, sizeof(err)) < 0) {
+        proxy_log_warning("SIGHUP: config not reloaded: %s", err);
+        proxy_config_fini(&next);
+        return;
+    }
+    struct proxy_config *cur = &s->cfg;
+    static const char *const restart_only[] = {"bind", "port", "upstream", "phase",
+                                               "dir",  "store-size", "sync"};
+    for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
+        char was[512], now[512];
+        proxy_config_get(cur, restart_only[i], was, sizeof(was));
+        proxy_config_get(&next, restart_only[i], now, sizeof(now));
+        if (strcmp(was, now) != 0)
+            proxy_log_warning("SIGHUP: '%s' changed to '%s' but needs a restart; still '%s'",
+                              restart_only[i], now, was);
+    }
+    /* Swap, so `next` takes the old strings and frees them. */
+#define RELOAD(field)                                                                              do {                                                                                               __typeof__(cur->field) old_ = cur->field;                                                      cur->field = next.field;                                                                       next.field = old_;                                                                         } while (0)
+    RELOAD(loglevel);
+    RELOAD(logfile);
+    RELOAD(log_format);
+    RELOAD(requirepass);
+    RELOAD(timeout);
+    RELOAD(maxclients);
+    RELOAD(tcp_keepalive);
+    RELOAD(upstream_user);
+    RELOAD(upstream_password);
+    RELOAD(upstream_connect_timeout);
+    RELOAD(proto_max_bulk_len);
+    RELOAD(shutdown_timeout);
+#undef RELOAD
+    proxy_config_fini(&next);
+    proxy_log_open(cur);
+    proxy_log_notice("SIGHUP: configuration reloaded");
+}

@@ -1,0 +1,460 @@
+/* Connections to the upstream Redis.
+ *
+ * A connection keeps a ring of waiters, one per request sent: Redis answers
+ * in order, so the next complete reply belongs to the oldest waiter. The
+ * same code serves a client's own connection and a shared one; only what
+ * happens on failure differs.
+ */
+#include "proxy/core.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void upstream_read_cb(evutil_socket_t fd, short what, void *arg);
+static void upstream_write_cb(evutil_socket_t fd, short what, void *arg);
+
+struct proxy_upstream *proxy_upstream_new(struct proxy_server *srv, struct proxy_client *owner)
+{
+    struct proxy_upstream *up = calloc(1, sizeof(*up));
+    if (up == NULL)
+        abort();
+    up->srv = srv;
+    up->owner = owner;
+    up->fd = -1;
+    up->in = evbuffer_new();
+    up->out = evbuffer_new();
+    resp_scanner_init(&up->scan);
+    return up;
+}
+
+/* Closes the socket and forgets everything in flight. */
+static void upstream_disconnect(struct proxy_upstream *up)
+{
+    if (up->rev)
+        event_free(up->rev);
+    if (up->wev)
+        event_free(up->wev);
+    if (up->connect_timer)
+        event_free(up->connect_timer);
+    up->rev = up->wev = up->connect_timer = NULL;
+    if (up->fd >= 0)
+        close(up->fd);
+    up->fd = -1;
+    up->state = PROXY_UP_IDLE;
+    evbuffer_drain(up->in, evbuffer_get_length(up->in));
+    evbuffer_drain(up->out, evbuffer_get_length(up->out));
+    resp_scanner_init(&up->scan);
+    up->scanned = 0;
+    up->hidden = 0;
+    up->read_paused = 0;
+}
+
+void proxy_upstream_free(struct proxy_upstream *up)
+{
+    if (up == NULL)
+        return;
+    upstream_disconnect(up);
+    evbuffer_free(up->in);
+    evbuffer_free(up->out);
+    free(up->q);
+    free(up);
+}
+
+/* ------------------------------------------------------------------ waiters */
+
+static void waiter_push(struct proxy_upstream *up, struct proxy_client *c, struct proxy_slot *s)
+{
+    if (up->qlen == up->qcap) {
+        size_t cap = up->qcap ? up->qcap * 2 : 16;
+        struct proxy_waiter *q = malloc(cap * sizeof(*q));
+        if (q == NULL)
+            abort();
+        for (size_t i = 0; i < up->qlen; i++)
+            q[i] = up->q[(up->qhead + i) % up->qcap];
+        free(up->q);
+        up->q = q;
+        up->qcap = cap;
+        up->qhead = 0;
+    }
+    up->q[(up->qhead + up->qlen) % up->qcap] = (struct proxy_waiter){c, s};
+    up->qlen++;
+}
+
+static struct proxy_waiter waiter_pop(struct proxy_upstream *up)
+{
+    struct proxy_waiter w = up->q[up->qhead];
+    up->qhead = (up->qhead + 1) % up->qcap;
+    up->qlen--;
+    return w;
+}
+
+/* ------------------------------------------------------------------ health */
+
+static const char *upstream_name(const struct proxy_server *srv, char *buf, size_t len)
+{
+    proxy_config_get(&srv->cfg, "upstream", buf, len);
+    return buf;
+}
+
+void proxy_upstream_error_reply(struct proxy_server *srv, struct evbuffer *dst, const char *reason)
+{
+    char name[300];
+    evbuffer_add_printf(dst, "-ERR ferry: upstream %s unavailable (%s)\r\n",
+                        upstream_name(srv, name, sizeof(name)), reason);
+    srv->stats.upstream_errors++;
+}
+
+/* A connect attempt failed: later attempts wait, doubling from 100 ms to
+ * 5 s, so a dead Redis is not hammered by every request. */
+static void upstream_mark_down(struct proxy_server *srv, const char *reason)
+{
+    uint64_t delay = 100ULL << (srv->upstream.failures < 6 ? srv->upstream.failures : 6);
+    if (delay > 5000)
+        delay = 5000;
+    srv->upstream.failures++;
+    srv->upstream.retry_at_ms = proxy_now_ms() + delay;
+    if (!srv->upstream.down || strcmp(srv->upstream.reason, reason) != 0) {
+        char name[300];
+        proxy_log_warning("upstream %s unavailable (%s); retrying with backoff",
+                          upstream_name(srv, name, sizeof(name)), reason);
+    }
+    srv->upstream.down = 1;
+    snprintf(srv->upstream.reason, sizeof(srv->upstream.reason), "%s", reason);
+}
+
+static void upstream_mark_up(struct proxy_server *srv)
+{
+    if (srv->upstream.down) {
+        char name[300];
+        proxy_log_notice("upstream %s is reachable again", upstream_name(srv, name, sizeof(name)));
+    }
+    srv->upstream.down = 0;
+    srv->upstream.failures = 0;
+}
+
+/* The connection is gone: every waiter gets an error reply. A client whose
+ * own connection it was is told, since its connection state went with it. */
+static void upstream_fail(struct proxy_upstream *up, const char *reason, int connecting)
+{
+    struct proxy_server *srv = up->srv;
+    if (connecting)
+        upstream_mark_down(srv, reason);
+    else
+        proxy_log_verbose("upstream connection lost (%s), %zu replies outstanding", reason,
+                          up->qlen);
+    upstream_disconnect(up);
+    struct evbuffer *err = evbuffer_new();
+    while (up->qlen > 0) {
+        struct proxy_waiter w = waiter_pop(up);
+        proxy_upstream_error_reply(srv, err, reason);
+        proxy_client_deliver(w.c, w.s, err, evbuffer_get_length(err), up->owner == NULL);
+    }
+    evbuffer_free(err);
+    if (up->owner)
+        proxy_client_upstream_lost(up->owner);
+}
+
+/* ------------------------------------------------------------------ connect */
+
+static void upstream_connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    upstream_fail(arg, "connect timeout", 1);
+}
+
+static void upstream_connected(struct proxy_upstream *up)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(up->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err != 0) {
+        upstream_fail(up, strerror(err), 1);
+        return;
+    }
+    event_free(up->connect_timer);
+    up->connect_timer = NULL;
+    up->state = PROXY_UP_READY;
+    upstream_mark_up(up->srv);
+    event_add(up->rev, NULL);
+    proxy_upstream_flush(up);
+}
+
+int proxy_upstream_ensure(struct proxy_upstream *up)
+{
+    struct proxy_server *srv = up->srv;
+    const struct proxy_config *cfg = &srv->cfg;
+    if (up->state != PROXY_UP_IDLE)
+        return 0;
+    if (srv->upstream.down && proxy_now_ms() < srv->upstream.retry_at_ms)
+        return -1;
+
+    /* Resolution blocks; it happens only when a connection opens, and for
+     * the usual IP literal or /etc/hosts name it does not touch the
+     * network (docs/ARCHITECTURE.md). */
+    char port[8];
+    snprintf(port, sizeof(port), "%d", cfg->upstream_port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(cfg->upstream_host, port, &hints, &ai);
+    if (gai != 0) {
+        upstream_mark_down(srv, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        upstream_mark_down(srv, strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    if (rc < 0 && errno != EINPROGRESS) {
+        int err = errno;
+        close(fd);
+        upstream_mark_down(srv, strerror(err));
+        return -1;
+    }
+    up->fd = fd;
+    up->state = PROXY_UP_CONNECTING;
+    up->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, upstream_read_cb, up);
+    up->wev = event_new(srv->base, fd, EV_WRITE, upstream_write_cb, up);
+    up->connect_timer = evtimer_new(srv->base, upstream_connect_timeout_cb, up);
+    struct timeval tv = {cfg->upstream_connect_timeout / 1000,
+                         (cfg->upstream_connect_timeout % 1000) * 1000};
+    evtimer_add(up->connect_timer, &tv);
+    event_add(up->wev, NULL);
+    if (cfg->upstream_password) {
+        /* Our AUTH goes first; its reply is swallowed (upstream_route). */
+        const char *argv[3] = {"AUTH", cfg->upstream_user, cfg->upstream_password};
+        size_t argvlen[3] = {4, cfg->upstream_user ? strlen(cfg->upstream_user) : 0,
+                             strlen(cfg->upstream_password)};
+        int argc = 3;
+        if (cfg->upstream_user == NULL) {
+            argv[1] = argv[2];
+            argvlen[1] = argvlen[2];
+            argc = 2;
+        }
+        struct resp_buf b = {0};
+        resp_add_command(&b, argc, argv, argvlen);
+        evbuffer_add(up->out, b.data, b.len);
+        resp_buf_fini(&b);
+        up->hidden = 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ writing */
+
+/* Appends r as a multibulk (inline requests are normalised). Small requests
+ * are built in one piece, so the evbuffer sees one add per request. */
+static void upstream_encode(struct evbuffer *out, const struct resp_request *r)
+{
+    static struct resp_buf scratch;
+    resp_buf_reset(&scratch);
+    for (int i = 0; i < r->argc; i++) {
+        if (r->argvlen[i] >= 16 * 1024) {
+            /* A large argument: not worth copying into the scratch too. */
+            if (i == 0)
+                resp_add_array(&scratch, r->argc);
+            char hdr[32];
+            int n = snprintf(hdr, sizeof(hdr), "$%zu\r\n", r->argvlen[i]);
+            resp_buf_append(&scratch, hdr, (size_t)n);
+            evbuffer_add(out, scratch.data, scratch.len);
+            resp_buf_reset(&scratch);
+            evbuffer_add(out, r->argv[i], r->argvlen[i]);
+            resp_buf_append(&scratch, "\r\n", 2);
+            continue;
+        }
+        if (i == 0)
+            resp_add_array(&scratch, r->argc);
+        resp_add_bulk(&scratch, r->argv[i], r->argvlen[i]);
+    }
+    evbuffer_add(out, scratch.data, scratch.len);
+}
+
+void proxy_upstream_send(struct proxy_upstream *up, struct proxy_client *c, struct proxy_slot *s,
+                         const struct resp_request *r)
+{
+    upstream_encode(up->out, r);
+    if (s != NULL)
+        waiter_push(up, c, s);
+    if (up->owner == NULL && !up->dirty) {
+        up->dirty = 1; /* flushed with the turn's other output */
+        event_active(up->srv->flush_ev, EV_WRITE, 0);
+    }
+}
+
+int proxy_upstream_flush(struct proxy_upstream *up)
+{
+    up->dirty = 0;
+    if (up->state != PROXY_UP_READY)
+        return 0;
+    /* A client moving to its own connection waits until its requests on
+     * the shared one are answered, so its order of execution holds. */
+    if (up->owner && up->owner->shared_inflight > 0)
+        return 0;
+    while (evbuffer_get_length(up->out) > 0) {
+        int n = evbuffer_write(up->out, up->fd);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            upstream_fail(up, strerror(errno), 0);
+            return -1;
+        }
+        if (n == 0)
+            break;
+    }
+    if (evbuffer_get_length(up->out) > 0)
+        event_add(up->wev, NULL);
+    else
+        event_del(up->wev);
+    return 0;
+}
+
+static void upstream_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct proxy_upstream *up = arg;
+    if (up->state == PROXY_UP_CONNECTING) {
+        upstream_connected(up);
+        return;
+    }
+    proxy_upstream_flush(up);
+    /* Clients held back by this connection's full output may go on. */
+    if (evbuffer_get_length(up->out) < PROXY_OUT_LOW) {
+        if (up->owner)
+            proxy_client_mark_dirty(up->owner);
+        else
+            for (struct proxy_client *c = up->srv->clients; c; c = c->next)
+                if (c->read_paused && c->up == NULL)
+                    proxy_client_mark_dirty(c);
+    }
+}
+
+void proxy_upstream_resume(struct proxy_upstream *up)
+{
+    if (up->read_paused && up->state == PROXY_UP_READY) {
+        event_add(up->rev, NULL);
+        up->read_paused = 0;
+    }
+}
+
+/* ------------------------------------------------------------------ reading */
+
+/* Feeds the scanner from offset `scanned` of the input until a reply ends
+ * (RESP_OK: the first `scanned` bytes are exactly one reply) or the input
+ * runs out (RESP_AGAIN). */
+static int upstream_scan(struct proxy_upstream *up)
+{
+    size_t avail = evbuffer_get_length(up->in);
+    while (up->scanned < avail) {
+        struct evbuffer_ptr pos;
+        struct evbuffer_iovec v[4];
+        evbuffer_ptr_set(up->in, &pos, up->scanned, EVBUFFER_PTR_SET);
+        int nv = evbuffer_peek(up->in, -1, &pos, v, 4);
+        if (nv > 4)
+            nv = 4;
+        for (int i = 0; i < nv; i++) {
+            size_t used = 0;
+            int rc = resp_scanner_scan(&up->scan, v[i].iov_base, v[i].iov_len, &used);
+            up->scanned += used;
+            if (rc != RESP_AGAIN)
+                return rc;
+        }
+    }
+    return RESP_AGAIN;
+}
+
+/* Our own AUTH's reply: +OK, or an error that makes the upstream unusable. */
+static int upstream_check_auth(struct proxy_upstream *up)
+{
+    char first[160];
+    size_t len = up->scanned;
+    size_t n = len < sizeof(first) - 1 ? len : sizeof(first) - 1;
+    evbuffer_copyout(up->in, first, n);
+    first[n] = '\0';
+    evbuffer_drain(up->in, len);
+    up->scanned = 0;
+    up->hidden--;
+    if (first[0] != '-')
+        return 0;
+    first[strcspn(first, "\r\n")] = '\0';
+    char reason[200];
+    snprintf(reason, sizeof(reason), "AUTH failed: %s", first + 1);
+    upstream_fail(up, reason, 1);
+    return -1;
+}
+
+/* Hands every complete reply in the input to its waiter. */
+static void upstream_route(struct proxy_upstream *up)
+{
+    for (;;) {
+        int rc = upstream_scan(up);
+        if (rc == RESP_ERR) {
+            upstream_fail(up, "protocol error in the upstream's reply", 0);
+            return;
+        }
+        if (rc == RESP_AGAIN)
+            return;
+        if (up->hidden > 0) {
+            if (upstream_check_auth(up) < 0)
+                return;
+            continue;
+        }
+        struct proxy_waiter w;
+        if (up->qlen > 0) {
+            w = waiter_pop(up);
+        } else if (up->owner && up->owner->raw) {
+            w = (struct proxy_waiter){up->owner, up->owner->raw}; /* pushed message */
+        } else {
+            upstream_fail(up, "reply to no request", 0);
+            return;
+        }
+        size_t len = up->scanned;
+        up->scanned = 0;
+        proxy_client_deliver(w.c, w.s, up->in, len, up->owner == NULL);
+    }
+}
+
+static void upstream_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct proxy_upstream *up = arg;
+    /* One read buffer for every connection (one thread); only the bytes
+     * read are copied into the evbuffer. Reserving 64 KB in the evbuffer
+     * instead costs a large malloc and free per read, and libevent's
+     * evbuffer_read asks the kernel first how much is there (an ioctl). */
+    static char buf[64 * 1024];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        upstream_fail(up, n == 0 ? "connection closed by upstream" : strerror(errno), 0);
+        return;
+    }
+    evbuffer_add(up->in, buf, (size_t)n);
+    struct proxy_client *owner = up->owner;
+    upstream_route(up);
+    /* A dedicated connection stops reading while its client is slow to
+     * take replies: they wait in Redis's output buffer instead of ours. */
+    if (owner && up->state == PROXY_UP_READY && !owner->gone &&
+        evbuffer_get_length(owner->out) > PROXY_OUT_HIGH) {
+        event_del(up->rev);
+        up->read_paused = 1;
+    }
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Phase redis, side by side in one run: redis-server direct, ferry, and
+# twemproxy (nutcracker) in front of the same redis-server. Rounds are
+# interleaved (direct, ferry, twemproxy, direct, ...) so machine noise hits
+# all three alike; each figure is the median of ROUNDS runs. Prints ops/s,
+# p50 and p99, and ferry's ratios against the other two.
+#
+#   tests/bench/bench-proxy.sh ./build/ferry [ROUNDS]
+set -euo pipefail
+ferry=${1:?usage: bench-proxy.sh FERRY_BIN [ROUNDS]}
+rounds=${2:-${ROUNDS:-3}}
+work=$(mktemp -d /tmp/ferry-bench.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+    for _ in $(seq 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
+    echo "nothing answers on port $1" >&2
+    return 1
+}
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
+    --logfile "$work/redis.log" &
+pids+=($!)
+wait_port "$redis_port"
+
+ferry_port=$(free_port)
+"$ferry" --port "$ferry_port" --upstream "127.0.0.1:$redis_port" --loglevel warning \
+    --dir "$work/ferry" >"$work/ferry.log" 2>&1 &
+ferry_pid=$!
+pids+=($ferry_pid)
+wait_port "$ferry_port"
+
+twem_port=$(free_port)
+cat >"$work/nutcracker.yml" <<EOF
+bench:
+  listen: 127.0.0.1:$twem_port
+  redis: true
+  hash: fnv1a_64
+  distribution: ketama
+  servers:
+   - 127.0.0.1:$redis_port:1
+EOF
+nutcracker -c "$work/nutcracker.yml" -o "$work/nutcracker.log" -s "$(free_port)" \
+    -p "$work/nutcracker.pid" &
+pids+=($!)
+wait_port "$twem_port"
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
+    "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "redis-server $(redis-server --version | grep -o 'v=[0-9.]*'), nutcracker $(nutcracker --version 2>&1 | grep -o '[0-9][0-9.]*' | head -1), rounds $rounds (median)"
+
+# One redis-benchmark run; appends "target scenario test rps avg p50 p99".
+run() { # target port scenario clients pipeline requests
+    redis-benchmark -p "$2" -t set,get -c "$4" -P "$5" -n "$6" -r 100000 --csv 2>/dev/null |
+        awk -F'","|^"|"$' -v t="$1" -v s="$3" \
+            'NR > 1 && $2 != "" { printf "%s %s %s %s %s %s %s\n", t, s, $2, $3, $4, $6, $8 }' \
+            >>"$work/results"
+}
+
+declare -A ports=([direct]=$redis_port [ferry]=$ferry_port [twemproxy]=$twem_port)
+scenarios=("a 50 1 200000" "b 50 16 1000000" "c 1 1 20000")
+for r in $(seq "$rounds"); do
+    for sc in "${scenarios[@]}"; do
+        read -r name clients pipeline requests <<<"$sc"
+        for target in direct ferry twemproxy; do
+            run "$target" "${ports[$target]}" "$name" "$clients" "$pipeline" "$requests"
+        done
+    done
+done
+
+# Medians and ratios.
+python3 - "$work/results" <<'EOF'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+med = {}
+for t, s, test, rps, avg, p50, p99 in rows:
+    med.setdefault((t, s, test), []).append((float(rps), float(avg), float(p50), float(p99)))
+def m(t, s, test, i):
+    return statistics.median(v[i] for v in med[(t, s, test)])
+names = {"a": "-c 50 -P 1", "b": "-c 50 -P 16", "c": "-c 1 -P 1"}
+print()
+print(f"{'scenario':<12} {'test':<4} {'target':<10} {'ops/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+for s in "abc":
+    for test in ("SET", "GET"):
+        for t in ("direct", "ferry", "twemproxy"):
+            print(f"{names[s]:<12} {test:<4} {t:<10} {m(t,s,test,0):>10.0f} {m(t,s,test,2):>8.3f} {m(t,s,test,3):>8.3f}")
+print()
+ok = True
+def check(label, value, target, cmp):
+    global ok
+    good = value >= target if cmp == ">=" else value <= target
+    ok &= good
+    print(f"{label:<58} {value:6.2f}  (target {cmp} {target})  {'met' if good else 'NOT met'}")
+for test in ("SET", "GET"):
+    check(f"(a) {test} ferry/direct ops/s", m("ferry","a",test,0) / m("direct","a",test,0), 0.85, ">=")
+    check(f"(a) {test} ferry/twemproxy ops/s", m("ferry","a",test,0) / m("twemproxy","a",test,0), 1.1, ">=")
+    check(f"(b) {test} ferry/twemproxy ops/s", m("ferry","b",test,0) / m("twemproxy","b",test,0), 1.5, ">=")
+    fa = m("ferry","c",test,1) - m("direct","c",test,1)
+    ta = m("twemproxy","c",test,1) - m("direct","c",test,1)
+    print(f"(c) {test} added mean latency: ferry {fa*1000:.1f} us, twemproxy {ta*1000:.1f} us")
+    check(f"(c) {test} ferry added latency / twemproxy's", fa / ta if ta > 0 else float("inf"), 0.7, "<=")
+EOF
+
+# Memory: idle, then with 1,000 idle clients connected.
+idle_kb=$(awk '/VmRSS/ {print $2}' "/proc/$ferry_pid/status")
+redis-benchmark -p "$ferry_port" -c 1000 -I >/dev/null 2>&1 &
+idle_clients=$!
+for _ in $(seq 100); do
+    n=$(ls "/proc/$ferry_pid/fd" | wc -l)
+    [ "$n" -ge 1000 ] && break
+    sleep 0.1
+done
+sleep 1
+busy_kb=$(awk '/VmRSS/ {print $2}' "/proc/$ferry_pid/status")
+kill "$idle_clients" 2>/dev/null || true
+wait "$idle_clients" 2>/dev/null || true
+awk -v i="$idle_kb" -v b="$busy_kb" 'BEGIN {
+    printf "ferry RSS after the runs (idle): %.1f MB (target <= 8 MB) %s\n", i/1024, (i/1024 <= 8 ? "met" : "NOT met");
+    printf "ferry RSS with 1,000 idle clients: %.1f MB (target <= 40 MB) %s\n", b/1024, (b/1024 <= 40 ? "met" : "NOT met") }'

@@ -1,0 +1,95 @@
+/* requirepass on ferry, and ferry's own credentials for the upstream. */
+#include <criterion/criterion.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/support/support.h"
+
+static struct support_proc redis, ferry;
+
+static void start_both(void)
+{
+    const char *redis_args[] = {"--requirepass", "upstream-secret", NULL};
+    cr_assert(support_redis_start(&redis, redis_args) == 0);
+    const char *ferry_args[] = {"--requirepass", "s3cret", "--upstream-password",
+                                "upstream-secret", NULL};
+    cr_assert(support_ferry_start(&ferry, redis.port, ferry_args) == 0);
+}
+
+static void stop_both(void)
+{
+    support_proc_stop(&ferry);
+    support_proc_stop(&redis);
+}
+
+TestSuite(auth, .init = start_both, .fini = stop_both, .timeout = 60);
+
+Test(auth, commands_before_auth_get_noauth)
+{
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_ERROR, "NOAUTH Authentication required.", "GET k");
+    support_expect_str(c, REDIS_REPLY_ERROR,
+                       "WRONGPASS invalid username-password pair or user is disabled.",
+                       "AUTH nope");
+    support_expect_str(c, REDIS_REPLY_ERROR,
+                       "ERR wrong number of arguments for 'auth' command", "AUTH a b c");
+    support_expect_str(c, REDIS_REPLY_ERROR, "NOAUTH Authentication required.", "PING");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "AUTH s3cret");
+    /* Now the upstream is reached with ferry's own upstream password. */
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k v");
+    support_expect_str(c, REDIS_REPLY_STRING, "v", "GET k");
+    redisFree(c);
+}
+
+Test(auth, auth_with_the_default_user)
+{
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_ERROR,
+                       "WRONGPASS invalid username-password pair or user is disabled.",
+                       "AUTH alice s3cret");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "AUTH default s3cret");
+    support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    redisFree(c);
+}
+
+Test(auth, hello_with_auth_authenticates)
+{
+    redisContext *c = support_connect(ferry.port);
+    redisReply *r = redisCommand(c, "HELLO 2");
+    cr_assert_eq(r->type, REDIS_REPLY_ERROR);
+    cr_assert(strncmp(r->str, "NOAUTH HELLO must be called", 27) == 0, "%s", r->str);
+    freeReplyObject(r);
+    r = redisCommand(c, "HELLO 2 AUTH default s3cret SETNAME me");
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "type %d %s", r->type, r->str ? r->str : "");
+    freeReplyObject(r);
+    support_expect_str(c, REDIS_REPLY_STRING, "me", "CLIENT GETNAME");
+    redisFree(c);
+}
+
+/* Before AUTH, Redis's unauthenticated limits apply, with its words. */
+Test(auth, unauthenticated_clients_get_redis_limits)
+{
+    int fd = support_raw_connect(ferry.port);
+    const char req[] = "*11\r\n";
+    support_raw_send(fd, req, sizeof(req) - 1);
+    char out[128] = {0};
+    support_raw_recv(fd, out, sizeof(out) - 1);
+    cr_assert_str_eq(out, "-ERR Protocol error: unauthenticated multibulk length\r\n");
+    close(fd);
+}
+
+/* ferry authenticates to the upstream as an ACL user of its own. */
+Test(auth, upstream_acl_user, .init = NULL, .fini = NULL)
+{
+    struct support_proc r, f;
+    const char *redis_args[] = {"--user", "ferryuser", "on", ">ferrypw", "~*", "&*", "+@all", NULL};
+    cr_assert(support_redis_start(&r, redis_args) == 0);
+    const char *ferry_args[] = {"--upstream-user", "ferryuser", "--upstream-password", "ferrypw",
+                                NULL};
+    cr_assert(support_ferry_start(&f, r.port, ferry_args) == 0);
+    redisContext *c = support_connect(f.port);
+    support_expect_str(c, REDIS_REPLY_STRING, "ferryuser", "ACL WHOAMI");
+    redisFree(c);
+    support_proc_stop(&f);
+    support_proc_stop(&r);
+}

@@ -1,0 +1,426 @@
+/* Phase redis: ferry in front of a real redis-server, driven by hiredis. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/support/support.h"
+
+static struct support_proc redis, ferry;
+
+static void start_both(void)
+{
+    cr_assert(support_redis_start(&redis, NULL) == 0, "redis-server did not start");
+    cr_assert(support_ferry_start(&ferry, redis.port, NULL) == 0, "ferry did not start");
+}
+
+static void stop_both(void)
+{
+    support_proc_stop(&ferry);
+    support_proc_stop(&redis);
+}
+
+TestSuite(passthrough, .init = start_both, .fini = stop_both, .timeout = 120);
+
+Test(passthrough, answers_basic_commands_like_redis)
+{
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k v");
+    support_expect_str(c, REDIS_REPLY_STRING, "v", "GET k");
+    support_expect_int(c, 1, "DEL k");
+    support_expect_str(c, REDIS_REPLY_NIL, NULL, "GET k");
+    support_expect_str(c, REDIS_REPLY_ERROR, "ERR unknown command 'NOSUCH', with args beginning with: 'x' ",
+                       "NOSUCH x");
+    support_expect_str(c, REDIS_REPLY_ERROR, "NOPROTO unsupported protocol version", "HELLO 3");
+    redisFree(c);
+}
+
+Test(passthrough, keys_and_values_are_binary_safe)
+{
+    redisContext *c = support_connect(ferry.port);
+    char key[256], val[4096];
+    for (int i = 0; i < 256; i++)
+        key[i] = (char)i;
+    for (int i = 0; i < 4096; i++)
+        val[i] = (char)(i * 7);
+    redisReply *r = redisCommand(c, "SET %b %b", key, sizeof(key), val, sizeof(val));
+    cr_assert_str_eq(r->str, "OK");
+    freeReplyObject(r);
+    r = redisCommand(c, "GET %b", key, sizeof(key));
+    cr_assert_eq(r->type, REDIS_REPLY_STRING);
+    cr_assert_eq(r->len, sizeof(val));
+    cr_assert(memcmp(r->str, val, sizeof(val)) == 0);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+Test(passthrough, inline_commands_work)
+{
+    int fd = support_raw_connect(ferry.port);
+    const char req[] = "PING\r\nSET \"a b\" 'c d'\r\nGET \"a b\"\r\n";
+    support_raw_send(fd, req, sizeof(req) - 1);
+    const char want[] = "+PONG\r\n+OK\r\n$3\r\nc d\r\n";
+    char got[64] = {0};
+    size_t n = support_raw_recv(fd, got, sizeof(want) - 1);
+    cr_assert_eq(n, sizeof(want) - 1, "got %zu bytes: %s", n, got);
+    cr_assert(memcmp(got, want, n) == 0, "got %s", got);
+    close(fd);
+}
+
+Test(passthrough, pipeline_of_100000_commands_in_order)
+{
+    redisContext *c = support_connect(ferry.port);
+    const int n = 100000;
+    for (int i = 0; i < n; i++)
+        redisAppendCommand(c, (i % 2) ? "GET p:%d" : "SET p:%d %d", i / 2, i);
+    for (int i = 0; i < n; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK, "reply %d: %s", i, c->errstr);
+        if (i % 2 == 0) {
+            cr_assert_eq(r->type, REDIS_REPLY_STATUS, "reply %d", i);
+        } else {
+            cr_assert_eq(r->type, REDIS_REPLY_STRING, "reply %d type %d", i, r->type);
+            cr_assert_eq(atoi(r->str), i - 1, "reply %d is %s", i, r->str);
+        }
+        freeReplyObject(r);
+    }
+    redisFree(c);
+}
+
+Test(passthrough, multi_exec_and_watch_abort)
+{
+    redisContext *a = support_connect(ferry.port), *b = support_connect(ferry.port);
+    support_expect_str(a, REDIS_REPLY_STATUS, "OK", "MULTI");
+    support_expect_str(a, REDIS_REPLY_STATUS, "QUEUED", "SET m 1");
+    support_expect_str(a, REDIS_REPLY_STATUS, "QUEUED", "INCR m");
+    redisReply *r = redisCommand(a, "EXEC");
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq(r->elements, 2);
+    cr_assert_eq(r->element[1]->integer, 2);
+    freeReplyObject(r);
+
+    support_expect_str(a, REDIS_REPLY_STATUS, "OK", "WATCH m");
+    support_expect_str(b, REDIS_REPLY_STATUS, "OK", "SET m changed");
+    support_expect_str(a, REDIS_REPLY_STATUS, "OK", "MULTI");
+    support_expect_str(a, REDIS_REPLY_STATUS, "QUEUED", "SET m mine");
+    support_expect_str(a, REDIS_REPLY_NIL, NULL, "EXEC");
+    support_expect_str(b, REDIS_REPLY_STRING, "changed", "GET m");
+    redisFree(a);
+    redisFree(b);
+}
+
+Test(passthrough, blpop_waits_until_another_client_pushes)
+{
+    redisContext *a = support_connect(ferry.port), *b = support_connect(ferry.port);
+    redisAppendCommand(a, "BLPOP q 0");
+    int done = 0;
+    while (!done)
+        cr_assert(redisBufferWrite(a, &done) == REDIS_OK);
+    usleep(100 * 1000); /* let BLPOP reach Redis and block; GET below proves order anyway */
+    support_expect_int(b, 1, "RPUSH q hello");
+    redisReply *r;
+    cr_assert(redisGetReply(a, (void **)&r) == REDIS_OK);
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+    cr_assert_str_eq(r->element[1]->str, "hello");
+    freeReplyObject(r);
+    support_expect_str(a, REDIS_REPLY_STATUS, "PONG", "PING");
+    redisFree(a);
+    redisFree(b);
+}
+
+Test(passthrough, subscribe_receives_what_another_client_publishes)
+{
+    redisContext *sub = support_connect(ferry.port), *pub = support_connect(ferry.port);
+    redisReply *r = redisCommand(sub, "SUBSCRIBE news");
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+    cr_assert_str_eq(r->element[0]->str, "subscribe");
+    freeReplyObject(r);
+    support_expect_int(pub, 1, "PUBLISH news hello");
+    cr_assert(redisGetReply(sub, (void **)&r) == REDIS_OK);
+    cr_assert_str_eq(r->element[0]->str, "message");
+    cr_assert_str_eq(r->element[2]->str, "hello");
+    freeReplyObject(r);
+    r = redisCommand(sub, "UNSUBSCRIBE news");
+    cr_assert_str_eq(r->element[0]->str, "unsubscribe");
+    cr_assert_eq(r->element[2]->integer, 0);
+    freeReplyObject(r);
+    support_expect_str(sub, REDIS_REPLY_STATUS, "PONG", "PING");
+    redisFree(sub);
+    redisFree(pub);
+}
+
+Test(passthrough, select_is_per_client)
+{
+    redisContext *a = support_connect(ferry.port), *b = support_connect(ferry.port);
+    support_expect_str(a, REDIS_REPLY_STATUS, "OK", "SELECT 1");
+    support_expect_str(a, REDIS_REPLY_STATUS, "OK", "SET s in-db-1");
+    support_expect_str(b, REDIS_REPLY_NIL, NULL, "GET s");
+    support_expect_str(a, REDIS_REPLY_STRING, "in-db-1", "GET s");
+    redisReply *r = redisCommand(a, "CLIENT SETNAME alice");
+    freeReplyObject(r);
+    support_expect_str(a, REDIS_REPLY_STRING, "alice", "CLIENT GETNAME");
+    support_expect_str(b, REDIS_REPLY_NIL, NULL, "CLIENT GETNAME");
+    redisFree(a);
+    redisFree(b);
+}
+
+Test(passthrough, values_of_100_megabytes_round_trip, .timeout = 300)
+{
+    size_t n = 100u * 1024 * 1024;
+    char *v = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (char)(i * 2654435761u >> 24);
+    redisContext *c = support_connect(ferry.port);
+    redisReply *r = redisCommand(c, "SET big %b", v, n);
+    cr_assert(r != NULL, "%s", c->errstr);
+    cr_assert_str_eq(r->str, "OK");
+    freeReplyObject(r);
+    r = redisCommand(c, "GET big");
+    cr_assert(r != NULL, "%s", c->errstr);
+    cr_assert_eq(r->len, n);
+    cr_assert(memcmp(r->str, v, n) == 0);
+    freeReplyObject(r);
+    redisFree(c);
+    free(v);
+    long rss = support_rss_kb(ferry.pid);
+    cr_log_info("ferry RSS after a 100 MB round trip: %ld KiB", rss);
+}
+
+Test(passthrough, a_thousand_concurrent_clients)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < 2100 && rl.rlim_max >= 2100) {
+        rl.rlim_cur = 2100;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    enum { N = 1000 };
+    static redisContext *cs[N];
+    for (int i = 0; i < N; i++)
+        cs[i] = support_connect(ferry.port);
+    for (int i = 0; i < N; i++)
+        redisAppendCommand(cs[i], "SET c:%d %d", i, i);
+    for (int i = 0; i < N; i++)
+        redisAppendCommand(cs[i], "GET c:%d", i);
+    for (int i = 0; i < N; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(cs[i], (void **)&r) == REDIS_OK);
+        cr_assert_str_eq(r->str, "OK");
+        freeReplyObject(r);
+        cr_assert(redisGetReply(cs[i], (void **)&r) == REDIS_OK);
+        cr_assert_eq(atoi(r->str), i);
+        freeReplyObject(r);
+    }
+    for (int i = 0; i < N; i++)
+        redisFree(cs[i]);
+}
+
+Test(passthrough, upstream_killed_and_restarted_mid_stream)
+{
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET before 1");
+    int port = redis.port;
+    support_stop_pid(redis.pid, 5000);
+    redis.pid = 0;
+
+    char want[128];
+    snprintf(want, sizeof(want), "ERR ferry: upstream 127.0.0.1:%d unavailable (", port);
+    for (int i = 0; i < 20; i++) {
+        redisReply *r = redisCommand(c, "GET before");
+        cr_assert(r != NULL, "ferry dropped the client: %s", c->errstr);
+        cr_assert_eq(r->type, REDIS_REPLY_ERROR, "reply %d type %d", i, r->type);
+        cr_assert(strncmp(r->str, want, strlen(want)) == 0, "error was: %s", r->str);
+        freeReplyObject(r);
+    }
+    /* Another client is still served (with the same error), ferry is up. */
+    redisContext *d = support_connect(ferry.port);
+    redisReply *r = redisCommand(d, "PING");
+    cr_assert_eq(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+
+    /* Redis comes back on the same port: ferry reconnects by itself. */
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    char *argv[] = {"redis-server", "--port", portstr, "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--dir", redis.dir, NULL};
+    redis.pid = support_spawn(argv, redis.log);
+    cr_assert(support_wait_port(port, 10000) == 0);
+    int ok = 0;
+    for (int i = 0; i < 200 && !ok; i++) {
+        r = redisCommand(c, "SET after 2");
+        cr_assert(r != NULL, "%s", c->errstr);
+        ok = r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        if (!ok)
+            usleep(50 * 1000);
+    }
+    cr_assert(ok, "ferry never reconnected");
+    support_expect_str(c, REDIS_REPLY_STRING, "2", "GET after");
+    redisFree(c);
+    redisFree(d);
+}
+
+Test(passthrough, upstream_loss_closes_clients_whose_state_it_held)
+{
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SELECT 3");
+    support_stop_pid(redis.pid, 5000);
+    redis.pid = 0;
+    /* Its next request fails, then the connection closes: continuing in
+     * database 0 silently would be wrong. */
+    redisReply *r = redisCommand(c, "GET x");
+    if (r) {
+        cr_assert_eq(r->type, REDIS_REPLY_ERROR);
+        freeReplyObject(r);
+        r = redisCommand(c, "GET x");
+    }
+    cr_assert_null(r, "connection should have been closed");
+    redisFree(c);
+}
+
+Test(passthrough, sigterm_exits_zero)
+{
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    int status = support_stop_pid(ferry.pid, 10000);
+    ferry.pid = 0;
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    redisFree(c);
+}
+
+/* A client moving from the shared connection to its own must not overtake
+ * its own earlier writes: 100 INCRs on the shared connection, then a
+ * stateful command and a GET in the same write, for 20 clients at once. */
+Test(passthrough, moving_to_an_own_connection_keeps_request_order)
+{
+    enum { N = 20, INCRS = 100 };
+    redisContext *cs[N];
+    for (int i = 0; i < N; i++) {
+        cs[i] = support_connect(ferry.port);
+        for (int j = 0; j < INCRS; j++)
+            redisAppendCommand(cs[i], "INCR order:%d", i);
+        redisAppendCommand(cs[i], "CLIENT SETNAME c%d", i);
+        redisAppendCommand(cs[i], "GET order:%d", i);
+        int done = 0;
+        while (!done)
+            cr_assert(redisBufferWrite(cs[i], &done) == REDIS_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        redisReply *r;
+        for (int j = 0; j < INCRS + 1; j++) {
+            cr_assert(redisGetReply(cs[i], (void **)&r) == REDIS_OK);
+            freeReplyObject(r);
+        }
+        cr_assert(redisGetReply(cs[i], (void **)&r) == REDIS_OK);
+        cr_assert_eq(r->type, REDIS_REPLY_STRING);
+        cr_assert_eq(atoi(r->str), INCRS, "client %d read %s before its own INCRs", i, r->str);
+        freeReplyObject(r);
+        redisFree(cs[i]);
+    }
+}
+
+Test(passthrough, clients_that_leave_with_replies_in_flight)
+{
+    for (int round = 0; round < 50; round++) {
+        redisContext *c = support_connect(ferry.port);
+        for (int j = 0; j < 500; j++)
+            redisAppendCommand(c, "SET gone:%d %d", j, j);
+        int done = 0;
+        while (!done)
+            cr_assert(redisBufferWrite(c, &done) == REDIS_OK);
+        redisFree(c); /* closes without reading a reply */
+    }
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    support_expect_str(c, REDIS_REPLY_STRING, "499", "GET gone:499");
+    redisFree(c);
+}
+
+/* upstream-shared-connections 0: every client on its own connection. */
+Test(passthrough, every_client_on_its_own_connection)
+{
+    struct support_proc solo;
+    const char *args[] = {"--upstream-shared-connections", "0", NULL};
+    cr_assert(support_ferry_start(&solo, redis.port, args) == 0);
+    redisContext *a = support_connect(solo.port), *b = support_connect(solo.port);
+    for (int i = 0; i < 1000; i++)
+        redisAppendCommand(a, "SET solo:%d %d", i, i);
+    for (int i = 0; i < 1000; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(a, (void **)&r) == REDIS_OK);
+        freeReplyObject(r);
+    }
+    support_expect_str(b, REDIS_REPLY_STRING, "999", "GET solo:999");
+    redisReply *r = redisCommand(a, "CLIENT ID");
+    redisReply *q = redisCommand(b, "CLIENT ID");
+    cr_assert_neq(r->integer, q->integer);
+    freeReplyObject(r);
+    freeReplyObject(q);
+    redisFree(a);
+    redisFree(b);
+    support_proc_stop(&solo);
+}
+
+/* Redis dies while a large pipeline is in flight: every request still gets
+ * exactly one reply, in order: +OK until the break, the ferry error after. */
+Test(passthrough, upstream_killed_with_a_pipeline_in_flight)
+{
+    enum { N = 40000 };
+    static char val[1024];
+    memset(val, 'v', sizeof(val));
+    redisContext *c = support_connect(ferry.port);
+    for (int i = 0; i < N; i++)
+        redisAppendCommand(c, "SET inflight:%d %b", i, val, sizeof(val));
+    size_t total = sdslen(c->obuf);
+    int done = 0, killed = 0;
+    while (!done) {
+        cr_assert(redisBufferWrite(c, &done) == REDIS_OK, "%s", c->errstr);
+        if (!killed && sdslen(c->obuf) < total / 2) {
+            kill(redis.pid, SIGKILL);
+            waitpid(redis.pid, NULL, 0);
+            redis.pid = 0;
+            killed = 1;
+        }
+    }
+    cr_assert(killed);
+    int ok = 0, err = 0;
+    for (int i = 0; i < N; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK, "reply %d: %s", i, c->errstr);
+        if (r->type == REDIS_REPLY_STATUS) {
+            cr_assert_eq(err, 0, "an OK after an error, at %d", i);
+            ok++;
+        } else {
+            cr_assert_eq(r->type, REDIS_REPLY_ERROR);
+            cr_assert(strstr(r->str, "ERR ferry: upstream") == r->str, "%s", r->str);
+            err++;
+        }
+        freeReplyObject(r);
+    }
+    cr_assert_eq(ok + err, N);
+    cr_assert_gt(err, 0);
+    cr_log_info("%d answered before the kill, %d errors after", ok, err);
+    redisFree(c);
+}
+
+/* SIGTERM with a subscriber connected: it is closed once what it was sent
+ * is flushed, rather than holding shutdown until shutdown-timeout (which
+ * ferry would log), and ferry exits 0. */
+Test(passthrough, sigterm_does_not_wait_for_subscribers)
+{
+    redisContext *sub = support_connect(ferry.port);
+    redisReply *r = redisCommand(sub, "SUBSCRIBE forever");
+    freeReplyObject(r);
+    int status = support_stop_pid(ferry.pid, 30000);
+    ferry.pid = 0;
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "grep -q 'still had replies in flight' '%s'", ferry.log);
+    cr_assert_neq(system(cmd), 0, "shutdown waited for the subscriber");
+    redisFree(sub);
+}

@@ -1,0 +1,54 @@
+/* Test support: real processes on free loopback ports.
+ *
+ * Every process started here is tied to the test process (PR_SET_PDEATHSIG),
+ * so a crashed test leaves nothing behind, and is stopped by pid in the
+ * test's teardown. */
+#ifndef FERRY_TEST_SUPPORT_H
+#define FERRY_TEST_SUPPORT_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct support_proc {
+    pid_t pid;
+    int port;
+    char dir[256]; /* a private temporary directory; removed by stop */
+    char log[300]; /* its output */
+};
+
+/* A TCP port on 127.0.0.1 that nothing listens on right now. */
+int support_free_port(void);
+/* Waits until something accepts on 127.0.0.1:port; 0, or -1 after timeout_ms. */
+int support_wait_port(int port, int timeout_ms);
+/* Starts argv[0] (searched in PATH) with output to logfile. */
+pid_t support_spawn(char *const argv[], const char *logfile);
+/* SIGTERM, then SIGKILL after grace_ms; reaps; returns the wait status. */
+int support_stop_pid(pid_t pid, int grace_ms);
+
+/* redis-server on a free port, no persistence. extra: NULL-terminated
+ * additional arguments (e.g. "--requirepass", "x"), or NULL. */
+int support_redis_start(struct support_proc *p, const char *const *extra);
+/* ferry in front of upstream_port (0: none), with extra arguments. The
+ * binary is $FERRY_BIN (set by the Makefile) or ./build/ferry. */
+int support_ferry_start(struct support_proc *p, int upstream_port, const char *const *extra);
+void support_proc_stop(struct support_proc *p);
+/* Prints the last lines of the process's log to stderr (for failures). */
+void support_proc_dump_log(const struct support_proc *p);
+
+/* A hiredis connection to 127.0.0.1:port with a 10 s timeout; asserts. */
+redisContext *support_connect(int port);
+/* Runs a command and checks the reply's type and string/integer value.
+ * `want` is the expected string for STATUS/STRING/ERROR replies. */
+void support_expect_str(redisContext *c, int type, const char *want, const char *fmt, ...);
+void support_expect_int(redisContext *c, long long want, const char *fmt, ...);
+/* A raw socket to 127.0.0.1:port, blocking, 10 s timeouts. */
+int support_raw_connect(int port);
+/* Sends bytes on a raw socket; asserts they all went. */
+void support_raw_send(int fd, const void *p, size_t n);
+/* Reads until `n` bytes, EOF or the 10 s timeout; returns how many were read. */
+size_t support_raw_recv(int fd, char *buf, size_t n);
+/* Resident set size of pid in KiB. */
+long support_rss_kb(pid_t pid);
+
+#endif

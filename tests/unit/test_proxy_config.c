@@ -1,0 +1,133 @@
+/* Config parsing: every bad line is reported with its file, line and reason. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/proxy.h"
+
+static char path[64];
+
+static void write_conf(const char *text)
+{
+    snprintf(path, sizeof(path), "/tmp/ferry-conf-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static void cleanup(void)
+{
+    if (path[0])
+        unlink(path);
+}
+
+TestSuite(proxy_config, .fini = cleanup);
+
+/* Loads text and returns the error (empty when it loaded). */
+static const char *load(struct proxy_config *cfg, const char *text)
+{
+    static char err[512];
+    err[0] = '\0';
+    write_conf(text);
+    proxy_config_init(cfg);
+    proxy_config_load_file(cfg, path, err, sizeof(err));
+    return err;
+}
+
+static void expect_error(const char *text, int line, const char *reason)
+{
+    struct proxy_config cfg;
+    const char *err = load(&cfg, text);
+    char want[256];
+    snprintf(want, sizeof(want), "%s:%d: %s", path, line, reason);
+    cr_assert_str_eq(err, want);
+    proxy_config_fini(&cfg);
+}
+
+Test(proxy_config, good_file_sets_every_kind_of_option)
+{
+    struct proxy_config cfg;
+    const char *err = load(&cfg, "# comment\n\n  port 7000\nbind 127.0.0.1 ::1\n"
+                                 "upstream redis.local:6379\nproto-max-bulk-len 1gb\n"
+                                 "requirepass \"with space\"\nloglevel WARNING\nsync no\n"
+                                 "phase raft-only\nstore-size 10m\n");
+    cr_assert_str_eq(err, "");
+    cr_assert_eq(cfg.port, 7000);
+    cr_assert_eq(cfg.nbind, 2);
+    cr_assert_str_eq(cfg.bind[1], "::1");
+    cr_assert_str_eq(cfg.upstream_host, "redis.local");
+    cr_assert_eq(cfg.upstream_port, 6379);
+    cr_assert_eq(cfg.proto_max_bulk_len, 1024LL * 1024 * 1024);
+    cr_assert_str_eq(cfg.requirepass, "with space");
+    cr_assert_eq(cfg.loglevel, PROXY_LOG_WARNING);
+    cr_assert_eq(cfg.sync, 0);
+    cr_assert_eq(cfg.phase, PROXY_PHASE_RAFT_ONLY);
+    cr_assert_eq(cfg.store_size, 10 * 1000 * 1000);
+    char out[64];
+    cr_assert_eq(proxy_config_get(&cfg, "upstream", out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "redis.local:6379");
+    proxy_config_fini(&cfg);
+}
+
+Test(proxy_config, bad_lines_say_file_line_and_reason)
+{
+    expect_error("port 6380\nport abc\n", 2, "'port' must be an integer from 0 to 65535, got 'abc'");
+    expect_error("port 70000\n", 1, "'port' must be an integer from 0 to 65535, got '70000'");
+    expect_error("\n\nnosuch 1\n", 3, "unknown option 'nosuch'");
+    expect_error("loglevel loud\n", 1,
+                 "'loglevel' must be one of debug, verbose, notice, warning, got 'loud'");
+    expect_error("phase sideways\n", 1,
+                 "'phase' must be one of redis, mirror, read-raft, raft, raft-only, got 'sideways'");
+    expect_error("upstream localhost\n", 1, "'upstream' must be host:port, got 'localhost'");
+    expect_error("upstream host:0\n", 1, "'upstream' must be host:port, got 'host:0'");
+    expect_error("proto-max-bulk-len 12parsecs\n", 1,
+                 "'proto-max-bulk-len' must be a size such as 512mb or 1gb, got '12parsecs'");
+    expect_error("proto-max-bulk-len 10\n", 1,
+                 "'proto-max-bulk-len' must be from 1048576 to 9223372036854775807 bytes, got '10'");
+    expect_error("sync maybe\n", 1, "'sync' must be yes or no, got 'maybe'");
+    expect_error("port 1 2\n", 1, "'port' takes exactly one value, got 2");
+    expect_error("requirepass \"open\n", 1, "unbalanced quotes");
+    expect_error("requirepass \"a\"b\n", 1, "unbalanced quotes");
+}
+
+Test(proxy_config, missing_file_is_an_error)
+{
+    struct proxy_config cfg;
+    char err[256];
+    proxy_config_init(&cfg);
+    cr_assert_eq(proxy_config_load_file(&cfg, "/nonexistent/ferry.conf", err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "/nonexistent/ferry.conf: cannot open: No such file or directory");
+    proxy_config_fini(&cfg);
+}
+
+Test(proxy_config, command_line_overrides_the_file)
+{
+    write_conf("port 7000\nloglevel debug\n");
+    struct proxy_config cfg;
+    proxy_config_init(&cfg);
+    char *argv[] = {path, "--port", "7001", "--bind", "127.0.0.2", "127.0.0.3"};
+    const char *file;
+    char err[256];
+    cr_assert_eq(proxy_config_from_args(&cfg, 6, argv, &file, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(file, path);
+    cr_assert_eq(cfg.port, 7001);
+    cr_assert_eq(cfg.loglevel, PROXY_LOG_DEBUG);
+    cr_assert_eq(cfg.nbind, 2);
+    char *bad[] = {"--port"};
+    cr_assert_eq(proxy_config_from_args(&cfg, 1, bad, &file, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "command line: 'port' takes exactly one value, got 0");
+    proxy_config_fini(&cfg);
+}
+
+Test(proxy_config, validation_needs_an_upstream_for_phase_redis)
+{
+    struct proxy_config cfg;
+    char err[256];
+    proxy_config_init(&cfg);
+    cr_assert_eq(proxy_config_validate(&cfg, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "phase redis needs an upstream Redis: set 'upstream host:port'");
+    proxy_config_fini(&cfg);
+}
