@@ -120,7 +120,7 @@ run: all
 # target, but every binary runs so one failure does not hide another.
 CRITERION_FLAGS ?= --jobs 2
 
-test: all check-layering test-unit test-integration test-sim test-mutants
+test: all check-layering test-unit test-integration test-raft
 	@echo "make test: all suites passed"
 
 test-unit: $(UNIT_BIN)
@@ -151,6 +151,17 @@ test-sim: $(SIM_BIN)
 
 $(B)/tests/bench/raft/%: $(B)/tests/bench/raft/%.o $(RAFT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+$(B)/tests/fault/raft_log_writer: $(B)/tests/fault/raft_log_writer.o $(STORE_LIB) $(RAFT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ -llmdb
+
+.PHONY: test-raft-log-crash test-raft
+test-raft-log-crash:
+	@echo "== raft log crash test"
+	@tests/fault/raft-log-crash.sh
+
+# Everything of issue 4 that `make test` runs.
+test-raft: test-sim test-mutants test-raft-log-crash
 
 # libFuzzer (clang): make fuzz-raft FUZZ_TIME=60
 FUZZ_TIME ?= 60
