@@ -149,8 +149,8 @@ test-sim: $(SIM_BIN)
 	@echo "== raft simulation"
 	@$(SIM_BIN) --seeds $(SIM_TEST_SEEDS) --jobs $(SIM_JOBS)
 
-$(B)/tests/bench/raft/%: $(B)/tests/bench/raft/%.o $(RAFT_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^
+$(B)/tests/bench/raft/%: $(B)/tests/bench/raft/%.o $(STORE_LIB) $(RAFT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ -llmdb
 
 $(B)/tests/fault/raft_log_writer: $(B)/tests/fault/raft_log_writer.o $(STORE_LIB) $(RAFT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -llmdb
