@@ -317,7 +317,7 @@ static void log_compact(struct raft *r, uint64_t index)
     RAFT_ASSERT(raft_log_term(r, index, &t) == 0);
     size_t drop = index - r->snap_index;
     for (size_t i = 0; i < drop; i++) free(r->ents[i].data);
-    memmove(r->ents, r->ents + drop, (r->n_ents - drop) * sizeof(*r->ents));
+    if (drop) memmove(r->ents, r->ents + drop, (r->n_ents - drop) * sizeof(*r->ents));
     r->n_ents -= drop;
     r->snap_index = index;
     r->snap_term = t;
@@ -449,7 +449,7 @@ static void progress_sync(struct raft *r)
             free(r->prs[i].infl_bytes);
         }
     }
-    memcpy(r->prs, keep, n * sizeof(keep[0]));
+    if (n) memcpy(r->prs, keep, (size_t)n * sizeof(keep[0]));
     r->n_prs = n;
 }
 
@@ -624,7 +624,7 @@ static void reads_check(struct raft *r)
         r->n_ready_reads++;
         k++;
     }
-    memmove(r->reads, r->reads + k, (r->n_reads - k) * sizeof(*r->reads));
+    if (k) memmove(r->reads, r->reads + k, (r->n_reads - k) * sizeof(*r->reads));
     r->n_reads -= k;
 }
 

@@ -377,7 +377,7 @@ static void disk_set_snapshot(struct node *n, const struct raft_snapshot_meta *m
     }
     if (!matches) keep_from = d->n;
     for (size_t k = 0; k < keep_from; k++) free(d->ents[k].e.data);
-    memmove(d->ents, d->ents + keep_from, (d->n - keep_from) * sizeof(*d->ents));
+    if (keep_from) memmove(d->ents, d->ents + keep_from, (d->n - keep_from) * sizeof(*d->ents));
     d->n -= keep_from;
     d->snap = *meta;
     d->snap_chain = chain;
