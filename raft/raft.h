@@ -29,8 +29,8 @@
  *   - rd.committed MUST be applied in order, after this ready's entries are
  *     persisted, and MUST NOT be applied twice across a restart (persist the
  *     applied index with the application's state).
- *   - After raft_ready returned a ready with anything in it, the application
- *     MUST call raft_advance before any other raft_ function on that node.
+ *   - After raft_ready, the application MUST call raft_advance before any
+ *     other raft_ function on that node (the core asserts it).
  *   - After raft_compact(index) returned 0, the application MUST have stored
  *     the snapshot durably before it deletes persisted entries <= index.
  *   - On restart the application MUST hand back, in struct raft_restore,

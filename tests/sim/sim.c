@@ -115,6 +115,9 @@ struct node {
     uint64_t leader_term_checked;
     uint64_t waiting_read[64], waiting_index[64]; /* reads answered, waiting for apply */
     int n_waiting;
+    /* frames that arrived while the node was blocked on its disk */
+    struct frame { uint8_t *buf; size_t len; } *inbox;
+    size_t n_inbox, cap_inbox;
 };
 
 static struct node nodes[MAXN + 1];
@@ -280,7 +283,10 @@ static void check_promise(const struct raft_msg *m)
 {
     if (m->from < 1 || m->from > (uint64_t)N || (m->flags & RAFT_MSG_FLAG_REJECT)) return;
     const struct disk *d = &nodes[m->from].disk;
-    if (m->type == RAFT_MSG_VOTE_RESP && (d->hs.term != m->term || d->hs.vote != m->to))
+    /* A later durable term keeps the promise too: the node can never vote in
+     * the granted term again. */
+    if (m->type == RAFT_MSG_VOTE_RESP && d->hs.term <= m->term &&
+        (d->hs.term != m->term || d->hs.vote != m->to))
         fail("node %llu granted its vote in term %llu before persisting it",
              (unsigned long long)m->from, (unsigned long long)m->term);
     if (m->type == RAFT_MSG_APPEND_RESP && m->index > disk_last_index(d))
@@ -617,17 +623,39 @@ static void node_start(struct node *n)
     schedule_tick(n);
 }
 
+static void inbox_drop(struct node *n)
+{
+    for (size_t i = 0; i < n->n_inbox; i++) free(n->inbox[i].buf);
+    n->n_inbox = 0;
+}
+
 static void node_crash(struct node *n)
 {
     trace("node %llu crashes%s", (unsigned long long)n->id, n->busy ? " (losing an unsynced ready)" : "");
     raft_free(n->r);
     n->r = NULL;
+    inbox_drop(n);
     n->up = 0;
     n->busy = 0;
     n->inc++;
 }
 
 static void node_process(struct node *n);
+
+static void deliver(struct node *n, uint8_t *buf, size_t len)
+{
+    struct raft_msg m;
+    long rc = raft_msg_decode(buf, len, &m);
+    if (rc != (long)len) fail("codec: a frame failed to decode (%ld)", rc);
+    else {
+        trace("  deliver %llu->%llu %s term=%llu", (unsigned long long)m.from,
+              (unsigned long long)m.to, msg_name(m.type), (unsigned long long)m.term);
+        raft_step(n->r, &m);
+    }
+    raft_msg_fini(&m);
+    free(buf);
+}
+
 
 /* The disk write of the pending ready completed: persist, send, apply, advance. */
 static void node_persisted(struct node *n)
@@ -710,6 +738,8 @@ static void node_persisted(struct node *n)
         n->missed_ticks--;
         raft_tick(n->r);
     }
+    for (size_t i = 0; i < n->n_inbox; i++) deliver(n, n->inbox[i].buf, n->inbox[i].len);
+    n->n_inbox = 0;
     check_node(n);
     node_process(n);
 }
@@ -890,21 +920,15 @@ static void run_events(uint64_t until)
                 free(e.buf);
                 break;
             }
-            if (n->busy) { /* a node blocked on its disk reads its socket later */
-                e.time = now + 1 + (uint64_t)disk_max;
-                ev_push(e);
+            if (n->busy) { /* a node blocked on its disk reads its socket afterwards */
+                if (n->n_inbox == n->cap_inbox) {
+                    n->cap_inbox = n->cap_inbox ? 2 * n->cap_inbox : 16;
+                    n->inbox = xrealloc(n->inbox, n->cap_inbox * sizeof(*n->inbox));
+                }
+                n->inbox[n->n_inbox++] = (struct frame){e.buf, e.len};
                 break;
             }
-            struct raft_msg m;
-            long rc = raft_msg_decode(e.buf, e.len, &m);
-            if (rc != (long)e.len) fail("codec: a frame failed to decode (%ld)", rc);
-            else {
-                trace("  deliver %llu->%llu %s term=%llu", (unsigned long long)m.from,
-                      (unsigned long long)m.to, msg_name(m.type), (unsigned long long)m.term);
-                raft_step(n->r, &m);
-            }
-            raft_msg_fini(&m);
-            free(e.buf);
+            deliver(n, e.buf, e.len);
             node_process(n);
             break;
         }
@@ -983,6 +1007,8 @@ static void reset_world(void)
     for (int i = 1; i <= MAXN; i++) {
         raft_free(nodes[i].r);
         disk_free(&nodes[i].disk);
+        inbox_drop(&nodes[i]);
+        free(nodes[i].inbox);
     }
     memset(nodes, 0, sizeof(nodes));
     while (heap_n) free(ev_pop().buf);
