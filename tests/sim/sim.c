@@ -60,6 +60,7 @@ static uint64_t trace_hash;
 static int failed;
 static char fail_msg[512];
 static uint64_t cur_seed;
+static uint64_t recovery_ticks; /* from healing to a recovered cluster */
 
 static void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void trace(const char *fmt, ...)
@@ -289,7 +290,9 @@ static void check_promise(const struct raft_msg *m)
         (d->hs.term != m->term || d->hs.vote != m->to))
         fail("node %llu granted its vote in term %llu before persisting it",
              (unsigned long long)m->from, (unsigned long long)m->term);
-    if (m->type == RAFT_MSG_APPEND_RESP && m->index > disk_last_index(d))
+    /* Likewise an acknowledgement made stale, in the same ready, by a newer
+     * leader's truncation: it was true in its term, which is over for good. */
+    if (m->type == RAFT_MSG_APPEND_RESP && m->index > disk_last_index(d) && d->hs.term <= m->term)
         fail("node %llu acknowledged index %llu before persisting it", (unsigned long long)m->from,
              (unsigned long long)m->index);
 }
@@ -1114,7 +1117,8 @@ static int run_seed(uint64_t seed, uint64_t *hash_out)
               (unsigned long long)raft_last_index(n->r), (unsigned long long)raft_commit_index(n->r),
               (unsigned long long)n->sm_index, (unsigned long long)raft_snapshot_index(n->r), cs);
     }
-    if (!failed) trace("recovered %llu ticks after healing", (unsigned long long)((now - heal_start) / TICK));
+    recovery_ticks = (now - heal_start) / TICK;
+    if (!failed) trace("recovered %llu ticks after healing", (unsigned long long)recovery_ticks);
     *hash_out = trace_hash;
     return failed;
 }
@@ -1172,7 +1176,7 @@ int main(int argc, char **argv)
         pid_t pid = fork();
         if (pid == 0) {
             close(pipes[j][0]);
-            uint64_t passed = 0, nfailed = 0, combined = 0;
+            uint64_t passed = 0, nfailed = 0, combined = 0, maxrec = 0;
             for (uint64_t s = from + (uint64_t)j; s < from + seeds; s += (uint64_t)jobs) {
                 int fd[2];
                 if (pipe(fd) != 0) _exit(2);
@@ -1182,8 +1186,8 @@ int main(int argc, char **argv)
                     uint64_t h;
                     int rc = run_seed(s, &h);
                     char line[700];
-                    int len = snprintf(line, sizeof(line), "%016llx %s", (unsigned long long)h,
-                                       rc ? fail_msg : "");
+                    int len = snprintf(line, sizeof(line), "%016llx %06llu %s", (unsigned long long)h,
+                                       (unsigned long long)recovery_ticks, rc ? fail_msg : "");
                     if (write(fd[1], line, (size_t)len) < 0) _exit(3);
                     _exit(rc ? 1 : 0);
                 }
@@ -1199,6 +1203,8 @@ int main(int argc, char **argv)
                 int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
                 uint64_t h = strtoull(line, NULL, 16);
                 combined ^= h * (s | 1);
+                uint64_t rec = got > 17 ? strtoull(line + 17, NULL, 10) : 0;
+                if (ok && rec > maxrec) maxrec = rec;
                 if (verbose) printf("seed %llu: trace hash %.16s %s\n", (unsigned long long)s, line, ok ? "ok" : "FAILED");
                 if (ok) {
                     passed++;
@@ -1206,26 +1212,28 @@ int main(int argc, char **argv)
                     nfailed++;
                     printf("FAIL seed %llu (%llu nodes): %s\n", (unsigned long long)s,
                            (unsigned long long)(1 + s % MAXN),
-                           WIFSIGNALED(st) ? "crashed (assertion or signal in the core)" : line + (got > 17 ? 17 : got));
+                           WIFSIGNALED(st) ? "crashed (assertion or signal in the core)" : line + (got > 24 ? 24 : got));
                     printf("  replay: %s --seed %llu --trace\n", self_path, (unsigned long long)s);
                     if (stop_first) break;
                 }
             }
             char out[128];
-            int len = snprintf(out, sizeof(out), "%llu %llu %llu\n", (unsigned long long)passed,
-                               (unsigned long long)nfailed, (unsigned long long)combined);
+            int len = snprintf(out, sizeof(out), "%llu %llu %llu %llu\n", (unsigned long long)passed,
+                               (unsigned long long)nfailed, (unsigned long long)combined,
+                               (unsigned long long)maxrec);
             if (write(pipes[j][1], out, (size_t)len) < 0) _exit(3);
             _exit(0);
         }
         close(pipes[j][1]);
     }
-    uint64_t passed = 0, nfailed = 0, combined = 0;
+    uint64_t passed = 0, nfailed = 0, combined = 0, maxrec = 0;
     for (int j = 0; j < jobs; j++) {
         char buf[128] = {0};
         ssize_t k = read(pipes[j][0], buf, sizeof(buf) - 1);
         close(pipes[j][0]);
-        unsigned long long p = 0, f = 0, c = 0;
-        if (k <= 0 || sscanf(buf, "%llu %llu %llu", &p, &f, &c) != 3) f = 1;
+        unsigned long long p = 0, f = 0, c = 0, m = 0;
+        if (k <= 0 || sscanf(buf, "%llu %llu %llu %llu", &p, &f, &c, &m) != 4) f = 1;
+        if (m > maxrec) maxrec = m;
         passed += p;
         nfailed += f;
         combined ^= c;
@@ -1237,6 +1245,8 @@ int main(int argc, char **argv)
     printf("sim: seeds %llu..%llu, cluster sizes 1..%d, %.1f s, combined trace hash %016llx\n",
            (unsigned long long)from, (unsigned long long)(from + seeds - 1), MAXN, secs,
            (unsigned long long)combined);
+    printf("sim: slowest recovery after healing %llu ticks (bound %d, election timeout %d)\n",
+           (unsigned long long)maxrec, HEAL_BOUND_TICKS, ELECTION);
     printf("%llu passed, %llu failed\n", (unsigned long long)passed, (unsigned long long)nfailed);
     return nfailed ? 1 : 0;
 }
