@@ -356,16 +356,22 @@ void store_log_txn_abort(struct store_log_txn *t)
     t->l->in_txn = 0;
 }
 
+int store_log_txn_save_ready(struct store_log_txn *t, const struct raft_ready *rd)
+{
+    int rc = 0;
+    if (rd->snapshot) rc = store_log_txn_install(t, &rd->snapshot->meta);
+    if (!rc && rd->n_entries) rc = store_log_txn_append(t, rd->entries, rd->n_entries);
+    if (!rc && rd->has_hard_state) rc = store_log_txn_set_hard_state(t, &rd->hard_state);
+    return rc;
+}
+
 int store_log_save_ready(struct store_log *l, const struct raft_ready *rd)
 {
     if (!rd->snapshot && !rd->n_entries && !rd->has_hard_state) return 0;
     struct store_log_txn *t;
     int rc = store_log_txn_begin(l, &t);
     if (rc) return rc;
-    if (rd->snapshot) rc = store_log_txn_install(t, &rd->snapshot->meta);
-    if (!rc && rd->n_entries) rc = store_log_txn_append(t, rd->entries, rd->n_entries);
-    if (!rc && rd->has_hard_state) rc = store_log_txn_set_hard_state(t, &rd->hard_state);
-    if (rc) {
+    if ((rc = store_log_txn_save_ready(t, rd))) {
         store_log_txn_abort(t);
         return rc;
     }

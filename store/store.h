@@ -75,8 +75,12 @@ int store_log_txn_set_applied(struct store_log_txn *t, uint64_t applied);
 int store_log_txn_commit(struct store_log_txn *t);
 void store_log_txn_abort(struct store_log_txn *t);
 
-/* The persistence part of a raft ready (snapshot, entries, hard state) in one
- * synced transaction: what raft.h requires before rd.msgs_after are sent. */
+/* Writes the persistence part of a raft ready (snapshot, entries, hard state)
+ * into t. The node's turn is then: begin; save the ready; apply rd.committed
+ * and store_log_txn_set_applied (the store's apply joins here); commit (one
+ * sync); send rd.msgs_after; raft_advance. */
+int store_log_txn_save_ready(struct store_log_txn *t, const struct raft_ready *rd);
+/* The same in a transaction of its own, committed (synced) on return. */
 int store_log_save_ready(struct store_log *l, const struct raft_ready *rd);
 
 /* Reads (each in its own read transaction). */

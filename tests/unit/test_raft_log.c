@@ -169,22 +169,22 @@ Test(raft_log, a_damaged_record_is_reported_not_returned)
     cr_assert_eq(store_log_term(lg, 5, &t), STORE_LOG_ECORRUPT);
 }
 
-/* Runs a single-voter node on the LMDB log: everything raft_ready asks to
- * persist goes through store_log_save_ready, the applied index is recorded in
- * its own transaction, and the node restarts from store_log_load. */
+/* Runs a single-voter node on the LMDB log, one transaction per turn: the
+ * ready's entries and hard state, then the apply (here just the applied
+ * index), committed together; the node restarts from store_log_load. */
 static void drive(struct raft *r, uint64_t *applied)
 {
     while (raft_has_ready(r)) {
         struct raft_ready rd;
         raft_ready(r, &rd);
-        cr_assert_eq(store_log_save_ready(lg, &rd), 0);
+        struct store_log_txn *t;
+        cr_assert_eq(store_log_txn_begin(lg, &t), 0);
+        cr_assert_eq(store_log_txn_save_ready(t, &rd), 0);
         if (rd.n_committed) {
-            struct store_log_txn *t;
             *applied = rd.committed[rd.n_committed - 1].index;
-            cr_assert_eq(store_log_txn_begin(lg, &t), 0);
             cr_assert_eq(store_log_txn_set_applied(t, *applied), 0);
-            cr_assert_eq(store_log_txn_commit(t), 0);
         }
+        cr_assert_eq(store_log_txn_commit(t), 0);
         raft_advance(r);
     }
 }
