@@ -41,6 +41,7 @@ struct out_msg {
 
 struct pending_read {
     uint64_t ctx, index, round;
+    uint64_t from; /* the follower that asked, 0 for a local read */
 };
 
 struct raft {
@@ -605,6 +606,20 @@ static int maybe_commit(struct raft *r)
 
 /* ------------------------------------------------------------------ reads */
 
+static void read_answer(struct raft *r, uint64_t from, uint64_t ctx, uint64_t index)
+{
+    if (from) {
+        struct raft_msg *m = msg_new(r, RAFT_MSG_READ_INDEX_RESP, from);
+        m->ctx = ctx;
+        m->index = index;
+        return;
+    }
+    GROW(r->ready_reads, r->n_ready_reads, r->cap_ready_reads);
+    r->ready_reads[r->n_ready_reads].ctx = ctx;
+    r->ready_reads[r->n_ready_reads].index = index;
+    r->n_ready_reads++;
+}
+
 static void reads_check(struct raft *r)
 {
     if (r->role != RAFT_LEADER) return;
@@ -618,29 +633,22 @@ static void reads_check(struct raft *r)
     }
     size_t k = 0;
     while (k < r->n_reads && r->reads[k].round <= q) {
-        GROW(r->ready_reads, r->n_ready_reads, r->cap_ready_reads);
-        r->ready_reads[r->n_ready_reads].ctx = r->reads[k].ctx;
-        r->ready_reads[r->n_ready_reads].index = r->reads[k].index;
-        r->n_ready_reads++;
+        read_answer(r, r->reads[k].from, r->reads[k].ctx, r->reads[k].index);
         k++;
     }
     if (k) memmove(r->reads, r->reads + k, (r->n_reads - k) * sizeof(*r->reads));
     r->n_reads -= k;
 }
 
-int raft_read_index(struct raft *r, uint64_t ctx)
+/* A read on the leader, for itself (from 0) or for a follower. */
+static int leader_read(struct raft *r, uint64_t ctx, uint64_t from)
 {
-    RAFT_ASSERT(!r->in_ready);
-    if (r->role != RAFT_LEADER) return RAFT_ENOTLEADER;
     if (r->lead_transferee) return RAFT_ETRANSFER;
     /* Our commit index is only known to be the cluster's once an entry of our
      * own term is committed (thesis 6.4). */
     if (r->commit < r->term_start) return RAFT_ENOTREADY;
     if (r->cfg.lease_read && !r->lease_off && r->ticks < r->lease_until) {
-        GROW(r->ready_reads, r->n_ready_reads, r->cap_ready_reads);
-        r->ready_reads[r->n_ready_reads].ctx = ctx;
-        r->ready_reads[r->n_ready_reads].index = r->commit;
-        r->n_ready_reads++;
+        read_answer(r, from, ctx, r->commit);
         return 0;
     }
     /* A fresh heartbeat round per read: only acknowledgements sent after this
@@ -650,8 +658,19 @@ int raft_read_index(struct raft *r, uint64_t ctx)
     r->reads[r->n_reads].ctx = ctx;
     r->reads[r->n_reads].index = r->commit;
     r->reads[r->n_reads].round = r->round;
+    r->reads[r->n_reads].from = from;
     r->n_reads++;
     reads_check(r);
+    return 0;
+}
+
+int raft_read_index(struct raft *r, uint64_t ctx)
+{
+    RAFT_ASSERT(!r->in_ready);
+    if (r->role == RAFT_LEADER) return leader_read(r, ctx, 0);
+    if (r->role != RAFT_FOLLOWER || r->leader == 0) return RAFT_ENOTLEADER;
+    struct raft_msg *m = msg_new(r, RAFT_MSG_READ_INDEX, r->leader);
+    m->ctx = ctx;
     return 0;
 }
 
@@ -1000,6 +1019,13 @@ static void step_leader(struct raft *r, const struct raft_msg *m)
         }
         reads_check(r);
         break;
+    case RAFT_MSG_READ_INDEX:
+        if (leader_read(r, m->ctx, m->from) != 0) {
+            struct raft_msg *resp = msg_new(r, RAFT_MSG_READ_INDEX_RESP, m->from);
+            resp->ctx = m->ctx;
+            resp->flags |= RAFT_MSG_FLAG_REJECT;
+        }
+        break;
     case RAFT_MSG_SNAPSHOT_RESP:
         if (p->state != PR_SNAPSHOT || m->index != p->snap_index) break;
         if (p->snap_sent_len && m->ctx == p->snap_offset + p->snap_sent_len) {
@@ -1126,6 +1152,12 @@ int raft_step(struct raft *r, const struct raft_msg *m)
         break;
     case RAFT_MSG_TIMEOUT_NOW:
         campaign(r, 0, 1);
+        break;
+    case RAFT_MSG_READ_INDEX_RESP:
+        /* Only the leader of our term answers reads: its index covers every
+         * write completed before we asked. */
+        if (!(m->flags & RAFT_MSG_FLAG_REJECT) && m->from == r->leader)
+            read_answer(r, 0, m->ctx, m->index);
         break;
     default:
         break;

@@ -123,7 +123,9 @@ enum raft_msg_type {
     RAFT_MSG_SNAPSHOT,      /* one chunk of a snapshot */
     RAFT_MSG_SNAPSHOT_RESP, /* chunk acknowledged; ctx = bytes received so far */
     RAFT_MSG_TIMEOUT_NOW,   /* leadership transfer: campaign now */
-    RAFT_MSG_TYPE_MAX = RAFT_MSG_TIMEOUT_NOW,
+    RAFT_MSG_READ_INDEX,    /* follower read: ctx, answered by the leader */
+    RAFT_MSG_READ_INDEX_RESP, /* ctx and the read index (REJECT: cannot serve) */
+    RAFT_MSG_TYPE_MAX = RAFT_MSG_READ_INDEX_RESP,
 };
 
 #define RAFT_MSG_FLAG_REJECT 1u   /* a response that refuses */
@@ -228,8 +230,10 @@ int raft_propose(struct raft *r, const void *data, uint32_t len, uint64_t *index
 
 /* Asks for a linearizable read: a later ready lists ctx with the index the
  * application must have applied before it serves the read. Each call starts
- * a fresh round of confirmation. A read is never answered if leadership is
- * lost meanwhile (the caller times it out). Errors: RAFT_ENOTLEADER,
+ * a fresh round of confirmation. On a follower the request goes to the
+ * leader, which confirms its leadership and answers with its commit index
+ * (follower reads). A read may never be answered (leadership lost, message
+ * lost): the caller times it out. Errors: RAFT_ENOTLEADER (no leader known),
  * RAFT_ENOTREADY (no entry of this term committed yet), RAFT_ETRANSFER. */
 int raft_read_index(struct raft *r, uint64_t ctx);
 

@@ -272,7 +272,7 @@ static const char *msg_name(int t)
 {
     static const char *names[] = {"?", "APPEND", "APPEND_RESP", "VOTE", "VOTE_RESP", "PREVOTE",
                                   "PREVOTE_RESP", "HEARTBEAT", "HEARTBEAT_RESP", "SNAPSHOT",
-                                  "SNAPSHOT_RESP", "TIMEOUT_NOW"};
+                                  "SNAPSHOT_RESP", "TIMEOUT_NOW", "READ_INDEX", "READ_INDEX_RESP"};
     return t >= 1 && t <= RAFT_MSG_TYPE_MAX ? names[t] : "?";
 }
 
@@ -816,6 +816,11 @@ static void client_op(void)
                   (unsigned long long)index, (unsigned long long)term);
         }
     } else if (op < 90) {
+        /* Some reads go to a follower, which asks the leader for the index. */
+        if (chance(400)) {
+            struct node *f = &nodes[1 + rn((uint64_t)N)];
+            if (f->up && !f->busy && raft_role(f->r) == RAFT_FOLLOWER) n = f;
+        }
         if (n_reads == cap_reads) {
             cap_reads = cap_reads ? cap_reads * 2 : 256;
             reads = xrealloc(reads, cap_reads * sizeof(*reads));

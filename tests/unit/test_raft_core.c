@@ -129,6 +129,7 @@ Test(raft_election, single_node_elects_itself_and_commits)
 {
     struct cl c;
     cl_init(&c, 1, 0, 1);
+    cr_assert_eq(raft_read_index(c.r[1], 1), RAFT_ENOTLEADER);
     cl_elect(&c, 1);
     uint64_t idx;
     cr_assert_eq(raft_propose(c.r[1], "x", 1, &idx, NULL), 0);
@@ -248,7 +249,27 @@ Test(raft_read, read_index_waits_for_term_commit_and_a_quorum)
     cr_assert_eq(raft_read_index(c.r[1], 8), 0);
     cl_settle(&c);
     cr_assert_eq(c.n_reads[1], 1);
-    cr_assert_eq(raft_read_index(c.r[2], 9), RAFT_ENOTLEADER);
+    cr_assert_eq(raft_read_index(c.r[2], 9), 0, "forwarded to the leader it knows");
+    cl_settle(&c);
+    cr_assert_eq(c.n_reads[2], 0, "cut off: never answered");
+    cl_fini(&c);
+}
+
+Test(raft_read, a_follower_read_gets_the_leaders_index)
+{
+    struct cl c;
+    cl_init(&c, 3, 0, 1);
+    cl_elect(&c, 1);
+    uint64_t idx;
+    cr_assert_eq(raft_propose(c.r[1], "w", 1, &idx, NULL), 0);
+    c.cut[3] = 1; /* node 3 will not even have the write */
+    cl_ticks(&c, 1, 2);
+    c.cut[3] = 0;
+    cr_assert_eq(raft_read_index(c.r[3], 42), 0);
+    cl_settle(&c);
+    cr_assert_eq(c.n_reads[3], 1);
+    cr_assert_eq(c.read_ctx[3], 42);
+    cr_assert_geq(c.read_index[3], idx, "the follower must wait for the leader's commit");
     cl_fini(&c);
 }
 

@@ -70,6 +70,8 @@ mutant read-before-own-term-commit raft/raft.c \
     if (r->cfg.lease_read' 'if (r->cfg.lease_read'
 mutant follower-commit-past-verified-entries raft/raft.c \
     'uint64_t c = m->commit < last_new ? m->commit : last_new;' 'uint64_t c = m->commit;'
+mutant follower-read-from-its-own-commit-index raft/raft.c \
+    'read_answer(r, 0, m->ctx, m->index);' 'read_answer(r, 0, m->ctx, r->commit);'
 
 echo "bug injection: $caught mutants caught, $survived survived (each within $SEEDS seeds)"
 echo "$caught passed, $survived failed"
