@@ -135,7 +135,7 @@ test-integration: $(FERRY) $(INTEG_BIN)
 #   make sim SEEDS=N        run N seeds (default 20000) on SIM_JOBS processes
 SIM_BIN        := $(B)/tests/sim/sim
 SEEDS          ?= 20000
-SIM_TEST_SEEDS ?= 4000
+SIM_TEST_SEEDS ?= 10000
 SIM_JOBS       ?= 2
 
 $(SIM_BIN): $(B)/tests/sim/sim.o $(RAFT_LIB)
@@ -145,9 +145,13 @@ $(SIM_BIN): $(B)/tests/sim/sim.o $(RAFT_LIB)
 sim: $(SIM_BIN)
 	$(SIM_BIN) --seeds $(SEEDS) --jobs $(SIM_JOBS)
 
+# Every seed's trace hash goes to $(B)/tests/sim/last-run.txt; failures and
+# the summary to the terminal.
 test-sim: $(SIM_BIN)
 	@echo "== raft simulation"
-	@$(SIM_BIN) --seeds $(SIM_TEST_SEEDS) --jobs $(SIM_JOBS)
+	@$(SIM_BIN) --seeds $(SIM_TEST_SEEDS) --jobs $(SIM_JOBS) -v >$(B)/tests/sim/last-run.txt; \
+	    rc=$$?; grep -v '^seed ' $(B)/tests/sim/last-run.txt; \
+	    echo "(per-seed trace hashes in $(B)/tests/sim/last-run.txt)"; exit $$rc
 
 $(B)/tests/bench/raft/%: $(B)/tests/bench/raft/%.o $(STORE_LIB) $(RAFT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -llmdb
