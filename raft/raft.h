@@ -11,7 +11,9 @@
  * The core keeps the log entries it has not compacted in memory; the
  * application's durable log is written from raft_ready and read back only at
  * restart (struct raft_restore). Compaction is driven by snapshots the
- * application provides (raft_compact).
+ * application provides (raft_compact). The core keeps a copy of the latest
+ * snapshot in memory, to send it in chunks; streaming it from the
+ * application's storage instead is left for when snapshots grow large.
  *
  * Durability contracts (the application's side of the protocol):
  *
@@ -27,8 +29,9 @@
  *   - A non-NULL rd.snapshot MUST replace the state machine and the whole
  *     persisted log (every persisted entry is deleted), atomically.
  *   - rd.committed MUST be applied in order, after this ready's entries are
- *     persisted, and MUST NOT be applied twice across a restart (persist the
- *     applied index with the application's state).
+ *     persisted (or in the same atomic transaction), and MUST NOT be applied
+ *     twice across a restart (persist the applied index with the
+ *     application's state).
  *   - After raft_ready, the application MUST call raft_advance before any
  *     other raft_ function on that node (the core asserts it).
  *   - After raft_compact(index) returned 0, the application MUST have stored
