@@ -775,7 +775,6 @@ void proxy_client_close(struct proxy_client *c)
      * are drained as they come (proxy_client_deliver). */
     proxy_upstream_free(c->up);
     c->up = NULL;
-    proxy_node_client_closed(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -796,6 +795,11 @@ void proxy_client_close(struct proxy_client *c)
         s = next;
     }
     c->head = c->tail = c->raw = NULL;
+    /* The client is closed for good now, so the node may fill its slots
+     * from inside the call; the extra count keeps c alive across it. */
+    c->unfilled++;
+    proxy_node_client_closed(c);
+    c->unfilled--;
     if (c->unfilled == 0 && c->shared_inflight == 0)
         client_free(c);
     proxy_server_client_gone(srv);

@@ -146,7 +146,10 @@ void proxy_node_close(struct proxy_server *s);
  * call. Reads answer at once; writes reserve a slot and fill it after their
  * commit. */
 void proxy_node_request(struct proxy_client *c, struct resp_request *req);
-/* The client's connection closed: drop its state (blocked pops, watches). */
+/* The client's connection closed: drop its state (blocked pops, watches).
+ * The client is already closed when this is called, so the node may fill
+ * its reserved slots right here (which frees them); c stays valid until the
+ * last of its slots is filled. */
 void proxy_node_client_closed(struct proxy_client *c);
 
 #endif
