@@ -120,7 +120,7 @@ run: all
 # target, but every binary runs so one failure does not hide another.
 CRITERION_FLAGS ?= --jobs 2
 
-test: all check-layering test-unit test-integration test-diff test-fault
+test: all check-layering test-unit test-integration test-raft test-diff test-fault
 	@echo "make test: all suites passed"
 
 test-unit: $(UNIT_BIN)
@@ -129,6 +129,53 @@ test-unit: $(UNIT_BIN)
 test-integration: $(FERRY) $(INTEG_BIN)
 	@rc=0; for t in $(INTEG_BIN); do echo "== $$t"; \
 	    FERRY_BIN=$(abspath $(FERRY)) $$t $(CRITERION_FLAGS) || rc=1; done; exit $$rc
+
+# ---------------------------------------------------------------- raft (issue 4)
+# Deterministic simulation of the raft core, its bug-injection check, fuzzing.
+#   make sim SEEDS=N        run N seeds (default 20000) on SIM_JOBS processes
+SIM_BIN        := $(B)/tests/sim/sim
+SEEDS          ?= 20000
+SIM_TEST_SEEDS ?= 10000
+SIM_JOBS       ?= 2
+
+$(SIM_BIN): $(B)/tests/sim/sim.o $(RAFT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+.PHONY: sim test-sim test-mutants
+sim: $(SIM_BIN)
+	$(SIM_BIN) --seeds $(SEEDS) --jobs $(SIM_JOBS)
+
+# Every seed's trace hash goes to $(B)/tests/sim/last-run.txt; failures and
+# the summary to the terminal.
+test-sim: $(SIM_BIN)
+	@echo "== raft simulation"
+	@$(SIM_BIN) --seeds $(SIM_TEST_SEEDS) --jobs $(SIM_JOBS) -v >$(B)/tests/sim/last-run.txt; \
+	    rc=$$?; grep -v '^seed ' $(B)/tests/sim/last-run.txt; \
+	    echo "(per-seed trace hashes in $(B)/tests/sim/last-run.txt)"; exit $$rc
+
+$(B)/tests/bench/raft/%: $(B)/tests/bench/raft/%.o $(STORE_LIB) $(RAFT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ -llmdb
+
+$(B)/tests/fault/raft_log_writer: $(B)/tests/fault/raft_log_writer.o $(STORE_LIB) $(RAFT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ -llmdb
+
+.PHONY: test-raft-log-crash test-raft
+test-raft-log-crash:
+	@echo "== raft log crash test"
+	@tests/fault/raft-log-crash.sh
+
+# Everything of issue 4 that `make test` runs.
+test-raft: test-sim test-mutants test-raft-log-crash
+
+# The raft decoder fuzzer (tests/fuzz/fuzz_raft_decode.c, run by `make fuzz`)
+# needs only libraft.
+$(B)/tests/fuzz/fuzz_raft_%: $(B)/tests/fuzz/fuzz_raft_%.o $(RAFT_LIB)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^
+
+test-mutants: | $(DEPS_STAMP)
+	@echo "== raft bug injection"
+	@tests/sim/mutants/run.sh
+# ---------------------------------------------------------------- end raft
 
 # ---------------------------------------------------------------- store: diff, fault, tools
 # test-diff: the differential test against a real redis-server (DIFF_N

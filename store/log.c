@@ -1,0 +1,574 @@
+/* The Raft log in LMDB (see the "Raft log storage" section of store/store.h).
+ *
+ * Keys of "log" are big-endian indexes so that LMDB's byte order is index
+ * order and appends can use MDB_APPEND. The snapshot metadata in "meta"
+ * defines where the log starts; the last key where it ends. */
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+struct store_log_txn {
+    struct store_log *l;
+    MDB_txn *txn;
+    int failed;
+};
+
+struct store_log {
+    MDB_env *env;
+    MDB_dbi log, meta;
+    struct store_log_txn wtxn;
+    int in_txn;
+};
+
+#define REC_HDR 13 /* term u64, type u8, crc u32 */
+
+const char *store_log_strerror(int err)
+{
+    switch (err) {
+    case STORE_LOG_OK: return "ok";
+    case STORE_LOG_EIO: return "I/O or LMDB failure";
+    case STORE_LOG_EFULL: return "map full";
+    case STORE_LOG_ECORRUPT: return "corrupt raft log (checksum or gap)";
+    case STORE_LOG_ERANGE: return "index outside the log";
+    case STORE_LOG_EINVAL: return "invalid argument";
+    }
+    return "unknown store_log error";
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "store: out of memory (%zu bytes)\n", n);
+        abort();
+    }
+    return p;
+}
+
+static int map_err(int rc)
+{
+    if (rc == 0) return 0;
+    if (rc == MDB_MAP_FULL) return STORE_LOG_EFULL;
+    return STORE_LOG_EIO;
+}
+
+static void put_be64(uint8_t *b, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8) b[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *b)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | b[i];
+    return v;
+}
+
+static void put_le64(uint8_t *b, uint64_t v)
+{
+    for (int i = 0; i < 8; i++, v >>= 8) b[i] = (uint8_t)v;
+}
+
+static uint64_t get_le64(const uint8_t *b)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | b[i];
+    return v;
+}
+
+static uint32_t rec_crc(uint64_t term, uint8_t type, const void *data, size_t len)
+{
+    uint8_t h[9];
+    put_le64(h, term);
+    h[8] = type;
+    return raft_crc32c(raft_crc32c(0, h, 9), data, len);
+}
+
+/* Decodes a log record; 0 or STORE_LOG_ECORRUPT. e->data points into v. */
+static int rec_decode(const MDB_val *k, const MDB_val *v, struct raft_entry *e)
+{
+    if (k->mv_size != 8 || v->mv_size < REC_HDR) return STORE_LOG_ECORRUPT;
+    const uint8_t *p = v->mv_data;
+    e->index = get_be64(k->mv_data);
+    e->term = get_le64(p);
+    e->type = p[8];
+    uint32_t crc = (uint32_t)p[9] | (uint32_t)p[10] << 8 | (uint32_t)p[11] << 16 | (uint32_t)p[12] << 24;
+    e->len = (uint32_t)(v->mv_size - REC_HDR);
+    e->data = e->len ? (uint8_t *)p + REC_HDR : NULL;
+    if (e->type > RAFT_ENTRY_CONF || rec_crc(e->term, e->type, e->data, e->len) != crc)
+        return STORE_LOG_ECORRUPT;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ meta */
+
+static const char KEY_HS[] = "raft.hs", KEY_SNAP[] = "raft.snap", KEY_APPLIED[] = "applied";
+
+static int meta_get(MDB_txn *txn, MDB_dbi dbi, const char *key, MDB_val *v)
+{
+    MDB_val k = {strlen(key), (void *)key};
+    int rc = mdb_get(txn, dbi, &k, v);
+    if (rc == MDB_NOTFOUND) return 1;
+    return map_err(rc);
+}
+
+static int meta_put(MDB_txn *txn, MDB_dbi dbi, const char *key, const void *p, size_t n)
+{
+    MDB_val k = {strlen(key), (void *)key}, v = {n, (void *)p};
+    return map_err(mdb_put(txn, dbi, &k, &v, 0));
+}
+
+/* Snapshot metadata; zero when there is none. */
+static int snap_read(MDB_txn *txn, MDB_dbi dbi, struct raft_snapshot_meta *m)
+{
+    memset(m, 0, sizeof(*m));
+    MDB_val v;
+    int rc = meta_get(txn, dbi, KEY_SNAP, &v);
+    if (rc == 1) return 0;
+    if (rc) return rc;
+    if (v.mv_size < 16) return STORE_LOG_ECORRUPT;
+    m->index = get_le64(v.mv_data);
+    m->term = get_le64((uint8_t *)v.mv_data + 8);
+    if (raft_conf_decode((uint8_t *)v.mv_data + 16, v.mv_size - 16, &m->conf) != 0)
+        return STORE_LOG_ECORRUPT;
+    return 0;
+}
+
+static int snap_write(MDB_txn *txn, MDB_dbi dbi, const struct raft_snapshot_meta *m)
+{
+    uint8_t *conf;
+    uint32_t clen;
+    raft_conf_encode(&m->conf, &conf, &clen);
+    uint8_t *buf = xmalloc(16 + clen);
+    put_le64(buf, m->index);
+    put_le64(buf + 8, m->term);
+    memcpy(buf + 16, conf, clen);
+    int rc = meta_put(txn, dbi, KEY_SNAP, buf, 16 + clen);
+    free(buf);
+    free(conf);
+    return rc;
+}
+
+/* Last index in the log, or the snapshot index when it is empty. */
+static int last_index(MDB_txn *txn, struct store_log *l, uint64_t *out)
+{
+    struct raft_snapshot_meta m;
+    int rc = snap_read(txn, l->meta, &m);
+    if (rc) return rc;
+    MDB_cursor *c;
+    if ((rc = mdb_cursor_open(txn, l->log, &c))) return map_err(rc);
+    MDB_val k, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND) {
+        *out = m.index;
+        return 0;
+    }
+    if (rc) return map_err(rc);
+    if (k.mv_size != 8) return STORE_LOG_ECORRUPT;
+    *out = get_be64(k.mv_data);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ open */
+
+int store_log_open(struct store_log **out, const char *dir, size_t map_size, unsigned flags,
+                   char *err, size_t errlen)
+{
+    *out = NULL;
+    struct store_log *l = calloc(1, sizeof(*l));
+    if (!l) abort();
+    int rc = mdb_env_create(&l->env);
+    if (!rc) rc = mdb_env_set_maxdbs(l->env, 8);
+    if (!rc) rc = mdb_env_set_mapsize(l->env, map_size);
+    if (!rc)
+        rc = mdb_env_open(l->env, dir, MDB_NOTLS | (flags & STORE_LOG_NOSYNC ? MDB_NOSYNC : 0), 0644);
+    MDB_txn *txn = NULL;
+    if (!rc) rc = mdb_txn_begin(l->env, NULL, 0, &txn);
+    if (!rc) rc = mdb_dbi_open(txn, "log", MDB_CREATE, &l->log);
+    if (!rc) rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &l->meta);
+    if (!rc) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc) {
+        snprintf(err, errlen, "raft log in %s: %s", dir, mdb_strerror(rc));
+        if (txn) mdb_txn_abort(txn);
+        mdb_env_close(l->env);
+        free(l);
+        return map_err(rc);
+    }
+    *out = l;
+    return 0;
+}
+
+void store_log_close(struct store_log *l)
+{
+    if (!l) return;
+    if (l->in_txn) store_log_txn_abort(&l->wtxn);
+    mdb_env_close(l->env);
+    free(l);
+}
+
+/* ------------------------------------------------------------------ write */
+
+int store_log_txn_begin(struct store_log *l, struct store_log_txn **out)
+{
+    if (l->in_txn) return STORE_LOG_EINVAL;
+    struct store_log_txn *t = &l->wtxn;
+    memset(t, 0, sizeof(*t));
+    t->l = l;
+    int rc = mdb_txn_begin(l->env, NULL, 0, &t->txn);
+    if (rc) return map_err(rc);
+    l->in_txn = 1;
+    *out = t;
+    return 0;
+}
+
+static int txn_fail(struct store_log_txn *t, int rc)
+{
+    if (rc) t->failed = 1;
+    return rc;
+}
+
+/* Deletes keys in [from, to] (to inclusive; UINT64_MAX for the suffix). */
+static int delete_range(struct store_log_txn *t, uint64_t from, uint64_t to)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(t->txn, t->l->log, &c);
+    if (rc) return map_err(rc);
+    uint8_t kb[8];
+    put_be64(kb, from);
+    for (;;) {
+        /* Re-seek after each delete: simpler than trusting the cursor's
+         * position after deleting the last record of a page. */
+        MDB_val k = {8, kb}, v;
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (rc) break;
+        if (k.mv_size != 8 || get_be64(k.mv_data) > to) break;
+        if ((rc = mdb_cursor_del(c, 0))) break;
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : map_err(rc);
+}
+
+int store_log_txn_truncate(struct store_log_txn *t, uint64_t from)
+{
+    if (t->failed) return STORE_LOG_EIO;
+    struct raft_snapshot_meta m;
+    int rc = snap_read(t->txn, t->l->meta, &m);
+    if (rc) return txn_fail(t, rc);
+    if (from <= m.index) return STORE_LOG_ERANGE;
+    return txn_fail(t, delete_range(t, from, UINT64_MAX));
+}
+
+int store_log_txn_append(struct store_log_txn *t, const struct raft_entry *ents, size_t n)
+{
+    if (t->failed) return STORE_LOG_EIO;
+    if (n == 0) return 0;
+    for (size_t i = 1; i < n; i++)
+        if (ents[i].index != ents[0].index + i) return STORE_LOG_EINVAL;
+    struct raft_snapshot_meta m;
+    uint64_t last;
+    int rc = snap_read(t->txn, t->l->meta, &m);
+    if (!rc) rc = last_index(t->txn, t->l, &last);
+    if (rc) return txn_fail(t, rc);
+    if (ents[0].index <= m.index || ents[0].index > last + 1) return STORE_LOG_EINVAL;
+    if (ents[0].index <= last && (rc = delete_range(t, ents[0].index, UINT64_MAX)))
+        return txn_fail(t, rc);
+    MDB_cursor *c;
+    if ((rc = mdb_cursor_open(t->txn, t->l->log, &c))) return txn_fail(t, map_err(rc));
+    for (size_t i = 0; i < n && !rc; i++) {
+        const struct raft_entry *e = &ents[i];
+        uint8_t kb[8];
+        put_be64(kb, e->index);
+        MDB_val k = {8, kb}, v = {REC_HDR + (size_t)e->len, NULL};
+        rc = mdb_cursor_put(c, &k, &v, MDB_APPEND | MDB_RESERVE);
+        if (rc) break;
+        uint8_t *p = v.mv_data;
+        put_le64(p, e->term);
+        p[8] = e->type;
+        uint32_t crc = rec_crc(e->term, e->type, e->data, e->len);
+        for (int b = 0; b < 4; b++) p[9 + b] = (uint8_t)(crc >> (8 * b));
+        if (e->len) memcpy(p + REC_HDR, e->data, e->len);
+    }
+    mdb_cursor_close(c);
+    return txn_fail(t, map_err(rc));
+}
+
+int store_log_txn_compact(struct store_log_txn *t, const struct raft_snapshot_meta *meta)
+{
+    if (t->failed) return STORE_LOG_EIO;
+    struct raft_snapshot_meta old;
+    uint64_t last;
+    int rc = snap_read(t->txn, t->l->meta, &old);
+    if (!rc) rc = last_index(t->txn, t->l, &last);
+    if (rc) return txn_fail(t, rc);
+    if (meta->index < old.index || meta->index > last) return STORE_LOG_ERANGE;
+    if ((rc = delete_range(t, 0, meta->index))) return txn_fail(t, rc);
+    return txn_fail(t, snap_write(t->txn, t->l->meta, meta));
+}
+
+int store_log_txn_install(struct store_log_txn *t, const struct raft_snapshot_meta *meta)
+{
+    if (t->failed) return STORE_LOG_EIO;
+    int rc = delete_range(t, 0, UINT64_MAX);
+    if (!rc) rc = snap_write(t->txn, t->l->meta, meta);
+    return txn_fail(t, rc);
+}
+
+int store_log_txn_set_hard_state(struct store_log_txn *t, const struct raft_hard_state *hs)
+{
+    if (t->failed) return STORE_LOG_EIO;
+    uint8_t b[24];
+    put_le64(b, hs->term);
+    put_le64(b + 8, hs->vote);
+    put_le64(b + 16, hs->commit);
+    return txn_fail(t, meta_put(t->txn, t->l->meta, KEY_HS, b, sizeof(b)));
+}
+
+int store_log_txn_set_applied(struct store_log_txn *t, uint64_t applied)
+{
+    if (t->failed) return STORE_LOG_EIO;
+    uint8_t b[8];
+    put_le64(b, applied);
+    return txn_fail(t, meta_put(t->txn, t->l->meta, KEY_APPLIED, b, sizeof(b)));
+}
+
+int store_log_txn_commit(struct store_log_txn *t)
+{
+    struct store_log *l = t->l;
+    if (t->failed) {
+        store_log_txn_abort(t);
+        return STORE_LOG_EIO;
+    }
+    int rc = mdb_txn_commit(t->txn);
+    l->in_txn = 0;
+    return map_err(rc);
+}
+
+void store_log_txn_abort(struct store_log_txn *t)
+{
+    mdb_txn_abort(t->txn);
+    t->l->in_txn = 0;
+}
+
+int store_log_txn_save_ready(struct store_log_txn *t, const struct raft_ready *rd)
+{
+    int rc = 0;
+    if (rd->snapshot) rc = store_log_txn_install(t, &rd->snapshot->meta);
+    if (!rc && rd->n_entries) rc = store_log_txn_append(t, rd->entries, rd->n_entries);
+    if (!rc && rd->has_hard_state) rc = store_log_txn_set_hard_state(t, &rd->hard_state);
+    return rc;
+}
+
+int store_log_save_ready(struct store_log *l, const struct raft_ready *rd)
+{
+    if (!rd->snapshot && !rd->n_entries && !rd->has_hard_state) return 0;
+    struct store_log_txn *t;
+    int rc = store_log_txn_begin(l, &t);
+    if (rc) return rc;
+    if ((rc = store_log_txn_save_ready(t, rd))) {
+        store_log_txn_abort(t);
+        return rc;
+    }
+    return store_log_txn_commit(t);
+}
+
+/* ------------------------------------------------------------------ read */
+
+static int read_begin(struct store_log *l, MDB_txn **txn)
+{
+    return map_err(mdb_txn_begin(l->env, NULL, MDB_RDONLY, txn));
+}
+
+uint64_t store_log_snapshot_index(struct store_log *l)
+{
+    MDB_txn *txn;
+    struct raft_snapshot_meta m = {0};
+    if (read_begin(l, &txn)) return 0;
+    snap_read(txn, l->meta, &m);
+    mdb_txn_abort(txn);
+    return m.index;
+}
+
+uint64_t store_log_last_index(struct store_log *l)
+{
+    MDB_txn *txn;
+    uint64_t last = 0;
+    if (read_begin(l, &txn)) return 0;
+    last_index(txn, l, &last);
+    mdb_txn_abort(txn);
+    return last;
+}
+
+int store_log_term(struct store_log *l, uint64_t index, uint64_t *term)
+{
+    MDB_txn *txn;
+    int rc = read_begin(l, &txn);
+    if (rc) return rc;
+    struct raft_snapshot_meta m;
+    if ((rc = snap_read(txn, l->meta, &m))) goto out;
+    if (index == m.index) {
+        *term = m.term;
+        goto out;
+    }
+    uint8_t kb[8];
+    put_be64(kb, index);
+    MDB_val k = {8, kb}, v;
+    rc = mdb_get(txn, l->log, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        rc = STORE_LOG_ERANGE;
+        goto out;
+    }
+    if (rc) {
+        rc = map_err(rc);
+        goto out;
+    }
+    struct raft_entry e;
+    if (!(rc = rec_decode(&k, &v, &e))) *term = e.term;
+out:
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+void store_log_entries_free(struct raft_entry *ents, size_t n)
+{
+    for (size_t i = 0; i < n && ents; i++) free(ents[i].data);
+    free(ents);
+}
+
+/* Entries [lo, hi], checking every record and that none is missing. */
+static int read_range(MDB_txn *txn, struct store_log *l, uint64_t lo, uint64_t hi,
+                      struct raft_entry **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (hi < lo) return 0;
+    size_t cap = 0;
+    struct raft_entry *ents = NULL;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, l->log, &c);
+    if (rc) return map_err(rc);
+    uint8_t kb[8];
+    put_be64(kb, lo);
+    MDB_val k = {8, kb}, v;
+    uint64_t want = lo;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    if (rc && rc != MDB_NOTFOUND) rc = map_err(rc);
+    while (rc == 0) {
+        struct raft_entry e;
+        if ((rc = rec_decode(&k, &v, &e))) break;
+        if (e.index > hi) break;
+        if (e.index != want) {
+            rc = STORE_LOG_ECORRUPT;
+            break;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            ents = realloc(ents, cap * sizeof(*ents));
+            if (!ents) abort();
+        }
+        uint8_t *d = NULL;
+        if (e.len) {
+            d = xmalloc(e.len);
+            memcpy(d, e.data, e.len);
+        }
+        e.data = d;
+        ents[(*n)++] = e;
+        want++;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        if (rc && rc != MDB_NOTFOUND) rc = map_err(rc);
+    }
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND) rc = 0;
+    if (!rc && want != hi + 1) rc = STORE_LOG_ECORRUPT;
+    if (rc) {
+        store_log_entries_free(ents, *n);
+        *n = 0;
+        return rc;
+    }
+    *out = ents;
+    return 0;
+}
+
+int store_log_entries(struct store_log *l, uint64_t lo, uint64_t hi, struct raft_entry **out,
+                      size_t *n)
+{
+    MDB_txn *txn;
+    int rc = read_begin(l, &txn);
+    if (rc) return rc;
+    struct raft_snapshot_meta m;
+    uint64_t last;
+    if (!(rc = snap_read(txn, l->meta, &m)) && !(rc = last_index(txn, l, &last))) {
+        if (lo <= m.index || hi > last) rc = STORE_LOG_ERANGE;
+        else rc = read_range(txn, l, lo, hi, out, n);
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int store_log_load(struct store_log *l, struct raft_restore *rs)
+{
+    memset(rs, 0, sizeof(*rs));
+    MDB_txn *txn;
+    int rc = read_begin(l, &txn);
+    if (rc) return rc;
+    uint64_t last;
+    MDB_val v;
+    if ((rc = snap_read(txn, l->meta, &rs->snapshot.meta))) goto out;
+    if ((rc = last_index(txn, l, &last))) goto out;
+    rc = meta_get(txn, l->meta, KEY_HS, &v);
+    if (rc == 0) {
+        if (v.mv_size != 24) {
+            rc = STORE_LOG_ECORRUPT;
+            goto out;
+        }
+        rs->hard_state.term = get_le64(v.mv_data);
+        rs->hard_state.vote = get_le64((uint8_t *)v.mv_data + 8);
+        rs->hard_state.commit = get_le64((uint8_t *)v.mv_data + 16);
+    } else if (rc != 1) {
+        goto out;
+    }
+    rc = meta_get(txn, l->meta, KEY_APPLIED, &v);
+    if (rc == 0 && v.mv_size == 8) rs->applied = get_le64(v.mv_data);
+    else if (rc != 1 && rc != 0) goto out;
+    struct raft_entry *ents;
+    size_t n;
+    /* The first key must follow the snapshot: no gap at the front either. */
+    if ((rc = read_range(txn, l, rs->snapshot.meta.index + 1, last, &ents, &n))) goto out;
+    MDB_cursor *c;
+    if (!(rc = mdb_cursor_open(txn, l->log, &c))) {
+        MDB_val k;
+        int r2 = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+        if (r2 == 0 && (k.mv_size != 8 || get_be64(k.mv_data) <= rs->snapshot.meta.index)) rc = STORE_LOG_ECORRUPT;
+        mdb_cursor_close(c);
+    } else {
+        rc = map_err(rc);
+    }
+    if (rc) {
+        store_log_entries_free(ents, n);
+        goto out;
+    }
+    for (size_t i = 1; i < n; i++)
+        if (ents[i].term < ents[i - 1].term) rc = STORE_LOG_ECORRUPT;
+    if (rc) {
+        store_log_entries_free(ents, n);
+        goto out;
+    }
+    rs->entries = ents;
+    rs->n_entries = n;
+out:
+    mdb_txn_abort(txn);
+    if (rc == 1) rc = 0;
+    return rc;
+}
+
+void store_log_restore_fini(struct raft_restore *rs)
+{
+    store_log_entries_free((struct raft_entry *)rs->entries, rs->n_entries);
+    memset(rs, 0, sizeof(*rs));
+}

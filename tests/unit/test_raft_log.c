@@ -1,0 +1,232 @@
+/* The Raft log in LMDB (store/log.c). */
+#include <criterion/criterion.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+static char dir[64];
+static struct store_log *lg;
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/ferry-raftlog-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    char err[256];
+    cr_assert_eq(store_log_open(&lg, dir, 64 << 20, 0, err, sizeof(err)), 0, "%s", err);
+}
+
+static void teardown(void)
+{
+    store_log_close(lg);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static void append(uint64_t from, uint64_t to, uint64_t term)
+{
+    struct raft_entry e[256];
+    char data[256][16];
+    size_t n = 0;
+    for (uint64_t i = from; i <= to; i++, n++) {
+        snprintf(data[n], sizeof(data[n]), "e%llu.%llu", (unsigned long long)i, (unsigned long long)term);
+        e[n] = (struct raft_entry){.term = term, .index = i, .type = RAFT_ENTRY_NORMAL,
+                                   .len = (uint32_t)strlen(data[n]), .data = (uint8_t *)data[n]};
+    }
+    struct store_log_txn *t;
+    cr_assert_eq(store_log_txn_begin(lg, &t), 0);
+    cr_assert_eq(store_log_txn_append(t, e, n), 0);
+    cr_assert_eq(store_log_txn_commit(t), 0);
+}
+
+TestSuite(raft_log, .init = setup, .fini = teardown);
+
+Test(raft_log, appends_and_reads_back_terms_and_ranges)
+{
+    append(1, 100, 1);
+    cr_assert_eq(store_log_last_index(lg), 100);
+    uint64_t t;
+    cr_assert_eq(store_log_term(lg, 50, &t), 0);
+    cr_assert_eq(t, 1);
+    cr_assert_eq(store_log_term(lg, 101, &t), STORE_LOG_ERANGE);
+    struct raft_entry *e;
+    size_t n;
+    cr_assert_eq(store_log_entries(lg, 10, 20, &e, &n), 0);
+    cr_assert_eq(n, 11);
+    cr_assert_eq(e[0].index, 10);
+    cr_assert(memcmp(e[0].data, "e10.1", 5) == 0);
+    store_log_entries_free(e, n);
+}
+
+Test(raft_log, append_replaces_a_conflicting_suffix)
+{
+    append(1, 50, 1);
+    append(30, 40, 2); /* a new leader's entries: 41..50 of term 1 go */
+    cr_assert_eq(store_log_last_index(lg), 40);
+    uint64_t t;
+    cr_assert_eq(store_log_term(lg, 29, &t), 0);
+    cr_assert_eq(t, 1);
+    cr_assert_eq(store_log_term(lg, 30, &t), 0);
+    cr_assert_eq(t, 2);
+    struct store_log_txn *x;
+    cr_assert_eq(store_log_txn_begin(lg, &x), 0);
+    cr_assert_eq(store_log_txn_truncate(x, 35), 0);
+    cr_assert_eq(store_log_txn_commit(x), 0);
+    cr_assert_eq(store_log_last_index(lg), 34);
+}
+
+Test(raft_log, a_gap_is_refused)
+{
+    append(1, 10, 1);
+    struct raft_entry e = {.term = 1, .index = 12};
+    struct store_log_txn *t;
+    cr_assert_eq(store_log_txn_begin(lg, &t), 0);
+    cr_assert_eq(store_log_txn_append(t, &e, 1), STORE_LOG_EINVAL);
+    store_log_txn_abort(t);
+}
+
+Test(raft_log, compaction_keeps_the_suffix_and_the_snapshot_meta)
+{
+    append(1, 100, 3);
+    struct raft_snapshot_meta m = {.index = 60, .term = 3, .conf = {.n_voters = 1, .voters = {7}}};
+    struct store_log_txn *t;
+    cr_assert_eq(store_log_txn_begin(lg, &t), 0);
+    cr_assert_eq(store_log_txn_compact(t, &m), 0);
+    struct raft_hard_state hs = {.term = 3, .vote = 7, .commit = 90};
+    cr_assert_eq(store_log_txn_set_hard_state(t, &hs), 0);
+    cr_assert_eq(store_log_txn_set_applied(t, 80), 0);
+    cr_assert_eq(store_log_txn_commit(t), 0);
+    cr_assert_eq(store_log_snapshot_index(lg), 60);
+    uint64_t term;
+    cr_assert_eq(store_log_term(lg, 60, &term), 0);
+    cr_assert_eq(store_log_term(lg, 59, &term), STORE_LOG_ERANGE);
+    struct raft_restore rs;
+    cr_assert_eq(store_log_load(lg, &rs), 0);
+    cr_assert_eq(rs.snapshot.meta.index, 60);
+    cr_assert_eq(rs.snapshot.meta.conf.voters[0], 7);
+    cr_assert_eq(rs.n_entries, 40);
+    cr_assert_eq(rs.entries[0].index, 61);
+    cr_assert_eq(rs.hard_state.commit, 90);
+    cr_assert_eq(rs.applied, 80);
+    /* What raft_new needs to restart from it. */
+    struct raft_config cfg;
+    raft_config_default(&cfg);
+    cfg.id = 7;
+    struct raft *r = raft_new(&cfg, &rs);
+    cr_assert_not_null(r);
+    cr_assert_eq(raft_last_index(r), 100);
+    cr_assert_eq(raft_commit_index(r), 90);
+    raft_free(r);
+    store_log_restore_fini(&rs);
+}
+
+Test(raft_log, installing_a_snapshot_empties_the_log)
+{
+    append(1, 20, 1);
+    struct raft_snapshot_meta m = {.index = 500, .term = 9, .conf = {.n_voters = 1, .voters = {1}}};
+    struct store_log_txn *t;
+    cr_assert_eq(store_log_txn_begin(lg, &t), 0);
+    cr_assert_eq(store_log_txn_install(t, &m), 0);
+    cr_assert_eq(store_log_txn_commit(t), 0);
+    cr_assert_eq(store_log_last_index(lg), 500);
+    append(501, 510, 9);
+    cr_assert_eq(store_log_last_index(lg), 510);
+}
+
+Test(raft_log, a_damaged_record_is_reported_not_returned)
+{
+    append(1, 10, 1);
+    store_log_close(lg);
+    lg = NULL;
+    /* Flip a byte of entry 5 behind the log's back. */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 8);
+    cr_assert_eq(mdb_env_open(env, dir, 0, 0644), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "log", 0, &dbi), 0);
+    uint8_t kb[8] = {0, 0, 0, 0, 0, 0, 0, 5};
+    MDB_val k = {8, kb}, v;
+    cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0);
+    uint8_t copy[64];
+    memcpy(copy, v.mv_data, v.mv_size);
+    copy[v.mv_size - 1] ^= 1;
+    MDB_val nv = {v.mv_size, copy};
+    cr_assert_eq(mdb_put(txn, dbi, &k, &nv, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    char err[256];
+    cr_assert_eq(store_log_open(&lg, dir, 64 << 20, 0, err, sizeof(err)), 0);
+    struct raft_restore rs;
+    cr_assert_eq(store_log_load(lg, &rs), STORE_LOG_ECORRUPT);
+    uint64_t t;
+    cr_assert_eq(store_log_term(lg, 5, &t), STORE_LOG_ECORRUPT);
+}
+
+/* Runs a single-voter node on the LMDB log, one transaction per turn: the
+ * ready's entries and hard state, then the apply (here just the applied
+ * index), committed together; the node restarts from store_log_load. */
+static void drive(struct raft *r, uint64_t *applied)
+{
+    while (raft_has_ready(r)) {
+        struct raft_ready rd;
+        raft_ready(r, &rd);
+        struct store_log_txn *t;
+        cr_assert_eq(store_log_txn_begin(lg, &t), 0);
+        cr_assert_eq(store_log_txn_save_ready(t, &rd), 0);
+        if (rd.n_committed) {
+            *applied = rd.committed[rd.n_committed - 1].index;
+            cr_assert_eq(store_log_txn_set_applied(t, *applied), 0);
+        }
+        cr_assert_eq(store_log_txn_commit(t), 0);
+        raft_advance(r);
+    }
+}
+
+Test(raft_log, a_node_restarts_from_what_it_persisted)
+{
+    struct raft_config cfg;
+    raft_config_default(&cfg);
+    cfg.id = 1;
+    cfg.bootstrap.n_voters = 1;
+    cfg.bootstrap.voters[0] = 1;
+    struct raft *r = raft_new(&cfg, NULL);
+    uint64_t applied = 0;
+    for (int i = 0; i < 30 && raft_role(r) != RAFT_LEADER; i++) {
+        raft_tick(r);
+        drive(r, &applied);
+    }
+    cr_assert_eq(raft_role(r), RAFT_LEADER);
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(raft_propose(r, "payload", 7, NULL, NULL), 0);
+        drive(r, &applied);
+    }
+    uint64_t term = raft_term(r), last = raft_last_index(r);
+    cr_assert_eq(applied, last);
+    raft_free(r);
+
+    struct raft_restore rs;
+    cr_assert_eq(store_log_load(lg, &rs), 0);
+    cr_assert_eq(rs.hard_state.term, term);
+    cr_assert_eq(rs.hard_state.vote, 1);
+    cr_assert_eq(rs.hard_state.commit, last);
+    cr_assert_eq(rs.applied, last);
+    r = raft_new(&cfg, &rs);
+    store_log_restore_fini(&rs);
+    cr_assert_eq(raft_last_index(r), last);
+    cr_assert_eq(raft_applied_index(r), last, "nothing is applied twice");
+    for (int i = 0; i < 30 && raft_role(r) != RAFT_LEADER; i++) {
+        raft_tick(r);
+        drive(r, &applied);
+    }
+    cr_assert_eq(raft_role(r), RAFT_LEADER);
+    cr_assert_gt(raft_term(r), term);
+    cr_assert_eq(raft_commit_index(r), last + 1, "the new term's no-op commits");
+    raft_free(r);
+}
