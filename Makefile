@@ -1,7 +1,8 @@
 # ferry: one non-recursive build.
 #
 #   make              build ./ferry (installs missing Debian packages first)
-#   make run          build and start one ferry node
+#   make run          build and start one ferry node on its embedded store
+#   make run-redis    the same in phase redis, in front of a redis-server it starts
 #   make test         build and run every test suite
 #   make asan         ASan + UBSan build, unit and integration tests under it
 #   make bench        side-by-side benchmarks (prints ratios)
@@ -53,7 +54,7 @@ FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%,$(FUZZ_SRC))
 INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
 INTEG_BIN := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEG_SRC))
 
-.PHONY: all run test test-unit test-integration asan bench fuzz fuzz-run check-layering deps clean
+.PHONY: all run run-redis test test-unit test-integration asan bench fuzz fuzz-run check-layering deps clean
 .DEFAULT_GOAL := all
 # Keep test objects: they are intermediate, but rebuilding them is waste.
 .SECONDARY:
@@ -113,7 +114,11 @@ $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(ALL_LIBS)
 # ---------------------------------------------------------------- run
 RUN_ARGS ?=
 run: all
-	@tests/support/run-dev.sh $(FERRY) $(RUN_ARGS)
+	@tests/support/run-dev.sh store $(FERRY) $(RUN_ARGS)
+
+# The same in phase redis, in front of a redis-server started for it.
+run-redis: all
+	@tests/support/run-dev.sh redis $(FERRY) $(RUN_ARGS)
 
 # ---------------------------------------------------------------- tests
 # Each Criterion binary prints its own summary line; a failing one fails the
