@@ -6,18 +6,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/support/support.h"
+
 /* Runs ferry with args (a shell word list), capturing stdout+stderr. */
 static int run(const char *args, char *out, size_t cap)
 {
     const char *bin = getenv("FERRY_BIN");
     char cmd[1024];
     snprintf(cmd, sizeof(cmd), "%s %s 2>&1", bin ? bin : "./build/ferry", args);
-    FILE *p = popen(cmd, "r");
-    cr_assert(p != NULL);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return support_run(cmd, out, cap);
 }
 
 Test(cli, help_and_version)

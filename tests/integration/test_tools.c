@@ -24,29 +24,19 @@ static void stop_all(void)
 
 TestSuite(tools, .init = start_redis, .fini = stop_all, .timeout = 300);
 
-static int run(const char *cmd, char *out, size_t cap)
-{
-    FILE *p = popen(cmd, "r");
-    cr_assert(p != NULL);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 Test(tools, redis_cli_round_trips)
 {
     cr_assert(support_ferry_start(&ferry, redis.port, NULL) == 0);
     char cmd[256], out[4096];
     snprintf(cmd, sizeof(cmd), "redis-cli -p %d SET greeting 'hello world' 2>&1", ferry.port);
-    cr_assert_eq(run(cmd, out, sizeof(out)), 0);
+    cr_assert_eq(support_run(cmd, out, sizeof(out)), 0);
     cr_assert_str_eq(out, "OK\n");
     snprintf(cmd, sizeof(cmd), "redis-cli -p %d GET greeting 2>&1", ferry.port);
-    run(cmd, out, sizeof(out));
+    support_run(cmd, out, sizeof(out));
     cr_assert_str_eq(out, "hello world\n");
     snprintf(cmd, sizeof(cmd), "printf 'RPUSH l a b c\\nLRANGE l 0 -1\\n' | redis-cli -p %d 2>&1",
              ferry.port);
-    run(cmd, out, sizeof(out));
+    support_run(cmd, out, sizeof(out));
     cr_assert_str_eq(out, "3\na\nb\nc\n"); /* raw: stdout is not a tty */
 }
 
@@ -60,7 +50,7 @@ Test(tools, redis_benchmark_default_tests_all_answered)
     snprintf(cmd, sizeof(cmd),
              "timeout 240 redis-benchmark -p %d -n 5000 -c 20 -P 4 -r 1000 --csv 2>&1",
              ferry.port);
-    cr_assert_eq(run(cmd, out, sizeof(out)), 0, "%s", out);
+    cr_assert_eq(support_run(cmd, out, sizeof(out)), 0, "%s", out);
     const char *tests[] = {"PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "LPUSH", "RPUSH",
                            "LPOP", "RPOP", "SADD", "HSET", "SPOP", "ZADD", "ZPOPMIN",
                            "LPUSH (needed to benchmark LRANGE)", "LRANGE_100 (first 100 elements)",

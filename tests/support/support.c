@@ -272,6 +272,16 @@ size_t support_raw_recv(int fd, char *buf, size_t n)
     return got;
 }
 
+int support_run(const char *cmd, char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    cr_assert(p != NULL, "popen %s: %s", cmd, strerror(errno));
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 long support_rss_kb(pid_t pid)
 {
     char path[64], line[256];

@@ -48,6 +48,9 @@ int support_raw_connect(int port);
 void support_raw_send(int fd, const void *p, size_t n);
 /* Reads until `n` bytes, EOF or the 10 s timeout; returns how many were read. */
 size_t support_raw_recv(int fd, char *buf, size_t n);
+/* Runs a shell command, capturing its standard output (NUL-terminated, at
+ * most cap-1 bytes); returns its exit status, or -1 if it did not exit. */
+int support_run(const char *cmd, char *out, size_t cap);
 /* Resident set size of pid in KiB. */
 long support_rss_kb(pid_t pid);
 
