@@ -107,14 +107,6 @@ static struct {
     uint64_t commit_usec; /* time spent in commits (write + sync) */
     long watched;         /* watches held by all clients */
     struct resp_buf scratch;
-    /* Slots of blocked clients that closed: filled (which frees them) from
-     * an event, once the proxy has finished closing the client. */
-    struct node_orphan {
-        struct proxy_client *c;
-        struct proxy_slot *slot;
-    } *orphans;
-    int norphans, caporphans;
-    struct event *reap_ev;
 } node;
 
 #define NODE_OOM_FMT                                                                             \
@@ -637,20 +629,6 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
     node_blocked_finish(ok);
 }
 
-static void node_reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-    int n = node.norphans;
-    struct node_orphan *o = node.orphans;
-    node.orphans = NULL;
-    node.norphans = node.caporphans = 0;
-    for (int i = 0; i < n; i++)
-        proxy_slot_fill(o[i].c, o[i].slot, "", 0);
-    free(o);
-}
-
 static void node_expire_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -692,7 +670,6 @@ int proxy_node_open(struct proxy_server *s, char *err, size_t errlen)
     node.seed = proxy_now_ms() ^ ((uint64_t)getpid() << 32);
     node.commit_ev = event_new(proxy_server_base(s), -1, 0, node_commit_cb, NULL);
     node.expire_ev = event_new(proxy_server_base(s), -1, EV_PERSIST, node_expire_cb, NULL);
-    node.reap_ev = event_new(proxy_server_base(s), -1, 0, node_reap_cb, NULL);
     struct timeval tv = {0, 100 * 1000};
     event_add(node.expire_ev, &tv);
     resp_buf_init(&node.scratch);
@@ -718,9 +695,6 @@ void proxy_node_close(struct proxy_server *s)
         nc->blocked = NULL;
         node_blocked_free(b);
     }
-    node_reap_cb(-1, 0, NULL);
-    if (node.reap_ev)
-        event_free(node.reap_ev);
     if (node.commit_ev)
         event_free(node.commit_ev);
     if (node.expire_ev)
@@ -738,19 +712,11 @@ void proxy_node_client_closed(struct proxy_client *c)
     if (nc == NULL)
         return;
     if (nc->blocked) {
-        /* The proxy is still closing c: filling now would queue output on
-         * it. Fill from an event that runs after. */
+        /* c is already marked gone (proxy_client_close does that first), so
+         * filling its slot here queues no output and frees the slot. */
         struct node_blocked *b = nc->blocked;
         node_blocked_unlink(b);
-        if (node.norphans == node.caporphans) {
-            node.caporphans = node.caporphans ? node.caporphans * 2 : 8;
-            node.orphans =
-                node_xrealloc(node.orphans, sizeof(*node.orphans) * (size_t)node.caporphans);
-        }
-        node.orphans[node.norphans].c = c;
-        node.orphans[node.norphans].slot = b->slot;
-        node.norphans++;
-        event_active(node.reap_ev, EV_TIMEOUT, 0);
+        proxy_slot_fill(c, b->slot, "", 0);
         node_blocked_free(b);
         nc->blocked = NULL;
     }
