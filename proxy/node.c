@@ -29,6 +29,14 @@
 #include "resp/resp.h"
 #include "store/store.h"
 
+/* Entries a single node keeps in its Raft log: compaction drops the applied
+ * prefix once more than 2 * NODE_LOG_KEEP are held, leaving the last
+ * NODE_LOG_KEEP. The log stays bounded (a few MB for typical entries); the
+ * hysteresis makes the deletion one batch every NODE_LOG_KEEP entries rather
+ * than a delete per commit; and the recent suffix stays readable for a
+ * follower added later, which is what the log will be for (phase raft). */
+#define NODE_LOG_KEEP 1024
+
 /* An argv copy that outlives the request. */
 struct node_argv {
     int argc;
@@ -601,6 +609,10 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
     if (rc == 0) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        /* The turn's entries go into the Raft log in the same transaction
+         * as their apply: one commit, one sync, and applied_index == last
+         * log index after it. A failure here makes the commit fail. */
+        store_txn_log_applied(t, NODE_LOG_KEEP);
         rc = store_txn_commit(t);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         node.commit_usec += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000LL +
@@ -972,6 +984,8 @@ static void node_cmd_info(struct resp_buf *out)
         "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n"
         "# Ferry\r\nferry_phase:%s\r\nferry_store_dir:%s\r\nferry_store_size:%lld\r\n"
         "ferry_applied_index:%llu\r\n\r\n"
+        "# Raft\r\nraft_last_log_index:%llu\r\nraft_snapshot_index:%llu\r\n"
+        "raft_applied_index:%llu\r\n\r\n"
         "# Keyspace\r\n",
         PROXY_REDIS_VERSION, PROXY_VERSION, (int)getpid(), cfg->port,
         (unsigned long long)((now - node.srv->start_ms) / 1000), node.srv->nclients,
@@ -979,7 +993,10 @@ static void node_cmd_info(struct resp_buf *out)
         (unsigned long long)node.srv->stats.commands, (unsigned long long)node.commits,
         (unsigned long long)(node.commits ? node.commit_usec / node.commits : 0),
         (unsigned long long)node.entries, proxy_phase_name(cfg->phase), cfg->dir,
-        cfg->store_size, (unsigned long long)store_applied_index(node.store));
+        cfg->store_size, (unsigned long long)store_applied_index(node.store),
+        (unsigned long long)store_log_last_index(store_log_of(node.store)),
+        (unsigned long long)store_log_snapshot_index(store_log_of(node.store)),
+        (unsigned long long)store_applied_index(node.store));
     struct resp_buf body;
     resp_buf_init(&body);
     resp_buf_append(&body, buf, (size_t)n);
