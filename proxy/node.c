@@ -29,6 +29,14 @@
 #include "resp/resp.h"
 #include "store/store.h"
 
+/* Entries a single node keeps in its Raft log: compaction drops the applied
+ * prefix once more than 2 * NODE_LOG_KEEP are held, leaving the last
+ * NODE_LOG_KEEP. The log stays bounded (a few MB for typical entries); the
+ * hysteresis makes the deletion one batch every NODE_LOG_KEEP entries rather
+ * than a delete per commit; and the recent suffix stays readable for a
+ * follower added later, which is what the log will be for (phase raft). */
+#define NODE_LOG_KEEP 1024
+
 /* An argv copy that outlives the request. */
 struct node_argv {
     int argc;
@@ -107,14 +115,6 @@ static struct {
     uint64_t commit_usec; /* time spent in commits (write + sync) */
     long watched;         /* watches held by all clients */
     struct resp_buf scratch;
-    /* Slots of blocked clients that closed: filled (which frees them) from
-     * an event, once the proxy has finished closing the client. */
-    struct node_orphan {
-        struct proxy_client *c;
-        struct proxy_slot *slot;
-    } *orphans;
-    int norphans, caporphans;
-    struct event *reap_ev;
 } node;
 
 #define NODE_OOM_FMT                                                                             \
@@ -609,6 +609,10 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
     if (rc == 0) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        /* The turn's entries go into the Raft log in the same transaction
+         * as their apply: one commit, one sync, and applied_index == last
+         * log index after it. A failure here makes the commit fail. */
+        store_txn_log_applied(t, NODE_LOG_KEEP);
         rc = store_txn_commit(t);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         node.commit_usec += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000LL +
@@ -635,20 +639,6 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
     }
     free(ops);
     node_blocked_finish(ok);
-}
-
-static void node_reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-    int n = node.norphans;
-    struct node_orphan *o = node.orphans;
-    node.orphans = NULL;
-    node.norphans = node.caporphans = 0;
-    for (int i = 0; i < n; i++)
-        proxy_slot_fill(o[i].c, o[i].slot, "", 0);
-    free(o);
 }
 
 static void node_expire_cb(evutil_socket_t fd, short what, void *arg)
@@ -692,7 +682,6 @@ int proxy_node_open(struct proxy_server *s, char *err, size_t errlen)
     node.seed = proxy_now_ms() ^ ((uint64_t)getpid() << 32);
     node.commit_ev = event_new(proxy_server_base(s), -1, 0, node_commit_cb, NULL);
     node.expire_ev = event_new(proxy_server_base(s), -1, EV_PERSIST, node_expire_cb, NULL);
-    node.reap_ev = event_new(proxy_server_base(s), -1, 0, node_reap_cb, NULL);
     struct timeval tv = {0, 100 * 1000};
     event_add(node.expire_ev, &tv);
     resp_buf_init(&node.scratch);
@@ -718,9 +707,6 @@ void proxy_node_close(struct proxy_server *s)
         nc->blocked = NULL;
         node_blocked_free(b);
     }
-    node_reap_cb(-1, 0, NULL);
-    if (node.reap_ev)
-        event_free(node.reap_ev);
     if (node.commit_ev)
         event_free(node.commit_ev);
     if (node.expire_ev)
@@ -738,19 +724,11 @@ void proxy_node_client_closed(struct proxy_client *c)
     if (nc == NULL)
         return;
     if (nc->blocked) {
-        /* The proxy is still closing c: filling now would queue output on
-         * it. Fill from an event that runs after. */
+        /* c is already marked gone (proxy_client_close does that first), so
+         * filling its slot here queues no output and frees the slot. */
         struct node_blocked *b = nc->blocked;
         node_blocked_unlink(b);
-        if (node.norphans == node.caporphans) {
-            node.caporphans = node.caporphans ? node.caporphans * 2 : 8;
-            node.orphans =
-                node_xrealloc(node.orphans, sizeof(*node.orphans) * (size_t)node.caporphans);
-        }
-        node.orphans[node.norphans].c = c;
-        node.orphans[node.norphans].slot = b->slot;
-        node.norphans++;
-        event_active(node.reap_ev, EV_TIMEOUT, 0);
+        proxy_slot_fill(c, b->slot, "", 0);
         node_blocked_free(b);
         nc->blocked = NULL;
     }
@@ -1006,6 +984,8 @@ static void node_cmd_info(struct resp_buf *out)
         "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n"
         "# Ferry\r\nferry_phase:%s\r\nferry_store_dir:%s\r\nferry_store_size:%lld\r\n"
         "ferry_applied_index:%llu\r\n\r\n"
+        "# Raft\r\nraft_last_log_index:%llu\r\nraft_snapshot_index:%llu\r\n"
+        "raft_applied_index:%llu\r\n\r\n"
         "# Keyspace\r\n",
         PROXY_REDIS_VERSION, PROXY_VERSION, (int)getpid(), cfg->port,
         (unsigned long long)((now - node.srv->start_ms) / 1000), node.srv->nclients,
@@ -1013,7 +993,10 @@ static void node_cmd_info(struct resp_buf *out)
         (unsigned long long)node.srv->stats.commands, (unsigned long long)node.commits,
         (unsigned long long)(node.commits ? node.commit_usec / node.commits : 0),
         (unsigned long long)node.entries, proxy_phase_name(cfg->phase), cfg->dir,
-        cfg->store_size, (unsigned long long)store_applied_index(node.store));
+        cfg->store_size, (unsigned long long)store_applied_index(node.store),
+        (unsigned long long)store_log_last_index(store_log_of(node.store)),
+        (unsigned long long)store_log_snapshot_index(store_log_of(node.store)),
+        (unsigned long long)store_applied_index(node.store));
     struct resp_buf body;
     resp_buf_init(&body);
     resp_buf_append(&body, buf, (size_t)n);

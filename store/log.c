@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/store.h"
+#include "store/store_int.h"
 
 struct store_log_txn {
     struct store_log *l;
@@ -21,6 +21,9 @@ struct store_log {
     MDB_dbi log, meta;
     struct store_log_txn wtxn;
     int in_txn;
+    /* Non-NULL: the log lives in this store's environment (store_log_of).
+     * Writes then go through store_txn_log and commit with the store. */
+    struct store *store;
 };
 
 #define REC_HDR 13 /* term u64, type u8, crc u32 */
@@ -105,7 +108,14 @@ static int rec_decode(const MDB_val *k, const MDB_val *v, struct raft_entry *e)
 
 /* ------------------------------------------------------------------ meta */
 
-static const char KEY_HS[] = "raft.hs", KEY_SNAP[] = "raft.snap", KEY_APPLIED[] = "applied";
+static const char KEY_HS[] = "raft.hs", KEY_SNAP[] = "raft.snap";
+
+/* Standalone, the log keeps its own "applied"; on the store's environment
+ * the store's "applied_index" (same u64 LE layout) is the one truth. */
+static const char *key_applied(const struct store_log *l)
+{
+    return l->store ? "applied_index" : "applied";
+}
 
 static int meta_get(MDB_txn *txn, MDB_dbi dbi, const char *key, MDB_val *v)
 {
@@ -207,7 +217,7 @@ int store_log_open(struct store_log **out, const char *dir, size_t map_size, uns
 
 void store_log_close(struct store_log *l)
 {
-    if (!l) return;
+    if (!l || l->store) return; /* store_log_of's log belongs to the store */
     if (l->in_txn) store_log_txn_abort(&l->wtxn);
     mdb_env_close(l->env);
     free(l);
@@ -217,7 +227,7 @@ void store_log_close(struct store_log *l)
 
 int store_log_txn_begin(struct store_log *l, struct store_log_txn **out)
 {
-    if (l->in_txn) return STORE_LOG_EINVAL;
+    if (l->in_txn || l->store) return STORE_LOG_EINVAL;
     struct store_log_txn *t = &l->wtxn;
     memset(t, 0, sizeof(*t));
     t->l = l;
@@ -335,12 +345,13 @@ int store_log_txn_set_applied(struct store_log_txn *t, uint64_t applied)
     if (t->failed) return STORE_LOG_EIO;
     uint8_t b[8];
     put_le64(b, applied);
-    return txn_fail(t, meta_put(t->txn, t->l->meta, KEY_APPLIED, b, sizeof(b)));
+    return txn_fail(t, meta_put(t->txn, t->l->meta, key_applied(t->l), b, sizeof(b)));
 }
 
 int store_log_txn_commit(struct store_log_txn *t)
 {
     struct store_log *l = t->l;
+    if (l->store) return STORE_LOG_EINVAL; /* store_txn_commit commits it */
     if (t->failed) {
         store_log_txn_abort(t);
         return STORE_LOG_EIO;
@@ -352,6 +363,10 @@ int store_log_txn_commit(struct store_log_txn *t)
 
 void store_log_txn_abort(struct store_log_txn *t)
 {
+    if (t->l->store) {
+        t->failed = 1; /* store_txn_commit will refuse; the owner aborts */
+        return;
+    }
     mdb_txn_abort(t->txn);
     t->l->in_txn = 0;
 }
@@ -533,7 +548,7 @@ int store_log_load(struct store_log *l, struct raft_restore *rs)
     } else if (rc != 1) {
         goto out;
     }
-    rc = meta_get(txn, l->meta, KEY_APPLIED, &v);
+    rc = meta_get(txn, l->meta, key_applied(l), &v);
     if (rc == 0 && v.mv_size == 8) rs->applied = get_le64(v.mv_data);
     else if (rc != 1 && rc != 0) goto out;
     struct raft_entry *ents;
@@ -571,4 +586,179 @@ void store_log_restore_fini(struct raft_restore *rs)
 {
     store_log_entries_free((struct raft_entry *)rs->entries, rs->n_entries);
     memset(rs, 0, sizeof(*rs));
+}
+
+/* ------------------------------------------------------------------ on the store's environment
+ *
+ * The store opens "log" and "meta" in its environment; here the same struct
+ * store_log points at them, so every log write lands in the store's write
+ * transaction and commits (one commit, one sync) with the apply and
+ * applied_index. */
+
+static int log_to_store_err(int rc)
+{
+    switch (rc) {
+    case 0: return 0;
+    case STORE_LOG_EFULL: return STORE_EFULL;
+    case STORE_LOG_ECORRUPT: return STORE_ECORRUPT;
+    case STORE_LOG_EINVAL:
+    case STORE_LOG_ERANGE: return STORE_EINVAL;
+    }
+    return STORE_EIO;
+}
+
+int store_log_attach(struct store *s, char *err, size_t errlen)
+{
+    struct store_log *l = calloc(1, sizeof(*l));
+    if (!l) abort();
+    l->env = s->env;
+    l->log = s->log;
+    l->meta = s->meta;
+    l->store = s;
+    l->wtxn.l = l;
+    MDB_txn *txn;
+    uint64_t last = 0;
+    struct raft_snapshot_meta m;
+    int rc = read_begin(l, &txn);
+    if (!rc) {
+        rc = last_index(txn, l, &last);
+        if (!rc) rc = snap_read(txn, l->meta, &m);
+        mdb_txn_abort(txn);
+    }
+    if (rc) {
+        snprintf(err, errlen, "raft log: %s", store_log_strerror(rc));
+        free(l);
+        return log_to_store_err(rc);
+    }
+    /* Entries are appended in the transaction that applies them, so the log
+     * never ends above applied_index; if it does, something else wrote this
+     * store, and applying them here would guess at their meaning. */
+    if (last > s->applied) {
+        snprintf(err, errlen,
+                 "raft log ends at %llu, above applied_index %llu: log and apply are "
+                 "committed together, so this store was not written by ferry's store",
+                 (unsigned long long)last, (unsigned long long)s->applied);
+        free(l);
+        return STORE_ECORRUPT;
+    }
+    s->rlog = l;
+    return 0;
+}
+
+void store_log_detach(struct store *s)
+{
+    free(s->rlog);
+    s->rlog = NULL;
+}
+
+void store_log_txn_reset(struct store *s)
+{
+    s->rlog->wtxn.failed = 0;
+    s->rlog->wtxn.txn = NULL;
+}
+
+void store_log_txn_lost(struct store *s)
+{
+    /* The store restarted its LMDB transaction after MAP_FULL and replays
+     * only applies: log writes made before are gone, so the txn must not
+     * commit as if they were there. */
+    if (s->rlog->wtxn.txn) s->rlog->wtxn.failed = 1;
+}
+
+int store_log_txn_failed(struct store *s)
+{
+    return s->rlog->wtxn.failed;
+}
+
+struct store_log *store_log_of(struct store *s)
+{
+    return s->rlog;
+}
+
+struct store_log_txn *store_txn_log(struct store_txn *t)
+{
+    struct store_log_txn *lt = &t->s->rlog->wtxn;
+    if (t->dead) lt->failed = 1;
+    lt->txn = t->txn;
+    return lt;
+}
+
+int store_txn_log_applied(struct store_txn *t, uint64_t keep)
+{
+    struct store *s = t->s;
+    if (t->dead) return STORE_EIO;
+    uint64_t n = t->applied - s->applied;
+    if (n == 0) return 0;
+    struct store_log_txn *lt = store_txn_log(t);
+    struct store_log *l = lt->l;
+    if (lt->failed) return STORE_EIO;
+    struct raft_entry *ents = xmalloc(sizeof(*ents) * n);
+    struct raft_hard_state hs = {1, 0, 0};
+    struct raft_snapshot_meta m;
+    uint64_t last = 0, i = 0;
+    MDB_val v;
+    int rc = meta_get(t->txn, l->meta, KEY_HS, &v);
+    if (rc == 0) {
+        if (v.mv_size != 24) {
+            rc = STORE_LOG_ECORRUPT;
+            goto out;
+        }
+        hs.term = get_le64(v.mv_data);
+        hs.vote = get_le64((uint8_t *)v.mv_data + 8);
+    } else if (rc != 1) {
+        goto out;
+    }
+    if (hs.term == 0) hs.term = 1;
+    if ((rc = last_index(t->txn, l, &last))) goto out;
+    if (last > s->applied) {
+        rc = STORE_LOG_ECORRUPT; /* checked at open; commits keep them equal */
+        goto out;
+    }
+    if (last < s->applied) {
+        /* A store written before its log was kept here: what it applied
+         * becomes the snapshot the log starts after. */
+        memset(&m, 0, sizeof(m));
+        m.index = s->applied;
+        m.term = hs.term;
+        if ((rc = store_log_txn_install(lt, &m))) goto out;
+    }
+    for (size_t off = 0; off + 8 <= t->done.len && i < n; i++) {
+        const uint8_t *p = (const uint8_t *)t->done.data + off;
+        uint64_t len = store_get_u64(p);
+        ents[i].index = s->applied + 1 + i;
+        ents[i].term = hs.term;
+        ents[i].type = RAFT_ENTRY_NORMAL;
+        ents[i].len = (uint32_t)len;
+        ents[i].data = (uint8_t *)p + 8;
+        off += 8 + len;
+    }
+    if (i != n) {
+        rc = STORE_LOG_EINVAL; /* applied entries that the txn did not record */
+        goto out;
+    }
+    if ((rc = store_log_txn_append(lt, ents, n))) goto out;
+    hs.commit = t->applied;
+    if ((rc = store_log_txn_set_hard_state(lt, &hs))) goto out;
+    if ((rc = snap_read(t->txn, l->meta, &m))) goto out;
+    if (keep && t->applied - m.index > 2 * keep) {
+        uint64_t idx = t->applied - keep;
+        uint8_t kb[8];
+        put_be64(kb, idx);
+        MDB_val k = {8, kb};
+        struct raft_entry e;
+        if ((rc = map_err(mdb_get(t->txn, l->log, &k, &v))) || (rc = rec_decode(&k, &v, &e)))
+            goto out;
+        memset(&m, 0, sizeof(m));
+        m.index = idx;
+        m.term = e.term;
+        rc = store_log_txn_compact(lt, &m);
+    }
+out:
+    free(ents);
+    if (rc == 1) rc = STORE_LOG_ECORRUPT;
+    if (rc) {
+        lt->failed = 1;
+        t->dead = 1; /* after an LMDB error the transaction may be unusable */
+    }
+    return log_to_store_err(rc);
 }

@@ -102,6 +102,10 @@ int store_open(struct store **out, const char *dir, size_t map_size, unsigned fl
         txn = NULL;
         goto fail;
     }
+    if ((rc = store_log_attach(s, err, errlen)) != 0) {
+        store_close(s);
+        return rc;
+    }
     *out = s;
     return 0;
 fail:
@@ -125,6 +129,7 @@ void store_close(struct store *s)
     resp_buf_fini(&s->wtxn.done);
     resp_buf_fini(&s->wtxn.ready);
     resp_buf_fini(&s->wtxn.deleted);
+    store_log_detach(s);
     mdb_env_close(s->env);
     free(s);
 }
@@ -475,6 +480,7 @@ int store_txn_begin(struct store *s, struct store_txn **out)
     resp_buf_reset(&t->done);
     resp_buf_reset(&t->ready);
     resp_buf_reset(&t->deleted);
+    store_log_txn_reset(s);
     s->in_txn = 1;
     *out = t;
     return 0;
@@ -498,7 +504,7 @@ int store_txn_commit(struct store_txn *t)
 {
     struct store *s = t->s;
     int rc = 0;
-    if (t->dead) {
+    if (t->dead || store_log_txn_failed(s)) {
         store_txn_abort(t);
         return STORE_EIO;
     }
@@ -786,6 +792,7 @@ static int store_txn_replay(struct store_txn *t)
     struct store *s = t->s;
     mdb_txn_abort(t->txn);
     t->txn = NULL;
+    store_log_txn_lost(s);
     int rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
     if (rc != 0) {
         t->dead = 1;
@@ -861,6 +868,11 @@ int store_dump(struct store *s, struct resp_buf *out)
         }
         int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
         while (rc == 0) {
+            /* Raft state in meta (raft.hs, raft.snap) is log, not data. */
+            if (i == 0 && k.mv_size > 5 && memcmp(k.mv_data, "raft.", 5) == 0) {
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+                continue;
+            }
             resp_add_bulk(out, k.mv_data, k.mv_size);
             resp_add_bulk(out, v.mv_data, v.mv_size);
             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);

@@ -224,9 +224,11 @@ int store_dump(struct store *s, struct resp_buf *out);
  * Every change goes through a write transaction (struct store_log_txn), so
  * the entries, the hard state and the applied index of one turn of the node
  * commit together; a commit is synced unless opened with STORE_LOG_NOSYNC.
- * Until the store's own environment (branch `store`) is merged, store_log_open
- * opens a self-contained environment; the transaction API is the seam where
- * the store's apply transaction plugs in.
+ * Two homes: store_log_of gives the log in the store's own environment (the
+ * "log" and "meta" databases above), whose writes go through store_txn_log
+ * and commit with store_txn_commit, so a turn's entries, hard state, apply
+ * and applied_index ("applied_index" in meta) are one LMDB transaction.
+ * store_log_open opens a self-contained environment (tests, benchmarks).
  *
  * Durability: when store_log_txn_commit returns 0 (without STORE_LOG_NOSYNC)
  * everything in the transaction is on disk; after a crash the log is as of
@@ -297,5 +299,29 @@ void store_log_entries_free(struct raft_entry *ents, size_t n);
  * store_log_restore_fini. */
 int store_log_load(struct store_log *l, struct raft_restore *rs);
 void store_log_restore_fini(struct raft_restore *rs);
+
+/* The Raft log in s's environment, owned by s and valid until store_close
+ * (store_log_close on it is a no-op). Use it for reads; store_log_txn_begin
+ * and store_log_txn_commit on it return STORE_LOG_EINVAL. */
+struct store_log *store_log_of(struct store *s);
+
+/* The log side of the store write transaction t: appends, truncation, hard
+ * state and compaction through it are part of t and commit or abort with it.
+ * Valid until the next store_txn_apply, store_txn_commit or store_txn_abort
+ * (a MAP_FULL replay restarts t's LMDB transaction: log writes made before
+ * it make store_txn_commit fail with STORE_EIO rather than lose them).
+ * store_log_txn_abort on it makes t's commit fail; it does not end t. */
+struct store_log_txn *store_txn_log(struct store_txn *t);
+
+/* Single node: appends every entry applied in t (store_txn_apply since
+ * store_txn_begin) to the log at indexes applied_index+1.., with the hard
+ * state's term (1 on a fresh store), sets the hard state's commit to the new
+ * applied index, and compacts the prefix so that at most 2*keep and at least
+ * keep entries stay (keep 0: never compact). Call after the turn's last
+ * apply, right before store_txn_commit. A store that applied entries before
+ * it kept a log gets a snapshot point at its applied index first.
+ * Returns 0, or STORE_EFULL / STORE_EIO / STORE_ECORRUPT, after which t can
+ * only be aborted (store_txn_commit aborts it and returns STORE_EIO). */
+int store_txn_log_applied(struct store_txn *t, uint64_t keep);
 
 #endif

@@ -58,7 +58,18 @@ struct store {
     struct store_txn wtxn;
     MDB_txn *rtxn;   /* the read snapshot store_read reuses until a commit */
     int rtxn_live;   /* rtxn is renewed (not reset) */
+    struct store_log *rlog; /* the Raft log on this environment (store/log.c) */
 };
+
+/* store/log.c on the store's environment. attach: after the store's meta is
+ * loaded; fails (STORE_ECORRUPT, message in err) when the log ends above
+ * applied_index. reset: at store_txn_begin. lost: the store restarted its
+ * LMDB txn (MAP_FULL replay). failed: a log write of this txn failed. */
+int store_log_attach(struct store *s, char *err, size_t errlen);
+void store_log_detach(struct store *s);
+void store_log_txn_reset(struct store *s);
+void store_log_txn_lost(struct store *s);
+int store_log_txn_failed(struct store *s);
 
 /* The context of one command execution. */
 struct store_ctx {

@@ -5,7 +5,9 @@ restarted on the same directory, and after every restart:
   - every acknowledged write is present with its value;
   - no transaction is half-applied: the two keys a MULTI/EXEC wrote are both
     there or both missing, and each writer's counter equals the number of its
-    transactions that are there (acknowledged or not).
+    transactions that are there (acknowledged or not);
+  - the Raft log ends exactly at the applied index (INFO # Raft: entries and
+    their apply commit in one transaction), and compaction keeps it bounded.
 
   store_durability.py FERRY [--rounds N] [--seed S]
 """
@@ -78,8 +80,31 @@ class Writer(threading.Thread):
                 return
 
 
+def raft_info(conn):
+    raw, got = conn.call([b"INFO"])
+    info = {}
+    for line in got[1].decode().split("\r\n"):
+        if line.startswith("raft_"):
+            k, v = line.split(":", 1)
+            info[k] = int(v)
+    return info
+
+
 def check(conn, st):
     bad = []
+    ri = raft_info(conn)
+    last, snap, applied = (ri.get("raft_last_log_index"), ri.get("raft_snapshot_index"),
+                           ri.get("raft_applied_index"))
+    if last is None or applied is None or snap is None:
+        bad.append("INFO has no # Raft section: %r" % ri)
+    else:
+        if last != applied:
+            bad.append("raft log ends at %d but applied_index is %d" % (last, applied))
+        if last - snap > 2048:
+            bad.append("raft log holds %d entries: compaction did not run" % (last - snap))
+        if st["round"] and applied == 0:
+            bad.append("applied_index 0 after writes were acknowledged")
+        st["raft"] = (last, snap, applied)
     for k, v in st["acked_set"]:
         raw, got = conn.call([b"GET", k])
         if got != ("$", v):
@@ -150,10 +175,12 @@ def main():
                 print("  " + b)
             return 1
         print("store_durability: %d kills, %d acknowledged SETs and %d acknowledged "
-              "transactions all present, %d in-flight writes all-or-nothing (seed %d)"
+              "transactions all present, %d in-flight writes all-or-nothing, "
+              "raft log == applied_index after every restart (last: log %d, snapshot %d, "
+              "applied %d) (seed %d)"
               % (args.rounds, len(st["acked_set"]), len(st["acked_tx"]),
                  len(st["tried_set"]) - len(st["acked_set"]) + len(st["tried_tx"]) -
-                 len(st["acked_tx"]), seed))
+                 len(st["acked_tx"]), st["raft"][0], st["raft"][1], st["raft"][2], seed))
         return 0
     finally:
         if proc:
