@@ -611,9 +611,13 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         clock_gettime(CLOCK_MONOTONIC, &t0);
         /* The turn's entries go into the Raft log in the same transaction
          * as their apply: one commit, one sync, and applied_index == last
-         * log index after it. A failure here makes the commit fail. */
-        store_txn_log_applied(t, NODE_LOG_KEEP);
-        rc = store_txn_commit(t);
+         * log index after it. If the append fails (the map is full, say),
+         * its own error is the one clients get: the commit is refused. */
+        rc = store_txn_log_applied(t, NODE_LOG_KEEP);
+        if (rc == 0)
+            rc = store_txn_commit(t);
+        else
+            store_txn_abort(t);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         node.commit_usec += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000LL +
                                        (t1.tv_nsec - t0.tv_nsec) / 1000);

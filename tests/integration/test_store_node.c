@@ -178,6 +178,22 @@ Test(store_node, full_store_refuses_writes_and_keeps_reads)
         freeReplyObject(r);
     }
     cr_assert(oom, "the store never filled");
+    /* Near the edge, writes of every size: whether the apply or the Raft
+     * log append in the same transaction is what runs out of room, the
+     * client gets the same -OOM, never another error. */
+    char *big = malloc(6000);
+    memset(big, 'y', 6000);
+    for (int i = 0; i < 400; i++) {
+        size_t len = (size_t)(i * 37) % 6000 + 1;
+        redisReply *r = redisCommand(c, "SET e%d %b", i, big, len);
+        cr_assert(r != NULL);
+        if (r->type == REDIS_REPLY_ERROR)
+            cr_assert(strncmp(r->str, "OOM ", 4) == 0, "SET of %zu bytes: %s", len, r->str);
+        else
+            cr_assert(r->type == REDIS_REPLY_STATUS, "SET of %zu bytes: type %d", len, r->type);
+        freeReplyObject(r);
+    }
+    free(big);
     support_expect_str(c, REDIS_REPLY_STRING, "1", "GET first");
     support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
     redisFree(c);
