@@ -15,23 +15,8 @@ rounds=${2:-${ROUNDS:-3}}
 requests=${REQUESTS:-100000}
 bdir=$(dirname "$ferry")
 make -s B="$bdir" "$bdir/tests/bench/store-bench" >/dev/null
-work=$(mktemp -d /tmp/ferry-bench-store.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-    for _ in $(seq 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
-    echo "nothing answers on port $1" >&2
-    return 1
-}
+. "$(dirname "$0")/lib.sh"
+bench_init ferry-bench-store
 
 mkdir -p "$work/aof" "$work/plain" "$work/ferry"
 aof_port=$(free_port)
