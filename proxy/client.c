@@ -613,6 +613,7 @@ static void client_hello(struct proxy_client *c, struct resp_request *r,
             memmove(r->argvlen + auth_at, r->argvlen + auth_at + 3,
                     (size_t)tail * sizeof(*r->argvlen));
             r->argc -= 3;
+            r->raw = NULL; /* what goes upstream is no longer what came in */
         } else if (!c->authenticated) {
             proxy_client_reply_error(
                 c, "NOAUTH HELLO must be called with the client already authenticated, "

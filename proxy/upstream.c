@@ -261,6 +261,12 @@ int proxy_upstream_ensure(struct proxy_upstream *up)
  * are built in one piece, so the evbuffer sees one add per request. */
 static void upstream_encode(struct evbuffer *out, const struct resp_request *r)
 {
+    /* As the client sent it, when the reader still has it whole: one copy
+     * instead of an encoding per argument. */
+    if (r->raw != NULL) {
+        evbuffer_add(out, r->raw, r->raw_len);
+        return;
+    }
     static struct resp_buf scratch;
     resp_buf_reset(&scratch);
     for (int i = 0; i < r->argc; i++) {

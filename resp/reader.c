@@ -61,6 +61,7 @@ struct resp_reader {
     long long bulk_left; /* payload bytes (with CRLF) not yet gated */
     size_t gate;         /* bytes in[in_pos, gate) passed the gate */
     size_t req_wire;     /* bytes of this request already handed to hiredis */
+    size_t req_start;    /* where its "*" is in `in`; SIZE_MAX once dropped */
 
     redisReader *hr;
     int hr_big; /* hiredis's buffer grew for a big request */
@@ -183,6 +184,8 @@ static void resp_argv_finish(struct resp_reader *r, struct resp_request *req, si
     req->wire_len = r->skipped + wire;
     req->skip_len = r->skipped;
     req->inline_cmd = inline_cmd;
+    req->raw = NULL;
+    req->raw_len = 0;
     r->skipped = 0;
 }
 
@@ -474,6 +477,7 @@ static int resp_start_multibulk(struct resp_reader *r)
     r->gate = cr + 2;
     r->scan = r->gate;
     r->req_wire = 0;
+    r->req_start = start;
     return RESP_STEP_DONE;
 }
 
@@ -538,6 +542,10 @@ static int resp_read_multibulk(struct resp_reader *r, struct resp_request *req)
     r->mb_active = 0;
     r->hr_big = r->req_wire > RESP_KEEP_ARENA;
     resp_argv_finish(r, req, r->req_wire, 0);
+    if (r->req_start != SIZE_MAX) {
+        req->raw = r->in + r->req_start;
+        req->raw_len = r->req_wire;
+    }
     r->req_wire = 0;
     return RESP_STEP_DONE;
 }
@@ -592,6 +600,9 @@ int resp_reader_feed(struct resp_reader *r, const char *buf, size_t len)
      * memmove cost stays proportional to bytes consumed. */
     if (r->in_pos > 0 && r->in_pos >= r->in_len - r->in_pos) {
         size_t keep = r->in_len - r->in_pos;
+        /* A request in progress loses the bytes hiredis already has. */
+        if (r->mb_active && r->req_start != SIZE_MAX)
+            r->req_start = r->req_start >= r->in_pos ? r->req_start - r->in_pos : SIZE_MAX;
         memmove(r->in, r->in + r->in_pos, keep);
         r->gate -= r->gate >= r->in_pos ? r->in_pos : r->gate;
         if (r->scan != SIZE_MAX)

@@ -123,6 +123,13 @@ struct resp_request {
     size_t wire_len;
     size_t skip_len; /* leading no-op bytes included in wire_len */
     int inline_cmd;  /* 1 when it came as an inline command */
+    /* The request's own bytes as received (after skip_len), when they are
+     * still in one piece in the reader's buffer: a multibulk request fed in
+     * one resp_reader_feed, or spread over feeds the buffer kept whole.
+     * NULL otherwise and for inline requests. Same lifetime as argv. A
+     * proxy forwards these instead of encoding argv again. */
+    const char *raw;
+    size_t raw_len;
 };
 
 /* max_bulk_len <= 0 selects RESP_DEFAULT_MAX_BULK_LEN. */

@@ -20,6 +20,8 @@ struct run {
     int status; /* RESP_AGAIN or RESP_ERR at the end */
     char err[160];
     size_t wire_total;
+    const char *in; /* the whole input, to check each request's raw bytes */
+    int nraw;       /* requests that came with their raw bytes */
 };
 
 static void run_add(struct run *o, const void *p, size_t n)
@@ -62,6 +64,19 @@ static int drain(struct resp_reader *r, struct run *o)
         run_addf(o, "|%zu", req.wire_len);
         run_addf(o, "/%zu;", req.skip_len);
         cr_assert_leq(req.skip_len, req.wire_len);
+        if (req.raw != NULL) {
+            /* The request's bytes as sent, but for header terminators the
+             * reader normalises ("\r" then any byte reads as "\r\n"). */
+            cr_assert(!req.inline_cmd);
+            cr_assert_eq(req.raw_len, req.wire_len - req.skip_len);
+            const char *sent = o->in + o->wire_total + req.skip_len;
+            for (size_t i = 0; i < req.raw_len; i++)
+                cr_assert(req.raw[i] == sent[i] ||
+                              (i > 0 && req.raw[i] == '\n' && req.raw[i - 1] == '\r'),
+                          "raw byte %zu of request %d: %d, sent %d", i, o->nreq, req.raw[i],
+                          sent[i]);
+            o->nraw++;
+        }
         o->wire_total += req.wire_len;
         o->nreq++;
     }
@@ -73,7 +88,7 @@ static int drain(struct resp_reader *r, struct run *o)
 static struct run feed_cuts(const char *in, size_t n, const size_t *cuts, int ncuts,
                             long long max_bulk)
 {
-    struct run o = {0};
+    struct run o = {.in = in};
     struct resp_reader *r = resp_reader_new(max_bulk);
     size_t at = 0;
     int rc = RESP_AGAIN;
@@ -189,6 +204,7 @@ Test(resp_reader, mixed_inline_and_multibulk_in_one_feed)
                "1#1 4:echo|5/0;",
                RESP_AGAIN);
     cr_assert_eq(o.nreq, 7);
+    cr_assert_eq(o.nraw, 4, "every multibulk request fed whole comes with its raw bytes");
     cr_assert_eq(o.wire_total, sizeof(mixed) - 1);
     run_free(&o);
 }
