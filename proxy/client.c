@@ -558,19 +558,6 @@ static void client_auth(struct proxy_client *c, const struct resp_request *r)
 static void client_dispatch_routed(struct proxy_client *c, struct resp_request *r,
                                    struct proxy_cmd_props props);
 
-/* Redis's string2ll for small protocol numbers: digits, optional '-'. */
-static int parse_strict_ll(const char *p, size_t len, long long *out)
-{
-    if (len == 0 || len > 20)
-        return -1;
-    char *end;
-    long long v = strtoll(p, &end, 10);
-    if (end != p + len || p[0] == '+' || p[0] == ' ' || (p[0] == '0' && len > 1))
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* HELLO: ferry speaks RESP2 only; AUTH inside HELLO is checked here when
  * ferry has its own password, and the rest goes where the phase says. */
 static void client_hello(struct proxy_client *c, struct resp_request *r,
@@ -578,7 +565,7 @@ static void client_hello(struct proxy_client *c, struct resp_request *r,
 {
     if (r->argc >= 2) {
         long long ver;
-        if (parse_strict_ll(r->argv[1], r->argvlen[1], &ver) < 0) {
+        if (!resp_string2ll(r->argv[1], r->argvlen[1], &ver)) {
             proxy_client_reply_error(c, "ERR Protocol version is not an integer or out of range");
             return;
         }

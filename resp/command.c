@@ -101,38 +101,6 @@ static int resp_arg_is(char *const *argv, const size_t *argvlen, int i, const ch
     return argvlen[i] == n && strncasecmp(argv[i], word, n) == 0;
 }
 
-/* Strict decimal, as Redis's string2ll for numkeys (no sign but '-', no
- * leading zeros or spaces). */
-static int resp_arg_ll(const char *s, size_t n, long long *v)
-{
-    int neg = 0;
-    size_t i = 0;
-    unsigned long long x = 0;
-    if (n == 0 || n >= 21)
-        return 0;
-    if (n == 1 && s[0] == '0') {
-        *v = 0;
-        return 1;
-    }
-    if (s[0] == '-') {
-        neg = 1;
-        i = 1;
-    }
-    if (i >= n || s[i] < '1' || s[i] > '9')
-        return 0;
-    for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        if (x > (~0ULL - 9) / 10)
-            return 0;
-        x = x * 10 + (unsigned long long)(s[i] - '0');
-    }
-    if (neg ? x > (unsigned long long)9223372036854775807LL + 1 : x > 9223372036854775807ULL)
-        return 0;
-    *v = neg ? (long long)(0 - x) : (long long)x;
-    return 1;
-}
-
 /* Collected keys: positions go to pos[] while there is room; n counts all. */
 struct resp_keys {
     int *pos;
@@ -191,7 +159,7 @@ static int resp_keys_from_specs(const struct resp_command *cmd, int argc, char *
                 continue; /* too few arguments: the arity check reports it */
             int ni = first + spec->keynumidx;
             long long numkeys;
-            if (!resp_arg_ll(argv[ni], argvlen[ni], &numkeys) || numkeys < 0 ||
+            if (!resp_string2ll(argv[ni], argvlen[ni], &numkeys) || numkeys < 0 ||
                 numkeys > argc)
                 return -1;
             first += spec->firstkey;

@@ -236,9 +236,7 @@ static redisReplyObjectFunctions resp_hr_fns = {
 
 /* ------------------------------------------------------------ helpers */
 
-/* Redis's string2ll (util.c): strict, no sign but '-', no leading zeros, no
- * spaces, overflow rejected. */
-static int resp_string2ll(const char *s, size_t slen, long long *value)
+int resp_string2ll(const char *s, size_t slen, long long *value)
 {
     const char *p = s;
     size_t plen = 0;
@@ -248,7 +246,8 @@ static int resp_string2ll(const char *s, size_t slen, long long *value)
     if (slen == 0 || slen >= 21)
         return 0;
     if (slen == 1 && p[0] == '0') {
-        *value = 0;
+        if (value != NULL)
+            *value = 0;
         return 1;
     }
     if (p[0] == '-') {
@@ -280,11 +279,13 @@ static int resp_string2ll(const char *s, size_t slen, long long *value)
     if (negative) {
         if (v > (unsigned long long)(-(LLONG_MIN + 1)) + 1)
             return 0;
-        *value = (long long)(0 - v);
+        if (value != NULL)
+            *value = (long long)(0 - v);
     } else {
         if (v > LLONG_MAX)
             return 0;
-        *value = (long long)v;
+        if (value != NULL)
+            *value = (long long)v;
     }
     return 1;
 }

@@ -73,6 +73,11 @@ void resp_add_array(struct resp_buf *b, long long n);
 void resp_add_command(struct resp_buf *b, int argc, const char *const *argv,
                       const size_t *argvlen);
 
+/* Redis's string2ll (util.c): a strict decimal long long, no sign but '-',
+ * no leading zeros or spaces, overflow rejected. 1 on success, else 0.
+ * value may be NULL (a check only). */
+int resp_string2ll(const char *s, size_t slen, long long *value);
+
 /* ------------------------------------------------------------------ reader
  * The request reader. Feed it the bytes a client sent, then pull requests
  * until it answers RESP_AGAIN. Multibulk requests are parsed by hiredis's

@@ -374,3 +374,38 @@ Test(resp_command, info_and_docs_bytes_match_redis, .timeout = 60)
     resp_buf_fini(&got);
     redis_stop(&rs);
 }
+
+Test(resp_string2ll, takes_exactly_what_redis_string2ll_takes)
+{
+    static const struct {
+        const char *s;
+        int ok;
+        long long v;
+    } cases[] = {
+        {"0", 1, 0},
+        {"7", 1, 7},
+        {"-7", 1, -7},
+        {"9223372036854775807", 1, 9223372036854775807LL},
+        {"-9223372036854775808", 1, -9223372036854775807LL - 1},
+        {"9223372036854775808", 0, 0},
+        {"-9223372036854775809", 0, 0},
+        {"18446744073709551616", 0, 0},
+        {"", 0, 0},
+        {"-", 0, 0},
+        {"-0", 0, 0},
+        {"01", 0, 0},
+        {"+1", 0, 0},
+        {" 1", 0, 0},
+        {"1 ", 0, 0},
+        {"1a", 0, 0},
+        {"123456789012345678901", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        long long v = 12345;
+        int ok = resp_string2ll(cases[i].s, strlen(cases[i].s), &v);
+        cr_assert_eq(ok, cases[i].ok, "\"%s\"", cases[i].s);
+        if (ok)
+            cr_assert_eq(v, cases[i].v, "\"%s\": %lld", cases[i].s, v);
+        cr_assert_eq(resp_string2ll(cases[i].s, strlen(cases[i].s), NULL), cases[i].ok);
+    }
+}
