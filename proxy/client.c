@@ -315,11 +315,11 @@ struct proxy_server *proxy_client_server(struct proxy_client *c)
 /* ------------------------------------------------------------------ replies from upstream */
 
 void proxy_client_deliver(struct proxy_client *c, struct proxy_slot *s, struct evbuffer *src,
-                          size_t len, int shared)
+                          size_t len, unsigned n, int shared)
 {
     if (shared) {
-        PROXY_ASSERT(c->shared_inflight > 0);
-        c->shared_inflight--;
+        PROXY_ASSERT(c->shared_inflight >= n);
+        c->shared_inflight -= n;
     }
     if (c->gone) {
         evbuffer_drain(src, len);
@@ -329,8 +329,9 @@ void proxy_client_deliver(struct proxy_client *c, struct proxy_slot *s, struct e
     }
     evbuffer_remove_buffer(src, proxy_client_slot_dest(c, s), len);
     if (s->kind == PROXY_SLOT_UPSTREAM) {
-        PROXY_ASSERT(s->expect > 0);
-        if (--s->expect == 0 && s == c->head)
+        PROXY_ASSERT(s->expect >= n);
+        s->expect -= n;
+        if (s->expect == 0 && s == c->head)
             client_flush_slots(c);
     }
     /* Whether it was the last reply it waited for or not, flush; the fence

@@ -134,10 +134,10 @@ struct proxy_server {
 
 /* client.c */
 void proxy_client_flush_all(struct proxy_server *s);
-/* Called by upstream.c: moves `len` bytes (one complete reply) from the
+/* Called by upstream.c: moves `len` bytes (n complete replies) from the
  * front of src into slot s of client c. */
 void proxy_client_deliver(struct proxy_client *c, struct proxy_slot *s, struct evbuffer *src,
-                          size_t len, int shared);
+                          size_t len, unsigned n, int shared);
 /* Called by upstream.c: c's own upstream connection failed (the waiters
  * have had their errors). */
 void proxy_client_upstream_lost(struct proxy_client *c);

@@ -155,7 +155,7 @@ static void upstream_fail(struct proxy_upstream *up, const char *reason, int con
     while (up->qlen > 0) {
         struct proxy_waiter w = waiter_pop(up);
         proxy_upstream_error_reply(srv, err, reason);
-        proxy_client_deliver(w.c, w.s, err, evbuffer_get_length(err), up->owner == NULL);
+        proxy_client_deliver(w.c, w.s, err, evbuffer_get_length(err), 1, up->owner == NULL);
     }
     evbuffer_free(err);
     if (up->owner)
@@ -431,9 +431,22 @@ static void upstream_route(struct proxy_upstream *up)
             upstream_fail(up, "reply to no request", 0);
             return;
         }
+        /* A client's pipeline waits in one slot: the replies to it that
+         * follow in a row go over in one move. */
         size_t len = up->scanned;
-        up->scanned = 0;
-        proxy_client_deliver(w.c, w.s, up->in, len, up->owner == NULL);
+        unsigned n = 1;
+        while (up->qlen > 0 && up->q[up->qhead].c == w.c && up->q[up->qhead].s == w.s &&
+               (rc = upstream_scan(up)) == RESP_OK) {
+            waiter_pop(up);
+            len = up->scanned;
+            n++;
+        }
+        up->scanned -= len; /* what remains is part of a reply not yet whole */
+        proxy_client_deliver(w.c, w.s, up->in, len, n, up->owner == NULL);
+        if (rc == RESP_ERR) {
+            upstream_fail(up, "protocol error in the upstream's reply", 0);
+            return;
+        }
     }
 }
 
