@@ -3,6 +3,7 @@
  * Keys of "log" are big-endian indexes so that LMDB's byte order is index
  * order and appends can use MDB_APPEND. The snapshot metadata in "meta"
  * defines where the log starts; the last key where it ends. */
+#include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,14 +253,17 @@ static int delete_range(struct store_log_txn *t, uint64_t from, uint64_t to)
     if (rc) return map_err(rc);
     uint8_t kb[8];
     put_be64(kb, from);
-    for (;;) {
-        /* Re-seek after each delete: simpler than trusting the cursor's
-         * position after deleting the last record of a page. */
-        MDB_val k = {8, kb}, v;
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        if (rc) break;
+    MDB_val k = {8, kb}, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
         if (k.mv_size != 8 || get_be64(k.mv_data) > to) break;
         if ((rc = mdb_cursor_del(c, 0))) break;
+        /* After a delete the cursor is on the record that followed (the
+         * next page's first after a page's last): MDB_GET_CURRENT reads it
+         * without a descent from the root per record. */
+        rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
+        if (rc == EINVAL)
+            rc = MDB_NOTFOUND; /* deleted the last record */
     }
     mdb_cursor_close(c);
     return rc == MDB_NOTFOUND ? 0 : map_err(rc);
