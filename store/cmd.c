@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 static const struct store_cmd store_cmds[] = {
 #define STORE_CMD(n, a, c, f) {#n, a, c, f, store_cmd_##n},
@@ -13,22 +12,29 @@ static const struct store_cmd store_cmds[] = {
 
 #define STORE_NCMDS ((int)(sizeof(store_cmds) / sizeof(store_cmds[0])))
 
+/* Indexed by position in resp_commands: the command table's own hash finds
+ * a name once per entry, and this maps it to the store's implementation. */
+static const struct store_cmd **store_cmd_index;
+
+static void store_cmd_index_build(void)
+{
+    const struct store_cmd **idx = calloc((size_t)resp_ncommands, sizeof(*idx));
+    STORE_ASSERT(idx != NULL);
+    for (int i = 0; i < STORE_NCMDS; i++) {
+        const struct resp_command *rc =
+            resp_command_lookup(store_cmds[i].name, strlen(store_cmds[i].name));
+        STORE_ASSERT(rc != NULL); /* the store serves Redis commands only */
+        idx[rc - resp_commands] = &store_cmds[i];
+    }
+    store_cmd_index = idx;
+}
+
 const struct store_cmd *store_cmd_find(const char *name, size_t len)
 {
-    /* ~130 names: a linear scan on length and first letter first. */
-    static size_t lens[STORE_NCMDS];
-    if (lens[0] == 0)
-        for (int i = 0; i < STORE_NCMDS; i++)
-            lens[i] = strlen(store_cmds[i].name);
-    if (len == 0)
-        return NULL;
-    char first = (char)(name[0] | 0x20);
-    for (int i = 0; i < STORE_NCMDS; i++) {
-        const struct store_cmd *cmd = &store_cmds[i];
-        if (lens[i] == len && cmd->name[0] == first && strncasecmp(cmd->name, name, len) == 0)
-            return cmd;
-    }
-    return NULL;
+    if (store_cmd_index == NULL)
+        store_cmd_index_build();
+    const struct resp_command *rc = resp_command_lookup(name, len);
+    return rc ? store_cmd_index[rc - resp_commands] : NULL;
 }
 
 int store_command_class(const char *name, size_t len, unsigned *flags)
