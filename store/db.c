@@ -19,10 +19,10 @@ int store_db_key_ok(struct store_ctx *c, size_t klen, size_t extra)
     return 8 + klen + extra + 4 <= STORE_MAX_DBKEY;
 }
 
-/* keys db key: hash32 (big-endian, so SCAN walks in hash order) + key. */
+/* keyspace db key: slot (big-endian, so SCAN walks in slot order) + key. */
 static size_t store_kkey(unsigned char *buf, const char *key, size_t klen)
 {
-    store_put_be32(buf, store_hash32(key, klen));
+    store_put_be32(buf, store_key_slot(key, klen));
     memcpy(buf + 4, key, klen);
     return 4 + klen;
 }
@@ -30,7 +30,7 @@ static size_t store_kkey(unsigned char *buf, const char *key, size_t klen)
 size_t store_mkey(unsigned char *buf, const char *key, size_t klen, const void *sub,
                   size_t sublen)
 {
-    store_put_be32(buf, store_hash32(key, klen));
+    store_put_be32(buf, store_key_slot(key, klen));
     store_put_be32(buf + 4, (uint32_t)klen);
     memcpy(buf + 8, key, klen);
     if (sublen)
@@ -42,7 +42,7 @@ static void store_expires_key(unsigned char *buf, int64_t expire, const char *ke
                               MDB_val *out)
 {
     store_put_be64(buf, (uint64_t)expire);
-    store_put_be32(buf + 8, store_hash32(key, klen));
+    store_put_be32(buf + 8, store_key_slot(key, klen));
     memcpy(buf + 12, key, klen);
     out->mv_data = buf;
     out->mv_size = 12 + klen;
@@ -106,13 +106,26 @@ static void store_db_remove(struct store_ctx *c, const char *key, size_t klen,
         store_m_del_all(c, key, klen);
 }
 
+/* The write txn's keyspace cursor; NULL for reads (or if it cannot be
+ * opened: callers then use plain gets and puts). */
+static MDB_cursor *store_db_kcur(struct store_ctx *c)
+{
+    struct store_txn *t = c->t;
+    if (t == NULL || c->txn != t->txn)
+        return NULL;
+    if (t->kcur == NULL && mdb_cursor_open(t->txn, c->s->keys, &t->kcur) != 0)
+        t->kcur = NULL;
+    return t->kcur;
+}
+
 int store_db_lookup(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r)
 {
     unsigned char kb[STORE_MAX_DBKEY + 8];
     if (klen + 12 > STORE_MAX_DBKEY)
         return 0;
     MDB_val k = {store_kkey(kb, key, klen), kb}, v;
-    int rc = mdb_get(c->txn, c->s->keys, &k, &v);
+    MDB_cursor *cur = store_db_kcur(c);
+    int rc = cur ? mdb_cursor_get(cur, &k, &v, MDB_SET_KEY) : mdb_get(c->txn, c->s->keys, &k, &v);
     if (rc != 0) {
         if (rc != MDB_NOTFOUND)
             store_ctx_mdb_err(c, rc);
@@ -150,7 +163,9 @@ static void store_db_write(struct store_ctx *c, const char *key, size_t klen, in
     STORE_ASSERT(c->t != NULL);
     MDB_val k = {store_kkey(kb, key, klen), kb}, v;
     v.mv_size = STORE_REC_HDR + plen;
-    int rc = mdb_put(c->txn, c->s->keys, &k, &v, MDB_RESERVE);
+    MDB_cursor *cur = store_db_kcur(c);
+    int rc = cur ? mdb_cursor_put(cur, &k, &v, MDB_RESERVE)
+                 : mdb_put(c->txn, c->s->keys, &k, &v, MDB_RESERVE);
     if (rc != 0) {
         store_ctx_mdb_err(c, rc);
         return;
@@ -771,7 +786,6 @@ STORE_DECL(scan)
     const char *pat = NULL;
     size_t patlen = 0;
     const char *tname = NULL;
-    size_t tlen = 0;
     for (int i = 2; i < argc;) {
         int j = argc - i;
         if (store_strcasecmp_arg(argv[i], len[i], "count") && j >= 2) {
@@ -792,7 +806,6 @@ STORE_DECL(scan)
             i += 2;
         } else if (store_strcasecmp_arg(argv[i], len[i], "type") && j >= 2) {
             tname = argv[i + 1];
-            tlen = len[i + 1];
             i += 2;
         } else {
             resp_add_error(c->out, STORE_ESYNTAX);
@@ -811,12 +824,10 @@ STORE_DECL(scan)
             resp_add_error(c->out, "ERR ferry: store read failed");
             return;
         }
+        /* The cursor is the next slot to visit, plus one (0 starts and
+         * ends an iteration); a call ends only between slots. */
         unsigned char kb[4];
-        uint32_t start = (uint32_t)(cursor == 0 ? 0 : cursor - 1);
-        if (cursor == 0)
-            start = 0;
         store_put_be32(kb, cursor == 0 ? 0 : (uint32_t)(cursor - 1));
-        (void)start;
         MDB_val k = {4, kb}, v;
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
         uint32_t lasth = 0;
@@ -839,7 +850,6 @@ STORE_DECL(scan)
                 ok = 0;
             if (ok && tname && strcasecmp(tname, store_type_name(r.type)) != 0)
                 ok = 0;
-            (void)tlen;
             if (ok) {
                 resp_add_bulk(&keys, key, (size_t)klen);
                 nkeys++;
@@ -902,33 +912,48 @@ STORE_DECL(randomkey)
         resp_add_error(c->out, "ERR ferry: store read failed");
         return;
     }
-    /* A random point in hash space, then the first live key at or after it
-     * (wrapping once). */
-    for (int attempt = 0; attempt < 100; attempt++) {
-        unsigned char kb[4];
-        store_put_be32(kb, (uint32_t)store_rng_next(&c->rng));
-        MDB_val k = {4, kb}, v;
+    /* A random point in slot space finds a bucket (the keys sharing the high
+     * 24 bits); a random low byte then picks a key within it, so a key in a
+     * crowded bucket is not starved by the bucket's first key. From there,
+     * the first live key, wrapping once. */
+    unsigned char kb[4];
+    uint32_t r = (uint32_t)store_rng_next(&c->rng);
+    store_put_be32(kb, r);
+    MDB_val k = {4, kb}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    if (rc == 0) {
+        uint32_t bucket = store_get_be32(k.mv_data) & 0xffffff00u;
+        store_put_be32(kb, bucket | (uint32_t)(store_rng_next(&c->rng) & 0xff));
+        k = (MDB_val){4, kb};
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        if (rc == MDB_NOTFOUND)
-            rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-        int wrapped = 0;
-        while (rc == 0) {
-            struct store_rec r;
-            store_rec_parse(&v, &r);
-            if (!store_db_expired(c, &r)) {
-                resp_add_bulk(c->out, (char *)k.mv_data + 4, k.mv_size - 4);
-                mdb_cursor_close(cur);
-                return;
-            }
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-            if (rc == MDB_NOTFOUND && !wrapped) {
-                wrapped = 1;
-                rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-            } else if (wrapped && rc == 0 && memcmp(k.mv_data, kb, 4) >= 0) {
-                break;
-            }
+        if (rc == MDB_NOTFOUND ||
+            (rc == 0 && (store_get_be32(k.mv_data) & 0xffffff00u) != bucket)) {
+            store_put_be32(kb, bucket);
+            k = (MDB_val){4, kb};
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
         }
-        break;
+    }
+    unsigned char start[4];
+    if (rc == 0)
+        memcpy(start, k.mv_data, 4);
+    int wrapped = 0;
+    while (rc == 0) {
+        struct store_rec rec;
+        store_rec_parse(&v, &rec);
+        if (!store_db_expired(c, &rec)) {
+            resp_add_bulk(c->out, (char *)k.mv_data + 4, k.mv_size - 4);
+            mdb_cursor_close(cur);
+            return;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        if (rc == MDB_NOTFOUND && !wrapped) {
+            wrapped = 1;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        }
+        if (wrapped && rc == 0 && memcmp(k.mv_data, start, 4) >= 0)
+            break;
     }
     mdb_cursor_close(cur);
     resp_add_null(c->out);

@@ -65,6 +65,61 @@ static int store_meta_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t 
     return mdb_put(txn, dbi, &k, &v, 0);
 }
 
+/* Stores written before keys were placed by store_key_slot kept them, under
+ * a whole-key hash, in "keys", "members" and "expires". Their records move to
+ * the slot-placed databases, in the transaction that opens the store (so a
+ * crash leaves either the old layout or the new one). The prefix offset is
+ * where the 4-byte placement sits in each database's keys, and the key
+ * itself follows it (after its length, for members). */
+static int store_migrate_one(MDB_txn *txn, const char *name, MDB_dbi to, size_t at)
+{
+    MDB_dbi from;
+    int rc = mdb_dbi_open(txn, name, 0, &from);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, from, &cur)) != 0)
+        return rc;
+    MDB_val k, v;
+    unsigned char kb[STORE_MAX_DBKEY + 16];
+    int members = strcmp(name, "members") == 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const unsigned char *p = k.mv_data;
+        size_t keyat = at + 4 + (members ? 4 : 0);
+        if (k.mv_size < keyat || k.mv_size > sizeof(kb)) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        size_t klen = members ? store_get_be32(p + at + 4) : k.mv_size - keyat;
+        if (keyat + klen > k.mv_size) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(kb, p, k.mv_size);
+        store_put_be32(kb + at, store_key_slot(p + keyat, klen));
+        MDB_val nk = {k.mv_size, kb};
+        if ((rc = mdb_put(txn, to, &nk, &v, 0)) != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    return mdb_drop(txn, from, 1);
+}
+
+static int store_migrate_hashed(MDB_txn *txn, struct store *s)
+{
+    int rc = store_migrate_one(txn, "keys", s->keys, 0);
+    if (rc == 0)
+        rc = store_migrate_one(txn, "members", s->members, 0);
+    if (rc == 0)
+        rc = store_migrate_one(txn, "expires", s->expires, 8);
+    return rc;
+}
+
 int store_open(struct store **out, const char *dir, size_t map_size, unsigned flags, char *err,
                size_t errlen)
 {
@@ -76,7 +131,7 @@ int store_open(struct store **out, const char *dir, size_t map_size, unsigned fl
     s->map_size = map_size;
     if ((rc = mdb_env_create(&s->env)) != 0)
         goto fail;
-    mdb_env_set_maxdbs(s->env, 8);
+    mdb_env_set_maxdbs(s->env, 16);
     if ((rc = mdb_env_set_mapsize(s->env, map_size)) != 0)
         goto fail;
     /* NORDAHEAD: random access over a large map; NOTLS: read txns are not
@@ -90,9 +145,10 @@ int store_open(struct store **out, const char *dir, size_t map_size, unsigned fl
         goto fail;
     if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0 ||
         (rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log)) != 0 ||
-        (rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &s->keys)) != 0 ||
-        (rc = mdb_dbi_open(txn, "members", MDB_CREATE, &s->members)) != 0 ||
-        (rc = mdb_dbi_open(txn, "expires", MDB_CREATE, &s->expires)) != 0)
+        (rc = mdb_dbi_open(txn, "keyspace", MDB_CREATE, &s->keys)) != 0 ||
+        (rc = mdb_dbi_open(txn, "items", MDB_CREATE, &s->members)) != 0 ||
+        (rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &s->expires)) != 0 ||
+        (rc = store_migrate_hashed(txn, s)) != 0)
         goto fail;
     s->applied = store_meta_u64(txn, s->meta, META_APPLIED);
     s->version = store_meta_u64(txn, s->meta, META_VERSION);
@@ -477,6 +533,7 @@ int store_txn_begin(struct store *s, struct store_txn **out)
     t->version = s->version;
     t->last_ts = s->last_ts;
     t->dead = 0;
+    t->kcur = NULL;
     resp_buf_reset(&t->done);
     resp_buf_reset(&t->ready);
     resp_buf_reset(&t->deleted);
@@ -792,6 +849,7 @@ static int store_txn_replay(struct store_txn *t)
     struct store *s = t->s;
     mdb_txn_abort(t->txn);
     t->txn = NULL;
+    t->kcur = NULL;
     store_log_txn_lost(s);
     int rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
     if (rc != 0) {
@@ -857,7 +915,7 @@ int store_dump(struct store *s, struct resp_buf *out)
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
         return STORE_EIO;
     MDB_dbi dbis[4] = {s->meta, s->keys, s->members, s->expires};
-    const char *names[4] = {"meta", "keys", "members", "expires"};
+    const char *names[4] = {"meta", "keyspace", "items", "expiry"};
     for (int i = 0; i < 4; i++) {
         MDB_cursor *cur;
         MDB_val k, v;

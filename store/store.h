@@ -4,12 +4,14 @@
  *   "meta"    applied index, version counter, timestamp high-water mark (and,
  *             from the Raft work, hard state and membership);
  *   "log"     the Raft log (big-endian index keys), owned by store/log.c;
- *   "keys"    keyspace: key -> type, absolute expiry (ms), per-key version and
- *             the value of a string inline, or a collection's header;
- *   "members" members of collections under composite keys (hash fields, set
+ *   "keyspace" key -> type, absolute expiry (ms), per-key version and the
+ *             value of a string inline, or a collection's header;
+ *   "items"   members of collections under composite keys (hash fields, set
  *             members, list items by position, sorted-set member->score and
  *             the score-ordered index);
- *   "expires" absolute expiry (ms) + key, for active expiry.
+ *   "expiry"  absolute expiry (ms) + key, for active expiry.
+ * Keys are placed by a 32-bit slot (store_key_slot in store_int.h) that
+ * keeps keys differing only in their last two bytes together.
  *
  * The write path is split in two, so that the store can be the state machine
  * of a Raft group:

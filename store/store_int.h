@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store/store.h"
 
@@ -43,6 +44,11 @@ struct store_txn {
     struct resp_buf ready; /* ready list keys: u32 len + bytes each */
     struct resp_buf deleted; /* deleted keys, same layout */
     int dead;             /* the LMDB txn failed: only abort is possible */
+    /* The keyspace cursor of this txn: a lookup leaves it on the key's leaf
+     * page, so the write that usually follows (SET after reading the old
+     * record) finds its place there instead of descending from the root
+     * again. LMDB closes it with the txn. */
+    MDB_cursor *kcur;
 };
 
 struct store {
@@ -106,15 +112,77 @@ int store_strcasecmp_arg(const char *arg, size_t len, const char *lit);
 int store_string_match(const char *pattern, int patternLen, const char *string, int stringLen,
                        int nocase);
 uint32_t store_hash32(const void *p, size_t n);
+/* Where a key sits in the keyspace (the first four bytes of its database
+ * keys, big-endian; SCAN's cursor). The high 24 bits hash the key without its
+ * last two bytes, the low 8 bits the whole key: keys that differ only in
+ * their tail (user:1000, user:1001, ...), which applications tend to write
+ * together, share a bucket and so a few leaf pages, and a batch of them
+ * dirties (and commits) a few pages instead of one page per key. Otherwise
+ * keys spread uniformly, and keys sharing all 32 bits stay few (at most 256
+ * per bucket on average), which bounds what one SCAN call must return. */
+uint32_t store_key_slot(const void *key, size_t klen);
 uint64_t store_rng_next(uint64_t *state);
-void store_put_u64(unsigned char *p, uint64_t v);
-uint64_t store_get_u64(const unsigned char *p);
-void store_put_u32(unsigned char *p, uint32_t v);
-uint32_t store_get_u32(const unsigned char *p);
-void store_put_be64(unsigned char *p, uint64_t v);
-uint64_t store_get_be64(const unsigned char *p);
-void store_put_be32(unsigned char *p, uint32_t v);
-uint32_t store_get_be32(const unsigned char *p);
+
+/* Fixed-width integers in records and keys: little-endian in values,
+ * big-endian in keys (so LMDB's byte order is numeric order). Inline: every
+ * record access goes through them. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define STORE_LE(x, bits) (x)
+#else
+#define STORE_LE(x, bits) __builtin_bswap##bits(x)
+#endif
+
+static inline void store_put_u64(unsigned char *p, uint64_t v)
+{
+    v = STORE_LE(v, 64);
+    memcpy(p, &v, 8);
+}
+
+static inline uint64_t store_get_u64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return STORE_LE(v, 64);
+}
+
+static inline void store_put_u32(unsigned char *p, uint32_t v)
+{
+    v = STORE_LE(v, 32);
+    memcpy(p, &v, 4);
+}
+
+static inline uint32_t store_get_u32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return STORE_LE(v, 32);
+}
+
+static inline void store_put_be64(unsigned char *p, uint64_t v)
+{
+    v = __builtin_bswap64(STORE_LE(v, 64));
+    memcpy(p, &v, 8);
+}
+
+static inline uint64_t store_get_be64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return __builtin_bswap64(STORE_LE(v, 64));
+}
+
+static inline void store_put_be32(unsigned char *p, uint32_t v)
+{
+    v = __builtin_bswap32(STORE_LE(v, 32));
+    memcpy(p, &v, 4);
+}
+
+static inline uint32_t store_get_be32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return __builtin_bswap32(STORE_LE(v, 32));
+}
 
 /* ----- db.c: keyspace and members */
 #define STORE_MAX_DBKEY 511 /* LMDB's default maximum key size */
@@ -149,7 +217,7 @@ void store_db_set_expire(struct store_ctx *c, const char *key, size_t klen,
 void store_db_ready(struct store_ctx *c, const char *key, size_t klen);
 int store_db_key_ok(struct store_ctx *c, size_t klen, size_t extra);
 
-/* members: composite key = hash32(4) klen(4) key sub. */
+/* members: composite key = slot(4) klen(4) key sub. */
 size_t store_mkey(unsigned char *buf, const char *key, size_t klen, const void *sub,
                   size_t sublen);
 int store_m_get(struct store_ctx *c, const char *key, size_t klen, const void *sub,

@@ -290,19 +290,36 @@ int store_string_match(const char *pattern, int patternLen, const char *string, 
     return store_match_impl(pattern, patternLen, string, stringLen, nocase, &skip);
 }
 
-/* FNV-1a; only needs to be stable and spread keys for SCAN. */
-uint32_t store_hash32(const void *p, size_t n)
+/* FNV-1a with a final mix: only needs to be stable and to spread. */
+static uint32_t fnv1a(uint32_t h, const unsigned char *b, size_t n)
 {
-    const unsigned char *b = p;
-    uint32_t h = 2166136261u;
     for (size_t i = 0; i < n; i++) {
         h ^= b[i];
         h *= 16777619u;
     }
+    return h;
+}
+
+static uint32_t mix32(uint32_t h)
+{
     h ^= h >> 15;
     h *= 0x2c1b3c6dU;
     h ^= h >> 12;
     return h;
+}
+
+uint32_t store_hash32(const void *p, size_t n)
+{
+    return mix32(fnv1a(2166136261u, p, n));
+}
+
+uint32_t store_key_slot(const void *key, size_t klen)
+{
+    const unsigned char *b = key;
+    size_t head = klen > 2 ? klen - 2 : 0;
+    uint32_t h = fnv1a(2166136261u, b, head);
+    uint32_t bucket = mix32(h) & 0xffffff00u;
+    return bucket | (mix32(fnv1a(h, b + head, klen - head)) & 0xffu);
 }
 
 /* splitmix64: deterministic from the entry's seed. */
@@ -312,56 +329,4 @@ uint64_t store_rng_next(uint64_t *state)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
-}
-
-void store_put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-uint64_t store_get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-void store_put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-uint32_t store_get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-void store_put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-
-uint64_t store_get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-void store_put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-uint32_t store_get_be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }

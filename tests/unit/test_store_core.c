@@ -527,3 +527,103 @@ Test(store_lists, positions_survive_pushes_and_pops_on_both_ends)
     rmdir_all(d);
     free(d);
 }
+
+/* Rewrites a store into the layout of stores written before keys were
+ * placed by store_key_slot: "keys", "members", "expires", keyed by a
+ * whole-key hash at byte `at` (the key follows, after its length for
+ * members). */
+static void move_to_hashed(MDB_txn *txn, const char *from, const char *to, size_t at,
+                           int members)
+{
+    MDB_dbi src, dst;
+    cr_assert_eq(mdb_dbi_open(txn, from, 0, &src), 0);
+    cr_assert_eq(mdb_dbi_open(txn, to, MDB_CREATE, &dst), 0);
+    MDB_cursor *cur;
+    cr_assert_eq(mdb_cursor_open(txn, src, &cur), 0);
+    MDB_val k, v;
+    unsigned char kb[STORE_MAX_DBKEY + 16];
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const unsigned char *p = k.mv_data;
+        size_t keyat = at + 4 + (members ? 4 : 0);
+        size_t klen = members ? store_get_be32(p + at + 4) : k.mv_size - keyat;
+        memcpy(kb, p, k.mv_size);
+        store_put_be32(kb + at, store_hash32(p + keyat, klen));
+        MDB_val nk = {k.mv_size, kb};
+        cr_assert_eq(mdb_put(txn, dst, &nk, &v, 0), 0);
+    }
+    mdb_cursor_close(cur);
+    cr_assert_eq(mdb_drop(txn, src, 1), 0);
+}
+
+Test(store_keys, a_store_in_the_hashed_layout_is_migrated_with_nothing_lost)
+{
+    char *d = tmpdir();
+    struct store *s = open_store(d, 64 << 20);
+    char line[128];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(line, sizeof(line), "SET user:%d v%d", i, i);
+        run(s, 1000, line);
+    }
+    run(s, 1000, "SET temp x PX 500000");
+    run(s, 1000, "HSET h f1 a f2 b");
+    run(s, 1000, "RPUSH l a b c");
+    run(s, 1000, "SADD st m1 m2");
+    run(s, 1000, "ZADD z 1 one 2 two");
+    run(s, 1000, "EXPIRE h 900");
+    struct resp_buf before, after;
+    resp_buf_init(&before);
+    resp_buf_init(&after);
+    cr_assert_eq(store_dump(s, &before), 0);
+    store_close(s);
+
+    MDB_env *env;
+    MDB_txn *txn;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    cr_assert_eq(mdb_env_set_mapsize(env, 64 << 20), 0);
+    cr_assert_eq(mdb_env_open(env, d, MDB_NOTLS, 0644), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    move_to_hashed(txn, "keyspace", "keys", 0, 0);
+    move_to_hashed(txn, "items", "members", 0, 1);
+    move_to_hashed(txn, "expiry", "expires", 8, 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    s = open_store(d, 64 << 20);
+    cr_assert_eq(store_dump(s, &after), 0);
+    cr_assert_eq(before.len, after.len);
+    cr_assert(memcmp(before.data, after.data, before.len) == 0, "the migrated store differs");
+    cr_assert_str_eq(run(s, 2000, "GET user:1234"), "$5\r\nv1234\r\n");
+    cr_assert_str_eq(run(s, 2000, "HGET h f2"), "$1\r\nb\r\n");
+    cr_assert_str_eq(run(s, 2000, "DBSIZE"), ":3005\r\n");
+    cr_assert_str_eq(run(s, 2000, "PTTL temp"), ":499000\r\n");
+    store_close(s);
+    s = open_store(d, 64 << 20); /* the second open has nothing to move */
+    resp_buf_reset(&after);
+    cr_assert_eq(store_dump(s, &after), 0);
+    cr_assert(after.len == before.len && memcmp(before.data, after.data, before.len) == 0);
+    store_close(s);
+    resp_buf_fini(&before);
+    resp_buf_fini(&after);
+    rmdir_all(d);
+    free(d);
+}
+
+/* Keys that differ in their last two bytes share a bucket (high 24 bits);
+ * others spread. */
+Test(store_keys, slots_keep_keys_that_differ_in_their_tail_together)
+{
+    uint32_t a = store_key_slot("order:100017", 12), b = store_key_slot("order:100098", 12);
+    uint32_t c = store_key_slot("order:100117", 12);
+    cr_assert_eq(a >> 8, b >> 8);
+    cr_assert_neq(a >> 8, c >> 8);
+    cr_assert_eq(store_key_slot("x", 1) >> 8, store_key_slot("yz", 2) >> 8);
+    int same_low = 0;
+    char k[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(k, sizeof(k), "key:%02d", i);
+        same_low += (store_key_slot(k, strlen(k)) & 0xff) == (a & 0xff);
+    }
+    cr_assert_lt(same_low, 10, "the low byte should spread within a bucket");
+}
