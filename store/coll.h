@@ -138,7 +138,7 @@ static inline int coll_range_long(struct store_ctx *c, const char *s, size_t sle
                                   long max, long *out, const char *msg)
 {
     long long v;
-    if (!store_string2ll(s, slen, &v)) {
+    if (!resp_string2ll(s, slen, &v)) {
         resp_add_error(c->out, msg ? msg : STORE_ENOTINT);
         return -1;
     }

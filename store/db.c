@@ -506,7 +506,7 @@ static void store_expire_generic(struct store_ctx *c, int argc, char **argv, siz
         return;
     }
     long long when;
-    if (!store_string2ll(argv[2], len[2], &when)) {
+    if (!resp_string2ll(argv[2], len[2], &when)) {
         resp_add_error(c->out, STORE_ENOTINT);
         return;
     }
@@ -725,7 +725,7 @@ STORE_DECL(copy)
             replace = 1;
         } else if (store_strcasecmp_arg(argv[j], len[j], "db") && additional) {
             long long db;
-            if (!store_string2ll(argv[j + 1], len[j + 1], &db) || db < INT_MIN ||
+            if (!resp_string2ll(argv[j + 1], len[j + 1], &db) || db < INT_MIN ||
                 db > INT_MAX) {
                 resp_add_error(c->out, STORE_ENOTINT);
                 return;

@@ -102,7 +102,6 @@ struct store_rec {
 };
 
 /* ----- util.c */
-int store_string2ll(const char *s, size_t slen, long long *value);
 int store_string2l(const char *s, size_t slen, long *value);
 int store_string2d(const char *s, size_t slen, double *value);
 int store_string2ld(const char *s, size_t slen, long double *value);

@@ -215,7 +215,7 @@ STORE_DECL(hincrby)
 {
     (void)argc;
     long long incr, value = 0;
-    if (!store_string2ll(argv[3], len[3], &incr)) {
+    if (!resp_string2ll(argv[3], len[3], &incr)) {
         resp_add_error(c->out, STORE_ENOTINT);
         return;
     }
@@ -225,7 +225,7 @@ STORE_DECL(hincrby)
         return;
     MDB_val v;
     int had = rc && store_m_get(c, argv[1], len[1], argv[2], len[2], &v);
-    if (had && !store_string2ll(v.mv_data, v.mv_size, &value)) {
+    if (had && !resp_string2ll(v.mv_data, v.mv_size, &value)) {
         resp_add_error(c->out, "ERR hash value is not an integer");
         return;
     }

@@ -90,7 +90,7 @@ static int store_expire_ms(struct store_ctx *c, const char *arg, size_t alen, in
                            const char *name, long long *out)
 {
     long long v;
-    if (!store_string2ll(arg, alen, &v)) {
+    if (!resp_string2ll(arg, alen, &v)) {
         resp_add_error(c->out, STORE_ENOTINT);
         return -1;
     }
@@ -308,7 +308,7 @@ static void store_incr_generic(struct store_ctx *c, char **argv, size_t *len, lo
     if (rc < 0)
         return;
     long long value = 0;
-    if (rc == 1 && !store_string2ll((const char *)r.payload, r.plen, &value)) {
+    if (rc == 1 && !resp_string2ll((const char *)r.payload, r.plen, &value)) {
         resp_add_error(c->out, STORE_ENOTINT);
         return;
     }
@@ -344,7 +344,7 @@ STORE_DECL(incrby)
 {
     (void)argc;
     long long incr;
-    if (!store_string2ll(argv[2], len[2], &incr)) {
+    if (!resp_string2ll(argv[2], len[2], &incr)) {
         resp_add_error(c->out, STORE_ENOTINT);
         return;
     }
@@ -355,7 +355,7 @@ STORE_DECL(decrby)
 {
     (void)argc;
     long long incr;
-    if (!store_string2ll(argv[2], len[2], &incr)) {
+    if (!resp_string2ll(argv[2], len[2], &incr)) {
         resp_add_error(c->out, STORE_ENOTINT);
         return;
     }
@@ -444,7 +444,7 @@ STORE_DECL(getrange)
 {
     (void)argc;
     long long start, end;
-    if (!store_string2ll(argv[2], len[2], &start) || !store_string2ll(argv[3], len[3], &end)) {
+    if (!resp_string2ll(argv[2], len[2], &start) || !resp_string2ll(argv[3], len[3], &end)) {
         resp_add_error(c->out, STORE_ENOTINT);
         return;
     }

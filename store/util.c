@@ -1,4 +1,4 @@
-/* Conversions with Redis's exact rules (src/util.c), hashing, byte order. */
+/* Conversions with Redis's exact rules (src/util.c; string2ll is resp_string2ll), hashing. */
 #include "store/store_int.h"
 
 #include <ctype.h>
@@ -7,65 +7,10 @@
 #include <math.h>
 #include <string.h>
 
-/* Redis string2ll: no spaces, no '+', no leading zeros, fits a long long. */
-int store_string2ll(const char *s, size_t slen, long long *value)
-{
-    const char *p = s;
-    size_t plen = 0;
-    int negative = 0;
-    unsigned long long v;
-
-    if (plen == slen || slen >= 21)
-        return 0;
-    if (slen == 1 && p[0] == '0') {
-        if (value != NULL)
-            *value = 0;
-        return 1;
-    }
-    if (p[0] == '-') {
-        negative = 1;
-        p++;
-        plen++;
-        if (plen == slen)
-            return 0;
-    }
-    if (p[0] >= '1' && p[0] <= '9') {
-        v = (unsigned long long)(p[0] - '0');
-        p++;
-        plen++;
-    } else {
-        return 0;
-    }
-    while (plen < slen && p[0] >= '0' && p[0] <= '9') {
-        if (v > (ULLONG_MAX / 10))
-            return 0;
-        v *= 10;
-        if (v > (ULLONG_MAX - (unsigned long long)(p[0] - '0')))
-            return 0;
-        v += (unsigned long long)(p[0] - '0');
-        p++;
-        plen++;
-    }
-    if (plen < slen)
-        return 0;
-    if (negative) {
-        if (v > ((unsigned long long)(-(LLONG_MIN + 1)) + 1))
-            return 0;
-        if (value != NULL)
-            *value = (long long)(0ULL - v);
-    } else {
-        if (v > LLONG_MAX)
-            return 0;
-        if (value != NULL)
-            *value = (long long)v;
-    }
-    return 1;
-}
-
 int store_string2l(const char *s, size_t slen, long *lval)
 {
     long long llval;
-    if (!store_string2ll(s, slen, &llval))
+    if (!resp_string2ll(s, slen, &llval))
         return 0;
     if (llval < LONG_MIN || llval > LONG_MAX)
         return 0;

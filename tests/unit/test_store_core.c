@@ -67,20 +67,6 @@ static const char *run(struct store *s, uint64_t now, const char *line)
     return out.data;
 }
 
-Test(store_util, string2ll_follows_redis_rules)
-{
-    long long v;
-    cr_assert(store_string2ll("0", 1, &v) && v == 0);
-    cr_assert(store_string2ll("-9223372036854775808", 20, &v) && v == LLONG_MIN);
-    cr_assert(store_string2ll("9223372036854775807", 19, &v) && v == LLONG_MAX);
-    cr_assert(!store_string2ll("9223372036854775808", 19, &v));
-    cr_assert(!store_string2ll("007", 3, &v));
-    cr_assert(!store_string2ll("-0", 2, &v));
-    cr_assert(!store_string2ll("+1", 2, &v));
-    cr_assert(!store_string2ll(" 1", 2, &v));
-    cr_assert(!store_string2ll("", 0, &v));
-}
-
 Test(store_util, ld2string_is_redis_human_format)
 {
     char buf[128];
