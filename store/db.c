@@ -913,27 +913,31 @@ STORE_DECL(randomkey)
         return;
     }
     /* A random point in slot space finds a bucket (the keys sharing the high
-     * 24 bits); a random low byte then picks a key within it, so a key in a
-     * crowded bucket is not starved by the bucket's first key. From there,
-     * the first live key, wrapping once. */
+     * 24 bits), then a key drawn uniformly among the bucket's first 4,096:
+     * within a bucket every key is as likely, and a bucket's chance is the
+     * gap before it, as for any key under a plain hash. From there, the
+     * first live key, wrapping once. */
     unsigned char kb[4];
-    uint32_t r = (uint32_t)store_rng_next(&c->rng);
-    store_put_be32(kb, r);
+    store_put_be32(kb, (uint32_t)store_rng_next(&c->rng));
     MDB_val k = {4, kb}, v;
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     if (rc == MDB_NOTFOUND)
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     if (rc == 0) {
         uint32_t bucket = store_get_be32(k.mv_data) & 0xffffff00u;
-        store_put_be32(kb, bucket | (uint32_t)(store_rng_next(&c->rng) & 0xff));
+        store_put_be32(kb, bucket);
+        k = (MDB_val){4, kb};
+        long n = 0;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+             rc == 0 && n < 4096 && (store_get_be32(k.mv_data) & 0xffffff00u) == bucket;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+            n++;
+        long pick = n > 0 ? (long)(store_rng_next(&c->rng) % (uint64_t)n) : 0;
+        store_put_be32(kb, bucket);
         k = (MDB_val){4, kb};
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        if (rc == MDB_NOTFOUND ||
-            (rc == 0 && (store_get_be32(k.mv_data) & 0xffffff00u) != bucket)) {
-            store_put_be32(kb, bucket);
-            k = (MDB_val){4, kb};
-            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        }
+        for (long i = 0; i < pick && rc == 0; i++)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     unsigned char start[4];
     if (rc == 0)

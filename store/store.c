@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ENTRY_VERSION 1
@@ -129,6 +130,10 @@ int store_open(struct store **out, const char *dir, size_t map_size, unsigned fl
     MDB_txn *txn = NULL;
     s->flags = flags;
     s->map_size = map_size;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s->read_rng = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
+                  ((uint64_t)getpid() << 32);
     if ((rc = mdb_env_create(&s->env)) != 0)
         goto fail;
     mdb_env_set_maxdbs(s->env, 16);
@@ -272,7 +277,10 @@ static void store_ctx_init(struct store_ctx *c, struct store *s, MDB_txn *txn, u
     c->txn = txn;
     c->now = now;
     c->out = out;
-    c->rng = now ^ 0x5eed;
+    /* Reads draw from the store's own stream (RANDOMKEY must differ between
+     * two calls in the same millisecond); apply replaces it with the
+     * entry's seed. */
+    c->rng = store_rng_next(&s->read_rng);
 }
 
 /* Reads share one read-only transaction until the next commit: beginning

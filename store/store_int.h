@@ -60,6 +60,7 @@ struct store {
     uint64_t version;
     uint64_t last_ts;
     uint64_t prep_ts; /* last timestamp handed out by prepare */
+    uint64_t read_rng; /* randomness of reads (RANDOMKEY); apply has its own */
     int in_txn;
     struct store_txn wtxn;
     MDB_txn *rtxn;   /* the read snapshot store_read reuses until a commit */

@@ -613,3 +613,30 @@ Test(store_keys, slots_keep_keys_that_differ_in_their_tail_together)
     }
     cr_assert_lt(same_low, 10, "the low byte should spread within a bucket");
 }
+
+/* RANDOMKEY at one millisecond many times over: every key can come up, and
+ * none far more often than the rest (buckets of 10, 90 and 100 keys here). */
+Test(store_keys, randomkey_spreads_over_the_keys)
+{
+    char *d = tmpdir();
+    struct store *s = open_store(d, 64 << 20);
+    char line[64];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(line, sizeof(line), "SET user:%d v", i);
+        run(s, 1000, line);
+    }
+    static int seen[1000];
+    int distinct = 0, most = 0;
+    for (int i = 0; i < 20000; i++) {
+        int n = -1;
+        const char *r = run(s, 1000, "RANDOMKEY");
+        cr_assert(sscanf(r, "$%*d\r\nuser:%d\r\n", &n) == 1 && n >= 0 && n < 1000, "%s", r);
+        distinct += seen[n]++ == 0;
+        most = seen[n] > most ? seen[n] : most;
+    }
+    cr_assert_gt(distinct, 950, "%d distinct keys of 1000", distinct);
+    cr_assert_lt(most, 200, "one key came up %d times of 20000", most);
+    store_close(s);
+    rmdir_all(d);
+    free(d);
+}
