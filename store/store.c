@@ -172,7 +172,9 @@ int store_open(struct store **out, const char *dir, size_t map_size, unsigned fl
 fail:
     if (txn)
         mdb_txn_abort(txn);
-    snprintf(err, errlen, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
+    /* MAP_FULL here: moving an old layout needs room (raise store-size). */
+    snprintf(err, errlen, "cannot open the store in %s: %s%s", dir, mdb_strerror(rc),
+             rc == MDB_MAP_FULL ? " (raise store-size)" : "");
     if (s->env)
         mdb_env_close(s->env);
     free(s);

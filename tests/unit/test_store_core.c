@@ -596,6 +596,56 @@ Test(store_keys, a_store_in_the_hashed_layout_is_migrated_with_nothing_lost)
     free(d);
 }
 
+/* Moving a layout needs room for both copies: a map too small for it gets
+ * a clear error, and a larger one finds everything. */
+Test(store_keys, migration_without_room_says_so_and_loses_nothing)
+{
+    char *d = tmpdir();
+    struct store *s = open_store(d, 64 << 20);
+    char value[201];
+    memset(value, 'v', 200);
+    value[200] = 0;
+    char line[300];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(line, sizeof(line), "SET key:%d %s", i, value);
+        run(s, 1000, line);
+    }
+    struct resp_buf before, after;
+    resp_buf_init(&before);
+    resp_buf_init(&after);
+    cr_assert_eq(store_dump(s, &before), 0);
+    store_close(s);
+    MDB_env *env;
+    MDB_txn *txn;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    cr_assert_eq(mdb_env_set_mapsize(env, 64 << 20), 0);
+    cr_assert_eq(mdb_env_open(env, d, MDB_NOTLS, 0644), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    move_to_hashed(txn, "keyspace", "keys", 0, 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(env, &info);
+    mdb_env_stat(env, &st);
+    size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    mdb_env_close(env);
+
+    char err[256];
+    cr_assert_eq(store_open(&s, d, used + (1 << 20), STORE_NOSYNC, err, sizeof(err)),
+                 STORE_EFULL, "%s", err);
+    cr_assert(strstr(err, "raise store-size") != NULL, "%s", err);
+    s = open_store(d, 64 << 20);
+    cr_assert_eq(store_dump(s, &after), 0);
+    cr_assert(after.len == before.len && memcmp(before.data, after.data, before.len) == 0,
+              "the store differs after a failed then a successful migration");
+    store_close(s);
+    resp_buf_fini(&before);
+    resp_buf_fini(&after);
+    rmdir_all(d);
+    free(d);
+}
+
 /* Keys that differ in their last two bytes share a bucket (high 24 bits);
  * others spread. */
 Test(store_keys, slots_keep_keys_that_differ_in_their_tail_together)
