@@ -71,8 +71,8 @@ static int store_meta_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t 
  * the slot-placed databases, in the transaction that opens the store (so a
  * crash leaves either the old layout or the new one). The prefix offset is
  * where the 4-byte placement sits in each database's keys, and the key
- * itself follows it (after its length, for members). */
-static int store_migrate_one(MDB_txn *txn, const char *name, MDB_dbi to, size_t at)
+ * itself follows it (after its 4-byte length, for members). */
+static int store_migrate_one(MDB_txn *txn, const char *name, MDB_dbi to, size_t at, int members)
 {
     MDB_dbi from;
     int rc = mdb_dbi_open(txn, name, 0, &from);
@@ -85,7 +85,6 @@ static int store_migrate_one(MDB_txn *txn, const char *name, MDB_dbi to, size_t 
         return rc;
     MDB_val k, v;
     unsigned char kb[STORE_MAX_DBKEY + 16];
-    int members = strcmp(name, "members") == 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         const unsigned char *p = k.mv_data;
@@ -113,11 +112,11 @@ static int store_migrate_one(MDB_txn *txn, const char *name, MDB_dbi to, size_t 
 
 static int store_migrate_hashed(MDB_txn *txn, struct store *s)
 {
-    int rc = store_migrate_one(txn, "keys", s->keys, 0);
+    int rc = store_migrate_one(txn, "keys", s->keys, 0, 0);
     if (rc == 0)
-        rc = store_migrate_one(txn, "members", s->members, 0);
+        rc = store_migrate_one(txn, "members", s->members, 0, 1);
     if (rc == 0)
-        rc = store_migrate_one(txn, "expires", s->expires, 8);
+        rc = store_migrate_one(txn, "expires", s->expires, 8, 0);
     return rc;
 }
 

@@ -542,6 +542,29 @@ static void move_to_hashed(MDB_txn *txn, const char *from, const char *to, size_
     cr_assert_eq(mdb_drop(txn, src, 1), 0);
 }
 
+/* Rewrites the store in dir into the hashed layout; returns the bytes its
+ * environment then uses. */
+static size_t to_hashed_layout(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    cr_assert_eq(mdb_env_set_mapsize(env, 64 << 20), 0);
+    cr_assert_eq(mdb_env_open(env, dir, MDB_NOTLS, 0644), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    move_to_hashed(txn, "keyspace", "keys", 0, 0);
+    move_to_hashed(txn, "items", "members", 0, 1);
+    move_to_hashed(txn, "expiry", "expires", 8, 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(env, &info);
+    mdb_env_stat(env, &st);
+    mdb_env_close(env);
+    return (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+}
+
 Test(store_keys, a_store_in_the_hashed_layout_is_migrated_with_nothing_lost)
 {
     char *d = tmpdir();
@@ -562,19 +585,7 @@ Test(store_keys, a_store_in_the_hashed_layout_is_migrated_with_nothing_lost)
     resp_buf_init(&after);
     cr_assert_eq(store_dump(s, &before), 0);
     store_close(s);
-
-    MDB_env *env;
-    MDB_txn *txn;
-    cr_assert_eq(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 16);
-    cr_assert_eq(mdb_env_set_mapsize(env, 64 << 20), 0);
-    cr_assert_eq(mdb_env_open(env, d, MDB_NOTLS, 0644), 0);
-    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    move_to_hashed(txn, "keyspace", "keys", 0, 0);
-    move_to_hashed(txn, "items", "members", 0, 1);
-    move_to_hashed(txn, "expiry", "expires", 8, 0);
-    cr_assert_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    to_hashed_layout(d);
 
     s = open_store(d, 64 << 20);
     cr_assert_eq(store_dump(s, &after), 0);
@@ -615,21 +626,7 @@ Test(store_keys, migration_without_room_says_so_and_loses_nothing)
     resp_buf_init(&after);
     cr_assert_eq(store_dump(s, &before), 0);
     store_close(s);
-    MDB_env *env;
-    MDB_txn *txn;
-    cr_assert_eq(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 16);
-    cr_assert_eq(mdb_env_set_mapsize(env, 64 << 20), 0);
-    cr_assert_eq(mdb_env_open(env, d, MDB_NOTLS, 0644), 0);
-    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    move_to_hashed(txn, "keyspace", "keys", 0, 0);
-    cr_assert_eq(mdb_txn_commit(txn), 0);
-    MDB_envinfo info;
-    MDB_stat st;
-    mdb_env_info(env, &info);
-    mdb_env_stat(env, &st);
-    size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
-    mdb_env_close(env);
+    size_t used = to_hashed_layout(d);
 
     char err[256];
     cr_assert_eq(store_open(&s, d, used + (1 << 20), STORE_NOSYNC, err, sizeof(err)),
