@@ -185,8 +185,8 @@ test-mutants: | $(DEPS_STAMP)
 # ---------------------------------------------------------------- store: diff, fault, tools
 # test-diff: the differential test against a real redis-server (DIFF_N
 # commands, fixed seed); `make difftest N=1000000 SEED=42` for longer runs
-# (SEED unset: a random seed, printed). test-fault: kill -9 durability and
-# the 1M-key restart of the single-node store.
+# (SEED unset: a random seed, printed). test-fault: kill -9 durability, the
+# 1M-key restart and a full disk under the single-node store.
 DIFF_N    ?= 200000
 DIFF_SEED ?= 1
 STORE_PIPE  := $(B)/tests/diff/store-pipe
@@ -204,6 +204,7 @@ difftest: $(FERRY)
 test-fault: $(FERRY) $(STORE_BENCH)
 	python3 tests/fault/store_durability.py $(abspath $(FERRY))
 	python3 tests/fault/store_restart.py $(abspath $(FERRY)) $(abspath $(STORE_BENCH))
+	python3 tests/fault/store_disk_full.py $(abspath $(FERRY))
 
 
 asan: | $(DEPS_STAMP)

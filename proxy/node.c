@@ -113,12 +113,20 @@ static struct {
     uint64_t seed;
     uint64_t commits, entries;
     uint64_t commit_usec; /* time spent in commits (write + sync) */
+    uint64_t commit_failures; /* in all */
+    uint64_t failing;         /* failed commits since the last that succeeded */
+    uint64_t unreported;      /* of those, not yet in the log */
+    uint64_t reported_ms;     /* when the last failure was logged */
     long watched;         /* watches held by all clients */
     struct resp_buf scratch;
 } node;
 
 #define NODE_OOM_FMT                                                                             \
     "OOM ferry: the store is full (store-size %lld bytes); raise store-size and restart"
+
+/* A full disk fails every commit while it lasts: one log line per this many
+ * ms, saying how many failed in between (as Redis does for AOF writes). */
+#define NODE_FAIL_LOG_MS 10000
 
 static void node_oom(void)
 {
@@ -535,6 +543,30 @@ static void node_fill_op(struct node_op *op)
     }
 }
 
+static void node_commit_failed(int rc)
+{
+    node.commit_failures++;
+    node.failing++;
+    uint64_t now = proxy_now_ms();
+    if (node.failing > 1 && now - node.reported_ms < NODE_FAIL_LOG_MS) {
+        node.unreported++;
+        return;
+    }
+    char why[256];
+    if (rc == STORE_EDISK)
+        snprintf(why, sizeof(why), "%s: %s", store_strerror(rc),
+                 strerror(store_last_errno(node.store)));
+    else
+        snprintf(why, sizeof(why), "%s", store_strerror(rc));
+    if (node.unreported > 0)
+        proxy_log_warning("store commit failed: %s (and %llu more since the last report)", why,
+                          (unsigned long long)node.unreported);
+    else
+        proxy_log_warning("store commit failed: %s", why);
+    node.unreported = 0;
+    node.reported_ms = now;
+}
+
 static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -625,15 +657,22 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         node.commits++;
     }
     if (!ok) {
-        proxy_log_warning("store commit failed: %s", store_strerror(rc));
+        node_commit_failed(rc);
         for (int i = 0; i < nops; i++) {
             struct node_op *op = &ops[i];
             resp_buf_reset(&op->reply);
             if (rc == STORE_EFULL)
                 resp_add_errorf(&op->reply, NODE_OOM_FMT, (long long)store_map_size(node.store));
+            else if (rc == STORE_EDISK) /* Redis's words for a failed AOF write */
+                resp_add_errorf(&op->reply, "MISCONF Errors writing to the store: %s",
+                                strerror(store_last_errno(node.store)));
             else
                 resp_add_errorf(&op->reply, "ERR ferry: commit failed: %s", store_strerror(rc));
         }
+    } else if (node.failing > 0) {
+        proxy_log_notice("store commits succeed again, after %llu failed",
+                         (unsigned long long)node.failing);
+        node.failing = node.unreported = 0;
     }
     for (int i = 0; i < nops; i++) {
         node_fill_op(&ops[i]);
@@ -982,7 +1021,8 @@ static void node_cmd_info(struct resp_buf *out)
         "# Server\r\nredis_version:%s\r\nferry_version:%s\r\nredis_mode:standalone\r\n"
         "process_id:%d\r\ntcp_port:%d\r\nuptime_in_seconds:%llu\r\n\r\n"
         "# Clients\r\nconnected_clients:%d\r\nblocked_clients:%d\r\n\r\n"
-        "# Persistence\r\nloading:0\r\nferry_store_sync:%s\r\n\r\n"
+        "# Persistence\r\nloading:0\r\nferry_store_sync:%s\r\n"
+        "ferry_last_commit_status:%s\r\nferry_commit_failures:%llu\r\n\r\n"
         "# Stats\r\ntotal_commands_processed:%llu\r\nferry_commits:%llu\r\n"
         "ferry_commit_avg_usec:%llu\r\nferry_entries_applied:%llu\r\n\r\n"
         "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n"
@@ -994,6 +1034,7 @@ static void node_cmd_info(struct resp_buf *out)
         PROXY_REDIS_VERSION, PROXY_VERSION, (int)getpid(), cfg->port,
         (unsigned long long)((now - node.srv->start_ms) / 1000), node.srv->nclients,
         node_blocked_count(), cfg->sync ? "always" : "no (acknowledged writes can be lost in a crash)",
+        node.failing ? "err" : "ok", (unsigned long long)node.commit_failures,
         (unsigned long long)node.srv->stats.commands, (unsigned long long)node.commits,
         (unsigned long long)(node.commits ? node.commit_usec / node.commits : 0),
         (unsigned long long)node.entries, proxy_phase_name(cfg->phase), cfg->dir,

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +36,8 @@ const char *store_strerror(int err)
         return "store data is corrupt or from an unknown version";
     case STORE_ETOOBIG:
         return "key or member too long for the store";
+    case STORE_EDISK:
+        return "the file system refused the write";
     }
     return "unknown store error";
 }
@@ -225,6 +228,11 @@ long long store_preallocate(struct store *s, size_t ahead, size_t chunk)
     if (!(s->flags & STORE_NOSYNC) && fdatasync(fd) != 0)
         return STORE_EIO;
     return (long long)(end - size);
+}
+
+int store_last_errno(const struct store *s)
+{
+    return s->last_errno;
 }
 
 size_t store_map_size(const struct store *s)
@@ -566,6 +574,19 @@ void store_txn_abort(struct store_txn *t)
     store_txn_end(t);
 }
 
+/* LMDB reports a short page write as EIO. A file system that has run out
+ * of room is what cuts a write short, and leaves next to nothing free:
+ * name that, rather than an I/O error the disk did not have. */
+static int store_disk_errno(struct store *s, int rc)
+{
+    const char *dir;
+    struct statvfs v;
+    if (rc == EIO && mdb_env_get_path(s->env, &dir) == 0 && statvfs(dir, &v) == 0 &&
+        (unsigned long long)v.f_bavail * v.f_frsize < (1u << 20))
+        return ENOSPC;
+    return rc;
+}
+
 int store_txn_commit(struct store_txn *t)
 {
     struct store *s = t->s;
@@ -583,6 +604,15 @@ int store_txn_commit(struct store_txn *t)
     rc = mdb_txn_commit(t->txn);
     t->txn = NULL;
     store_txn_end(t);
+    if (rc > 0) {
+        /* An errno from writing or syncing (LMDB's own codes are negative).
+         * A failed page write or sync comes before the meta page: the last
+         * commit stands, and a later one succeeds once the disk has room
+         * again. (Should the meta page write itself fail, LMDB answers
+         * every later transaction MDB_PANIC until a restart.) */
+        s->last_errno = store_disk_errno(s, rc);
+        return STORE_EDISK;
+    }
     if (rc != 0)
         return store_map_err(rc);
     store_read_txn_reset(s); /* the next read sees this commit */

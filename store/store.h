@@ -47,6 +47,9 @@ enum store_error {
     STORE_ECORRUPT = -4, /* on-disk data that this code cannot read */
     STORE_ETOOBIG = -5,  /* a key or member longer than STORE_MAX_KEY_LEN: the
                           * entry changed nothing (same on every replica) */
+    STORE_EDISK = -6,    /* the file system refused a commit (a full disk, an
+                          * I/O error): none of it took effect, the last
+                          * commit stands; the reason is store_last_errno */
 };
 
 /* LMDB indexes at most 511 bytes per record key; a Redis key, and a key plus
@@ -79,6 +82,10 @@ void store_close(struct store *s); /* NULL is a no-op */
  * half as much. Call it between write transactions (at open, on a timer).
  * Returns the bytes written (0: nothing to do) or STORE_EIO. */
 long long store_preallocate(struct store *s, size_t ahead, size_t chunk);
+
+/* The errno of the last commit that failed with STORE_EDISK (ENOSPC for a
+ * full disk), 0 if none has. */
+int store_last_errno(const struct store *s);
 
 /* The map size in bytes as opened. */
 size_t store_map_size(const struct store *s);
@@ -203,7 +210,7 @@ void store_txn_ready_keys(struct store_txn *t, store_ready_cb cb, void *arg);
 void store_txn_deleted_keys(struct store_txn *t, store_ready_cb cb, void *arg);
 
 /* Commits (and, unless STORE_NOSYNC, syncs) the transaction; the handle is
- * gone either way. Returns 0, STORE_EFULL or STORE_EIO. */
+ * gone either way. Returns 0, STORE_EFULL, STORE_EDISK or STORE_EIO. */
 int store_txn_commit(struct store_txn *t);
 void store_txn_abort(struct store_txn *t);
 
