@@ -2,7 +2,9 @@
 #include "store/store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -36,6 +38,8 @@ const char *store_strerror(int err)
         return "store data is corrupt or from an unknown version";
     case STORE_ETOOBIG:
         return "key or member too long for the store";
+    case STORE_EBUSY:
+        return "the store is in use by another process";
     case STORE_EDISK:
         return "the file system refused the write";
     }
@@ -123,12 +127,59 @@ static int store_migrate_hashed(MDB_txn *txn, struct store *s)
     return rc;
 }
 
+/* Takes the directory for this store: an exclusive flock on a file in it,
+ * which holds the owner's pid for the message another opener gets. LMDB
+ * itself lets many processes share an environment, but each store caches
+ * its applied index and version between transactions, so a second writer
+ * would corrupt both views. The kernel drops the lock however the owner
+ * ends, kill -9 included. Returns the descriptor, or -1 with err set. */
+static int store_lock_dir(const char *dir, int *rc, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/" STORE_LOCK_FILE, dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open the store in %s: %s", dir, strerror(errno));
+        *rc = STORE_EIO;
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[24] = "";
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (e == EWOULDBLOCK) {
+            snprintf(err, errlen, "cannot open the store in %s: it is in use by another "
+                     "process (pid %s)", dir, pid[0] ? pid : "unknown");
+            *rc = STORE_EBUSY;
+        } else {
+            snprintf(err, errlen, "cannot lock the store in %s: %s", dir, strerror(e));
+            *rc = STORE_EIO;
+        }
+        close(fd);
+        return -1;
+    }
+    char pid[24];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        /* Only the message of a later opener would lack the pid. */
+    }
+    return fd;
+}
+
 int store_open(struct store **out, const char *dir, size_t map_size, unsigned flags, char *err,
                size_t errlen)
 {
+    int rc;
+    int lock_fd = store_lock_dir(dir, &rc, err, errlen);
+    if (lock_fd < 0) {
+        *out = NULL;
+        return rc;
+    }
     struct store *s = calloc(1, sizeof(*s));
     STORE_ASSERT(s != NULL);
-    int rc;
+    s->lock_fd = lock_fd;
     MDB_txn *txn = NULL;
     s->flags = flags;
     s->map_size = map_size;
@@ -179,6 +230,7 @@ fail:
              rc == MDB_MAP_FULL ? " (raise store-size)" : "");
     if (s->env)
         mdb_env_close(s->env);
+    close(s->lock_fd);
     free(s);
     *out = NULL;
     return store_map_err(rc);
@@ -196,6 +248,7 @@ void store_close(struct store *s)
     resp_buf_fini(&s->wtxn.deleted);
     store_log_detach(s);
     mdb_env_close(s->env);
+    close(s->lock_fd); /* after LMDB is done with the files */
     free(s);
 }
 

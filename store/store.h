@@ -50,7 +50,11 @@ enum store_error {
     STORE_EDISK = -6,    /* the file system refused a commit (a full disk, an
                           * I/O error): none of it took effect, the last
                           * commit stands; the reason is store_last_errno */
+    STORE_EBUSY = -7,    /* another store (process) has the directory open */
 };
+
+/* In the store's directory, beside LMDB's files: the owner's lock and pid. */
+#define STORE_LOCK_FILE "store.lock"
 
 /* LMDB indexes at most 511 bytes per record key; a Redis key, and a key plus
  * a collection member, must fit in that with the store's prefixes. */
@@ -67,7 +71,9 @@ enum store_open_flag {
 };
 
 /* Opens (creating if needed) the environment in directory dir, which must
- * exist, with a map of map_size bytes. On failure returns a negative code and
+ * exist, with a map of map_size bytes. One store at a time owns a directory
+ * (it caches what it committed): while one is open, another open of the
+ * same directory, from any process, fails with STORE_EBUSY. On failure returns a negative code and
  * writes a message into err. The returned store is owned by the caller;
  * release it with store_close (which aborts nothing: every transaction must
  * be finished first). */

@@ -63,6 +63,7 @@ struct store {
     uint64_t read_rng; /* randomness of reads (RANDOMKEY); apply has its own */
     int in_txn;
     int last_errno;  /* of the last commit that failed with STORE_EDISK */
+    int lock_fd;     /* holds the flock on STORE_LOCK_FILE in the directory */
     struct store_txn wtxn;
     MDB_txn *rtxn;   /* the read snapshot store_read reuses until a commit */
     int rtxn_live;   /* rtxn is renewed (not reset) */

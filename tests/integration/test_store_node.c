@@ -2,7 +2,9 @@
  * read-your-writes in a pipeline, WATCH, group commit, map full). */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/support/support.h"
@@ -196,5 +198,37 @@ Test(store_node, full_store_refuses_writes_and_keeps_reads)
     free(big);
     support_expect_str(c, REDIS_REPLY_STRING, "1", "GET first");
     support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    redisFree(c);
+}
+
+Test(store_node, a_second_ferry_on_the_same_dir_refuses_to_start)
+{
+    start_ferry(NULL);
+    char dir[300], log[320], port[16], want[96], out[4096];
+    snprintf(dir, sizeof(dir), "%s/data", ferry.dir);
+    snprintf(log, sizeof(log), "%s/second.log", ferry.dir);
+    snprintf(port, sizeof(port), "%d", support_free_port());
+    const char *bin = getenv("FERRY_BIN");
+    char *argv[] = {(char *)(bin ? bin : "./build/ferry"), "--phase", "raft-only", "--port",
+                    port, "--dir", dir, NULL};
+    pid_t pid = support_spawn(argv, log);
+    int status = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 1000 && (done = waitpid(pid, &status, WNOHANG)) == 0; i++)
+        usleep(10 * 1000);
+    if (done != pid) {
+        support_stop_pid(pid, 1000);
+        cr_assert_fail("a second ferry is serving the same store");
+    }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x", status);
+    FILE *f = fopen(log, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(out, 1, sizeof(out) - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    snprintf(want, sizeof(want), "in use by another process (pid %d)", (int)ferry.pid);
+    cr_assert(strstr(out, want) != NULL, "log: %s", out);
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET still k");
     redisFree(c);
 }

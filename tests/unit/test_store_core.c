@@ -687,3 +687,22 @@ Test(store_keys, randomkey_spreads_over_the_keys)
     rmdir_all(d);
     free(d);
 }
+
+/* One store owns a directory; the lock goes with the store. */
+Test(store_open, a_directory_has_one_owner_at_a_time)
+{
+    char *d = tmpdir();
+    struct store *s = open_store(d, 64 << 20), *t = (struct store *)1;
+    char err[256], want[64];
+    cr_assert_eq(store_open(&t, d, 64 << 20, STORE_NOSYNC, err, sizeof(err)), STORE_EBUSY);
+    cr_assert_null(t);
+    snprintf(want, sizeof(want), "in use by another process (pid %ld)", (long)getpid());
+    cr_assert(strstr(err, want) != NULL, "%s", err);
+    run(s, 1000, "SET k v"); /* the owner goes on */
+    store_close(s);
+    s = open_store(d, 64 << 20);
+    cr_assert_str_eq(run(s, 1000, "GET k"), "$1\r\nv\r\n");
+    store_close(s);
+    rmdir_all(d);
+    free(d);
+}
