@@ -24,10 +24,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "diff"))
-from difftest import Conn, free_port  # noqa: E402
+from difftest import free_port  # noqa: E402
+from ferryproc import start  # noqa: E402
 
 FS_MB = 24
 FILLER_MB = 12
@@ -55,23 +55,6 @@ def reexec_in_namespace():
 def value(i):
     head = b"v%d:" % i
     return (head * (VALUE_LEN // len(head) + 1))[:VALUE_LEN]
-
-
-def start(ferry, port, d, log):
-    p = subprocess.Popen([ferry, "--phase", "raft-only", "--port", str(port), "--dir", d,
-                          "--sync", "yes", "--store-size", "256mb"],
-                         stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(500):
-        if p.poll() is not None:
-            raise RuntimeError("ferry exited with status %d at start" % p.returncode)
-        try:
-            c = Conn.tcp(port, "ferry")
-            if c.call([b"PING"])[0] == b"+PONG\r\n":
-                return p, c
-        except (OSError, RuntimeError, EOFError):
-            pass
-        time.sleep(0.01)
-    raise RuntimeError("ferry did not answer PING")
 
 
 def info_field(c, name):
@@ -107,7 +90,7 @@ def run(ferry):
         d = os.path.join(fs, "data")
         os.mkdir(d)
         port = free_port()
-        proc, c = start(ferry, port, d, log)
+        proc, c = start(ferry, port, d, log, ["--store-size", "256mb"])
 
         acked, refused = [], 0
         for i in range(FS_MB * (1 << 20) // VALUE_LEN + 50):
@@ -127,7 +110,7 @@ def run(ferry):
 
         proc.kill()
         proc.wait()
-        proc, c = start(ferry, port, d, log)
+        proc, c = start(ferry, port, d, log, ["--store-size", "256mb"])
         check_all(c, acked, "restart on the full disk")
         raw = c.call([b"SET", b"big", value(0)])[0]
         if raw != MISCONF:
@@ -144,7 +127,7 @@ def run(ferry):
 
         proc.kill()
         proc.wait()
-        proc, c = start(ferry, port, d, log)
+        proc, c = start(ferry, port, d, log, ["--store-size", "256mb"])
         check_all(c, acked, "restart after the disk got room")
         proc.send_signal(signal.SIGTERM)
         proc.wait()

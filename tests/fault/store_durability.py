@@ -16,8 +16,6 @@ import os
 import random
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,20 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "diff"))
 from difftest import Conn, free_port  # noqa: E402
-
-
-def start(ferry, port, d, log):
-    p = subprocess.Popen([ferry, "--phase", "raft-only", "--port", str(port), "--dir", d,
-                          "--sync", "yes"], stdout=subprocess.DEVNULL, stderr=log)
-    for _ in range(400):
-        try:
-            c = Conn.tcp(port, "ferry")
-            if c.call([b"PING"])[0] == b"+PONG\r\n":
-                return p, c
-        except (OSError, RuntimeError, EOFError):
-            pass
-        time.sleep(0.01)
-    raise RuntimeError("ferry did not start")
+from ferryproc import start  # noqa: E402
 
 
 class Writer(threading.Thread):
