@@ -159,7 +159,7 @@ Test(store_node, concurrent_writers_share_commits)
     redisFree(c);
 }
 
-Test(store_node, full_store_refuses_writes_and_keeps_reads)
+Test(store_node, full_store_refuses_writes_keeps_reads_and_a_larger_one_has_everything)
 {
     const char *extra[] = {"--store-size", "1mb", NULL};
     start_ferry(extra);
@@ -198,6 +198,22 @@ Test(store_node, full_store_refuses_writes_and_keeps_reads)
     free(big);
     support_expect_str(c, REDIS_REPLY_STRING, "1", "GET first");
     support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    redisReply *r = redisCommand(c, "DBSIZE");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    long long keys = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+
+    /* Raising store-size and restarting: everything is there, and writes
+     * go on. */
+    const char *larger[] = {"--phase", "raft-only", "--sync", "yes", "--store-size", "16mb", NULL};
+    cr_assert_eq(support_ferry_restart(&ferry, 0, larger), 0, "ferry did not restart");
+    c = support_connect(ferry.port);
+    support_expect_int(c, keys, "DBSIZE");
+    support_expect_str(c, REDIS_REPLY_STRING, "1", "GET first");
+    support_expect_str(c, REDIS_REPLY_STRING, val, "GET k0");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k-after %s", val);
+    support_expect_str(c, REDIS_REPLY_STRING, val, "GET k-after");
     redisFree(c);
 }
 

@@ -143,10 +143,8 @@ int support_redis_start(struct support_proc *p, const char *const *extra)
     return start(p, argv, 2);
 }
 
-int support_ferry_start(struct support_proc *p, int upstream_port, const char *const *extra)
+static int ferry_spawn(struct support_proc *p, int upstream_port, const char *const *extra)
 {
-    memset(p, 0, sizeof(*p));
-    make_dir(p, "ferry");
     const char *bin = getenv("FERRY_BIN");
     char upstream[64];
     char datadir[300];
@@ -163,6 +161,24 @@ int support_ferry_start(struct support_proc *p, int upstream_port, const char *c
         argv[n++] = (char *)extra[i];
     argv[n] = NULL;
     return start(p, argv, 2);
+}
+
+int support_ferry_start(struct support_proc *p, int upstream_port, const char *const *extra)
+{
+    memset(p, 0, sizeof(*p));
+    make_dir(p, "ferry");
+    return ferry_spawn(p, upstream_port, extra);
+}
+
+int support_ferry_restart(struct support_proc *p, int upstream_port, const char *const *extra)
+{
+    int status = support_stop_pid(p->pid, 10000);
+    p->pid = 0;
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        support_proc_dump_log(p);
+        return -1;
+    }
+    return ferry_spawn(p, upstream_port, extra);
 }
 
 void support_proc_stop(struct support_proc *p)

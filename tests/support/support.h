@@ -32,6 +32,9 @@ int support_redis_start(struct support_proc *p, const char *const *extra);
 /* ferry in front of upstream_port (0: none), with extra arguments. The
  * binary is $FERRY_BIN (set by the Makefile) or ./build/ferry. */
 int support_ferry_start(struct support_proc *p, int upstream_port, const char *const *extra);
+/* Stops p's ferry (it must exit cleanly) and starts it again on the same
+ * data directory, with these arguments; 0, or -1. */
+int support_ferry_restart(struct support_proc *p, int upstream_port, const char *const *extra);
 void support_proc_stop(struct support_proc *p);
 /* Prints the last lines of the process's log to stderr (for failures). */
 void support_proc_dump_log(const struct support_proc *p);
