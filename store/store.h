@@ -71,12 +71,12 @@ enum store_open_flag {
 };
 
 /* Opens (creating if needed) the environment in directory dir, which must
- * exist, with a map of map_size bytes. One store at a time owns a directory
- * (it caches what it committed): while one is open, another open of the
- * same directory, from any process, fails with STORE_EBUSY. On failure returns a negative code and
+ * exist, with a map of map_size bytes. On failure returns a negative code and
  * writes a message into err. The returned store is owned by the caller;
  * release it with store_close (which aborts nothing: every transaction must
- * be finished first). */
+ * be finished first). One store at a time owns a directory (it caches what
+ * it committed): while one is open, another open of the same directory, from
+ * any process, fails with STORE_EBUSY. */
 int store_open(struct store **out, const char *dir, size_t map_size, unsigned flags,
                char *err, size_t errlen);
 void store_close(struct store *s); /* NULL is a no-op */
