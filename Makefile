@@ -186,7 +186,7 @@ test-mutants: | $(DEPS_STAMP)
 # test-diff: the differential test against a real redis-server (DIFF_N
 # commands, fixed seed); `make difftest N=1000000 SEED=42` for longer runs
 # (SEED unset: a random seed, printed). test-fault: kill -9 durability, the
-# 1M-key restart and a full disk under the single-node store.
+# 1M-key restart, a full disk and a failing disk under the single-node store.
 DIFF_N    ?= 200000
 DIFF_SEED ?= 1
 STORE_PIPE  := $(B)/tests/diff/store-pipe
@@ -201,10 +201,17 @@ test-diff: $(FERRY) $(STORE_PIPE)
 difftest: $(FERRY)
 	python3 tests/diff/difftest.py --ferry $(abspath $(FERRY)) -n $(or $(N),$(DIFF_N)) $(if $(SEED),--seed $(SEED))
 
-test-fault: $(FERRY) $(STORE_BENCH)
+# A shim (LD_PRELOAD) that fails LMDB's meta page writes on demand.
+FAILWRITE := $(B)/tests/fault/failwrite.so
+$(FAILWRITE): tests/fault/failwrite.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) $(WARN) -shared -fPIC -o $@ $< -ldl
+
+test-fault: $(FERRY) $(STORE_BENCH) $(FAILWRITE)
 	python3 tests/fault/store_durability.py $(abspath $(FERRY))
 	python3 tests/fault/store_restart.py $(abspath $(FERRY)) $(abspath $(STORE_BENCH))
 	python3 tests/fault/store_disk_full.py $(abspath $(FERRY))
+	python3 tests/fault/store_write_error.py $(abspath $(FERRY)) $(abspath $(FAILWRITE))
 
 
 asan: | $(DEPS_STAMP)

@@ -109,6 +109,7 @@ struct proxy_server {
     struct event *sigterm, *sigint, *sighup;
     struct event *shutdown_timer;
     int shutting_down;
+    int exit_status;               /* of proxy_server_run: 1 after proxy_server_fail */
     /* Upstream health, shared by every client's connection: after a failed
      * connect nobody tries again before retry_at, so a dead Redis costs one
      * attempt per backoff period rather than one per request. */
@@ -173,5 +174,8 @@ void proxy_server_free(struct proxy_server *s);
 /* SIGHUP: re-reads the config and applies what can change at runtime. */
 void proxy_server_reload(struct proxy_server *s);
 void proxy_server_client_gone(struct proxy_server *s); /* shutdown waits for the last */
+/* Something ferry cannot go on without has failed (why, logged): shut down
+ * as on SIGTERM, replies in flight delivered, and exit with status 1. */
+void proxy_server_fail(struct proxy_server *s, const char *why);
 
 #endif

@@ -117,6 +117,7 @@ static struct {
     uint64_t failing;         /* failed commits since the last that succeeded */
     uint64_t unreported;      /* of those, not yet in the log */
     uint64_t reported_ms;     /* when the last failure was logged */
+    int fatal;                /* the store took a STORE_EFATAL: ferry is exiting */
     long watched;         /* watches held by all clients */
     struct resp_buf scratch;
 } node;
@@ -543,6 +544,13 @@ static void node_fill_op(struct node_op *op)
     }
 }
 
+/* Why the disk refused a commit, as strerror words. */
+static const char *node_disk_reason(int rc)
+{
+    int e = store_last_errno(node.store);
+    return e ? strerror(e) : store_strerror(rc);
+}
+
 static void node_commit_failed(int rc)
 {
     node.commit_failures++;
@@ -553,9 +561,8 @@ static void node_commit_failed(int rc)
         return;
     }
     char why[256];
-    if (rc == STORE_EDISK)
-        snprintf(why, sizeof(why), "%s: %s", store_strerror(rc),
-                 strerror(store_last_errno(node.store)));
+    if (rc == STORE_EDISK || rc == STORE_EFATAL)
+        snprintf(why, sizeof(why), "%s: %s", store_strerror(rc), node_disk_reason(rc));
     else
         snprintf(why, sizeof(why), "%s", store_strerror(rc));
     if (node.unreported > 0)
@@ -663,11 +670,21 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             resp_buf_reset(&op->reply);
             if (rc == STORE_EFULL)
                 resp_add_errorf(&op->reply, NODE_OOM_FMT, (long long)store_map_size(node.store));
-            else if (rc == STORE_EDISK) /* Redis's words for a failed AOF write */
+            else if (rc == STORE_EDISK || rc == STORE_EFATAL) /* Redis's AOF words */
                 resp_add_errorf(&op->reply, "MISCONF Errors writing to the store: %s",
-                                strerror(store_last_errno(node.store)));
+                                node_disk_reason(rc));
             else
                 resp_add_errorf(&op->reply, "ERR ferry: commit failed: %s", store_strerror(rc));
+        }
+        if (rc == STORE_EFATAL && !node.fatal) {
+            /* As Redis exits on a failed AOF write under appendfsync
+             * always: LMDB will take no more transactions, and a restart
+             * opens the last commit that was whole. */
+            node.fatal = 1;
+            proxy_log_warning("the store cannot go on after a failed write of its meta page (%s); "
+                              "exiting so that a restart reopens the last whole commit",
+                              node_disk_reason(rc));
+            proxy_server_fail(node.srv, "store failure");
         }
     } else if (node.failing > 0) {
         proxy_log_notice("store commits succeed again, after %llu failed",

@@ -195,6 +195,13 @@ static void server_begin_shutdown(struct proxy_server *s, const char *why)
     evtimer_add(s->shutdown_timer, &tv);
 }
 
+void proxy_server_fail(struct proxy_server *s, const char *why)
+{
+    s->exit_status = 1;
+    if (!s->shutting_down)
+        server_begin_shutdown(s, why);
+}
+
 static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -269,8 +276,8 @@ int proxy_server_run(struct proxy_server *s)
     proxy_client_flush_all(s);
     while (s->clients)
         proxy_client_close(s->clients);
-    proxy_log_notice("ferry exiting");
-    return 0;
+    proxy_log_notice("ferry exiting%s", s->exit_status ? " with status 1" : "");
+    return s->exit_status;
 }
 
 void proxy_server_free(struct proxy_server *s)

@@ -42,6 +42,8 @@ const char *store_strerror(int err)
         return "the store is in use by another process";
     case STORE_EDISK:
         return "the file system refused the write";
+    case STORE_EFATAL:
+        return "a failed write left the store unusable until it is opened again";
     }
     return "unknown store error";
 }
@@ -54,6 +56,8 @@ static int store_map_err(int rc)
         return STORE_ETOOBIG;
     if (rc == MDB_CORRUPTED || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
         return STORE_ECORRUPT;
+    if (rc == MDB_PANIC)
+        return STORE_EFATAL;
     return STORE_EIO;
 }
 
@@ -640,6 +644,18 @@ static int store_disk_errno(struct store *s, int rc)
     return rc;
 }
 
+/* Whether LMDB takes transactions after a failed commit: when the meta
+ * page write itself failed, it has marked the environment fatal and answers
+ * MDB_PANIC to everything from then on. */
+static int store_usable(struct store *s)
+{
+    MDB_txn *probe = NULL;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &probe);
+    if (rc == 0)
+        mdb_txn_abort(probe);
+    return rc != MDB_PANIC;
+}
+
 int store_txn_commit(struct store_txn *t)
 {
     struct store *s = t->s;
@@ -661,10 +677,9 @@ int store_txn_commit(struct store_txn *t)
         /* An errno from writing or syncing (LMDB's own codes are negative).
          * A failed page write or sync comes before the meta page: the last
          * commit stands, and a later one succeeds once the disk has room
-         * again. (Should the meta page write itself fail, LMDB answers
-         * every later transaction MDB_PANIC until a restart.) */
+         * again. A failed meta page write is fatal to the environment. */
         s->last_errno = store_disk_errno(s, rc);
-        return STORE_EDISK;
+        return store_usable(s) ? STORE_EDISK : STORE_EFATAL;
     }
     if (rc != 0)
         return store_map_err(rc);

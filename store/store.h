@@ -51,6 +51,10 @@ enum store_error {
                           * I/O error): none of it took effect, the last
                           * commit stands; the reason is store_last_errno */
     STORE_EBUSY = -7,    /* another store (process) has the directory open */
+    STORE_EFATAL = -8,   /* a failed write left LMDB unusable (MDB_PANIC):
+                          * nothing more can be read or written until the
+                          * store is opened again, which finds the last
+                          * commit that was whole */
 };
 
 /* In the store's directory, beside LMDB's files: the owner's lock and pid. */
@@ -216,7 +220,8 @@ void store_txn_ready_keys(struct store_txn *t, store_ready_cb cb, void *arg);
 void store_txn_deleted_keys(struct store_txn *t, store_ready_cb cb, void *arg);
 
 /* Commits (and, unless STORE_NOSYNC, syncs) the transaction; the handle is
- * gone either way. Returns 0, STORE_EFULL, STORE_EDISK or STORE_EIO. */
+ * gone either way. Returns 0, STORE_EFULL, STORE_EDISK, STORE_EFATAL or
+ * STORE_EIO. */
 int store_txn_commit(struct store_txn *t);
 void store_txn_abort(struct store_txn *t);
 
