@@ -655,6 +655,7 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct proxy_client *c = arg;
+    c->srv->io_reads++;
     ssize_t n = read(fd, client_readbuf, sizeof(client_readbuf));
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))

@@ -49,6 +49,7 @@ static const struct option options[] = {
     {"store-size", OPT_MEMORY, OFF(store_size), 1024 * 1024, 1LL << 46, NULL},
     {"sync", OPT_BOOL, OFF(sync), 0, 0, NULL},
     {"shutdown-timeout", OPT_INT, OFF(shutdown_timeout), 0, 3600, NULL},
+    {"busy-poll", OPT_INT, OFF(busy_poll), 0, 1000000, NULL},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))

@@ -110,6 +110,7 @@ struct proxy_server {
     struct event *shutdown_timer;
     int shutting_down;
     int exit_status;               /* of proxy_server_run: 1 after proxy_server_fail */
+    uint64_t io_reads;             /* socket reads served: busy-poll watches it */
     /* Upstream health, shared by every client's connection: after a failed
      * connect nobody tries again before retry_at, so a dead Redis costs one
      * attempt per backoff period rather than one per request. */

@@ -69,6 +69,7 @@ struct proxy_config {
     long long store_size;         /* LMDB map size in bytes */
     int sync;                     /* 1: fsync every commit; 0: leave it to the OS */
     int shutdown_timeout;         /* seconds to flush replies on SIGTERM */
+    int busy_poll;                /* us to keep polling after a read; 0 = sleep */
 };
 
 void proxy_config_init(struct proxy_config *cfg); /* the defaults */

@@ -3,7 +3,9 @@
 # twemproxy (nutcracker) in front of the same redis-server. Rounds are
 # interleaved (direct, ferry, twemproxy, direct, ...) so machine noise hits
 # all three alike; each figure is the median of ROUNDS runs. Prints ops/s,
-# p50 and p99, and ferry's ratios against the other two.
+# p50 and p99, and ferry's ratios against the other two. For (c), one
+# connection, a second ferry with busy-poll 200 (off by default: it keeps a
+# core busy while traffic flows) runs beside them.
 #
 #   tests/bench/bench-proxy.sh ./build/ferry [ROUNDS]
 set -euo pipefail
@@ -24,6 +26,12 @@ ferry_port=$(free_port)
 ferry_pid=$!
 pids+=($ferry_pid)
 wait_port "$ferry_port"
+
+poll_port=$(free_port)
+"$ferry" --port "$poll_port" --upstream "127.0.0.1:$redis_port" --loglevel warning \
+    --dir "$work/ferry-poll" --busy-poll 200 >"$work/ferry-poll.log" 2>&1 &
+pids+=($!)
+wait_port "$poll_port"
 
 twem_port=$(free_port)
 cat >"$work/nutcracker.yml" <<EOF
@@ -52,14 +60,17 @@ run() { # target port scenario clients pipeline requests
             >>"$work/results"
 }
 
-declare -A ports=([direct]=$redis_port [ferry]=$ferry_port [twemproxy]=$twem_port)
+declare -A ports=([direct]=$redis_port [ferry]=$ferry_port [twemproxy]=$twem_port \
+    [ferry-poll]=$poll_port)
 # (c) compares differences of ~100 us latencies that drift by several us
 # between runs: it takes three short interleaved samples per round.
 scenarios=("a 50 1 200000" "b 50 16 1000000" "c 1 1 10000" "c 1 1 10000" "c 1 1 10000")
 for r in $(seq "$rounds"); do
     for sc in "${scenarios[@]}"; do
         read -r name clients pipeline requests <<<"$sc"
-        for target in direct ferry twemproxy; do
+        targets="direct ferry twemproxy"
+        [ "$name" = c ] && targets="$targets ferry-poll"
+        for target in $targets; do
             run "$target" "${ports[$target]}" "$name" "$clients" "$pipeline" "$requests"
         done
     done
@@ -79,7 +90,9 @@ print()
 print(f"{'scenario':<12} {'test':<4} {'target':<10} {'ops/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
 for s in "abc":
     for test in ("SET", "GET"):
-        for t in ("direct", "ferry", "twemproxy"):
+        for t in ("direct", "ferry", "twemproxy", "ferry-poll"):
+            if (t, s, test) not in med:
+                continue
             print(f"{names[s]:<12} {test:<4} {t:<10} {m(t,s,test,0):>10.0f} {m(t,s,test,2):>8.3f} {m(t,s,test,3):>8.3f}")
 print()
 ok = True
@@ -99,6 +112,9 @@ for test in ("SET", "GET"):
     ta = lat("twemproxy") - lat("direct")
     print(f"(c) {test} added mean latency: ferry {fa*1000:.1f} us, twemproxy {ta*1000:.1f} us")
     check(f"(c) {test} ferry added latency / twemproxy's", fa / ta if ta > 0 else float("inf"), 0.7, "<=")
+    pa = lat("ferry-poll") - lat("direct")
+    print(f"(c) {test} with busy-poll 200: ferry added {pa*1000:.1f} us, "
+          f"{pa / ta if ta > 0 else float('inf'):.2f} of twemproxy's (not the default)")
 EOF
 
 # Memory: idle, then with 1,000 idle clients connected.

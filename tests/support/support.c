@@ -159,6 +159,12 @@ static int ferry_spawn(struct support_proc *p, int upstream_port, const char *co
     }
     for (int i = 0; extra && extra[i] && n < 62; i++)
         argv[n++] = (char *)extra[i];
+    /* $FERRY_TEST_ARGS: more arguments for every ferry, space-separated (a
+     * suite runs again with, say, --busy-poll 100). */
+    char more[256];
+    snprintf(more, sizeof(more), "%s", getenv("FERRY_TEST_ARGS") ? getenv("FERRY_TEST_ARGS") : "");
+    for (char *tok = strtok(more, " "); tok && n < 62; tok = strtok(NULL, " "))
+        argv[n++] = tok;
     argv[n] = NULL;
     return start(p, argv, 2);
 }
