@@ -275,9 +275,13 @@ static void server_busy_loop(struct proxy_server *s)
 {
     uint64_t window = (uint64_t)s->cfg.busy_poll;
     while (!event_base_got_break(s->base)) {
+        uint64_t seen = s->io_reads;
         if (event_base_loop(s->base, EVLOOP_ONCE) != 0)
             return;
-        uint64_t seen = s->io_reads, since = server_now_us();
+        if (s->io_reads == seen)
+            continue; /* a timer, not traffic: sleep again */
+        seen = s->io_reads;
+        uint64_t since = server_now_us();
         while (!event_base_got_break(s->base) && server_now_us() - since < window) {
             if (event_base_loop(s->base, EVLOOP_NONBLOCK) != 0)
                 return;
