@@ -11,9 +11,9 @@
 /* Runs ferry with args (a shell word list), capturing stdout+stderr. */
 static int run(const char *args, char *out, size_t cap)
 {
-    const char *bin = getenv("FERRY_BIN");
+    const char *bin = support_ferry_bin();
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "%s %s 2>&1", bin ? bin : "./build/ferry", args);
+    snprintf(cmd, sizeof(cmd), "%s %s 2>&1", bin, args);
     return support_run(cmd, out, cap);
 }
 

@@ -224,8 +224,7 @@ Test(store_node, a_second_ferry_on_the_same_dir_refuses_to_start)
     snprintf(dir, sizeof(dir), "%s/data", ferry.dir);
     snprintf(log, sizeof(log), "%s/second.log", ferry.dir);
     snprintf(port, sizeof(port), "%d", support_free_port());
-    const char *bin = getenv("FERRY_BIN");
-    char *argv[] = {(char *)(bin ? bin : "./build/ferry"), "--phase", "raft-only", "--port",
+    char *argv[] = {(char *)support_ferry_bin(), "--phase", "raft-only", "--port",
                     port, "--dir", dir, NULL};
     pid_t pid = support_spawn(argv, log);
     int status = 0;

@@ -143,13 +143,19 @@ int support_redis_start(struct support_proc *p, const char *const *extra)
     return start(p, argv, 2);
 }
 
-static int ferry_spawn(struct support_proc *p, int upstream_port, const char *const *extra)
+const char *support_ferry_bin(void)
 {
     const char *bin = getenv("FERRY_BIN");
+    return bin ? bin : "./build/ferry";
+}
+
+static int ferry_spawn(struct support_proc *p, int upstream_port, const char *const *extra)
+{
+    const char *bin = support_ferry_bin();
     char upstream[64];
     char datadir[300];
     snprintf(datadir, sizeof(datadir), "%s/data", p->dir);
-    char *argv[64] = {(char *)(bin ? bin : "./build/ferry"), "--port", NULL, "--dir", datadir,
+    char *argv[64] = {(char *)bin, "--port", NULL, "--dir", datadir,
                       "--loglevel", "verbose"};
     int n = 7;
     if (upstream_port > 0) {

@@ -30,7 +30,9 @@ int support_stop_pid(pid_t pid, int grace_ms);
  * additional arguments (e.g. "--requirepass", "x"), or NULL. */
 int support_redis_start(struct support_proc *p, const char *const *extra);
 /* ferry in front of upstream_port (0: none), with extra arguments. The
- * binary is $FERRY_BIN (set by the Makefile) or ./build/ferry. */
+ * binary is support_ferry_bin(). */
+/* The ferry binary: $FERRY_BIN (set by the Makefile) or ./build/ferry. */
+const char *support_ferry_bin(void);
 int support_ferry_start(struct support_proc *p, int upstream_port, const char *const *extra);
 /* Stops p's ferry (it must exit cleanly) and starts it again on the same
  * data directory, with these arguments; 0, or -1. */

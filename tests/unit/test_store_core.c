@@ -33,6 +33,18 @@ static struct store *open_store(const char *dir, size_t map)
     return s;
 }
 
+static const char *run(struct store *s, uint64_t now, const char *line);
+
+/* Runs fmt (with i for each %d in it) for i in [0, n) at time 1000. */
+static void run_each(struct store *s, const char *fmt, int n)
+{
+    char line[128];
+    for (int i = 0; i < n; i++) {
+        snprintf(line, sizeof(line), fmt, i, i);
+        run(s, 1000, line);
+    }
+}
+
 /* Runs one command (split on spaces) at time now; returns the reply. */
 static const char *run(struct store *s, uint64_t now, const char *line)
 {
@@ -459,10 +471,7 @@ Test(store_keys, scan_returns_every_key_present_throughout)
     char *d = tmpdir();
     struct store *s = open_store(d, 64 << 20);
     char cmd[64];
-    for (int i = 0; i < 300; i++) {
-        snprintf(cmd, sizeof(cmd), "SET stay%d v", i);
-        run(s, 1000, cmd);
-    }
+    run_each(s, "SET stay%d v", 300);
     static char seen[4000][16];
     int nseen = 0, pages = 0;
     unsigned long cursor = 0;
@@ -569,11 +578,7 @@ Test(store_keys, a_store_in_the_hashed_layout_is_migrated_with_nothing_lost)
 {
     char *d = tmpdir();
     struct store *s = open_store(d, 64 << 20);
-    char line[128];
-    for (int i = 0; i < 3000; i++) {
-        snprintf(line, sizeof(line), "SET user:%d v%d", i, i);
-        run(s, 1000, line);
-    }
+    run_each(s, "SET user:%d v%d", 3000);
     run(s, 1000, "SET temp x PX 500000");
     run(s, 1000, "HSET h f1 a f2 b");
     run(s, 1000, "RPUSH l a b c");
@@ -667,11 +672,7 @@ Test(store_keys, randomkey_spreads_over_the_keys)
 {
     char *d = tmpdir();
     struct store *s = open_store(d, 64 << 20);
-    char line[64];
-    for (int i = 0; i < 1000; i++) {
-        snprintf(line, sizeof(line), "SET user:%d v", i);
-        run(s, 1000, line);
-    }
+    run_each(s, "SET user:%d v", 1000);
     static int seen[1000];
     int distinct = 0, most = 0;
     for (int i = 0; i < 20000; i++) {
