@@ -83,6 +83,16 @@ static uint64_t get_le64(const uint8_t *b)
     return v;
 }
 
+static void put_le32(uint8_t *b, uint32_t v)
+{
+    for (int i = 0; i < 4; i++, v >>= 8) b[i] = (uint8_t)v;
+}
+
+static uint32_t get_le32(const uint8_t *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
 static uint32_t rec_crc(uint64_t term, uint8_t type, const void *data, size_t len)
 {
     uint8_t h[9];
@@ -91,20 +101,202 @@ static uint32_t rec_crc(uint64_t term, uint8_t type, const void *data, size_t le
     return raft_crc32c(raft_crc32c(0, h, 9), data, len);
 }
 
-/* Decodes a log record; 0 or STORE_LOG_ECORRUPT. e->data points into v. */
-static int rec_decode(const MDB_val *k, const MDB_val *v, struct raft_entry *e)
+/* ------------------------------------------------------------------ runs
+ *
+ * The log is kept as runs of consecutive entries, one LMDB record each, so
+ * that a turn's entries cost one put rather than one per entry (a put costs
+ * far more than encoding an entry):
+ *   key    big-endian u64 index of the run's first entry
+ *   value  u32 count | u32 offset[count] | the entries
+ * Each entry is term u64 | type u8 | u32 CRC32C | data (REC_HDR + data), the
+ * CRC over term, type and data; offset[i] is where entry i starts in the
+ * value, and it ends where the next starts (the last at the value's end).
+ * A run stays within RUN_MAX bytes, which keeps it inside a leaf page instead
+ * of overflow pages, unless it is a single larger entry. After compaction
+ * the first run may still hold entries at or below the snapshot index; they
+ * are dead and never read. */
+
+#define RUN_MAX 2000 /* under LMDB's largest in-page value with 4 KiB pages */
+
+struct run {
+    uint64_t first;
+    uint32_t count;
+    const uint8_t *v;
+    size_t size;
+};
+
+static uint64_t run_last(const struct run *r)
 {
-    if (k->mv_size != 8 || v->mv_size < REC_HDR) return STORE_LOG_ECORRUPT;
-    const uint8_t *p = v->mv_data;
-    e->index = get_be64(k->mv_data);
-    e->term = get_le64(p);
-    e->type = p[8];
-    uint32_t crc = (uint32_t)p[9] | (uint32_t)p[10] << 8 | (uint32_t)p[11] << 16 | (uint32_t)p[12] << 24;
-    e->len = (uint32_t)(v->mv_size - REC_HDR);
-    e->data = e->len ? (uint8_t *)p + REC_HDR : NULL;
-    if (e->type > RAFT_ENTRY_CONF || rec_crc(e->term, e->type, e->data, e->len) != crc)
+    return r->first + r->count - 1;
+}
+
+/* Checks a run's key and header; the entries are checked as they are read. */
+static int run_decode(const MDB_val *k, const MDB_val *v, struct run *r)
+{
+    if (k->mv_size != 8 || v->mv_size < 4) return STORE_LOG_ECORRUPT;
+    r->first = get_be64(k->mv_data);
+    r->v = v->mv_data;
+    r->size = v->mv_size;
+    r->count = get_le32(r->v);
+    if (r->count == 0 || r->first == 0 || (r->size - 4) / 4 < r->count ||
+        r->first + r->count < r->first)
         return STORE_LOG_ECORRUPT;
     return 0;
+}
+
+/* Where entry i of r starts and ends; 0 or STORE_LOG_ECORRUPT. */
+static int run_span(const struct run *r, uint32_t i, size_t *start, size_t *end)
+{
+    *start = get_le32(r->v + 4 + 4 * (size_t)i);
+    *end = i + 1 < r->count ? get_le32(r->v + 8 + 4 * (size_t)i) : r->size;
+    if (*start < 4 + 4 * (size_t)r->count || *end > r->size || *start + REC_HDR > *end)
+        return STORE_LOG_ECORRUPT;
+    return 0;
+}
+
+/* Entry index of r (first <= index <= last), checked against its CRC;
+ * e->data points into the run. */
+static int run_entry(const struct run *r, uint64_t index, struct raft_entry *e)
+{
+    size_t start, end;
+    if (run_span(r, (uint32_t)(index - r->first), &start, &end)) return STORE_LOG_ECORRUPT;
+    const uint8_t *p = r->v + start;
+    e->index = index;
+    e->term = get_le64(p);
+    e->type = p[8];
+    e->len = (uint32_t)(end - start - REC_HDR);
+    e->data = e->len ? (uint8_t *)p + REC_HDR : NULL;
+    if (e->type > RAFT_ENTRY_CONF || rec_crc(e->term, e->type, e->data, e->len) != get_le32(p + 9))
+        return STORE_LOG_ECORRUPT;
+    return 0;
+}
+
+/* Puts c on the run that holds index: 0 and *r, 1 when no run holds it, or
+ * an error. */
+static int run_seek(MDB_cursor *c, uint64_t index, struct run *r)
+{
+    uint8_t kb[8];
+    put_be64(kb, index);
+    MDB_val k = {8, kb}, v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    if (rc == 0) {
+        if ((rc = run_decode(&k, &v, r))) return rc;
+        if (r->first == index) return 0;
+        rc = mdb_cursor_get(c, &k, &v, MDB_PREV); /* the run before may hold it */
+    } else if (rc == MDB_NOTFOUND) {
+        rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    }
+    if (rc == MDB_NOTFOUND) return 1;
+    if (rc) return map_err(rc);
+    if ((rc = run_decode(&k, &v, r))) return rc;
+    return index <= run_last(r) ? 0 : 1;
+}
+
+/* Entry index, which the caller knows is in the log; e->data points into
+ * the transaction's view. */
+static int entry_at(MDB_txn *txn, struct store_log *l, uint64_t index, struct raft_entry *e)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, l->log, &c);
+    if (rc) return map_err(rc);
+    struct run r;
+    rc = run_seek(c, index, &r);
+    if (rc == 1) rc = STORE_LOG_ERANGE;
+    else if (rc == 0) rc = run_entry(&r, index, e);
+    mdb_cursor_close(c);
+    return rc;
+}
+
+/* Writes ents[0..n) (consecutive) as runs of at most RUN_MAX bytes; c is a
+ * cursor on the log, and every index is above the log's last key. Returns an
+ * LMDB code. crcs: the
+ * entries' stored CRCs (migration), or NULL to compute them. */
+static int runs_append(MDB_cursor *c, const struct raft_entry *ents, const uint32_t *crcs,
+                       size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0, j; i < n && !rc; i = j) {
+        size_t bytes = 4 + 4 + REC_HDR + (size_t)ents[i].len;
+        for (j = i + 1; j < n && bytes + 4 + REC_HDR + ents[j].len <= RUN_MAX; j++)
+            bytes += 4 + REC_HDR + (size_t)ents[j].len;
+        uint8_t kb[8];
+        put_be64(kb, ents[i].index);
+        MDB_val k = {8, kb}, v = {bytes, NULL};
+        if ((rc = mdb_cursor_put(c, &k, &v, MDB_APPEND | MDB_RESERVE))) break;
+        uint8_t *p = v.mv_data;
+        put_le32(p, (uint32_t)(j - i));
+        size_t off = 4 + 4 * (j - i);
+        for (size_t x = i; x < j; x++) {
+            const struct raft_entry *e = &ents[x];
+            uint8_t *q = p + off;
+            put_le32(p + 4 + 4 * (x - i), (uint32_t)off);
+            put_le64(q, e->term);
+            q[8] = e->type;
+            put_le32(q + 9, crcs ? crcs[x] : rec_crc(e->term, e->type, e->data, e->len));
+            if (e->len) memcpy(q + REC_HDR, e->data, e->len);
+            off += REC_HDR + e->len;
+        }
+    }
+    return rc;
+}
+
+/* Logs written before runs kept one record per entry in "log", keyed as
+ * runs are and holding the bytes of one entry of a run. They move into runs
+ * in the transaction that opens the log, CRCs as stored (a damaged record
+ * stays one, for load to report), and "log" goes. A gap stays a gap. */
+static int runs_migrate(MDB_txn *txn, MDB_dbi to)
+{
+    MDB_dbi from;
+    int rc = mdb_dbi_open(txn, "log", 0, &from);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return rc;
+    MDB_cursor *c, *w;
+    if ((rc = mdb_cursor_open(txn, from, &c))) return rc;
+    if ((rc = mdb_cursor_open(txn, to, &w))) {
+        mdb_cursor_close(c);
+        return rc;
+    }
+    struct raft_entry *ents = NULL;
+    uint32_t *crcs = NULL;
+    size_t n = 0, cap = 0, bytes = 0;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8 || v.mv_size < REC_HDR) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        uint64_t idx = get_be64(k.mv_data);
+        if (n && (idx != ents[0].index + n || bytes + 4 + v.mv_size > RUN_MAX)) {
+            if ((rc = runs_append(w, ents, crcs, n))) break;
+            n = 0;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            ents = realloc(ents, cap * sizeof(*ents));
+            crcs = realloc(crcs, cap * sizeof(*crcs));
+            if (!ents || !crcs) abort();
+        }
+        if (n == 0) bytes = 4;
+        bytes += 4 + v.mv_size;
+        const uint8_t *p = v.mv_data;
+        ents[n] = (struct raft_entry){.index = idx, .term = get_le64(p), .type = p[8],
+                                      .len = (uint32_t)(v.mv_size - REC_HDR),
+                                      .data = (uint8_t *)p + REC_HDR};
+        crcs[n++] = get_le32(p + 9);
+    }
+    if (rc == MDB_NOTFOUND) rc = n ? runs_append(w, ents, crcs, n) : 0;
+    free(ents);
+    free(crcs);
+    mdb_cursor_close(w);
+    mdb_cursor_close(c);
+    return rc ? rc : mdb_drop(txn, from, 1);
+}
+
+int store_log_open_db(MDB_txn *txn, MDB_dbi *log)
+{
+    int rc = mdb_dbi_open(txn, "raftlog", MDB_CREATE, log);
+    return rc ? rc : runs_migrate(txn, *log);
 }
 
 /* ------------------------------------------------------------------ meta */
@@ -179,8 +371,9 @@ static int last_index(MDB_txn *txn, struct store_log *l, uint64_t *out)
         return 0;
     }
     if (rc) return map_err(rc);
-    if (k.mv_size != 8) return STORE_LOG_ECORRUPT;
-    *out = get_be64(k.mv_data);
+    struct run r;
+    if ((rc = run_decode(&k, &v, &r))) return rc;
+    *out = run_last(&r);
     return 0;
 }
 
@@ -199,7 +392,7 @@ int store_log_open(struct store_log **out, const char *dir, size_t map_size, uns
         rc = mdb_env_open(l->env, dir, MDB_NOTLS | (flags & STORE_LOG_NOSYNC ? MDB_NOSYNC : 0), 0644);
     MDB_txn *txn = NULL;
     if (!rc) rc = mdb_txn_begin(l->env, NULL, 0, &txn);
-    if (!rc) rc = mdb_dbi_open(txn, "log", MDB_CREATE, &l->log);
+    if (!rc) rc = store_log_open_db(txn, &l->log);
     if (!rc) rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &l->meta);
     if (!rc) {
         rc = mdb_txn_commit(txn);
@@ -245,27 +438,74 @@ static int txn_fail(struct store_log_txn *t, int rc)
     return rc;
 }
 
-/* Deletes keys in [from, to] (to inclusive; UINT64_MAX for the suffix). */
-static int delete_range(struct store_log_txn *t, uint64_t from, uint64_t to)
+/* Deletes the cursor's record and every one after it. */
+static int delete_rest(MDB_cursor *c, int rc)
 {
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(t->txn, t->l->log, &c);
-    if (rc) return map_err(rc);
-    uint8_t kb[8];
-    put_be64(kb, from);
-    MDB_val k = {8, kb}, v;
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    MDB_val k, v;
     while (rc == 0) {
-        if (k.mv_size != 8 || get_be64(k.mv_data) > to) break;
         if ((rc = mdb_cursor_del(c, 0))) break;
         /* After a delete the cursor is on the record that followed (the
          * next page's first after a page's last): MDB_GET_CURRENT reads it
          * without a descent from the root per record. */
         rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
-        if (rc == EINVAL)
-            rc = MDB_NOTFOUND; /* deleted the last record */
+        if (rc == EINVAL) rc = MDB_NOTFOUND; /* deleted the last record */
+    }
+    return rc == MDB_NOTFOUND ? 0 : map_err(rc);
+}
+
+/* Deletes entries from index from on: later runs go, and the run holding
+ * from keeps its entries before it. */
+static int delete_from(struct store_log_txn *t, uint64_t from)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(t->txn, t->l->log, &c);
+    if (rc) return map_err(rc);
+    struct run r;
+    rc = run_seek(c, from, &r);
+    if (rc == 0 && r.first < from) {
+        uint32_t keep = (uint32_t)(from - r.first);
+        size_t start, end, cut = 4 * (size_t)(r.count - keep); /* offsets dropped */
+        if ((rc = run_span(&r, keep, &start, &end)) == 0) {
+            size_t len = start - cut;
+            uint8_t *b = xmalloc(len), kb[8];
+            put_le32(b, keep);
+            for (uint32_t i = 0; i < keep; i++)
+                put_le32(b + 4 + 4 * (size_t)i, get_le32(r.v + 4 + 4 * (size_t)i) - (uint32_t)cut);
+            memcpy(b + 4 + 4 * (size_t)keep, r.v + 4 + 4 * (size_t)r.count,
+                   start - 4 - 4 * (size_t)r.count);
+            put_be64(kb, r.first);
+            MDB_val k = {8, kb}, v = {len, b};
+            rc = map_err(mdb_cursor_put(c, &k, &v, MDB_CURRENT));
+            free(b);
+        }
+    }
+    if (rc == 0 || rc == 1) {
+        uint8_t kb[8];
+        put_be64(kb, from);
+        MDB_val k = {8, kb}, v;
+        rc = delete_rest(c, mdb_cursor_get(c, &k, &v, MDB_SET_RANGE));
     }
     mdb_cursor_close(c);
+    return rc;
+}
+
+/* Deletes the runs whose entries are all at or below index to. */
+static int delete_through(struct store_log_txn *t, uint64_t to)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(t->txn, t->l->log, &c);
+    if (rc) return map_err(rc);
+    MDB_val k, v;
+    struct run r;
+    int bad = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;) {
+        if ((bad = run_decode(&k, &v, &r)) || run_last(&r) > to) break;
+        if ((rc = mdb_cursor_del(c, 0))) break;
+        rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
+        if (rc == EINVAL) rc = MDB_NOTFOUND;
+    }
+    mdb_cursor_close(c);
+    if (bad) return bad;
     return rc == MDB_NOTFOUND ? 0 : map_err(rc);
 }
 
@@ -276,7 +516,7 @@ int store_log_txn_truncate(struct store_log_txn *t, uint64_t from)
     int rc = snap_read(t->txn, t->l->meta, &m);
     if (rc) return txn_fail(t, rc);
     if (from <= m.index) return STORE_LOG_ERANGE;
-    return txn_fail(t, delete_range(t, from, UINT64_MAX));
+    return txn_fail(t, delete_from(t, from));
 }
 
 int store_log_txn_append(struct store_log_txn *t, const struct raft_entry *ents, size_t n)
@@ -291,24 +531,10 @@ int store_log_txn_append(struct store_log_txn *t, const struct raft_entry *ents,
     if (!rc) rc = last_index(t->txn, t->l, &last);
     if (rc) return txn_fail(t, rc);
     if (ents[0].index <= m.index || ents[0].index > last + 1) return STORE_LOG_EINVAL;
-    if (ents[0].index <= last && (rc = delete_range(t, ents[0].index, UINT64_MAX)))
-        return txn_fail(t, rc);
+    if (ents[0].index <= last && (rc = delete_from(t, ents[0].index))) return txn_fail(t, rc);
     MDB_cursor *c;
     if ((rc = mdb_cursor_open(t->txn, t->l->log, &c))) return txn_fail(t, map_err(rc));
-    for (size_t i = 0; i < n && !rc; i++) {
-        const struct raft_entry *e = &ents[i];
-        uint8_t kb[8];
-        put_be64(kb, e->index);
-        MDB_val k = {8, kb}, v = {REC_HDR + (size_t)e->len, NULL};
-        rc = mdb_cursor_put(c, &k, &v, MDB_APPEND | MDB_RESERVE);
-        if (rc) break;
-        uint8_t *p = v.mv_data;
-        put_le64(p, e->term);
-        p[8] = e->type;
-        uint32_t crc = rec_crc(e->term, e->type, e->data, e->len);
-        for (int b = 0; b < 4; b++) p[9 + b] = (uint8_t)(crc >> (8 * b));
-        if (e->len) memcpy(p + REC_HDR, e->data, e->len);
-    }
+    rc = runs_append(c, ents, NULL, n);
     mdb_cursor_close(c);
     return txn_fail(t, map_err(rc));
 }
@@ -322,14 +548,14 @@ int store_log_txn_compact(struct store_log_txn *t, const struct raft_snapshot_me
     if (!rc) rc = last_index(t->txn, t->l, &last);
     if (rc) return txn_fail(t, rc);
     if (meta->index < old.index || meta->index > last) return STORE_LOG_ERANGE;
-    if ((rc = delete_range(t, 0, meta->index))) return txn_fail(t, rc);
+    if ((rc = delete_through(t, meta->index))) return txn_fail(t, rc);
     return txn_fail(t, snap_write(t->txn, t->l->meta, meta));
 }
 
 int store_log_txn_install(struct store_log_txn *t, const struct raft_snapshot_meta *meta)
 {
     if (t->failed) return STORE_LOG_EIO;
-    int rc = delete_range(t, 0, UINT64_MAX);
+    int rc = map_err(mdb_drop(t->txn, t->l->log, 0));
     if (!rc) rc = snap_write(t->txn, t->l->meta, meta);
     return txn_fail(t, rc);
 }
@@ -435,20 +661,9 @@ int store_log_term(struct store_log *l, uint64_t index, uint64_t *term)
         *term = m.term;
         goto out;
     }
-    uint8_t kb[8];
-    put_be64(kb, index);
-    MDB_val k = {8, kb}, v;
-    rc = mdb_get(txn, l->log, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        rc = STORE_LOG_ERANGE;
-        goto out;
-    }
-    if (rc) {
-        rc = map_err(rc);
-        goto out;
-    }
     struct raft_entry e;
-    if (!(rc = rec_decode(&k, &v, &e))) *term = e.term;
+    if (index < m.index) rc = STORE_LOG_ERANGE; /* a run may still hold it: dead */
+    else if (!(rc = entry_at(txn, l, index, &e))) *term = e.term;
 out:
     mdb_txn_abort(txn);
     return rc;
@@ -460,51 +675,49 @@ void store_log_entries_free(struct raft_entry *ents, size_t n)
     free(ents);
 }
 
-/* Entries [lo, hi], checking every record and that none is missing. */
+/* Entries [lo, hi], checking every entry and that none is missing. */
 static int read_range(MDB_txn *txn, struct store_log *l, uint64_t lo, uint64_t hi,
                       struct raft_entry **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     if (hi < lo) return 0;
-    size_t cap = 0;
     struct raft_entry *ents = NULL;
+    size_t cap = 0;
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, l->log, &c);
     if (rc) return map_err(rc);
-    uint8_t kb[8];
-    put_be64(kb, lo);
-    MDB_val k = {8, kb}, v;
+    struct run r;
     uint64_t want = lo;
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    if (rc && rc != MDB_NOTFOUND) rc = map_err(rc);
+    rc = run_seek(c, lo, &r);
     while (rc == 0) {
-        struct raft_entry e;
-        if ((rc = rec_decode(&k, &v, &e))) break;
-        if (e.index > hi) break;
-        if (e.index != want) {
-            rc = STORE_LOG_ECORRUPT;
+        for (; want <= hi && want <= run_last(&r); want++) {
+            struct raft_entry e;
+            if ((rc = run_entry(&r, want, &e))) break;
+            uint8_t *d = NULL;
+            if (e.len) {
+                d = xmalloc(e.len);
+                memcpy(d, e.data, e.len);
+            }
+            e.data = d;
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 64;
+                ents = realloc(ents, cap * sizeof(*ents));
+                if (!ents) abort();
+            }
+            ents[(*n)++] = e;
+        }
+        if (rc || want > hi) break;
+        MDB_val k, v;
+        if ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))) {
+            rc = rc == MDB_NOTFOUND ? 1 : map_err(rc);
             break;
         }
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            ents = realloc(ents, cap * sizeof(*ents));
-            if (!ents) abort();
-        }
-        uint8_t *d = NULL;
-        if (e.len) {
-            d = xmalloc(e.len);
-            memcpy(d, e.data, e.len);
-        }
-        e.data = d;
-        ents[(*n)++] = e;
-        want++;
-        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-        if (rc && rc != MDB_NOTFOUND) rc = map_err(rc);
+        if (!(rc = run_decode(&k, &v, &r)) && r.first != want)
+            rc = STORE_LOG_ECORRUPT; /* runs with a gap or overlapping */
     }
     mdb_cursor_close(c);
-    if (rc == MDB_NOTFOUND) rc = 0;
-    if (!rc && want != hi + 1) rc = STORE_LOG_ECORRUPT;
+    if (rc == 1 || (!rc && want != hi + 1)) rc = STORE_LOG_ECORRUPT; /* entries missing */
     if (rc) {
         store_log_entries_free(ents, *n);
         *n = 0;
@@ -557,13 +770,15 @@ int store_log_load(struct store_log *l, struct raft_restore *rs)
     else if (rc != 1 && rc != 0) goto out;
     struct raft_entry *ents;
     size_t n;
-    /* The first key must follow the snapshot: no gap at the front either. */
     if ((rc = read_range(txn, l, rs->snapshot.meta.index + 1, last, &ents, &n))) goto out;
+    /* Compaction leaves no run that ends at or below the snapshot. */
     MDB_cursor *c;
     if (!(rc = mdb_cursor_open(txn, l->log, &c))) {
         MDB_val k;
+        struct run r;
         int r2 = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-        if (r2 == 0 && (k.mv_size != 8 || get_be64(k.mv_data) <= rs->snapshot.meta.index)) rc = STORE_LOG_ECORRUPT;
+        if (r2 == 0 && (run_decode(&k, &v, &r) || run_last(&r) <= rs->snapshot.meta.index))
+            rc = STORE_LOG_ECORRUPT;
         mdb_cursor_close(c);
     } else {
         rc = map_err(rc);
@@ -746,12 +961,8 @@ int store_txn_log_applied(struct store_txn *t, uint64_t keep)
     if ((rc = snap_read(t->txn, l->meta, &m))) goto out;
     if (keep && t->applied - m.index > 2 * keep) {
         uint64_t idx = t->applied - keep;
-        uint8_t kb[8];
-        put_be64(kb, idx);
-        MDB_val k = {8, kb};
         struct raft_entry e;
-        if ((rc = map_err(mdb_get(t->txn, l->log, &k, &v))) || (rc = rec_decode(&k, &v, &e)))
-            goto out;
+        if ((rc = entry_at(t->txn, l, idx, &e))) goto out;
         memset(&m, 0, sizeof(m));
         m.index = idx;
         m.term = e.term;

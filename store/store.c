@@ -206,7 +206,7 @@ int store_open(struct store **out, const char *dir, size_t map_size, unsigned fl
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
         goto fail;
     if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0 ||
-        (rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log)) != 0 ||
+        (rc = store_log_open_db(txn, &s->log)) != 0 ||
         (rc = mdb_dbi_open(txn, "keyspace", MDB_CREATE, &s->keys)) != 0 ||
         (rc = mdb_dbi_open(txn, "items", MDB_CREATE, &s->members)) != 0 ||
         (rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &s->expires)) != 0 ||

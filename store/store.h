@@ -3,7 +3,8 @@
  * One LMDB environment per node (one directory). Named databases:
  *   "meta"    applied index, version counter, timestamp high-water mark (and,
  *             from the Raft work, hard state and membership);
- *   "log"     the Raft log (big-endian index keys), owned by store/log.c;
+ *   "raftlog" the Raft log (runs of entries under big-endian index keys),
+ *             owned by store/log.c;
  *   "keyspace" key -> type, absolute expiry (ms), per-key version and the
  *             value of a string inline, or a collection's header;
  *   "items"   members of collections under composite keys (hash fields, set
@@ -226,16 +227,19 @@ int store_txn_commit(struct store_txn *t);
 void store_txn_abort(struct store_txn *t);
 
 /* ------------------------------------------------------------------ testing
- * Appends a canonical dump of every database except "log" (key and value
+ * Appends a canonical dump of every database except "raftlog" (key and value
  * bytes of every record, in order) to out. Two stores that applied the same
  * entries produce identical dumps. */
 int store_dump(struct store *s, struct resp_buf *out);
 
 /* ------------------------------------------------------------------ Raft log storage
  * The Raft log, hard state and snapshot metadata in an LMDB environment:
- *   "log"  big-endian u64 index -> u64 term | u8 type | u32 CRC32C | data
- *          (the CRC covers term, type and data: a damaged record is reported,
- *          never returned);
+ *   "raftlog" runs of consecutive entries, one record per run (a turn's
+ *          entries are one put): big-endian u64 index of the first entry ->
+ *          u32 count | u32 offset[count] | entries, each u64 term | u8 type |
+ *          u32 CRC32C | data (the CRC covers term, type and data: a damaged
+ *          entry is reported, never returned). A log of the older layout,
+ *          one record per entry in "log", moves into runs when opened;
  *   "meta" "raft.hs"   -> term, vote, commit (u64 each, little endian)
  *          "raft.snap" -> index, term, configuration (raft_conf_encode)
  *          "applied"   -> the state machine's applied index.
@@ -245,7 +249,7 @@ int store_dump(struct store *s, struct resp_buf *out);
  * the entries, the hard state and the applied index of one turn of the node
  * commit together; a commit is synced unless opened with STORE_LOG_NOSYNC.
  * Two homes: store_log_of gives the log in the store's own environment (the
- * "log" and "meta" databases above), whose writes go through store_txn_log
+ * "raftlog" and "meta" databases above), whose writes go through store_txn_log
  * and commit with store_txn_commit, so a turn's entries, hard state, apply
  * and applied_index ("applied_index" in meta) are one LMDB transaction.
  * store_log_open opens a self-contained environment (tests, benchmarks).

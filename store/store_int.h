@@ -79,6 +79,9 @@ void store_log_detach(struct store *s);
 void store_log_txn_reset(struct store *s);
 void store_log_txn_lost(struct store *s);
 int store_log_txn_failed(struct store *s);
+/* Opens the log's database in txn, moving a log of the older one-record-
+ * per-entry layout into it; an LMDB code. */
+int store_log_open_db(MDB_txn *txn, MDB_dbi *log);
 
 /* The context of one command execution. */
 struct store_ctx {
