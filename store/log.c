@@ -1,8 +1,9 @@
 /* The Raft log in LMDB (see the "Raft log storage" section of store/store.h).
  *
- * Keys of "log" are big-endian indexes so that LMDB's byte order is index
- * order and appends can use MDB_APPEND. The snapshot metadata in "meta"
- * defines where the log starts; the last key where it ends. */
+ * Keys of "raftlog" are big-endian indexes (of a run's first entry) so that
+ * LMDB's byte order is index order and appends can use MDB_APPEND. The
+ * snapshot metadata in "meta" defines where the log starts; the last run
+ * where it ends. */
 #include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -208,9 +209,9 @@ static int entry_at(MDB_txn *txn, struct store_log *l, uint64_t index, struct ra
 }
 
 /* Writes ents[0..n) (consecutive) as runs of at most RUN_MAX bytes; c is a
- * cursor on the log, and every index is above the log's last key. Returns an
- * LMDB code. crcs: the
- * entries' stored CRCs (migration), or NULL to compute them. */
+ * cursor on the log, and every index is above the log's last key. crcs: the
+ * entries' stored CRCs (migration), or NULL to compute them. Returns an LMDB
+ * code. */
 static int runs_append(MDB_cursor *c, const struct raft_entry *ents, const uint32_t *crcs,
                        size_t n)
 {
