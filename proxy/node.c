@@ -544,6 +544,12 @@ static void node_fill_op(struct node_op *op)
     }
 }
 
+/* Whether a commit failed because the disk refused it. */
+static int node_disk_failure(int rc)
+{
+    return rc == STORE_EDISK || rc == STORE_EFATAL;
+}
+
 /* Why the disk refused a commit, as strerror words. */
 static const char *node_disk_reason(int rc)
 {
@@ -561,7 +567,7 @@ static void node_commit_failed(int rc)
         return;
     }
     char why[256];
-    if (rc == STORE_EDISK || rc == STORE_EFATAL)
+    if (node_disk_failure(rc))
         snprintf(why, sizeof(why), "%s: %s", store_strerror(rc), node_disk_reason(rc));
     else
         snprintf(why, sizeof(why), "%s", store_strerror(rc));
@@ -670,7 +676,7 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             resp_buf_reset(&op->reply);
             if (rc == STORE_EFULL)
                 resp_add_errorf(&op->reply, NODE_OOM_FMT, (long long)store_map_size(node.store));
-            else if (rc == STORE_EDISK || rc == STORE_EFATAL) /* Redis's AOF words */
+            else if (node_disk_failure(rc)) /* Redis's AOF words */
                 resp_add_errorf(&op->reply, "MISCONF Errors writing to the store: %s",
                                 node_disk_reason(rc));
             else

@@ -60,44 +60,10 @@ static int map_err(int rc)
     return STORE_LOG_EIO;
 }
 
-static void put_be64(uint8_t *b, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8) b[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *b)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = v << 8 | b[i];
-    return v;
-}
-
-static void put_le64(uint8_t *b, uint64_t v)
-{
-    for (int i = 0; i < 8; i++, v >>= 8) b[i] = (uint8_t)v;
-}
-
-static uint64_t get_le64(const uint8_t *b)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | b[i];
-    return v;
-}
-
-static void put_le32(uint8_t *b, uint32_t v)
-{
-    for (int i = 0; i < 4; i++, v >>= 8) b[i] = (uint8_t)v;
-}
-
-static uint32_t get_le32(const uint8_t *b)
-{
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
 static uint32_t rec_crc(uint64_t term, uint8_t type, const void *data, size_t len)
 {
     uint8_t h[9];
-    put_le64(h, term);
+    store_put_u64(h, term);
     h[8] = type;
     return raft_crc32c(raft_crc32c(0, h, 9), data, len);
 }
@@ -135,10 +101,10 @@ static uint64_t run_last(const struct run *r)
 static int run_decode(const MDB_val *k, const MDB_val *v, struct run *r)
 {
     if (k->mv_size != 8 || v->mv_size < 4) return STORE_LOG_ECORRUPT;
-    r->first = get_be64(k->mv_data);
+    r->first = store_get_be64(k->mv_data);
     r->v = v->mv_data;
     r->size = v->mv_size;
-    r->count = get_le32(r->v);
+    r->count = store_get_u32(r->v);
     if (r->count == 0 || r->first == 0 || (r->size - 4) / 4 < r->count ||
         r->first + r->count < r->first)
         return STORE_LOG_ECORRUPT;
@@ -148,8 +114,8 @@ static int run_decode(const MDB_val *k, const MDB_val *v, struct run *r)
 /* Where entry i of r starts and ends; 0 or STORE_LOG_ECORRUPT. */
 static int run_span(const struct run *r, uint32_t i, size_t *start, size_t *end)
 {
-    *start = get_le32(r->v + 4 + 4 * (size_t)i);
-    *end = i + 1 < r->count ? get_le32(r->v + 8 + 4 * (size_t)i) : r->size;
+    *start = store_get_u32(r->v + 4 + 4 * (size_t)i);
+    *end = i + 1 < r->count ? store_get_u32(r->v + 8 + 4 * (size_t)i) : r->size;
     if (*start < 4 + 4 * (size_t)r->count || *end > r->size || *start + REC_HDR > *end)
         return STORE_LOG_ECORRUPT;
     return 0;
@@ -163,11 +129,12 @@ static int run_entry(const struct run *r, uint64_t index, struct raft_entry *e)
     if (run_span(r, (uint32_t)(index - r->first), &start, &end)) return STORE_LOG_ECORRUPT;
     const uint8_t *p = r->v + start;
     e->index = index;
-    e->term = get_le64(p);
+    e->term = store_get_u64(p);
     e->type = p[8];
     e->len = (uint32_t)(end - start - REC_HDR);
     e->data = e->len ? (uint8_t *)p + REC_HDR : NULL;
-    if (e->type > RAFT_ENTRY_CONF || rec_crc(e->term, e->type, e->data, e->len) != get_le32(p + 9))
+    uint32_t crc = store_get_u32(p + 9);
+    if (e->type > RAFT_ENTRY_CONF || rec_crc(e->term, e->type, e->data, e->len) != crc)
         return STORE_LOG_ECORRUPT;
     return 0;
 }
@@ -177,7 +144,7 @@ static int run_entry(const struct run *r, uint64_t index, struct raft_entry *e)
 static int run_seek(MDB_cursor *c, uint64_t index, struct run *r)
 {
     uint8_t kb[8];
-    put_be64(kb, index);
+    store_put_be64(kb, index);
     MDB_val k = {8, kb}, v;
     int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     if (rc == 0) {
@@ -221,19 +188,19 @@ static int runs_append(MDB_cursor *c, const struct raft_entry *ents, const uint3
         for (j = i + 1; j < n && bytes + 4 + REC_HDR + ents[j].len <= RUN_MAX; j++)
             bytes += 4 + REC_HDR + (size_t)ents[j].len;
         uint8_t kb[8];
-        put_be64(kb, ents[i].index);
+        store_put_be64(kb, ents[i].index);
         MDB_val k = {8, kb}, v = {bytes, NULL};
         if ((rc = mdb_cursor_put(c, &k, &v, MDB_APPEND | MDB_RESERVE))) break;
         uint8_t *p = v.mv_data;
-        put_le32(p, (uint32_t)(j - i));
+        store_put_u32(p, (uint32_t)(j - i));
         size_t off = 4 + 4 * (j - i);
         for (size_t x = i; x < j; x++) {
             const struct raft_entry *e = &ents[x];
             uint8_t *q = p + off;
-            put_le32(p + 4 + 4 * (x - i), (uint32_t)off);
-            put_le64(q, e->term);
+            store_put_u32(p + 4 + 4 * (x - i), (uint32_t)off);
+            store_put_u64(q, e->term);
             q[8] = e->type;
-            put_le32(q + 9, crcs ? crcs[x] : rec_crc(e->term, e->type, e->data, e->len));
+            store_put_u32(q + 9, crcs ? crcs[x] : rec_crc(e->term, e->type, e->data, e->len));
             if (e->len) memcpy(q + REC_HDR, e->data, e->len);
             off += REC_HDR + e->len;
         }
@@ -267,7 +234,7 @@ static int runs_migrate(MDB_txn *txn, MDB_dbi to)
             rc = MDB_CORRUPTED;
             break;
         }
-        uint64_t idx = get_be64(k.mv_data);
+        uint64_t idx = store_get_be64(k.mv_data);
         if (n && (idx != ents[0].index + n || bytes + 4 + v.mv_size > RUN_MAX)) {
             if ((rc = runs_append(w, ents, crcs, n))) break;
             n = 0;
@@ -281,10 +248,10 @@ static int runs_migrate(MDB_txn *txn, MDB_dbi to)
         if (n == 0) bytes = 4;
         bytes += 4 + v.mv_size;
         const uint8_t *p = v.mv_data;
-        ents[n] = (struct raft_entry){.index = idx, .term = get_le64(p), .type = p[8],
+        ents[n] = (struct raft_entry){.index = idx, .term = store_get_u64(p), .type = p[8],
                                       .len = (uint32_t)(v.mv_size - REC_HDR),
                                       .data = (uint8_t *)p + REC_HDR};
-        crcs[n++] = get_le32(p + 9);
+        crcs[n++] = store_get_u32(p + 9);
     }
     if (rc == MDB_NOTFOUND) rc = n ? runs_append(w, ents, crcs, n) : 0;
     free(ents);
@@ -334,8 +301,8 @@ static int snap_read(MDB_txn *txn, MDB_dbi dbi, struct raft_snapshot_meta *m)
     if (rc == 1) return 0;
     if (rc) return rc;
     if (v.mv_size < 16) return STORE_LOG_ECORRUPT;
-    m->index = get_le64(v.mv_data);
-    m->term = get_le64((uint8_t *)v.mv_data + 8);
+    m->index = store_get_u64(v.mv_data);
+    m->term = store_get_u64((uint8_t *)v.mv_data + 8);
     if (raft_conf_decode((uint8_t *)v.mv_data + 16, v.mv_size - 16, &m->conf) != 0)
         return STORE_LOG_ECORRUPT;
     return 0;
@@ -347,8 +314,8 @@ static int snap_write(MDB_txn *txn, MDB_dbi dbi, const struct raft_snapshot_meta
     uint32_t clen;
     raft_conf_encode(&m->conf, &conf, &clen);
     uint8_t *buf = xmalloc(16 + clen);
-    put_le64(buf, m->index);
-    put_le64(buf + 8, m->term);
+    store_put_u64(buf, m->index);
+    store_put_u64(buf + 8, m->term);
     memcpy(buf + 16, conf, clen);
     int rc = meta_put(txn, dbi, KEY_SNAP, buf, 16 + clen);
     free(buf);
@@ -439,18 +406,24 @@ static int txn_fail(struct store_log_txn *t, int rc)
     return rc;
 }
 
+/* Deletes the cursor's record and reads the one that followed into k, v:
+ * 0, MDB_NOTFOUND after the last record, or an LMDB error. */
+static int delete_step(MDB_cursor *c, MDB_val *k, MDB_val *v)
+{
+    int rc = mdb_cursor_del(c, 0);
+    if (rc) return rc;
+    /* After a delete the cursor is on the record that followed (the next
+     * page's first after a page's last): MDB_GET_CURRENT reads it without a
+     * descent from the root per record. */
+    rc = mdb_cursor_get(c, k, v, MDB_GET_CURRENT);
+    return rc == EINVAL ? MDB_NOTFOUND : rc; /* EINVAL: deleted the last record */
+}
+
 /* Deletes the cursor's record and every one after it. */
 static int delete_rest(MDB_cursor *c, int rc)
 {
     MDB_val k, v;
-    while (rc == 0) {
-        if ((rc = mdb_cursor_del(c, 0))) break;
-        /* After a delete the cursor is on the record that followed (the
-         * next page's first after a page's last): MDB_GET_CURRENT reads it
-         * without a descent from the root per record. */
-        rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
-        if (rc == EINVAL) rc = MDB_NOTFOUND; /* deleted the last record */
-    }
+    while (rc == 0) rc = delete_step(c, &k, &v);
     return rc == MDB_NOTFOUND ? 0 : map_err(rc);
 }
 
@@ -469,12 +442,14 @@ static int delete_from(struct store_log_txn *t, uint64_t from)
         if ((rc = run_span(&r, keep, &start, &end)) == 0) {
             size_t len = start - cut;
             uint8_t *b = xmalloc(len), kb[8];
-            put_le32(b, keep);
-            for (uint32_t i = 0; i < keep; i++)
-                put_le32(b + 4 + 4 * (size_t)i, get_le32(r.v + 4 + 4 * (size_t)i) - (uint32_t)cut);
+            store_put_u32(b, keep);
+            for (uint32_t i = 0; i < keep; i++) {
+                uint32_t off = store_get_u32(r.v + 4 + 4 * (size_t)i);
+                store_put_u32(b + 4 + 4 * (size_t)i, off - (uint32_t)cut);
+            }
             memcpy(b + 4 + 4 * (size_t)keep, r.v + 4 + 4 * (size_t)r.count,
                    start - 4 - 4 * (size_t)r.count);
-            put_be64(kb, r.first);
+            store_put_be64(kb, r.first);
             MDB_val k = {8, kb}, v = {len, b};
             rc = map_err(mdb_cursor_put(c, &k, &v, MDB_CURRENT));
             free(b);
@@ -482,7 +457,7 @@ static int delete_from(struct store_log_txn *t, uint64_t from)
     }
     if (rc == 0 || rc == 1) {
         uint8_t kb[8];
-        put_be64(kb, from);
+        store_put_be64(kb, from);
         MDB_val k = {8, kb}, v;
         rc = delete_rest(c, mdb_cursor_get(c, &k, &v, MDB_SET_RANGE));
     }
@@ -501,9 +476,7 @@ static int delete_through(struct store_log_txn *t, uint64_t to)
     int bad = 0;
     for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;) {
         if ((bad = run_decode(&k, &v, &r)) || run_last(&r) > to) break;
-        if ((rc = mdb_cursor_del(c, 0))) break;
-        rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
-        if (rc == EINVAL) rc = MDB_NOTFOUND;
+        rc = delete_step(c, &k, &v);
     }
     mdb_cursor_close(c);
     if (bad) return bad;
@@ -565,9 +538,9 @@ int store_log_txn_set_hard_state(struct store_log_txn *t, const struct raft_hard
 {
     if (t->failed) return STORE_LOG_EIO;
     uint8_t b[24];
-    put_le64(b, hs->term);
-    put_le64(b + 8, hs->vote);
-    put_le64(b + 16, hs->commit);
+    store_put_u64(b, hs->term);
+    store_put_u64(b + 8, hs->vote);
+    store_put_u64(b + 16, hs->commit);
     return txn_fail(t, meta_put(t->txn, t->l->meta, KEY_HS, b, sizeof(b)));
 }
 
@@ -575,7 +548,7 @@ int store_log_txn_set_applied(struct store_log_txn *t, uint64_t applied)
 {
     if (t->failed) return STORE_LOG_EIO;
     uint8_t b[8];
-    put_le64(b, applied);
+    store_put_u64(b, applied);
     return txn_fail(t, meta_put(t->txn, t->l->meta, key_applied(t->l), b, sizeof(b)));
 }
 
@@ -760,14 +733,14 @@ int store_log_load(struct store_log *l, struct raft_restore *rs)
             rc = STORE_LOG_ECORRUPT;
             goto out;
         }
-        rs->hard_state.term = get_le64(v.mv_data);
-        rs->hard_state.vote = get_le64((uint8_t *)v.mv_data + 8);
-        rs->hard_state.commit = get_le64((uint8_t *)v.mv_data + 16);
+        rs->hard_state.term = store_get_u64(v.mv_data);
+        rs->hard_state.vote = store_get_u64((uint8_t *)v.mv_data + 8);
+        rs->hard_state.commit = store_get_u64((uint8_t *)v.mv_data + 16);
     } else if (rc != 1) {
         goto out;
     }
     rc = meta_get(txn, l->meta, key_applied(l), &v);
-    if (rc == 0 && v.mv_size == 8) rs->applied = get_le64(v.mv_data);
+    if (rc == 0 && v.mv_size == 8) rs->applied = store_get_u64(v.mv_data);
     else if (rc != 1 && rc != 0) goto out;
     struct raft_entry *ents;
     size_t n;
@@ -923,8 +896,8 @@ int store_txn_log_applied(struct store_txn *t, uint64_t keep)
             rc = STORE_LOG_ECORRUPT;
             goto out;
         }
-        hs.term = get_le64(v.mv_data);
-        hs.vote = get_le64((uint8_t *)v.mv_data + 8);
+        hs.term = store_get_u64(v.mv_data);
+        hs.vote = store_get_u64((uint8_t *)v.mv_data + 8);
     } else if (rc != 1) {
         goto out;
     }
