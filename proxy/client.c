@@ -655,7 +655,15 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct proxy_client *c = arg;
-    c->srv->io_reads++;
+    struct proxy_server *srv = c->srv;
+    srv->io.reads++;
+    srv->io.client_reads++;
+    if (srv->io.last_client == c->id) {
+        srv->io.streak++;
+    } else {
+        srv->io.last_client = c->id;
+        srv->io.streak = 1;
+    }
     ssize_t n = read(fd, client_readbuf, sizeof(client_readbuf));
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))

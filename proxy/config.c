@@ -19,12 +19,15 @@ struct option {
     enum option_type type;
     size_t offset;
     long long min, max;          /* OPT_INT, OPT_MEMORY */
-    const char *const *choices;  /* OPT_ENUM: NULL-terminated, index is the value */
+    /* OPT_ENUM: NULL-terminated, the index is the value. OPT_INT: words
+     * accepted besides numbers, word i standing for the value -(i + 1). */
+    const char *const *choices;
 };
 
 static const char *const loglevels[] = {"debug", "verbose", "notice", "warning", NULL};
 static const char *const logformats[] = {"text", "json", NULL};
 static const char *const phases[] = {"redis", "mirror", "read-raft", "raft", "raft-only", NULL};
+static const char *const busypoll_words[] = {"auto", NULL}; /* PROXY_BUSY_POLL_AUTO */
 
 #define OFF(field) offsetof(struct proxy_config, field)
 
@@ -49,7 +52,7 @@ static const struct option options[] = {
     {"store-size", OPT_MEMORY, OFF(store_size), 1024 * 1024, 1LL << 46, NULL},
     {"sync", OPT_BOOL, OFF(sync), 0, 0, NULL},
     {"shutdown-timeout", OPT_INT, OFF(shutdown_timeout), 0, 3600, NULL},
-    {"busy-poll", OPT_INT, OFF(busy_poll), 0, 1000000, NULL},
+    {"busy-poll", OPT_INT, OFF(busy_poll), 0, 1000000, busypoll_words},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -83,6 +86,7 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->store_size = 1LL << 30;
     cfg->sync = 1;
     cfg->shutdown_timeout = 10;
+    cfg->busy_poll = PROXY_BUSY_POLL_AUTO;
 }
 
 void proxy_config_fini(struct proxy_config *cfg)
@@ -238,12 +242,24 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
         *s = *v ? xstrdup(v) : NULL;
         return 0;
     }
-    case OPT_INT:
-        if (parse_ll(v, &n) < 0 || n < o->min || n > o->max)
-            return fail(err, errlen, "'%s' must be an integer from %lld to %lld, got '%s'",
-                        o->name, o->min, o->max, v);
+    case OPT_INT: {
+        int word = o->choices ? enum_index(o->choices, v) : -1;
+        if (word >= 0) {
+            *(int *)field = -(word + 1);
+            return 0;
+        }
+        if (parse_ll(v, &n) < 0 || n < o->min || n > o->max) {
+            char words[64] = "";
+            if (o->choices) {
+                enum_list(o->choices, words, sizeof(words) - 5);
+                strcat(words, " or ");
+            }
+            return fail(err, errlen, "'%s' must be %san integer from %lld to %lld, got '%s'",
+                        o->name, words, o->min, o->max, v);
+        }
         *(int *)field = (int)n;
         return 0;
+    }
     case OPT_MEMORY:
         if (parse_memory(v, &n) < 0)
             return fail(err, errlen, "'%s' must be a size such as 512mb or 1gb, got '%s'",
@@ -439,9 +455,14 @@ int proxy_config_get(const struct proxy_config *cfg, const char *name, char *out
         snprintf(out, outlen, "%s", s ? s : "");
         break;
     }
-    case OPT_INT:
-        snprintf(out, outlen, "%d", *(const int *)field);
+    case OPT_INT: {
+        int v = *(const int *)field;
+        if (v < 0 && o->choices)
+            snprintf(out, outlen, "%s", o->choices[-v - 1]);
+        else
+            snprintf(out, outlen, "%d", v);
         break;
+    }
     case OPT_MEMORY:
         snprintf(out, outlen, "%lld", *(const long long *)field);
         break;

@@ -110,7 +110,14 @@ struct proxy_server {
     struct event *shutdown_timer;
     int shutting_down;
     int exit_status;               /* of proxy_server_run: 1 after proxy_server_fail */
-    uint64_t io_reads;             /* socket reads served: busy-poll watches it */
+    /* What the polling loop watches (server.c): socket reads served, and
+     * how many client reads in a row came from the same client. */
+    struct {
+        uint64_t reads;
+        uint64_t client_reads;
+        uint64_t last_client;      /* id of the client read from last */
+        uint64_t streak;           /* reads in a row from last_client */
+    } io;
     /* Upstream health, shared by every client's connection: after a failed
      * connect nobody tries again before retry_at, so a dead Redis costs one
      * attempt per backoff period rather than one per request. */

@@ -43,6 +43,7 @@ enum proxy_log_level {
 enum proxy_log_format { PROXY_LOG_TEXT = 0, PROXY_LOG_JSON };
 
 #define PROXY_MAX_BIND 16
+#define PROXY_BUSY_POLL_AUTO (-1) /* busy-poll auto: the word "auto" of its option */
 
 /* Every option of docs/CONFIG.md. Strings are owned by the config and freed
  * by proxy_config_fini; NULL means unset. */
@@ -69,7 +70,8 @@ struct proxy_config {
     long long store_size;         /* LMDB map size in bytes */
     int sync;                     /* 1: fsync every commit; 0: leave it to the OS */
     int shutdown_timeout;         /* seconds to flush replies on SIGTERM */
-    int busy_poll;                /* us to keep polling after a read; 0 = sleep */
+    int busy_poll;                /* us to keep polling after a read; 0 = sleep;
+                                     PROXY_BUSY_POLL_AUTO: see server.c */
 };
 
 void proxy_config_init(struct proxy_config *cfg); /* the defaults */

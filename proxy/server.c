@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <event2/listener.h>
 #include <netdb.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,31 +266,142 @@ static uint64_t server_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* The loop with busy-poll: after a socket read, ferry keeps polling without
- * sleeping for up to busy-poll us more before it waits in the kernel. With
- * few clients, Redis's reply and the client's next request then arrive
- * while ferry is awake, which saves the wake-up each hop otherwise costs
- * (tens of us on a virtual machine). The price is a core kept busy while
- * traffic flows, so it is off by default. */
-static void server_busy_loop(struct proxy_server *s)
+/* Reads "A B" (cgroup v2's cpu.max) or "A" from dir/file, "max" as -1;
+ * returns how many numbers it read. */
+static int server_read_numbers(const char *dir, const char *file, long long *a, long long *b)
 {
-    uint64_t window = (uint64_t)s->cfg.busy_poll;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    char word[32] = "";
+    int n = fscanf(f, "%31s %lld", word, b);
+    fclose(f);
+    if (n < 1)
+        return 0;
+    if (strcmp(word, "max") == 0) /* v2: no quota */
+        *a = -1;
+    else
+        *a = strtoll(word, NULL, 10);
+    return n;
+}
+
+/* The CPU quota of ferry's cgroup, as a container's CPU limit sets it, in
+ * CPUs; 0 when there is none. cgroup v2 (cpu.max) and v1 (cfs_quota_us).
+ * The cgroup's own directory is tried first, then the mount's root, which is
+ * the container's own cgroup where the host's path is not visible. */
+static double server_cgroup_quota(void)
+{
+    char line[512], v2[512] = "", v1[512] = "";
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f)) { /* id:controllers:path */
+        line[strcspn(line, "\n")] = '\0';
+        char *ctl = strchr(line, ':'), *path = ctl ? strchr(ctl + 1, ':') : NULL;
+        if (path == NULL)
+            continue;
+        *path++ = '\0';
+        ctl++;
+        if (*ctl == '\0')
+            snprintf(v2, sizeof(v2), "/sys/fs/cgroup%s", path);
+        else
+            for (char *save, *c = strtok_r(ctl, ",", &save); c; c = strtok_r(NULL, ",", &save))
+                if (strcmp(c, "cpu") == 0)
+                    snprintf(v1, sizeof(v1), "/sys/fs/cgroup/cpu%s", path);
+    }
+    fclose(f);
+    long long quota, period, unused;
+    const char *const v2dirs[] = {v2, "/sys/fs/cgroup"};
+    const char *const v1dirs[] = {v1, "/sys/fs/cgroup/cpu"};
+    for (int i = 0; i < 2; i++) {
+        if (*v2dirs[i] && server_read_numbers(v2dirs[i], "cpu.max", &quota, &period) == 2)
+            return quota > 0 && period > 0 ? (double)quota / (double)period : 0;
+        if (*v1dirs[i] && server_read_numbers(v1dirs[i], "cpu.cfs_quota_us", &quota, &unused) &&
+            server_read_numbers(v1dirs[i], "cpu.cfs_period_us", &period, &unused))
+            return quota > 0 && period > 0 ? (double)quota / (double)period : 0;
+    }
+    return 0;
+}
+
+/* CPUs ferry may use: its affinity mask, or its cgroup quota if smaller. */
+static double server_cpu_allowance(void)
+{
+    cpu_set_t set;
+    double cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+    double quota = server_cgroup_quota();
+    return quota > 0 && quota < cpus ? quota : cpus;
+}
+
+/* The loop. libevent sleeps in epoll_wait between turns, and on a virtual
+ * machine the wake-up that ends the sleep costs tens of us: with one client
+ * sending one request at a time, two of them per request (the request, then
+ * Redis's reply) are most of what the proxy hop adds. Busy-polling keeps
+ * running non-blocking turns for a while after a socket read instead, so the
+ * reply and the next request find ferry awake.
+ *
+ * `busy-poll N` polls for N us after every read, whatever the traffic.
+ * `busy-poll auto` polls for up to AUTO_WINDOW_US, and only where it pays:
+ * - while one client at a time is talking, that is while the last two
+ *   client reads came from the same client: once another client is read
+ *   from, the traffic keeps the loop busy by itself, and a polling ferry only
+ *   splits its turns smaller and takes the CPU Redis and the clients need;
+ * - while polling catches that client's next request: a poll that catches
+ *   none (the client thinks between requests) makes the loop skip polling
+ *   after the next 1, 2, 4 ... 64 wake-ups, so a slow client costs little;
+ * - with at least two CPUs to run on (affinity and cgroup quota): on one, a
+ *   poller only delays the processes it waits for, and under a quota the
+ *   polled time is throttled later. */
+#define AUTO_WINDOW_US 100
+#define AUTO_MAX_SKIP 64
+
+static void server_loop(struct proxy_server *s)
+{
+    int autopoll = s->cfg.busy_poll == PROXY_BUSY_POLL_AUTO;
+    uint64_t window = autopoll ? AUTO_WINDOW_US : (uint64_t)s->cfg.busy_poll;
+    if (autopoll) {
+        double cpus = server_cpu_allowance();
+        if (cpus < 2)
+            window = 0;
+        proxy_log_verbose("busy-poll auto: %s, %.2f CPUs allowed",
+                          window ? "polls while one client at a time is active" : "off", cpus);
+    }
+    if (window == 0) {
+        event_base_dispatch(s->base);
+        return;
+    }
+    unsigned skip = 0, skipped = 0;
     while (!event_base_got_break(s->base)) {
-        uint64_t seen = s->io_reads;
+        uint64_t seen = s->io.reads;
         if (event_base_loop(s->base, EVLOOP_ONCE) != 0)
             return;
-        if (s->io_reads == seen)
+        if (s->io.reads == seen)
             continue; /* a timer, not traffic: sleep again */
-        seen = s->io_reads;
+        if (autopoll && (s->io.streak < 2 || skipped++ < skip))
+            continue;
+        skipped = 0;
+        seen = s->io.reads;
+        uint64_t client_reads = s->io.client_reads;
         uint64_t since = server_now_us();
-        while (!event_base_got_break(s->base) && server_now_us() - since < window) {
+        while (!event_base_got_break(s->base) && server_now_us() - since < window &&
+               !(autopoll && s->io.streak < 2)) {
             if (event_base_loop(s->base, EVLOOP_NONBLOCK) != 0)
                 return;
-            if (s->io_reads != seen) {
-                seen = s->io_reads;
+            if (s->io.reads != seen) {
+                seen = s->io.reads;
                 since = server_now_us();
+            } else {
+                /* A client or Redis woken by ferry's write may have been
+                 * queued on this CPU: let it run now, not when the window
+                 * ends. With nothing else runnable this returns at once. */
+                sched_yield();
             }
         }
+        if (autopoll && s->io.client_reads != client_reads)
+            skip = 0;
+        else if (autopoll)
+            skip = skip == 0 ? 1 : skip < AUTO_MAX_SKIP ? skip * 2 : AUTO_MAX_SKIP;
     }
 }
 
@@ -306,10 +418,7 @@ int proxy_server_run(struct proxy_server *s)
     proxy_log_notice("ferry %s ready: listening on %s port %d, phase %s, upstream %s, pid %d",
                      PROXY_VERSION, addrs, s->cfg.port, proxy_phase_name(s->cfg.phase), up,
                      (int)getpid());
-    if (s->cfg.busy_poll > 0)
-        server_busy_loop(s);
-    else
-        event_base_dispatch(s->base);
+    server_loop(s);
     /* Replies that were flushed to the kernel are sent even after close. */
     proxy_client_flush_all(s);
     while (s->clients)

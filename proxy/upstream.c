@@ -459,7 +459,7 @@ static void upstream_read_cb(evutil_socket_t fd, short what, void *arg)
      * instead costs a large malloc and free per read, and libevent's
      * evbuffer_read asks the kernel first how much is there (an ioctl). */
     static char buf[64 * 1024];
-    up->srv->io_reads++;
+    up->srv->io.reads++;
     ssize_t n = read(fd, buf, sizeof(buf));
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))

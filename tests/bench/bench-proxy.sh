@@ -4,8 +4,9 @@
 # interleaved (direct, ferry, twemproxy, direct, ...) so machine noise hits
 # all three alike; each figure is the median of ROUNDS runs. Prints ops/s,
 # p50 and p99, and ferry's ratios against the other two. For (c), one
-# connection, a second ferry with busy-poll 200 (off by default: it keeps a
-# core busy while traffic flows) runs beside them.
+# connection, a second ferry with busy-poll 0 (sleeping between every read)
+# runs beside them, to show what the default busy-poll auto saves, and the
+# CPU time each proxy spent per request is printed too.
 #
 #   tests/bench/bench-proxy.sh ./build/ferry [ROUNDS]
 set -euo pipefail
@@ -27,11 +28,12 @@ ferry_pid=$!
 pids+=($ferry_pid)
 wait_port "$ferry_port"
 
-poll_port=$(free_port)
-"$ferry" --port "$poll_port" --upstream "127.0.0.1:$redis_port" --loglevel warning \
-    --dir "$work/ferry-poll" --busy-poll 200 >"$work/ferry-poll.log" 2>&1 &
-pids+=($!)
-wait_port "$poll_port"
+sleep_port=$(free_port)
+"$ferry" --port "$sleep_port" --upstream "127.0.0.1:$redis_port" --loglevel warning \
+    --dir "$work/ferry-sleep" --busy-poll 0 >"$work/ferry-sleep.log" 2>&1 &
+sleep_pid=$!
+pids+=($sleep_pid)
+wait_port "$sleep_port"
 
 twem_port=$(free_port)
 cat >"$work/nutcracker.yml" <<EOF
@@ -45,23 +47,33 @@ bench:
 EOF
 nutcracker -c "$work/nutcracker.yml" -o "$work/nutcracker.log" -s "$(free_port)" \
     -p "$work/nutcracker.pid" &
-pids+=($!)
+twem_pid=$!
+pids+=($twem_pid)
 wait_port "$twem_port"
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
     "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "redis-server $(redis-server --version | grep -o 'v=[0-9.]*'), nutcracker $(nutcracker --version 2>&1 | grep -o '[0-9][0-9.]*' | head -1), rounds $rounds (median)"
 
-# One redis-benchmark run; appends "target scenario test rps avg p50 p99".
+# CPU time (user + system, in clock ticks) a process has used.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# One redis-benchmark run; appends "target scenario test rps avg p50 p99",
+# and "target scenario ticks requests" to cpu for a proxy.
 run() { # target port scenario clients pipeline requests
+    local pid=${procs[$1]:-} before=0
+    [ -n "$pid" ] && before=$(cpu_ticks "$pid")
     redis-benchmark -p "$2" -t set,get -c "$4" -P "$5" -n "$6" -r 100000 --csv 2>/dev/null |
         awk -F'","|^"|"$' -v t="$1" -v s="$3" \
             'NR > 1 && $2 != "" { printf "%s %s %s %s %s %s %s\n", t, s, $2, $3, $4, $6, $8 }' \
             >>"$work/results"
+    [ -n "$pid" ] && echo "$1 $3 $(($(cpu_ticks "$pid") - before)) $(($6 * 2))" >>"$work/cpu"
+    return 0
 }
 
 declare -A ports=([direct]=$redis_port [ferry]=$ferry_port [twemproxy]=$twem_port \
-    [ferry-poll]=$poll_port)
+    [ferry-sleep]=$sleep_port)
+declare -A procs=([ferry]=$ferry_pid [twemproxy]=$twem_pid [ferry-sleep]=$sleep_pid)
 # (c) compares differences of ~100 us latencies that drift by several us
 # between runs: it takes three short interleaved samples per round.
 scenarios=("a 50 1 200000" "b 50 16 1000000" "c 1 1 10000" "c 1 1 10000" "c 1 1 10000")
@@ -69,7 +81,7 @@ for r in $(seq "$rounds"); do
     for sc in "${scenarios[@]}"; do
         read -r name clients pipeline requests <<<"$sc"
         targets="direct ferry twemproxy"
-        [ "$name" = c ] && targets="$targets ferry-poll"
+        [ "$name" = c ] && targets="$targets ferry-sleep"
         for target in $targets; do
             run "$target" "${ports[$target]}" "$name" "$clients" "$pipeline" "$requests"
         done
@@ -77,7 +89,7 @@ for r in $(seq "$rounds"); do
 done
 
 # Medians and ratios.
-python3 - "$work/results" <<'EOF'
+python3 - "$work/results" "$work/cpu" "$(getconf CLK_TCK)" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 med = {}
@@ -90,7 +102,7 @@ print()
 print(f"{'scenario':<12} {'test':<4} {'target':<10} {'ops/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
 for s in "abc":
     for test in ("SET", "GET"):
-        for t in ("direct", "ferry", "twemproxy", "ferry-poll"):
+        for t in ("direct", "ferry", "twemproxy", "ferry-sleep"):
             if (t, s, test) not in med:
                 continue
             print(f"{names[s]:<12} {test:<4} {t:<10} {m(t,s,test,0):>10.0f} {m(t,s,test,2):>8.3f} {m(t,s,test,3):>8.3f}")
@@ -112,9 +124,22 @@ for test in ("SET", "GET"):
     ta = lat("twemproxy") - lat("direct")
     print(f"(c) {test} added mean latency: ferry {fa*1000:.1f} us, twemproxy {ta*1000:.1f} us")
     check(f"(c) {test} ferry added latency / twemproxy's", fa / ta if ta > 0 else float("inf"), 0.7, "<=")
-    pa = lat("ferry-poll") - lat("direct")
-    print(f"(c) {test} with busy-poll 200: ferry added {pa*1000:.1f} us, "
+    pa = lat("ferry-sleep") - lat("direct")
+    print(f"(c) {test} with busy-poll 0: ferry added {pa*1000:.1f} us, "
           f"{pa / ta if ta > 0 else float('inf'):.2f} of twemproxy's (not the default)")
+# CPU time per request at -c 1 (SET and GET together): what busy-poll auto
+# costs, next to sleeping between reads and to twemproxy.
+cpu = {}
+for line in open(sys.argv[2]):
+    t, s, ticks, reqs = line.split()
+    if s == "c":
+        c = cpu.setdefault(t, [0, 0])
+        c[0] += int(ticks)
+        c[1] += int(reqs)
+hz = float(sys.argv[3])
+print("(c) CPU time per request: " + ", ".join(
+    f"{t} {cpu[t][0] / hz / cpu[t][1] * 1e6:.1f} us"
+    for t in ("ferry", "ferry-sleep", "twemproxy") if t in cpu and cpu[t][1]))
 EOF
 
 # Memory: idle, then with 1,000 idle clients connected.

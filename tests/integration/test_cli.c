@@ -1,8 +1,10 @@
 /* The ferry command line: --help, --version, --check-config, exit codes. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,4 +60,63 @@ Test(cli, unreachable_port_is_a_clear_start_error)
     cr_assert_eq(run("--upstream 127.0.0.1:1 --bind 203.0.113.1 --port 6399", out, sizeof(out)), 1);
     cr_assert(strstr(out, "cannot listen on 203.0.113.1:6399: Cannot assign requested address"),
               "%s", out);
+}
+
+/* busy-poll auto polls only with two CPUs to run on: on one, a polling ferry
+ * would only delay Redis and the clients it waits for. */
+Test(cli, busy_poll_auto_needs_two_cpus)
+{
+    char args[256], out[4096];
+    int port = support_free_port();
+    snprintf(args, sizeof(args),
+             "timeout -s TERM 0.5 taskset -c 0 %s --upstream 127.0.0.1:1 --port %d "
+             "--loglevel verbose 2>&1",
+             support_ferry_bin(), port);
+    cr_assert_eq(support_run(args, out, sizeof(out)), 124, "%s", out);
+    cr_assert(strstr(out, "busy-poll auto: off, 1.00 CPUs allowed"), "%s", out);
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        return;
+    snprintf(args, sizeof(args),
+             "timeout -s TERM 0.5 taskset -c 0,1 %s --upstream 127.0.0.1:1 --port %d "
+             "--loglevel verbose 2>&1",
+             support_ferry_bin(), port);
+    cr_assert_eq(support_run(args, out, sizeof(out)), 124, "%s", out);
+    cr_assert(strstr(out, "busy-poll auto: polls while one client at a time is active, 2.00 "
+                          "CPUs allowed"),
+              "%s", out);
+    snprintf(args, sizeof(args),
+             "timeout -s TERM 0.5 %s --upstream 127.0.0.1:1 --port %d --loglevel verbose "
+             "--busy-poll 0 2>&1",
+             support_ferry_bin(), port);
+    cr_assert_eq(support_run(args, out, sizeof(out)), 124, "%s", out);
+    cr_assert_null(strstr(out, "busy-poll auto"), "%s", out);
+}
+
+/* ... nor under a CPU quota below two CPUs (a container's CPU limit): the
+ * time it polled would be taken back by throttling. The test makes a cgroup
+ * with half a CPU, in cgroup v1's cpu hierarchy or v2's, whichever this
+ * machine lets root write. */
+Test(cli, busy_poll_auto_is_off_under_a_cpu_quota)
+{
+    char dir[128], setquota[256], args[1024], out[4096];
+    if (access("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", W_OK) == 0) {
+        snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/ferry-test-%d", (int)getpid());
+        snprintf(setquota, sizeof(setquota), "echo 50000 >%s/cpu.cfs_quota_us", dir);
+    } else if (access("/sys/fs/cgroup/cgroup.subtree_control", W_OK) == 0 &&
+               system("grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control") == 0) {
+        snprintf(dir, sizeof(dir), "/sys/fs/cgroup/ferry-test-%d", (int)getpid());
+        snprintf(setquota, sizeof(setquota), "echo '50000 100000' >%s/cpu.max", dir);
+    } else {
+        cr_skip_test("no writable cgroup with the cpu controller here");
+    }
+    cr_assert_eq(mkdir(dir, 0755), 0, "mkdir %s: %s", dir, strerror(errno));
+    snprintf(args, sizeof(args),
+             "%s && sh -c 'echo $$ >%s/cgroup.procs && exec timeout -s TERM 0.5 %s "
+             "--upstream 127.0.0.1:1 --port %d --loglevel verbose' 2>&1",
+             setquota, dir, support_ferry_bin(), support_free_port());
+    int rc = support_run(args, out, sizeof(out));
+    for (int i = 0; i < 50 && rmdir(dir) != 0; i++)
+        usleep(20000); /* the exited processes leave the cgroup a moment later */
+    cr_assert_eq(rc, 124, "%s", out);
+    cr_assert(strstr(out, "busy-poll auto: off, 0.50 CPUs allowed"), "%s", out);
 }

@@ -88,9 +88,33 @@ Test(proxy_config, bad_lines_say_file_line_and_reason)
     expect_error("proto-max-bulk-len 10\n", 1,
                  "'proto-max-bulk-len' must be from 1048576 to 9223372036854775807 bytes, got '10'");
     expect_error("sync maybe\n", 1, "'sync' must be yes or no, got 'maybe'");
+    expect_error("busy-poll often\n", 1,
+                 "'busy-poll' must be auto or an integer from 0 to 1000000, got 'often'");
+    expect_error("busy-poll -1\n", 1,
+                 "'busy-poll' must be auto or an integer from 0 to 1000000, got '-1'");
     expect_error("port 1 2\n", 1, "'port' takes exactly one value, got 2");
     expect_error("requirepass \"open\n", 1, "unbalanced quotes");
     expect_error("requirepass \"a\"b\n", 1, "unbalanced quotes");
+}
+
+/* busy-poll is a number of microseconds or the word auto, its default. */
+Test(proxy_config, busy_poll_takes_a_number_or_auto)
+{
+    struct proxy_config cfg;
+    char out[64];
+    cr_assert_str_eq(load(&cfg, "port 7000\n"), "");
+    cr_assert_eq(cfg.busy_poll, PROXY_BUSY_POLL_AUTO);
+    cr_assert_eq(proxy_config_get(&cfg, "busy-poll", out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "auto");
+    proxy_config_fini(&cfg);
+    cr_assert_str_eq(load(&cfg, "busy-poll 250\n"), "");
+    cr_assert_eq(cfg.busy_poll, 250);
+    cr_assert_eq(proxy_config_get(&cfg, "busy-poll", out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "250");
+    proxy_config_fini(&cfg);
+    cr_assert_str_eq(load(&cfg, "busy-poll 250\nbusy-poll AUTO\n"), "");
+    cr_assert_eq(cfg.busy_poll, PROXY_BUSY_POLL_AUTO);
+    proxy_config_fini(&cfg);
 }
 
 Test(proxy_config, missing_file_is_an_error)
