@@ -62,33 +62,33 @@ Test(cli, unreachable_port_is_a_clear_start_error)
               "%s", out);
 }
 
+/* Runs ferry for half a second behind `wrapper` (a shell command prefix),
+ * with logging at verbose, capturing its output; the exit status of timeout,
+ * 124 when ferry was still up. */
+static int run_briefly(const char *wrapper, const char *args, char *out, size_t cap)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "%s timeout -s TERM 0.5 %s --upstream 127.0.0.1:1 --port %d --loglevel verbose %s "
+             "2>&1",
+             wrapper, support_ferry_bin(), support_free_port(), args);
+    return support_run(cmd, out, cap);
+}
+
 /* busy-poll auto polls only with two CPUs to run on: on one, a polling ferry
  * would only delay Redis and the clients it waits for. */
 Test(cli, busy_poll_auto_needs_two_cpus)
 {
-    char args[256], out[4096];
-    int port = support_free_port();
-    snprintf(args, sizeof(args),
-             "timeout -s TERM 0.5 taskset -c 0 %s --upstream 127.0.0.1:1 --port %d "
-             "--loglevel verbose 2>&1",
-             support_ferry_bin(), port);
-    cr_assert_eq(support_run(args, out, sizeof(out)), 124, "%s", out);
+    char out[4096];
+    cr_assert_eq(run_briefly("taskset -c 0", "", out, sizeof(out)), 124, "%s", out);
     cr_assert(strstr(out, "busy-poll auto: off, 1.00 CPUs allowed"), "%s", out);
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
         return;
-    snprintf(args, sizeof(args),
-             "timeout -s TERM 0.5 taskset -c 0,1 %s --upstream 127.0.0.1:1 --port %d "
-             "--loglevel verbose 2>&1",
-             support_ferry_bin(), port);
-    cr_assert_eq(support_run(args, out, sizeof(out)), 124, "%s", out);
+    cr_assert_eq(run_briefly("taskset -c 0,1", "", out, sizeof(out)), 124, "%s", out);
     cr_assert(strstr(out, "busy-poll auto: polls while one client at a time is active, 2.00 "
                           "CPUs allowed"),
               "%s", out);
-    snprintf(args, sizeof(args),
-             "timeout -s TERM 0.5 %s --upstream 127.0.0.1:1 --port %d --loglevel verbose "
-             "--busy-poll 0 2>&1",
-             support_ferry_bin(), port);
-    cr_assert_eq(support_run(args, out, sizeof(out)), 124, "%s", out);
+    cr_assert_eq(run_briefly("", "--busy-poll 0", out, sizeof(out)), 124, "%s", out);
     cr_assert_null(strstr(out, "busy-poll auto"), "%s", out);
 }
 
@@ -98,7 +98,7 @@ Test(cli, busy_poll_auto_needs_two_cpus)
  * machine lets root write. */
 Test(cli, busy_poll_auto_is_off_under_a_cpu_quota)
 {
-    char dir[128], setquota[256], args[1024], out[4096];
+    char dir[128], setquota[256], out[4096];
     if (access("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", W_OK) == 0) {
         snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/ferry-test-%d", (int)getpid());
         snprintf(setquota, sizeof(setquota), "echo 50000 >%s/cpu.cfs_quota_us", dir);
@@ -110,11 +110,10 @@ Test(cli, busy_poll_auto_is_off_under_a_cpu_quota)
         cr_skip_test("no writable cgroup with the cpu controller here");
     }
     cr_assert_eq(mkdir(dir, 0755), 0, "mkdir %s: %s", dir, strerror(errno));
-    snprintf(args, sizeof(args),
-             "%s && sh -c 'echo $$ >%s/cgroup.procs && exec timeout -s TERM 0.5 %s "
-             "--upstream 127.0.0.1:1 --port %d --loglevel verbose' 2>&1",
-             setquota, dir, support_ferry_bin(), support_free_port());
-    int rc = support_run(args, out, sizeof(out));
+    char wrapper[512];
+    snprintf(wrapper, sizeof(wrapper), "%s && sh -c 'echo $$ >%s/cgroup.procs && exec \"$@\"' sh",
+             setquota, dir);
+    int rc = run_briefly(wrapper, "", out, sizeof(out));
     for (int i = 0; i < 50 && rmdir(dir) != 0; i++)
         usleep(20000); /* the exited processes leave the cgroup a moment later */
     cr_assert_eq(rc, 124, "%s", out);
