@@ -9,19 +9,22 @@
 
 static char path[64];
 
+static void cleanup(void)
+{
+    if (path[0])
+        unlink(path);
+    path[0] = '\0';
+}
+
+/* Writes text to a new file named in path; the one before is removed. */
 static void write_conf(const char *text)
 {
+    cleanup();
     snprintf(path, sizeof(path), "/tmp/ferry-conf-XXXXXX");
     int fd = mkstemp(path);
     cr_assert(fd >= 0);
     cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
-}
-
-static void cleanup(void)
-{
-    if (path[0])
-        unlink(path);
 }
 
 TestSuite(proxy_config, .fini = cleanup);
