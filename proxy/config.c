@@ -249,10 +249,10 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
             return 0;
         }
         if (parse_ll(v, &n) < 0 || n < o->min || n > o->max) {
-            char words[64] = "";
+            char list[64] = "", words[70] = "";
             if (o->choices) {
-                enum_list(o->choices, words, sizeof(words) - 5);
-                strcat(words, " or ");
+                enum_list(o->choices, list, sizeof(list));
+                snprintf(words, sizeof(words), "%s or ", list);
             }
             return fail(err, errlen, "'%s' must be %san integer from %lld to %lld, got '%s'",
                         o->name, words, o->min, o->max, v);

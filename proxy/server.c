@@ -266,31 +266,25 @@ static uint64_t server_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* Reads "A B" (cgroup v2's cpu.max) or "A" from dir/file, "max" as -1;
- * returns how many numbers it read. */
-static int server_read_numbers(const char *dir, const char *file, long long *a, long long *b)
+/* The first two words of dir/file into w1 and w2; how many were read. */
+static int server_read_words(const char *dir, const char *file, char w1[32], char w2[32])
 {
     char path[600];
     snprintf(path, sizeof(path), "%s/%s", dir, file);
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return 0;
-    char word[32] = "";
-    int n = fscanf(f, "%31s %lld", word, b);
+    int n = fscanf(f, "%31s %31s", w1, w2);
     fclose(f);
-    if (n < 1)
-        return 0;
-    if (strcmp(word, "max") == 0) /* v2: no quota */
-        *a = -1;
-    else
-        *a = strtoll(word, NULL, 10);
-    return n;
+    return n < 0 ? 0 : n;
 }
 
 /* The CPU quota of ferry's cgroup, as a container's CPU limit sets it, in
- * CPUs; 0 when there is none. cgroup v2 (cpu.max) and v1 (cfs_quota_us).
- * The cgroup's own directory is tried first, then the mount's root, which is
- * the container's own cgroup where the host's path is not visible. */
+ * CPUs; 0 when there is none. cgroup v2 (cpu.max: "quota period", quota
+ * "max" when unlimited) and v1 (cpu.cfs_quota_us, -1 when unlimited, and
+ * cpu.cfs_period_us). The cgroup's own directory is tried first, then the
+ * mount's root, which is the container's own cgroup where the host's path
+ * is not visible. */
 static double server_cgroup_quota(void)
 {
     char line[512], v2[512] = "", v1[512] = "";
@@ -312,17 +306,18 @@ static double server_cgroup_quota(void)
                     snprintf(v1, sizeof(v1), "/sys/fs/cgroup/cpu%s", path);
     }
     fclose(f);
-    long long quota, period, unused;
+    char quota[32], period[32], unused[32];
     const char *const v2dirs[] = {v2, "/sys/fs/cgroup"};
     const char *const v1dirs[] = {v1, "/sys/fs/cgroup/cpu"};
-    for (int i = 0; i < 2; i++) {
-        if (*v2dirs[i] && server_read_numbers(v2dirs[i], "cpu.max", &quota, &period) == 2)
-            return quota > 0 && period > 0 ? (double)quota / (double)period : 0;
-        if (*v1dirs[i] && server_read_numbers(v1dirs[i], "cpu.cfs_quota_us", &quota, &unused) &&
-            server_read_numbers(v1dirs[i], "cpu.cfs_period_us", &period, &unused))
-            return quota > 0 && period > 0 ? (double)quota / (double)period : 0;
-    }
-    return 0;
+    int found = 0;
+    for (int i = 0; i < 2 && !found; i++)
+        found = (*v2dirs[i] && server_read_words(v2dirs[i], "cpu.max", quota, period) == 2) ||
+                (*v1dirs[i] && server_read_words(v1dirs[i], "cpu.cfs_quota_us", quota, unused) &&
+                 server_read_words(v1dirs[i], "cpu.cfs_period_us", period, unused));
+    if (!found)
+        return 0;
+    long long q = strtoll(quota, NULL, 10), p = strtoll(period, NULL, 10); /* "max": 0 */
+    return q > 0 && p > 0 ? (double)q / (double)p : 0;
 }
 
 /* CPUs ferry may use: its affinity mask, or its cgroup quota if smaller. */
@@ -356,6 +351,12 @@ static double server_cpu_allowance(void)
 #define AUTO_WINDOW_US 100
 #define AUTO_MAX_SKIP 64
 
+/* Whether the last two client reads came from the same client. */
+static int server_one_talker(const struct proxy_server *s)
+{
+    return s->io.streak >= 2;
+}
+
 static void server_loop(struct proxy_server *s)
 {
     int autopoll = s->cfg.busy_poll == PROXY_BUSY_POLL_AUTO;
@@ -378,14 +379,14 @@ static void server_loop(struct proxy_server *s)
             return;
         if (s->io.reads == seen)
             continue; /* a timer, not traffic: sleep again */
-        if (autopoll && (s->io.streak < 2 || skipped++ < skip))
+        if (autopoll && (!server_one_talker(s) || skipped++ < skip))
             continue;
         skipped = 0;
         seen = s->io.reads;
         uint64_t client_reads = s->io.client_reads;
         uint64_t since = server_now_us();
         while (!event_base_got_break(s->base) && server_now_us() - since < window &&
-               !(autopoll && s->io.streak < 2)) {
+               (!autopoll || server_one_talker(s))) {
             if (event_base_loop(s->base, EVLOOP_NONBLOCK) != 0)
                 return;
             if (s->io.reads != seen) {
@@ -398,10 +399,11 @@ static void server_loop(struct proxy_server *s)
                 sched_yield();
             }
         }
-        if (autopoll && s->io.client_reads != client_reads)
-            skip = 0;
-        else if (autopoll)
-            skip = skip == 0 ? 1 : skip < AUTO_MAX_SKIP ? skip * 2 : AUTO_MAX_SKIP;
+        if (autopoll) /* backoff: reset by a caught request, else doubled */
+            skip = s->io.client_reads != client_reads ? 0
+                   : skip == 0                       ? 1
+                   : skip < AUTO_MAX_SKIP            ? skip * 2
+                                                     : AUTO_MAX_SKIP;
     }
 }
 
