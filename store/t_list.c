@@ -691,7 +691,14 @@ int store_parse_timeout(const char *s, size_t l, uint64_t now_ms, long long *dea
         resp_add_error(reply, "ERR timeout is not a float or out of range");
         return -1;
     }
-    long long tval = (long long)(ft * 1000.0);
+    /* Redis rounds up, so a timeout under a millisecond (0.0001, or 0.001,
+     * which is 0.99999... ms in long double) still times out rather than
+     * meaning "forever"; and it converts with a plain cast, which on x86
+     * makes a value out of long long's range (inf included) LLONG_MIN, so
+     * Redis calls it negative. The same answers here, without the cast's
+     * undefined behaviour. */
+    long double ms = ceill(ft * 1000.0L);
+    long long tval = ms >= -0x1p63L && ms < 0x1p63L ? (long long)ms : LLONG_MIN;
     if (tval < 0) {
         resp_add_error(reply, "ERR timeout is negative");
         return -1;

@@ -33,6 +33,9 @@ def enc(argv):
     return b"".join(out)
 
 
+REPLY_TIMEOUT = 10
+
+
 class Conn:
     """A RESP connection over a socket or a pair of pipes."""
 
@@ -50,6 +53,9 @@ class Conn:
         else:
             raise RuntimeError("cannot connect to %s on %d" % (name, port))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # No command here waits long (blocking ones have short timeouts or a
+        # waker): a reply that never comes is a failure, not a hang.
+        s.settimeout(REPLY_TIMEOUT)
         c = cls(s.makefile("rb"), s.makefile("wb"), name)
         c.sock = s
         return c
@@ -608,6 +614,10 @@ def main():
                             print("  -> target: %r" % srv.target.call(last.argv)[0])
                     except Exception as e:  # the servers may be gone
                         print("  (could not show final replies: %s)" % e)
+                return 1
+            except socket.timeout:
+                print("difftest: no reply within %d s at command %d (seed %d); command: %s"
+                      % (REPLY_TIMEOUT, i + 1, seed, describe(c)))
                 return 1
             except (EOFError, OSError) as e:
                 print("difftest: connection lost at command %d (seed %d): %s; command: %s"

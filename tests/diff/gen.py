@@ -451,7 +451,11 @@ def g_lmove(rng, now):
 
 def g_bpop(rng, now):
     ks = pick(rng, LIST_KEYS, rng.randint(1, 2))
-    t = rng.choice(["0.01", "0.01", "x", "-1", "0.02"])
+    # Each must end quickly in Redis: sub-millisecond timeouts round up to
+    # 1 ms (0.001 is 0.99999... ms as a long double), out-of-range ones are
+    # "negative", and a timeout that means "forever" would hang the test.
+    t = rng.choice(["0.01", "0.01", "x", "-1", "0.02", "0.001", "0.0004", "1e-400", "1e30",
+                    "inf", "-inf", "nan", "0x0.1p-4"])
     r = rng.random()
     if r < 0.4:
         return Cmd(["BLPOP"] + ks + [t], keys=ks)

@@ -93,6 +93,44 @@ Test(store_util, ld2string_is_redis_human_format)
     cr_assert(!store_string2ld("nan", 3, &v));
 }
 
+/* Timeouts of BLPOP and friends, with the answers of a real Redis 7.0. */
+Test(store_util, blocking_timeouts_round_up_like_redis)
+{
+    struct resp_buf reply;
+    resp_buf_init(&reply);
+    long long d;
+    struct {
+        const char *arg;
+        long long deadline; /* -1: an error */
+        const char *error;
+    } cases[] = {
+        {"0", 0, NULL},           /* forever */
+        {"1.5", 1000 + 1500, NULL},
+        {"0.001", 1000 + 1, NULL}, /* 0.99999... ms as a long double */
+        {"0.0001", 1000 + 1, NULL}, /* rounded up: not "forever" */
+        {"1e-400", 1000 + 1, NULL},
+        {"-0.0001", 0, NULL},      /* ceil(-0.1) is 0: Redis blocks forever too */
+        {"-1", -1, "-ERR timeout is negative\r\n"},
+        {"1e30", -1, "-ERR timeout is negative\r\n"}, /* out of long long's range */
+        {"inf", -1, "-ERR timeout is negative\r\n"},
+        {"nan", -1, "-ERR timeout is not a float or out of range\r\n"},
+        {"x", -1, "-ERR timeout is not a float or out of range\r\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        resp_buf_reset(&reply);
+        int rc = store_parse_timeout(cases[i].arg, strlen(cases[i].arg), 1000, &d, &reply);
+        if (cases[i].deadline < 0) {
+            cr_assert_eq(rc, -1, "%s", cases[i].arg);
+            cr_assert_eq(reply.len, strlen(cases[i].error), "%s", cases[i].arg);
+            cr_assert(memcmp(reply.data, cases[i].error, reply.len) == 0, "%s", cases[i].arg);
+        } else {
+            cr_assert_eq(rc, 0, "%s", cases[i].arg);
+            cr_assert_eq(d, cases[i].deadline, "%s: %lld", cases[i].arg, d);
+        }
+    }
+    resp_buf_fini(&reply);
+}
+
 Test(store_util, glob_match_like_redis)
 {
     cr_assert(store_string_match("h*llo", 5, "heeello", 7, 0));
