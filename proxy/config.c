@@ -189,6 +189,12 @@ static int parse_addr(const char *s, char **host, int *port)
     long long p;
     if (parse_ll(colon + 1, &p) < 0 || p < 1 || p > 65535 || hend <= h)
         return -1;
+    /* No host name or address holds brackets or blanks. */
+    if (hend - h > PROXY_CONFIG_HOST_MAX)
+        return -1;
+    for (const char *c = h; c < hend; c++)
+        if (*c == '[' || *c == ']' || isspace((unsigned char)*c) || iscntrl((unsigned char)*c))
+            return -1;
     *host = strndup(h, (size_t)(hend - h));
     if (*host == NULL)
         abort();
@@ -224,6 +230,19 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
             return fail(err, errlen, "'%s' needs at least one address", o->name);
         if (argc - 1 > PROXY_MAX_BIND)
             return fail(err, errlen, "'%s' takes at most %d addresses", o->name, PROXY_MAX_BIND);
+        /* No address or host name holds a blank, and CONFIG GET prints the
+         * addresses separated by spaces: refuse them here, with the line. */
+        for (int i = 1; i < argc; i++) {
+            const char *a = argv[i];
+            while (*a && !isspace((unsigned char)*a) && !iscntrl((unsigned char)*a))
+                a++;
+            if (*a || argv[i][0] == '\0')
+                return fail(err, errlen, "'%s' address '%s' is empty or holds a blank",
+                            o->name, argv[i]);
+            if (a - argv[i] > PROXY_CONFIG_HOST_MAX)
+                return fail(err, errlen, "'%s' address is longer than %d bytes", o->name,
+                            PROXY_CONFIG_HOST_MAX);
+        }
         for (int i = 0; i < cfg->nbind; i++)
             free(cfg->bind[i]);
         cfg->nbind = 0;
@@ -238,6 +257,9 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
     switch (o->type) {
     case OPT_STRING: {
         char **s = field;
+        if (strlen(v) > PROXY_CONFIG_VALUE_MAX)
+            return fail(err, errlen, "'%s' is longer than %d bytes", o->name,
+                        PROXY_CONFIG_VALUE_MAX);
         free(*s);
         *s = *v ? xstrdup(v) : NULL;
         return 0;
@@ -403,9 +425,16 @@ int proxy_config_load_file(struct proxy_config *cfg, const char *path, char *err
             rc = fail(err, errlen, "%s:%d: NUL byte in line", path, lineno);
             break;
         }
+        /* A comment is skipped before it is split, as Redis does: its words
+         * may have quotes that do not balance ("# don't"). */
+        const char *first = line;
+        while (isspace((unsigned char)*first))
+            first++;
+        if (*first == '#')
+            continue;
         char *words[PROXY_MAX_BIND + 2];
         int n = split_line(line, words, PROXY_MAX_BIND + 1);
-        if (n == 0 || words[0][0] == '#')
+        if (n == 0)
             continue;
         if (n < 0) {
             rc = fail(err, errlen, "%s:%d: unbalanced quotes", path, lineno);

@@ -20,7 +20,7 @@ static void print_help(void)
 static void print_option(const char *name, void *arg)
 {
     const struct proxy_config *cfg = arg;
-    char value[512];
+    char value[PROXY_CONFIG_VALUE_MAX + 1];
     proxy_config_get(cfg, name, value, sizeof(value));
     printf("  --%-26s (default: %s)\n", name, value[0] ? value : "\"\"");
 }

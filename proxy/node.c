@@ -985,7 +985,7 @@ static void node_config_each(const char *name, void *arg)
     struct node_cfg_acc *a = arg;
     if (fnmatch(a->pattern, name, FNM_CASEFOLD) != 0)
         return;
-    char val[1024];
+    char val[PROXY_CONFIG_VALUE_MAX + 1];
     if (proxy_config_get(proxy_server_config(node.srv), name, val, sizeof(val)) != 0)
         return;
     resp_add_bulk_str(a->body, name);

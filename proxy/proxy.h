@@ -74,6 +74,13 @@ struct proxy_config {
                                      PROXY_BUSY_POLL_AUTO: see server.c */
 };
 
+/* The longest value CONFIG GET prints, so its callers' buffers of
+ * PROXY_CONFIG_VALUE_MAX + 1 bytes always hold it: a string option is at
+ * most this long (a path up to PATH_MAX), a host name or address at most
+ * PROXY_CONFIG_HOST_MAX (DNS names stop at 253). */
+#define PROXY_CONFIG_VALUE_MAX 4096
+#define PROXY_CONFIG_HOST_MAX 255
+
 void proxy_config_init(struct proxy_config *cfg); /* the defaults */
 void proxy_config_fini(struct proxy_config *cfg);
 /* Applies one option given as argv (name first). Returns 0, or -1 with a

@@ -471,7 +471,7 @@ void proxy_server_reload(struct proxy_server *s)
     static const char *const restart_only[] = {"bind", "port",       "upstream", "phase",
                                                "dir",  "store-size", "sync",     "busy-poll"};
     for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
-        char was[512], now[512];
+        char was[PROXY_CONFIG_VALUE_MAX + 1], now[PROXY_CONFIG_VALUE_MAX + 1];
         proxy_config_get(cur, restart_only[i], was, sizeof(was));
         proxy_config_get(&next, restart_only[i], now, sizeof(now));
         if (strcmp(was, now) != 0)

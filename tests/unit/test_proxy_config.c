@@ -96,8 +96,38 @@ Test(proxy_config, bad_lines_say_file_line_and_reason)
     expect_error("busy-poll -1\n", 1,
                  "'busy-poll' must be auto or an integer from 0 to 1000000, got '-1'");
     expect_error("port 1 2\n", 1, "'port' takes exactly one value, got 2");
+    expect_error("bind 127.0.0.1 \"::1 \"\n", 1, "'bind' address '::1 ' is empty or holds a blank");
+    expect_error("bind \"\"\n", 1, "'bind' address '' is empty or holds a blank");
+    expect_error("upstream [[]:30\n", 1, "'upstream' must be host:port, got '[[]:30'");
+    /* Values stay short enough for CONFIG GET to print whole. */
+    char line[PROXY_CONFIG_VALUE_MAX + 64], host[PROXY_CONFIG_HOST_MAX + 2];
+    memset(host, 'h', sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    snprintf(line, sizeof(line), "bind %s\n", host);
+    expect_error(line, 1, "'bind' address is longer than 255 bytes");
+    snprintf(line, sizeof(line), "requirepass %0*d\n", PROXY_CONFIG_VALUE_MAX + 1, 0);
+    expect_error(line, 1, "'requirepass' is longer than 4096 bytes");
+    expect_error("upstream \"redis .local:6379\"\n", 1,
+                 "'upstream' must be host:port, got 'redis .local:6379'");
     expect_error("requirepass \"open\n", 1, "unbalanced quotes");
     expect_error("requirepass \"a\"b\n", 1, "unbalanced quotes");
+    /* Unbalanced from the first word on, so no word was finished: this
+     * used to read an uninitialised pointer on line 1, and on a later line
+     * one into the line before, which getline had freed to make room for a
+     * longer one (make asan catches that). */
+    expect_error("\"port 7000\n", 1, "unbalanced quotes");
+    expect_error("port 7000\n'bind 127.0.0.1 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 "
+                 "127.0.0.6 127.0.0.7 127.0.0.8 127.0.0.9 127.0.0.10 127.0.0.11\n",
+                 2, "unbalanced quotes");
+}
+
+/* Comments are skipped before their words are split, as in Redis. */
+Test(proxy_config, a_comment_may_hold_any_quotes)
+{
+    struct proxy_config cfg;
+    cr_assert_str_eq(load(&cfg, "# don't \"panic\nport 7000\n   #'\n"), "");
+    cr_assert_eq(cfg.port, 7000);
+    proxy_config_fini(&cfg);
 }
 
 /* busy-poll is a number of microseconds or the word auto, its default. */
