@@ -189,7 +189,7 @@ static int parse_addr(const char *s, char **host, int *port)
     long long p;
     if (parse_ll(colon + 1, &p) < 0 || p < 1 || p > 65535 || hend <= h)
         return -1;
-    /* No host name or address holds brackets or blanks. */
+    /* No host name or address is longer, or holds brackets or blanks. */
     if (hend - h > PROXY_CONFIG_HOST_MAX)
         return -1;
     for (const char *c = h; c < hend; c++)
@@ -237,7 +237,8 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
             while (*a && !isspace((unsigned char)*a) && !iscntrl((unsigned char)*a))
                 a++;
             if (*a || argv[i][0] == '\0')
-                return fail(err, errlen, "'%s' address '%s' is empty or holds a blank",
+                return fail(err, errlen,
+                            "'%s' address '%s' is empty or holds a blank or control character",
                             o->name, argv[i]);
             if (a - argv[i] > PROXY_CONFIG_HOST_MAX)
                 return fail(err, errlen, "'%s' address is longer than %d bytes", o->name,

@@ -96,8 +96,10 @@ Test(proxy_config, bad_lines_say_file_line_and_reason)
     expect_error("busy-poll -1\n", 1,
                  "'busy-poll' must be auto or an integer from 0 to 1000000, got '-1'");
     expect_error("port 1 2\n", 1, "'port' takes exactly one value, got 2");
-    expect_error("bind 127.0.0.1 \"::1 \"\n", 1, "'bind' address '::1 ' is empty or holds a blank");
-    expect_error("bind \"\"\n", 1, "'bind' address '' is empty or holds a blank");
+    expect_error("bind 127.0.0.1 \"::1 \"\n", 1,
+                 "'bind' address '::1 ' is empty or holds a blank or control character");
+    expect_error("bind \"\"\n", 1,
+                 "'bind' address '' is empty or holds a blank or control character");
     expect_error("upstream [[]:30\n", 1, "'upstream' must be host:port, got '[[]:30'");
     /* Values stay short enough for CONFIG GET to print whole. */
     char line[PROXY_CONFIG_VALUE_MAX + 64], host[PROXY_CONFIG_HOST_MAX + 2];
