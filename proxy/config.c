@@ -174,6 +174,13 @@ static int parse_memory(const char *s, long long *out)
 }
 
 /* host:port, [v6]:port. */
+/* Whether c may be part of a host name or address: no blank or control
+ * character is. */
+static int host_char(unsigned char c)
+{
+    return !isspace(c) && !iscntrl(c);
+}
+
 static int parse_addr(const char *s, char **host, int *port)
 {
     const char *colon = strrchr(s, ':');
@@ -193,7 +200,7 @@ static int parse_addr(const char *s, char **host, int *port)
     if (hend - h > PROXY_CONFIG_HOST_MAX)
         return -1;
     for (const char *c = h; c < hend; c++)
-        if (*c == '[' || *c == ']' || isspace((unsigned char)*c) || iscntrl((unsigned char)*c))
+        if (*c == '[' || *c == ']' || !host_char((unsigned char)*c))
             return -1;
     *host = strndup(h, (size_t)(hend - h));
     if (*host == NULL)
@@ -234,7 +241,7 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
          * addresses separated by spaces: refuse them here, with the line. */
         for (int i = 1; i < argc; i++) {
             const char *a = argv[i];
-            while (*a && !isspace((unsigned char)*a) && !iscntrl((unsigned char)*a))
+            while (*a && host_char((unsigned char)*a))
                 a++;
             if (*a || argv[i][0] == '\0')
                 return fail(err, errlen,

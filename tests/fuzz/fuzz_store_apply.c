@@ -144,51 +144,65 @@ static int apply_both(struct resp_buf *ra, int *blocked)
 static struct argv blocked[MAX_BLOCKED];
 static int nblocked;
 
-static void ready_cb(void *arg, const char *key, size_t klen)
+/* Tries every blocked pop again; the served ones leave the list. */
+static void serve_blocked(void)
 {
-    (void)arg;
-    (void)key;
-    (void)klen;
+    int j = 0;
     for (int i = 0; i < nblocked; i++) {
         struct argv *w = &blocked[i];
         resp_buf_reset(&entry);
         resp_buf_reset(&scratch);
+        int was_blocked = 1;
         if (store_txn_prepare(ta, w->argc, w->argv, w->len, now, next_seed(), &entry,
-                              &scratch) != 1)
-            continue;
-        int was_blocked;
-        if (apply_both(&scratch, &was_blocked) == 0 && !was_blocked)
-            w->argc = 0; /* served */
+                              &scratch) == 1 &&
+            apply_both(&scratch, &was_blocked) != 0)
+            was_blocked = 1;
+        if (was_blocked)
+            blocked[j++] = *w;
     }
-    int j = 0;
-    for (int i = 0; i < nblocked; i++)
-        if (blocked[i].argc)
-            blocked[j++] = blocked[i];
     nblocked = j;
 }
 
-static void ignore_key(void *arg, const char *key, size_t klen)
+static void note_key(void *arg, const char *key, size_t klen)
 {
-    (void)arg;
     (void)key;
     (void)klen;
+    if (arg)
+        *(int *)arg = 1;
 }
 
-/* As the node does after each write: serve the pops a push made ready, and
- * drain the deleted keys (WATCH's business, not this target's). */
+/* As the node does after each write: serve the pops while pushes (a served
+ * BLMOVE pushes too) make lists ready, and drain the deleted keys (WATCH's
+ * business, not this target's). */
 static void serve_ready(void)
 {
-    store_txn_ready_keys(ta, ready_cb, NULL);
-    store_txn_deleted_keys(ta, ignore_key, NULL);
+    for (;;) {
+        int ready = 0;
+        store_txn_ready_keys(ta, note_key, &ready);
+        if (!ready || nblocked == 0)
+            break;
+        serve_blocked();
+    }
+    store_txn_deleted_keys(ta, note_key, NULL);
+}
+
+/* The command's class, or STORE_CLASS_UNKNOWN also when its arity is wrong
+ * (the error goes to reply). */
+static int command_class(struct argv *c, struct resp_buf *reply)
+{
+    unsigned flags;
+    int cls = store_command_class(c->argv[0], c->len[0], &flags);
+    if (cls != STORE_CLASS_UNKNOWN &&
+        store_command_check_arity(c->argc, c->argv, c->len, reply))
+        return STORE_CLASS_UNKNOWN;
+    return cls;
 }
 
 static void run_command(struct argv *c)
 {
-    unsigned flags;
-    int cls = store_command_class(c->argv[0], c->len[0], &flags);
     resp_buf_reset(&reply_a);
-    if (cls == STORE_CLASS_UNKNOWN || store_command_check_arity(c->argc, c->argv, c->len,
-                                                                &reply_a))
+    int cls = command_class(c, &reply_a);
+    if (cls == STORE_CLASS_UNKNOWN)
         return;
     begin();
     if (cls == STORE_CLASS_READ) {
@@ -309,11 +323,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct argv c;
         split(line, len, &c);
         if (in_multi) {
-            unsigned flags;
             resp_buf_reset(&scratch);
-            if (nqueued < MAX_QUEUED &&
-                store_command_class(c.argv[0], c.len[0], &flags) != STORE_CLASS_UNKNOWN &&
-                !store_command_check_arity(c.argc, c.argv, c.len, &scratch))
+            if (nqueued < MAX_QUEUED && command_class(&c, &scratch) != STORE_CLASS_UNKNOWN)
                 queued[nqueued++] = c;
         } else {
             run_command(&c);
