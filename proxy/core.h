@@ -134,12 +134,31 @@ struct proxy_server {
         uint64_t protocol_errors;
         uint64_t upstream_errors;
     } stats;
+    /* Commands per second over the last cron period (INFO's
+     * instantaneous_ops_per_sec), from the count at the previous tick. */
+    struct {
+        uint64_t per_sec;
+        uint64_t last_commands;
+        uint64_t last_ms;
+    } ops;
     uint64_t start_ms;
+    char run_id[41];               /* random, per process, as Redis's */
     /* Where the config came from, for SIGHUP. */
     char *config_file;
     int config_argc;
     char **config_argv;
 };
+
+/* info.c: INFO's reply for the node, which passes what it keeps. */
+struct store;
+struct proxy_info_node {
+    struct store *store;
+    int blocked_clients;
+    int commit_failing;
+    uint64_t commit_failures, commits, commit_usec, entries;
+};
+void proxy_info_reply(struct proxy_server *s, const struct proxy_info_node *node, int argc,
+                      char **argv, size_t *len, struct resp_buf *out);
 
 /* client.c */
 void proxy_client_flush_all(struct proxy_server *s);

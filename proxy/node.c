@@ -1034,49 +1034,18 @@ static int node_blocked_count(void)
     return n;
 }
 
-static void node_cmd_info(struct resp_buf *out)
+static void node_cmd_info(int argc, char **argv, size_t *len, struct resp_buf *out)
 {
-    const struct proxy_config *cfg = proxy_server_config(node.srv);
-    uint64_t now = proxy_now_ms();
-    char buf[4096];
-    int n = snprintf(
-        buf, sizeof(buf),
-        "# Server\r\nredis_version:%s\r\nferry_version:%s\r\nredis_mode:standalone\r\n"
-        "process_id:%d\r\ntcp_port:%d\r\nuptime_in_seconds:%llu\r\n\r\n"
-        "# Clients\r\nconnected_clients:%d\r\nblocked_clients:%d\r\n\r\n"
-        "# Persistence\r\nloading:0\r\nferry_store_sync:%s\r\n"
-        "ferry_last_commit_status:%s\r\nferry_commit_failures:%llu\r\n\r\n"
-        "# Stats\r\ntotal_commands_processed:%llu\r\nferry_commits:%llu\r\n"
-        "ferry_commit_avg_usec:%llu\r\nferry_entries_applied:%llu\r\n\r\n"
-        "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n"
-        "# Ferry\r\nferry_phase:%s\r\nferry_store_dir:%s\r\nferry_store_size:%lld\r\n"
-        "ferry_applied_index:%llu\r\n\r\n"
-        "# Raft\r\nraft_last_log_index:%llu\r\nraft_snapshot_index:%llu\r\n"
-        "raft_applied_index:%llu\r\n\r\n"
-        "# Keyspace\r\n",
-        PROXY_REDIS_VERSION, PROXY_VERSION, (int)getpid(), cfg->port,
-        (unsigned long long)((now - node.srv->start_ms) / 1000), node.srv->nclients,
-        node_blocked_count(), cfg->sync ? "always" : "no (acknowledged writes can be lost in a crash)",
-        node.failing ? "err" : "ok", (unsigned long long)node.commit_failures,
-        (unsigned long long)node.srv->stats.commands, (unsigned long long)node.commits,
-        (unsigned long long)(node.commits ? node.commit_usec / node.commits : 0),
-        (unsigned long long)node.entries, proxy_phase_name(cfg->phase), cfg->dir,
-        cfg->store_size, (unsigned long long)store_applied_index(node.store),
-        (unsigned long long)store_log_last_index(store_log_of(node.store)),
-        (unsigned long long)store_log_snapshot_index(store_log_of(node.store)),
-        (unsigned long long)store_applied_index(node.store));
-    struct resp_buf body;
-    resp_buf_init(&body);
-    resp_buf_append(&body, buf, (size_t)n);
-    uint64_t keys = store_key_count(node.store);
-    if (keys) {
-        n = snprintf(buf, sizeof(buf), "db0:keys=%llu,expires=%llu,avg_ttl=0\r\n",
-                     (unsigned long long)keys,
-                     (unsigned long long)store_expires_count(node.store));
-        resp_buf_append(&body, buf, (size_t)n);
-    }
-    resp_add_bulk(out, body.data, body.len);
-    resp_buf_fini(&body);
+    struct proxy_info_node info = {
+        .store = node.store,
+        .blocked_clients = node_blocked_count(),
+        .commit_failing = node.failing,
+        .commit_failures = node.commit_failures,
+        .commits = node.commits,
+        .commit_usec = node.commit_usec,
+        .entries = node.entries,
+    };
+    proxy_info_reply(node.srv, &info, argc, argv, len, out);
 }
 
 static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_t *len,
@@ -1134,7 +1103,7 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
         else
             node_cmd_config(argc, argv, len, out);
     } else if (node_is(name, nl, "info")) {
-        node_cmd_info(out);
+        node_cmd_info(argc, argv, len, out);
     } else if (node_is(name, nl, "unwatch")) {
         node_unwatch(node_client_get(c));
         resp_add_simple(out, "OK");

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -144,9 +145,14 @@ static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct proxy_server *s = arg;
+    uint64_t now = proxy_now_ms();
+    if (now > s->ops.last_ms) {
+        s->ops.per_sec = (s->stats.commands - s->ops.last_commands) * 1000 / (now - s->ops.last_ms);
+        s->ops.last_commands = s->stats.commands;
+        s->ops.last_ms = now;
+    }
     if (s->cfg.timeout <= 0)
         return;
-    uint64_t now = proxy_now_ms();
     struct proxy_client *c = s->clients, *next;
     for (; c; c = next) {
         next = c->next;
@@ -214,13 +220,29 @@ static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
     server_begin_shutdown(s, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* 40 random hex digits, as Redis's run_id. */
+static void server_make_run_id(char id[41])
+{
+    unsigned char r[20];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        uint64_t x = proxy_now_ms() ^ ((uint64_t)getpid() << 32);
+        for (size_t i = 0; i < sizeof(r); i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            r[i] = (unsigned char)(x >> 56);
+        }
+    }
+    for (size_t i = 0; i < sizeof(r); i++)
+        snprintf(id + 2 * i, 3, "%02x", r[i]);
+}
+
 struct proxy_server *proxy_server_new(const struct proxy_config *cfg, char *err, size_t errlen)
 {
     struct proxy_server *s = calloc(1, sizeof(*s));
     if (s == NULL)
         abort();
     s->cfg = *cfg; /* takes over the strings */
-    s->start_ms = proxy_now_ms();
+    s->start_ms = s->ops.last_ms = proxy_now_ms();
+    server_make_run_id(s->run_id);
     struct event_config *ec = event_config_new();
     event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
     s->base = event_base_new_with_config(ec);

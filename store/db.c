@@ -129,14 +129,23 @@ int store_db_lookup(struct store_ctx *c, const char *key, size_t klen, struct st
     if (rc != 0) {
         if (rc != MDB_NOTFOUND)
             store_ctx_mdb_err(c, rc);
+        else if (c->count_lookups)
+            c->s->stats.keyspace_misses++;
         return 0;
     }
     store_rec_parse(&v, r);
     if (store_db_expired(c, r)) {
-        if (c->write)
+        if (c->write) {
             store_db_remove(c, key, klen, r);
+            if (c->t)
+                c->t->expired++;
+        }
+        if (c->count_lookups)
+            c->s->stats.keyspace_misses++;
         return 0;
     }
+    if (c->count_lookups)
+        c->s->stats.keyspace_hits++;
     return 1;
 }
 

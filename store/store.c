@@ -333,6 +333,16 @@ uint64_t store_expires_count(struct store *s)
     return n;
 }
 
+void store_get_stats(struct store *s, struct store_stats *out)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    *out = s->stats;
+    out->used_bytes = 0;
+    if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0)
+        out->used_bytes = (info.me_last_pgno + 1) * (uint64_t)st.ms_psize;
+}
+
 /* ------------------------------------------------------------------ reads */
 
 static void store_ctx_init(struct store_ctx *c, struct store *s, MDB_txn *txn, uint64_t now,
@@ -389,6 +399,7 @@ int store_read(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t
     }
     struct store_ctx c;
     store_ctx_init(&c, s, txn, now_ms, reply);
+    c.count_lookups = 1;
     store_exec_cmd(&c, argc, argv, argvlen);
     if (c.err) {
         store_read_txn_reset(s);
@@ -402,6 +413,7 @@ int store_txn_read(struct store_txn *t, int argc, char **argv, size_t *argvlen, 
 {
     struct store_ctx c;
     store_ctx_init(&c, t->s, t->txn, now_ms > t->last_ts ? now_ms : t->last_ts, reply);
+    c.count_lookups = 1;
     store_exec_cmd(&c, argc, argv, argvlen);
     return c.err ? STORE_EIO : 0;
 }
@@ -607,6 +619,7 @@ int store_txn_begin(struct store *s, struct store_txn **out)
     t->version = s->version;
     t->last_ts = s->last_ts;
     t->dead = 0;
+    t->expired = 0;
     t->kcur = NULL;
     resp_buf_reset(&t->done);
     resp_buf_reset(&t->ready);
@@ -687,6 +700,7 @@ int store_txn_commit(struct store_txn *t)
     s->applied = t->applied;
     s->version = t->version;
     s->last_ts = t->last_ts;
+    s->stats.expired_keys += t->expired;
     if (s->prep_ts < s->last_ts)
         s->prep_ts = s->last_ts;
     return 0;
@@ -966,6 +980,7 @@ static int store_txn_replay(struct store_txn *t)
     t->applied = s->applied;
     t->version = s->version;
     t->last_ts = s->last_ts;
+    t->expired = 0; /* the replay counts them again */
     size_t off = 0;
     while (off + 8 <= t->done.len) {
         const unsigned char *p = (unsigned char *)t->done.data + off;

@@ -109,6 +109,15 @@ uint64_t store_key_count(struct store *s);
 /* Number of keys with a TTL in committed state. */
 uint64_t store_expires_count(struct store *s);
 
+/* What INFO reports of the store, counted since it was opened. */
+struct store_stats {
+    uint64_t keyspace_hits;   /* keys read commands found ... */
+    uint64_t keyspace_misses; /* ... and did not (absent or expired) */
+    uint64_t expired_keys;    /* deleted as expired by committed entries */
+    uint64_t used_bytes;      /* of the data file, in pages in use (filled by the call) */
+};
+void store_get_stats(struct store *s, struct store_stats *out);
+
 /* ------------------------------------------------------------------ commands
  * Classification of a request by its first argument (case-insensitive). */
 enum store_cmd_class {

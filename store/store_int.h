@@ -44,6 +44,7 @@ struct store_txn {
     struct resp_buf ready; /* ready list keys: u32 len + bytes each */
     struct resp_buf deleted; /* deleted keys, same layout */
     int dead;             /* the LMDB txn failed: only abort is possible */
+    uint64_t expired;     /* keys deleted as expired by this txn's entries */
     /* The keyspace cursor of this txn: a lookup leaves it on the key's leaf
      * page, so the write that usually follows (SET after reading the old
      * record) finds its place there instead of descending from the root
@@ -68,6 +69,7 @@ struct store {
     MDB_txn *rtxn;   /* the read snapshot store_read reuses until a commit */
     int rtxn_live;   /* rtxn is renewed (not reset) */
     struct store_log *rlog; /* the Raft log on this environment (store/log.c) */
+    struct store_stats stats; /* INFO's counters (store_get_stats) */
 };
 
 /* store/log.c on the store's environment. attach: after the store's meta is
@@ -95,6 +97,7 @@ struct store_ctx {
     int err;            /* first LMDB error, 0 if none */
     int blocked;        /* a blocking command found nothing */
     int in_multi;       /* inside EXEC: blocking commands do not block */
+    int count_lookups;  /* a read command: key lookups count as hits or misses */
 };
 
 /* A keyspace lookup result. The payload points into LMDB memory, valid until

@@ -247,3 +247,102 @@ Test(store_node, a_second_ferry_on_the_same_dir_refuses_to_start)
     support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET still k");
     redisFree(c);
 }
+
+/* The value of field `name` in an INFO reply, -1 when absent. */
+static long long info_field(redisContext *c, const char *section, const char *name)
+{
+    redisReply *r = redisCommand(c, "INFO %s", section);
+    cr_assert(r && r->type == REDIS_REPLY_STRING);
+    char want[128];
+    snprintf(want, sizeof(want), "\r\n%s:", name);
+    const char *p = strstr(r->str, want);
+    long long v = p ? atoll(p + strlen(want)) : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+Test(store_node, info_chooses_sections_as_redis_does)
+{
+    start_ferry(NULL);
+    redisContext *c = support_connect(ferry.port);
+    redisReply *r = redisCommand(c, "INFO");
+    cr_assert(r && r->type == REDIS_REPLY_STRING);
+    const char *order[] = {"# Server\r\n", "\r\n\r\n# Clients\r\n", "\r\n\r\n# Memory\r\n",
+                           "\r\n\r\n# Persistence\r\n", "\r\n\r\n# Stats\r\n",
+                           "\r\n\r\n# Replication\r\n", "\r\n\r\n# CPU\r\n",
+                           "\r\n\r\n# Modules\r\n", "\r\n\r\n# Cluster\r\n", "\r\n\r\n# Ferry\r\n",
+                           "\r\n\r\n# Raft\r\n", "\r\n\r\n# Keyspace\r\n"};
+    const char *at = r->str;
+    cr_assert(strncmp(r->str, order[0], strlen(order[0])) == 0, "%s", r->str);
+    for (size_t i = 1; i < sizeof(order) / sizeof(order[0]); i++) {
+        const char *p = strstr(at, order[i]);
+        cr_assert(p != NULL, "section %zu missing or out of order in:\n%s", i, r->str);
+        at = p;
+    }
+    freeReplyObject(r);
+    /* `all` and `everything` are every section too; an unknown name adds
+     * nothing, and only unknown names give an empty string. */
+    r = redisCommand(c, "INFO everything");
+    cr_assert(strstr(r->str, "# Keyspace") && strstr(r->str, "# Server"));
+    freeReplyObject(r);
+    support_expect_str(c, REDIS_REPLY_STRING, "", "INFO nosuchsection");
+    support_expect_str(c, REDIS_REPLY_STRING, "# Keyspace\r\n", "INFO keyspace nosuch");
+    support_expect_int(c, 1, "RPUSH l x");
+    support_expect_str(c, REDIS_REPLY_STRING,
+                       "# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n", "INFO KeySpace");
+    /* Arguments in any order and case; sections print in Redis's order. */
+    r = redisCommand(c, "INFO CLIENTS server");
+    cr_assert(strncmp(r->str, "# Server\r\n", 10) == 0, "%s", r->str);
+    cr_assert(strstr(r->str, "\r\n\r\n# Clients\r\nconnected_clients:1\r\n") != NULL, "%s",
+              r->str);
+    cr_assert(strstr(r->str, "# Memory") == NULL && strstr(r->str, "# Keyspace") == NULL);
+    cr_assert(r->len >= 2 && strcmp(r->str + r->len - 2, "\r\n") == 0);
+    cr_assert(strstr(r->str, "\r\n\r\n\r\n") == NULL);
+    freeReplyObject(r);
+    cr_assert_eq(info_field(c, "server", "tcp_port"), ferry.port);
+    cr_assert_gt(info_field(c, "memory", "used_memory"), 0);
+    cr_assert_gt(info_field(c, "memory", "used_memory_rss"), 0);
+    cr_assert_gt(info_field(c, "ferry", "ferry_store_used"), 0);
+    redisFree(c);
+}
+
+Test(store_node, info_counts_hits_misses_expired_keys_and_ops)
+{
+    start_ferry(NULL);
+    redisContext *c = support_connect(ferry.port);
+    cr_assert_eq(info_field(c, "stats", "keyspace_hits"), 0);
+    long long conns = info_field(c, "stats", "total_connections_received");
+    redisContext *c2 = support_connect(ferry.port);
+    support_expect_str(c2, REDIS_REPLY_STATUS, "PONG", "PING");
+    redisFree(c2);
+    cr_assert_eq(info_field(c, "stats", "total_connections_received"), conns + 1);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "MSET a 1 b 2");
+    redisReply *r = redisCommand(c, "MGET a b nosuch");
+    freeReplyObject(r);
+    support_expect_str(c, REDIS_REPLY_STRING, "1", "GET a");
+    cr_assert_eq(info_field(c, "stats", "keyspace_hits"), 3);
+    cr_assert_eq(info_field(c, "stats", "keyspace_misses"), 1);
+    /* Expired keys count once deleted, by access or by active expiry. */
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET gone 1 PX 1");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET gone2 1 PX 1");
+    usleep(10 * 1000);
+    support_expect_int(c, 0, "EXISTS gone");
+    long long expired = 0;
+    for (int i = 0; i < 100 && (expired = info_field(c, "stats", "expired_keys")) < 2; i++)
+        usleep(20 * 1000);
+    cr_assert_eq(expired, 2);
+    /* Commands per second, over the last second the cron measured. */
+    long long ops = 0;
+    for (int i = 0; i < 40 && ops <= 0; i++) {
+        for (int j = 0; j < 50; j++)
+            redisAppendCommand(c, "PING");
+        for (int j = 0; j < 50; j++) {
+            cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+            freeReplyObject(r);
+        }
+        usleep(100 * 1000);
+        ops = info_field(c, "stats", "instantaneous_ops_per_sec");
+    }
+    cr_assert_gt(ops, 0);
+    redisFree(c);
+}
