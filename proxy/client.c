@@ -165,7 +165,7 @@ static void client_pause_reading(struct proxy_client *c)
 
 static void client_resume_reading(struct proxy_client *c)
 {
-    if (c->read_paused && !c->close_after_reply && !c->srv->shutting_down) {
+    if (c->read_paused && !c->close_after_reply && !c->killed && !c->srv->shutting_down) {
         event_add(c->rev, NULL);
         c->read_paused = 0;
     }
@@ -183,6 +183,10 @@ static void client_flush(struct proxy_client *c)
 {
     if (c->gone)
         return;
+    if (c->killed) {
+        proxy_client_close(c);
+        return;
+    }
     if (c->up)
         proxy_upstream_flush(c->up);
     client_flush_slots(c);
@@ -295,6 +299,20 @@ void proxy_client_close_after_reply(struct proxy_client *c)
     c->close_after_reply = 1;
     client_pause_reading(c);
     proxy_client_mark_dirty(c);
+}
+
+void proxy_client_kill(struct proxy_client *c)
+{
+    if (c->gone || c->killed)
+        return;
+    c->killed = 1;
+    client_pause_reading(c);
+    proxy_client_mark_dirty(c);
+}
+
+int proxy_client_killed(const struct proxy_client *c)
+{
+    return c->killed || c->gone;
 }
 
 void **proxy_client_node_state(struct proxy_client *c)
@@ -735,6 +753,13 @@ void proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
      * buffer much. */
     resp_reader_set_auth_required(c->reader, !c->authenticated);
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
+    struct sockaddr_storage local;
+    socklen_t locallen = sizeof(local);
+    if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)
+        proxy_format_addr((struct sockaddr *)&local, c->laddr, sizeof(c->laddr));
+    else
+        snprintf(c->laddr, sizeof(c->laddr), "?");
+    c->created_ms = c->last_active_ms;
     c->next = srv->clients;
     if (srv->clients)
         srv->clients->prev = c;

@@ -5,6 +5,7 @@
 
 #include <event2/event.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "proxy/proxy.h"
 
@@ -88,7 +89,10 @@ struct proxy_client {
     unsigned watching : 1;
     unsigned db_selected : 1;
     unsigned named : 1;
-    char addr[64];
+    unsigned killed : 1;           /* CLIENT KILL: closed at the next flush */
+    uint64_t created_ms;
+    char addr[64];                 /* the peer, ip:port */
+    char laddr[64];                /* ferry's end, ip:port */
 };
 
 struct proxy_server {
@@ -159,6 +163,9 @@ struct proxy_info_node {
 };
 void proxy_info_reply(struct proxy_server *s, const struct proxy_info_node *node, int argc,
                       char **argv, size_t *len, struct resp_buf *out);
+
+/* server.c: ip:port, [ipv6]:port, or "unix". */
+void proxy_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 
 /* client.c */
 void proxy_client_flush_all(struct proxy_server *s);

@@ -13,6 +13,7 @@
  * every write in a batch the lists it made non-empty serve the waiting
  * clients in arrival order, inside the same transaction, as Redis does.
  * Active expiry proposes deletions as entries, every 100 ms. */
+#include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fnmatch.h>
@@ -76,6 +77,7 @@ struct node_blocked {
     struct event *timer;
     struct resp_buf reply; /* served in the current batch, filled after commit */
     int served;
+    int unblocked; /* CLIENT UNBLOCK: 1 as a timeout, 2 with an error; answered by the timer */
 };
 
 struct node_watch {
@@ -94,6 +96,7 @@ struct node_client {
     struct node_watch *watches;
     int nwatches, capwatches;
     char *name;
+    const struct resp_command *last_cmd; /* CLIENT LIST's cmd= */
     struct node_blocked *blocked;
     /* Requests that arrived while blocked: Redis reads nothing more from a
      * blocked client, so they run once it is unblocked. */
@@ -298,7 +301,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
 /* Runs the requests a client sent while it was blocked. */
 static void node_client_resume(struct node_client *nc)
 {
-    while (nc->ndeferred > 0 && nc->blocked == NULL) {
+    while (nc->ndeferred > 0 && nc->blocked == NULL && !proxy_client_killed(nc->c)) {
         struct node_argv a = nc->deferred[0];
         memmove(nc->deferred, nc->deferred + 1, sizeof(*nc->deferred) * (size_t)(nc->ndeferred - 1));
         nc->ndeferred--;
@@ -327,7 +330,11 @@ static void node_blocked_timeout_cb(evutil_socket_t fd, short what, void *arg)
     node_blocked_unlink(b);
     nc->blocked = NULL;
     /* Redis answers a timed-out list pop (BLMOVE included) with *-1. */
-    proxy_slot_fill(b->c, b->slot, "*-1\r\n", 5);
+    static const char unblocked[] = "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n";
+    if (b->unblocked == 2)
+        proxy_slot_fill(b->c, b->slot, unblocked, sizeof(unblocked) - 1);
+    else
+        proxy_slot_fill(b->c, b->slot, "*-1\r\n", 5);
     node_blocked_free(b);
     node_client_resume(nc);
 }
@@ -390,7 +397,10 @@ static void node_ready_cb(void *arg, const char *key, size_t klen)
 {
     struct node_ready_ctx *rc = arg;
     for (struct node_blocked *b = node.bhead; b; b = b->next) {
-        if (b->served || !node_blocked_on(b, key, klen))
+        /* Killed or unblocked clients are no longer waiting: an element
+         * popped for them would be lost. */
+        if (b->served || b->unblocked || proxy_client_killed(b->c) ||
+            !node_blocked_on(b, key, klen))
             continue;
         struct resp_buf *e = &node.scratch;
         resp_buf_reset(e);
@@ -531,17 +541,19 @@ static void node_exec_apply(struct store_txn *t, struct node_op *op, uint64_t no
 
 static void node_fill_op(struct node_op *op)
 {
-    if (op->c == NULL)
+    struct proxy_client *c = op->c;
+    if (c == NULL)
         return;
-    struct node_client *nc = node_client_get(op->c);
+    struct node_client *nc = node_client_get(c);
     nc->pending--;
-    if (!op->blocked) /* else the slot now belongs to the blocked entry */
-        proxy_slot_fill(op->c, op->slot, op->reply.data, op->reply.len);
-    if (op->c->gone && nc->pending == 0 && nc->blocked == NULL) {
-        /* proxy_node_client_closed kept the state for this op. */
-        *proxy_client_node_state(op->c) = NULL;
+    if (c->gone && nc->pending == 0 && nc->blocked == NULL) {
+        /* proxy_node_client_closed kept the state for this op. Dropped
+         * before the fill: the last fill of a closed client frees it. */
+        *proxy_client_node_state(c) = NULL;
         free(nc);
     }
+    if (!op->blocked) /* else the slot now belongs to the blocked entry */
+        proxy_slot_fill(c, op->slot, op->reply.data, op->reply.len);
 }
 
 /* Whether a commit failed because the disk refused it. */
@@ -639,6 +651,9 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
                                 STORE_MAX_KEY_LEN);
             } else if (arc != 0) {
                 resp_add_errorf(&op->reply, "ERR ferry: write failed: %s", store_strerror(arc));
+            } else if (blocked && proxy_client_killed(op->c)) {
+                /* Closed (or about to be) since it asked: nobody to wait for;
+                 * the empty reply only releases the slot. */
             } else if (blocked) {
                 op->blocked = 1;
                 node_block(op->c, op->slot, &op->a, now);
@@ -833,16 +848,237 @@ static void node_client_line(struct proxy_client *c, struct resp_buf *out, uint6
     struct node_client *nc = node_client_get(c);
     char line[512];
     int n = snprintf(line, sizeof(line),
-                     "id=%llu addr=%s laddr=? fd=%d name=%s age=%llu idle=%llu flags=%s db=0 "
+                     "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 "
                      "sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
-                     "rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client user=default "
+                     "rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default "
                      "redir=-1 resp=2\n",
-                     (unsigned long long)proxy_client_id(c), c->addr, c->fd,
-                     nc->name ? nc->name : "", (unsigned long long)0,
+                     (unsigned long long)proxy_client_id(c), c->addr, c->laddr, c->fd,
+                     nc->name ? nc->name : "", (unsigned long long)((now - c->created_ms) / 1000),
                      (unsigned long long)((now - c->last_active_ms) / 1000),
                      nc->blocked ? "b" : (nc->in_multi ? "x" : "N"),
-                     nc->in_multi ? nc->nqueued : -1);
+                     nc->in_multi ? nc->nqueued : -1, nc->last_cmd ? nc->last_cmd->name : "NULL");
     resp_buf_append(out, line, (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));
+}
+
+/* "client|tracking" -> "CLIENT TRACKING", for errors naming a command. */
+static void node_upper_name(const char *name, char *buf, size_t size)
+{
+    size_t i = 0;
+    for (; name[i] && i + 1 < size; i++)
+        buf[i] = name[i] == '|' ? ' ' : (char)toupper((unsigned char)name[i]);
+    buf[i] = 0;
+}
+
+/* Redis's client types by name: every client of the node is "normal". */
+static int node_client_type(const char *name, size_t len)
+{
+    if (node_is(name, len, "normal"))
+        return 1;
+    if (node_is(name, len, "slave") || node_is(name, len, "replica") ||
+        node_is(name, len, "pubsub") || node_is(name, len, "master"))
+        return 0;
+    return -1;
+}
+
+static int node_parse_ll(const char *s, size_t len, long long *v)
+{
+    return resp_string2ll(s, len, v);
+}
+
+static struct proxy_client *node_client_by_id(long long id)
+{
+    for (struct proxy_client *o = node.srv->clients; o; o = o->next)
+        if ((long long)proxy_client_id(o) == id && !proxy_client_killed(o))
+            return o;
+    return NULL;
+}
+
+/* CLIENT KILL addr, or CLIENT KILL <filter> <value> ..., as Redis 7.0. */
+static void node_client_kill(struct proxy_client *c, int argc, char **argv, size_t *len,
+                             struct resp_buf *out)
+{
+    const char *addr = NULL, *laddr = NULL;
+    long long id = 0;
+    int type = -1, skipme = 1;
+    if (argc == 3) {
+        addr = argv[2];
+        skipme = 0; /* the old form can kill the caller */
+    } else {
+        for (int i = 2; i < argc; i += 2) {
+            if (i + 1 >= argc) {
+                resp_add_error(out, "ERR syntax error");
+                return;
+            }
+            const char *v = argv[i + 1];
+            size_t vl = len[i + 1];
+            if (node_is(argv[i], len[i], "id")) {
+                if (!node_parse_ll(v, vl, &id) || id < 1) {
+                    resp_add_error(out, "ERR client-id should be greater than 0");
+                    return;
+                }
+            } else if (node_is(argv[i], len[i], "type")) {
+                if ((type = node_client_type(v, vl)) < 0) {
+                    resp_add_errorf(out, "ERR Unknown client type '%s'", v);
+                    return;
+                }
+            } else if (node_is(argv[i], len[i], "addr")) {
+                addr = v;
+            } else if (node_is(argv[i], len[i], "laddr")) {
+                laddr = v;
+            } else if (node_is(argv[i], len[i], "user")) {
+                if (!node_is(v, vl, "default")) {
+                    resp_add_errorf(out, "ERR No such user '%s'", v);
+                    return;
+                }
+            } else if (node_is(argv[i], len[i], "skipme")) {
+                if (node_is(v, vl, "yes")) {
+                    skipme = 1;
+                } else if (node_is(v, vl, "no")) {
+                    skipme = 0;
+                } else {
+                    resp_add_error(out, "ERR syntax error");
+                    return;
+                }
+            } else {
+                resp_add_error(out, "ERR syntax error");
+                return;
+            }
+        }
+    }
+    long long killed = 0;
+    int self = 0;
+    for (struct proxy_client *o = node.srv->clients; o; o = o->next) {
+        if (proxy_client_killed(o) || (addr && strcmp(o->addr, addr) != 0) ||
+            (laddr && strcmp(o->laddr, laddr) != 0) || type == 0 ||
+            (id && (long long)proxy_client_id(o) != id) || (o == c && skipme))
+            continue;
+        if (o == c)
+            self = 1;
+        else
+            proxy_client_kill(o);
+        killed++;
+    }
+    if (argc == 3) {
+        if (killed == 0)
+            resp_add_error(out, "ERR No such client");
+        else
+            resp_add_simple(out, "OK");
+    } else {
+        resp_add_int(out, killed);
+    }
+    if (self) /* after the reply, as Redis */
+        proxy_client_close_after_reply(c);
+}
+
+/* CLIENT UNBLOCK id [TIMEOUT|ERROR]: the pop is answered by its timer,
+ * right after this turn, as if it had timed out (or with -UNBLOCKED). */
+static void node_client_unblock(int argc, char **argv, size_t *len, struct resp_buf *out)
+{
+    int how = 1;
+    if (argc == 4) {
+        if (node_is(argv[3], len[3], "error")) {
+            how = 2;
+        } else if (!node_is(argv[3], len[3], "timeout")) {
+            resp_add_error(out, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+            return;
+        }
+    }
+    long long id;
+    if (!node_parse_ll(argv[2], len[2], &id)) {
+        resp_add_error(out, "ERR value is not an integer or out of range");
+        return;
+    }
+    struct proxy_client *o = node_client_by_id(id);
+    struct node_client *onc = o ? *proxy_client_node_state(o) : NULL;
+    struct node_blocked *b = onc ? onc->blocked : NULL;
+    if (b == NULL || b->served || b->unblocked) {
+        resp_add_int(out, 0);
+        return;
+    }
+    b->unblocked = how;
+    if (b->timer == NULL)
+        b->timer = evtimer_new(proxy_server_base(node.srv), node_blocked_timeout_cb, b);
+    struct timeval now = {0, 0};
+    evtimer_add(b->timer, &now);
+    resp_add_int(out, 1);
+}
+
+static const char *const node_client_help[] = {
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR <ip:port>",
+    "      Kill connections made from the specified address",
+    "    * LADDR <ip:port>",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "    * ID <id> [<id> ...]",
+    "      Return clients with the given IDs.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "HELP",
+    "    Prints this help.",
+};
+
+static void node_client_list(int argc, char **argv, size_t *len, struct resp_buf *out)
+{
+    struct resp_buf lines;
+    resp_buf_init(&lines);
+    uint64_t now = proxy_now_ms();
+    if (argc == 4 && node_is(argv[2], len[2], "type")) {
+        int type = node_client_type(argv[3], len[3]);
+        if (type < 0) {
+            resp_add_errorf(out, "ERR Unknown client type '%s'", argv[3]);
+            resp_buf_fini(&lines);
+            return;
+        }
+        for (struct proxy_client *o = node.srv->clients; o && type == 1; o = o->next)
+            if (!proxy_client_killed(o))
+                node_client_line(o, &lines, now);
+    } else if (argc > 3 && node_is(argv[2], len[2], "id")) {
+        for (int i = 3; i < argc; i++) {
+            long long id;
+            if (!node_parse_ll(argv[i], len[i], &id)) {
+                resp_add_error(out, "ERR Invalid client ID");
+                resp_buf_fini(&lines);
+                return;
+            }
+            struct proxy_client *o = node_client_by_id(id);
+            if (o)
+                node_client_line(o, &lines, now);
+        }
+    } else if (argc != 2) {
+        resp_add_error(out, "ERR syntax error");
+        resp_buf_fini(&lines);
+        return;
+    } else {
+        for (struct proxy_client *o = node.srv->clients; o; o = o->next)
+            if (!proxy_client_killed(o))
+                node_client_line(o, &lines, now);
+    }
+    resp_add_bulk(out, lines.data, lines.len);
+    resp_buf_fini(&lines);
 }
 
 static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_t *len,
@@ -850,6 +1086,12 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
 {
     struct node_client *nc = node_client_get(c);
     const char *sub = argv[1];
+    const struct resp_command *cc = resp_command_lookup("client", 6);
+    const struct resp_command *sc = cc ? resp_command_lookup_sub(cc, sub, len[1]) : NULL;
+    if (sc && !resp_command_arity_ok(sc, argc)) {
+        node_arity_error(out, sc->name);
+        return;
+    }
     if (node_is(sub, len[1], "setname")) {
         if (argc != 3) {
             node_arity_error(out, "client|setname");
@@ -895,21 +1137,32 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
         resp_add_bulk(out, line.data, line.len);
         resp_buf_fini(&line);
     } else if (node_is(sub, len[1], "list")) {
-        struct resp_buf lines;
-        resp_buf_init(&lines);
-        uint64_t now = proxy_now_ms();
-        for (struct proxy_client *o = node.srv->clients; o; o = o->next)
-            node_client_line(o, &lines, now);
-        resp_add_bulk(out, lines.data, lines.len);
-        resp_buf_fini(&lines);
-    } else {
-        const struct resp_command *cc = resp_command_lookup("client", 6);
-        const struct resp_command *sc = cc ? resp_command_lookup_sub(cc, sub, len[1]) : NULL;
-        if (sc)
-            resp_add_errorf(out, "ERR ferry: CLIENT %s is not supported while reads/writes are "
-                                 "served by the raft group", sub);
+        node_client_list(argc, argv, len, out);
+    } else if (node_is(sub, len[1], "kill")) {
+        node_client_kill(c, argc, argv, len, out);
+    } else if (node_is(sub, len[1], "unblock") && (argc == 3 || argc == 4)) {
+        node_client_unblock(argc, argv, len, out);
+    } else if (node_is(sub, len[1], "no-evict")) {
+        /* ferry never evicts clients: both settings hold already. */
+        if (node_is(argv[2], len[2], "on") || node_is(argv[2], len[2], "off"))
+            resp_add_simple(out, "OK");
         else
-            resp_add_errorf(out, "ERR unknown subcommand '%.128s'. Try CLIENT HELP.", sub);
+            resp_add_error(out, "ERR syntax error");
+    } else if (node_is(sub, len[1], "help") && argc == 2) {
+        size_t n = sizeof(node_client_help) / sizeof(node_client_help[0]);
+        resp_add_array(out, (long long)n);
+        for (size_t i = 0; i < n; i++)
+            resp_add_simple(out, node_client_help[i]);
+    } else if (sc && !node_is(sub, len[1], "unblock") && !node_is(sub, len[1], "help")) {
+        char name[64];
+        node_upper_name(sc->name, name, sizeof(name));
+        resp_add_errorf(out, "ERR ferry: %s is not supported while reads/writes are served by "
+                             "the raft group", name);
+    } else if (sc) {
+        resp_add_errorf(out, "ERR unknown subcommand or wrong number of arguments for '%.128s'. "
+                             "Try CLIENT HELP.", sub);
+    } else {
+        resp_add_errorf(out, "ERR unknown subcommand '%.128s'. Try CLIENT HELP.", sub);
     }
 }
 
@@ -1104,6 +1357,14 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
             node_cmd_config(argc, argv, len, out);
     } else if (node_is(name, nl, "info")) {
         node_cmd_info(argc, argv, len, out);
+    } else if (node_is(name, nl, "role")) {
+        /* One node, no replicas yet: a master at offset 0, as Redis alone. */
+        resp_add_array(out, 3);
+        resp_add_bulk_str(out, "master");
+        resp_add_int(out, 0);
+        resp_add_array(out, 0);
+    } else if (node_is(name, nl, "readonly") || node_is(name, nl, "readwrite")) {
+        resp_add_error(out, "ERR This instance has cluster support disabled");
     } else if (node_is(name, nl, "unwatch")) {
         node_unwatch(node_client_get(c));
         resp_add_simple(out, "OK");
@@ -1170,11 +1431,14 @@ static void node_unwatch_reply(struct proxy_client *c, const char *reply)
 static void node_unsupported(struct resp_buf *out, int argc, char **argv, size_t *len)
 {
     const struct resp_command *cmd = resp_command_lookup(argv[0], len[0]);
-    if (cmd)
+    if (cmd) {
+        char name[64];
+        node_upper_name(cmd->name, name, sizeof(name));
         resp_add_errorf(out, "ERR ferry: %s is not supported while reads/writes are served by "
-                             "the raft group", cmd->name);
-    else
+                             "the raft group", name);
+    } else {
         store_reply_unknown(argc, argv, len, out);
+    }
 }
 
 static void node_request_internal(struct proxy_client *c, int argc, char **argv, size_t *len)
@@ -1194,6 +1458,11 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     const char *name = argv[0];
     size_t nl = len[0];
     const struct resp_command *rcmd = resp_command_lookup(name, nl);
+    if (rcmd) {
+        const struct resp_command *sub =
+            rcmd->nsub && argc > 1 ? resp_command_lookup_sub(rcmd, argv[1], len[1]) : NULL;
+        nc->last_cmd = sub ? sub : rcmd;
+    }
     if (rcmd && !resp_command_arity_ok(rcmd, argc)) {
         node_arity_error(out, rcmd->name);
         if (nc->in_multi)
@@ -1279,7 +1548,9 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
                     node_is(name, nl, "echo") || node_is(name, nl, "time") ||
                     node_is(name, nl, "select") || node_is(name, nl, "unwatch") ||
                     node_is(name, nl, "client") || node_is(name, nl, "info") ||
-                    node_is(name, nl, "command") || node_is(name, nl, "config");
+                    node_is(name, nl, "command") || node_is(name, nl, "config") ||
+                    node_is(name, nl, "role") || node_is(name, nl, "readonly") ||
+                    node_is(name, nl, "readwrite");
         if (!known) {
             node_unsupported(out, argc, argv, len);
             nc->multi_dirty = 1;

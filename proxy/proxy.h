@@ -143,6 +143,12 @@ void proxy_client_reply(struct proxy_client *c, const char *reply, size_t len);
 void proxy_client_reply_error(struct proxy_client *c, const char *err);
 /* Closes the connection once every reply reserved so far has been sent. */
 void proxy_client_close_after_reply(struct proxy_client *c);
+/* CLIENT KILL: stops reading c now and closes it, dropping whatever it is
+ * still owed, at the end of the loop turn. Not at once: the caller may be
+ * inside a loop over clients or blocked pops that the close would cut. */
+void proxy_client_kill(struct proxy_client *c);
+/* Whether c was killed and is waiting for its close. */
+int proxy_client_killed(const struct proxy_client *c);
 /* A per-client pointer owned by the node (proxy/node.c); NULL initially. */
 void **proxy_client_node_state(struct proxy_client *c);
 uint64_t proxy_client_id(const struct proxy_client *c);

@@ -58,28 +58,30 @@ static void server_raise_fd_limit(struct proxy_server *s)
     }
 }
 
+void proxy_format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(buf, len, "%s:%d", host, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(buf, len, "[%s]:%d", host, ntohs(in6->sin6_port));
+    } else {
+        snprintf(buf, len, "unix");
+    }
+}
+
 static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                              int salen, void *arg)
 {
     (void)l;
     (void)salen;
-    struct proxy_server *s = arg;
-    char host[INET6_ADDRSTRLEN] = "?", addr[80];
-    int port = 0;
-    if (sa->sa_family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        port = ntohs(in->sin_port);
-        snprintf(addr, sizeof(addr), "%s:%d", host, port);
-    } else if (sa->sa_family == AF_INET6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        port = ntohs(in6->sin6_port);
-        snprintf(addr, sizeof(addr), "[%s]:%d", host, port);
-    } else {
-        snprintf(addr, sizeof(addr), "unix");
-    }
-    proxy_client_accept(s, fd, addr);
+    char addr[80];
+    proxy_format_addr(sa, addr, sizeof(addr));
+    proxy_client_accept(arg, fd, addr);
 }
 
 static void server_accept_error_cb(struct evconnlistener *l, void *arg)
