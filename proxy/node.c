@@ -209,10 +209,14 @@ static struct node_client *node_client_get(struct proxy_client *c)
     return *p;
 }
 
+/* node.scratch (and the entries it carries) is reused for every request;
+ * past this it is freed after use instead of kept at its largest. */
+#define NODE_SCRATCH_KEEP (1u << 20)
+
 static void node_reply_buf(struct proxy_client *c, struct resp_buf *b)
 {
     proxy_client_reply(c, b->data, b->len);
-    resp_buf_reset(b);
+    resp_buf_reset_shrink(b, NODE_SCRATCH_KEEP);
 }
 
 /* ------------------------------------------------------------------ watches / multi */
@@ -720,6 +724,7 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
     }
     free(ops);
     node_blocked_finish(ok);
+    resp_buf_reset_shrink(&node.scratch, NODE_SCRATCH_KEEP);
 }
 
 static void node_expire_cb(evutil_socket_t fd, short what, void *arg)

@@ -31,6 +31,13 @@ void resp_buf_reset(struct resp_buf *b)
     b->len = 0;
 }
 
+void resp_buf_reset_shrink(struct resp_buf *b, size_t keep)
+{
+    if (b->cap > keep)
+        resp_buf_fini(b);
+    b->len = 0;
+}
+
 void resp_buf_reserve(struct resp_buf *b, size_t extra)
 {
     if (b->cap - b->len >= extra)

@@ -46,6 +46,9 @@ struct resp_buf {
 void resp_buf_init(struct resp_buf *b);
 void resp_buf_fini(struct resp_buf *b);
 void resp_buf_reset(struct resp_buf *b); /* len = 0, keeps capacity */
+/* Empties b and, when it grew past keep bytes, frees its memory: a buffer
+ * reused for every request must not keep the largest one's size. */
+void resp_buf_reset_shrink(struct resp_buf *b, size_t keep);
 void resp_buf_reserve(struct resp_buf *b, size_t extra);
 void resp_buf_append(struct resp_buf *b, const void *p, size_t n);
 /* Drops the first n bytes (n <= len). */

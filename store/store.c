@@ -634,6 +634,10 @@ static void store_txn_end(struct store_txn *t)
 {
     t->s->in_txn = 0;
     t->txn = NULL;
+    /* A large transaction's entries are not kept until the next one. */
+    resp_buf_reset_shrink(&t->done, STORE_BUF_KEEP);
+    resp_buf_reset_shrink(&t->ready, STORE_BUF_KEEP);
+    resp_buf_reset_shrink(&t->deleted, STORE_BUF_KEEP);
 }
 
 void store_txn_abort(struct store_txn *t)

@@ -34,6 +34,9 @@ enum store_type {
  * lists. */
 #define STORE_REC_HDR 17
 
+/* Reused buffers above this size are freed rather than kept for reuse. */
+#define STORE_BUF_KEEP (1u << 20)
+
 struct store_txn {
     struct store *s;
     MDB_txn *txn;

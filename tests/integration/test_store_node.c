@@ -500,3 +500,43 @@ Test(store_node, killing_writers_with_writes_in_the_batch_is_safe)
     close(k);
     redisFree(c);
 }
+
+/* Anonymous resident memory of pid in kB (the store's file pages apart). */
+static long rss_anon_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert(f != NULL);
+    long kb = -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "RssAnon: %ld", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+/* Buffers reused for every request and every commit give back what a large
+ * value made them grow to. */
+Test(store_node, a_large_value_leaves_no_large_buffers_behind)
+{
+    start_ferry(NULL);
+    enum { SIZE = 64 << 20 };
+    char *val = malloc(SIZE);
+    cr_assert(val != NULL);
+    memset(val, 'v', SIZE);
+    redisContext *c = support_connect(ferry.port);
+    redisReply *r = redisCommand(c, "SET big %b", val, (size_t)SIZE);
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "%s", r ? r->str : "no reply");
+    freeReplyObject(r);
+    long after_set = rss_anon_kb(ferry.pid);
+    r = redisCommand(c, "GET big");
+    cr_assert(r && r->type == REDIS_REPLY_STRING && r->len == SIZE);
+    cr_assert(memcmp(r->str, val, SIZE) == 0);
+    freeReplyObject(r);
+    long after_get = rss_anon_kb(ferry.pid);
+    free(val);
+    redisFree(c);
+    cr_assert_lt(after_set, 16 * 1024, "%ld kB anonymous after a 64 MB SET", after_set);
+    cr_assert_lt(after_get, 16 * 1024, "%ld kB anonymous after a 64 MB GET", after_get);
+}
