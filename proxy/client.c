@@ -357,9 +357,19 @@ void proxy_client_deliver(struct proxy_client *c, struct proxy_slot *s, struct e
     proxy_client_mark_dirty(c);
 }
 
+void proxy_client_push(struct proxy_client *c, struct evbuffer *src, size_t len)
+{
+    if (c->gone) {
+        evbuffer_drain(src, len);
+        return;
+    }
+    evbuffer_remove_buffer(src, c->tail ? proxy_client_slot_dest(c, c->tail) : c->out, len);
+    proxy_client_mark_dirty(c);
+}
+
 void proxy_client_upstream_lost(struct proxy_client *c)
 {
-    if (c->raw || c->in_multi || c->watching || c->db_selected || c->named) {
+    if (c->raw || c->in_multi || c->watching || c->db_selected || c->named || c->resp3) {
         proxy_log_verbose("client %s: closing, its connection state was on the upstream",
                           c->addr);
         proxy_client_close_after_reply(c);
@@ -464,7 +474,11 @@ static void client_track_state(struct proxy_client *c, const struct resp_request
         c->watching = 0;
         break;
     case PROXY_CMD_RESET:
-        c->in_multi = c->watching = c->db_selected = c->named = 0;
+        c->in_multi = c->watching = c->db_selected = c->named = c->resp3 = 0;
+        break;
+    case PROXY_CMD_HELLO:
+        if (r->argc >= 2)
+            c->resp3 = r->argvlen[1] == 1 && r->argv[1][0] == '3';
         break;
     case PROXY_CMD_SELECT:
         c->db_selected = !(r->argc == 2 && r->argvlen[1] == 1 && r->argv[1][0] == '0');
@@ -577,7 +591,9 @@ static void client_auth(struct proxy_client *c, const struct resp_request *r)
 static void client_dispatch_routed(struct proxy_client *c, struct resp_request *r,
                                    struct proxy_cmd_props props);
 
-/* HELLO: ferry speaks RESP2 only; AUTH inside HELLO is checked here when
+/* HELLO: RESP3 passes to Redis in phase redis (the client is on its own
+ * connection by then, and the scanner frames RESP3); the store speaks RESP2
+ * only. AUTH inside HELLO is checked here when
  * ferry has its own password, and the rest goes where the phase says. */
 static void client_hello(struct proxy_client *c, struct resp_request *r,
                          struct proxy_cmd_props props)
@@ -588,7 +604,8 @@ static void client_hello(struct proxy_client *c, struct resp_request *r,
             proxy_client_reply_error(c, "ERR Protocol version is not an integer or out of range");
             return;
         }
-        if (ver != 2) {
+        /* RESP3 only where Redis answers: the store speaks RESP2. */
+        if (ver != 2 && !(ver == 3 && c->srv->cfg.phase == PROXY_PHASE_REDIS)) {
             proxy_client_reply_error(c, "NOPROTO unsupported protocol version");
             return;
         }

@@ -89,6 +89,7 @@ struct proxy_client {
     unsigned watching : 1;
     unsigned db_selected : 1;
     unsigned named : 1;
+    unsigned resp3 : 1;            /* HELLO 3: its replies are RESP3 */
     unsigned killed : 1;           /* CLIENT KILL: closed at the next flush */
     uint64_t created_ms;
     char addr[64];                 /* the peer, ip:port */
@@ -177,6 +178,9 @@ void proxy_client_deliver(struct proxy_client *c, struct proxy_slot *s, struct e
  * have had their errors). */
 void proxy_client_upstream_lost(struct proxy_client *c);
 void proxy_client_mark_dirty(struct proxy_client *c);
+/* Called by upstream.c: moves `len` bytes of RESP3 pushes, which answer no
+ * request, from src to c after everything queued for it so far. */
+void proxy_client_push(struct proxy_client *c, struct evbuffer *src, size_t len);
 struct evbuffer *proxy_client_slot_dest(struct proxy_client *c, struct proxy_slot *s);
 
 /* upstream.c */

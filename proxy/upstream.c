@@ -406,6 +406,24 @@ static int upstream_check_auth(struct proxy_upstream *up)
     return -1;
 }
 
+/* A RESP3 push (the first len bytes of the input) answers no request: it
+ * goes where the client's next reply will go, or after all it is owed;
+ * it does not count as a reply. -1 when there is nobody to give it to. */
+static int upstream_push(struct proxy_upstream *up, size_t len)
+{
+    up->scanned -= len;
+    if (up->qlen > 0) {
+        struct proxy_waiter w = up->q[up->qhead];
+        proxy_client_deliver(w.c, w.s, up->in, len, 0, up->owner == NULL);
+    } else if (up->owner) {
+        proxy_client_push(up->owner, up->in, len);
+    } else {
+        upstream_fail(up, "push message on a shared connection", 0);
+        return -1;
+    }
+    return 0;
+}
+
 /* Hands every complete reply in the input to its waiter. */
 static void upstream_route(struct proxy_upstream *up)
 {
@@ -422,6 +440,10 @@ static void upstream_route(struct proxy_upstream *up)
                 return;
             continue;
         }
+        if (up->scan.is_push && upstream_push(up, up->scanned) < 0)
+            return;
+        if (up->scan.is_push)
+            continue;
         struct proxy_waiter w;
         if (up->qlen > 0) {
             w = waiter_pop(up);
@@ -436,13 +458,18 @@ static void upstream_route(struct proxy_upstream *up)
         size_t len = up->scanned;
         unsigned n = 1;
         while (up->qlen > 0 && up->q[up->qhead].c == w.c && up->q[up->qhead].s == w.s &&
-               (rc = upstream_scan(up)) == RESP_OK) {
+               (rc = upstream_scan(up)) == RESP_OK && !up->scan.is_push) {
             waiter_pop(up);
             len = up->scanned;
             n++;
         }
+        size_t push = rc == RESP_OK && up->scan.is_push ? up->scanned - len : 0;
         up->scanned -= len; /* what remains is part of a reply not yet whole */
         proxy_client_deliver(w.c, w.s, up->in, len, n, up->owner == NULL);
+        /* A push that ended the run: the run's slot still waits for the
+         * next reply, so it is alive and the push goes there. */
+        if (push && upstream_push(up, push) < 0)
+            return;
         if (rc == RESP_ERR) {
             upstream_fail(up, "protocol error in the upstream's reply", 0);
             return;

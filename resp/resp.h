@@ -179,7 +179,8 @@ size_t resp_reader_pending(const struct resp_reader *r);
  * without a reply ending (used = n), RESP_ERR on bytes that are not RESP
  * (used = offset of the offending byte; the scanner stays in error).
  * After RESP_OK the scanner is ready for the next reply at p + used, and
- * is_error tells whether the reply just ended was an error (- or !).
+ * is_error tells whether the reply just ended was an error (- or !), is_push
+ * whether it was a RESP3 push, which answers no request.
  *
  * Accepted: + - : $ * and RESP3 _ , # ( = % ~ > | ! (attributes are taken
  * as part of the reply they precede). Lines must end in CRLF, bulk payloads
@@ -194,6 +195,7 @@ struct resp_scanner {
     int state;           /* internal */
     char type;           /* type byte of the item being read */
     char is_error;       /* the top-level reply is an error (- or !) */
+    char is_push;        /* the top-level item is a RESP3 push (>), no reply */
     size_t line_len;     /* bytes of the current header line seen */
     char line[32];       /* the first bytes of the current header line */
 };

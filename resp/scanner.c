@@ -106,8 +106,10 @@ int resp_scanner_scan(struct resp_scanner *s, const char *p, size_t n, size_t *u
             char c = p[i++];
             s->type = c;
             s->line_len = 0;
-            if (s->depth == 0)
+            if (s->depth == 0) {
                 s->is_error = (c == '-' || c == '!');
+                s->is_push = (c == '>');
+            }
             switch (c) {
             case '+': case '-': case ':': case '_': case ',': case '(': case '#':
                 s->state = RESP_SC_TEXT;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,7 +38,7 @@ Test(passthrough, answers_basic_commands_like_redis)
     support_expect_str(c, REDIS_REPLY_NIL, NULL, "GET k");
     support_expect_str(c, REDIS_REPLY_ERROR, "ERR unknown command 'NOSUCH', with args beginning with: 'x' ",
                        "NOSUCH x");
-    support_expect_str(c, REDIS_REPLY_ERROR, "NOPROTO unsupported protocol version", "HELLO 3");
+    support_expect_str(c, REDIS_REPLY_ERROR, "NOPROTO unsupported protocol version", "HELLO 4");
     redisFree(c);
 }
 
@@ -430,4 +432,122 @@ Test(passthrough, sigterm_does_not_wait_for_subscribers)
     snprintf(cmd, sizeof(cmd), "grep -q 'still had replies in flight' '%s'", ferry.log);
     cr_assert_neq(system(cmd), 0, "shutdown waited for the subscriber");
     redisFree(sub);
+}
+
+/* Reads from fd until the bytes read end with `end` (or 5 s pass); returns
+ * the length read. */
+static size_t read_until(int fd, const char *end, char *buf, size_t cap)
+{
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    size_t n = 0, e = strlen(end);
+    while (n < cap - 1 && (n < e || memcmp(buf + n - e, end, e) != 0)) {
+        ssize_t r = recv(fd, buf + n, cap - 1 - n, 0);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = 0;
+    return n;
+}
+
+/* Sends HELLO 3, then `script`, which must end with ECHO end; returns what
+ * came back after HELLO's reply (which carries the connection's id). */
+static size_t resp3_run(int port, const char *script, char *out, size_t cap)
+{
+    int fd = support_raw_connect(port);
+    /* Both runs start from the same keys. */
+    const char *hello = "HELLO 3\r\nDEL h z s t\r\nECHO hello-done\r\n";
+    support_raw_send(fd, hello, strlen(hello));
+    char buf[4096];
+    read_until(fd, "$10\r\nhello-done\r\n", buf, sizeof(buf));
+    cr_assert(strncmp(buf, "%7\r\n$6\r\nserver\r\n", 16) == 0, "HELLO 3 said: %s", buf);
+    support_raw_send(fd, script, strlen(script));
+    size_t n = read_until(fd, "$3\r\nend\r\n", out, cap);
+    /* Still in step: the next request gets its own reply. */
+    support_raw_send(fd, "PING\r\n", 6);
+    cr_assert_eq(read_until(fd, "+PONG\r\n", buf, sizeof(buf)), 7u, "after the script: %s", buf);
+    close(fd);
+    return n;
+}
+
+/* RESP3 in phase redis: the client's own connection carries Redis's RESP3
+ * replies (maps, doubles, sets, nulls) byte for byte. */
+Test(passthrough, resp3_replies_are_what_redis_sends)
+{
+    const char *script = "DEL h z s t\r\nHSET h a 1 b 2\r\nHGETALL h\r\nZADD z 1.5 m 2 n\r\n"
+                         "ZSCORE z m\r\nZRANGE z 0 -1 WITHSCORES\r\nSADD s x\r\nSMEMBERS s\r\n"
+                         "GET nokey\r\nHRANDFIELD nokey\r\nCONFIG GET maxmemory\r\nEXISTS h\r\n"
+                         "SET t v\r\nGET t\r\nMULTI\r\nHGETALL h\r\nZSCORE z n\r\nEXEC\r\n"
+                         "ECHO end\r\n";
+    char direct[8192], proxied[8192];
+    size_t nd = resp3_run(redis.port, script, direct, sizeof(direct));
+    size_t np = resp3_run(ferry.port, script, proxied, sizeof(proxied));
+    cr_assert(strstr(direct, "%2\r\n$1\r\na\r\n$1\r\n1\r\n") != NULL, "not RESP3: %s", direct);
+    cr_assert_eq(np, nd);
+    cr_assert(memcmp(direct, proxied, nd) == 0, "direct:\n%s\nthrough ferry:\n%s", direct, proxied);
+}
+
+/* A push between replies (DEBUG PROTOCOL push sends one, then its reply)
+ * is passed on where Redis put it and is not taken for a reply. */
+Test(passthrough, resp3_push_between_replies_keeps_replies_in_step)
+{
+    struct support_proc r2, f2;
+    const char *extra[] = {"--enable-debug-command", "yes", NULL};
+    cr_assert(support_redis_start(&r2, extra) == 0);
+    cr_assert(support_ferry_start(&f2, r2.port, NULL) == 0);
+    const char *script = "GET a\r\nDEBUG PROTOCOL push\r\nGET b\r\nDEBUG PROTOCOL push\r\n"
+                         "ECHO end\r\n";
+    char direct[4096], proxied[4096];
+    size_t nd = resp3_run(r2.port, script, direct, sizeof(direct));
+    size_t np = resp3_run(f2.port, script, proxied, sizeof(proxied));
+    cr_assert(strstr(direct, ">2\r\n$16\r\nserver-cpu-usage\r\n") != NULL, "%s", direct);
+    cr_assert_eq(np, nd);
+    cr_assert(memcmp(direct, proxied, nd) == 0, "direct:\n%s\nthrough ferry:\n%s", direct, proxied);
+    support_proc_stop(&f2);
+    support_proc_stop(&r2);
+}
+
+/* Client-side caching in RESP3: invalidations arrive as pushes on the
+ * tracking connection itself. */
+Test(passthrough, resp3_tracking_invalidations_reach_the_client)
+{
+    int fd = support_raw_connect(ferry.port);
+    const char *s = "HELLO 3\r\nCLIENT TRACKING on\r\nGET k\r\nECHO ready\r\n";
+    support_raw_send(fd, s, strlen(s));
+    char buf[4096];
+    read_until(fd, "$5\r\nready\r\n", buf, sizeof(buf));
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k changed");
+    const char *inv = ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n";
+    size_t n = read_until(fd, inv, buf, sizeof(buf));
+    cr_assert(n == strlen(inv) && strcmp(buf, inv) == 0, "got: %s", buf);
+    support_raw_send(fd, "GET k\r\n", 7);
+    const char *val = "$7\r\nchanged\r\n";
+    n = read_until(fd, val, buf, sizeof(buf));
+    cr_assert(n == strlen(val), "got: %s", buf);
+    close(fd);
+    redisFree(c);
+}
+
+/* The protocol is connection state: when the upstream connection goes, the
+ * client goes too, rather than go on in RESP2 on a new one. */
+Test(passthrough, upstream_loss_closes_a_resp3_client)
+{
+    int fd = support_raw_connect(ferry.port);
+    char buf[4096];
+    support_raw_send(fd, "HELLO 3\r\nECHO ready\r\n", 21);
+    read_until(fd, "$5\r\nready\r\n", buf, sizeof(buf));
+    support_stop_pid(redis.pid, 5000);
+    redis.pid = 0;
+    support_raw_send(fd, "GET x\r\n", 7);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ssize_t r;
+    while ((r = recv(fd, buf, sizeof(buf), 0)) > 0)
+        ;
+    /* A reset when the close finds GET x unread. */
+    cr_assert(r == 0 || errno == ECONNRESET, "the connection should have been closed (%s)",
+              strerror(errno));
+    close(fd);
 }

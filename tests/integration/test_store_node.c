@@ -545,3 +545,16 @@ Test(store_node, a_large_value_leaves_no_large_buffers_behind)
     (void)after_get;
 #endif
 }
+
+/* The store answers in RESP2 only. */
+Test(store_node, hello_3_gets_noproto_and_hello_2_works)
+{
+    start_ferry(NULL);
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_ERROR, "NOPROTO unsupported protocol version", "HELLO 3");
+    redisReply *r = redisCommand(c, "HELLO 2");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 14);
+    freeReplyObject(r);
+    support_expect_str(c, REDIS_REPLY_STRING, "v", "ECHO v");
+    redisFree(c);
+}

@@ -110,6 +110,7 @@ static const struct {
     {"|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n*2\r\n:2039123\r\n:9543892\r\n", 0},
     {"%0\r\n", 0},
     {"*2\r\n%1\r\n+k\r\n~1\r\n_\r\n=3\r\ntxt\r\n", 0},
+    {"*2\r\n>1\r\n+nested\r\n:1\r\n", 0},
 };
 #define NREPLIES (sizeof(replies) / sizeof(replies[0]))
 
@@ -147,6 +148,8 @@ Test(resp_scanner, each_reply_alone_ends_at_its_last_byte)
         cr_assert_eq(resp_scanner_scan(&s, p + n - 1, 1, &used), RESP_OK, "reply %zu", i);
         cr_assert_eq(used, 1);
         cr_assert_eq(s.is_error, replies[i].is_error, "reply %zu", i);
+        /* Only a top-level > is a push (not one inside another reply). */
+        cr_assert_eq(s.is_push, p[0] == '>', "reply %zu", i);
         cr_assert_eq(s.depth, 0);
     }
 }
