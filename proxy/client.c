@@ -593,8 +593,8 @@ static void client_dispatch_routed(struct proxy_client *c, struct resp_request *
 
 /* HELLO: RESP3 passes to Redis in phase redis (the client is on its own
  * connection by then, and the scanner frames RESP3); the store speaks RESP2
- * only. AUTH inside HELLO is checked here when
- * ferry has its own password, and the rest goes where the phase says. */
+ * only. AUTH inside HELLO is checked here when ferry has its own password,
+ * and the rest goes where the phase says. */
 static void client_hello(struct proxy_client *c, struct resp_request *r,
                          struct proxy_cmd_props props)
 {

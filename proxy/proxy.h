@@ -147,7 +147,7 @@ void proxy_client_close_after_reply(struct proxy_client *c);
  * still owed, at the end of the loop turn. Not at once: the caller may be
  * inside a loop over clients or blocked pops that the close would cut. */
 void proxy_client_kill(struct proxy_client *c);
-/* Whether c was killed and is waiting for its close. */
+/* Whether c was killed (and waits for its close) or is closed already. */
 int proxy_client_killed(const struct proxy_client *c);
 /* A per-client pointer owned by the node (proxy/node.c); NULL initially. */
 void **proxy_client_node_state(struct proxy_client *c);

@@ -440,10 +440,11 @@ static void upstream_route(struct proxy_upstream *up)
                 return;
             continue;
         }
-        if (up->scan.is_push && upstream_push(up, up->scanned) < 0)
-            return;
-        if (up->scan.is_push)
+        if (up->scan.is_push) {
+            if (upstream_push(up, up->scanned) < 0)
+                return;
             continue;
+        }
         struct proxy_waiter w;
         if (up->qlen > 0) {
             w = waiter_pop(up);

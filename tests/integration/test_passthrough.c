@@ -471,6 +471,18 @@ static size_t resp3_run(int port, const char *script, char *out, size_t cap)
     return n;
 }
 
+/* Runs script on Redis directly and through ferry: the same bytes must come
+ * back, and what Redis sent must contain `expect`. */
+static void resp3_same(int redis_port, int ferry_port, const char *script, const char *expect)
+{
+    char direct[8192], proxied[8192];
+    size_t nd = resp3_run(redis_port, script, direct, sizeof(direct));
+    size_t np = resp3_run(ferry_port, script, proxied, sizeof(proxied));
+    cr_assert(strstr(direct, expect) != NULL, "no %s in: %s", expect, direct);
+    cr_assert_eq(np, nd);
+    cr_assert(memcmp(direct, proxied, nd) == 0, "direct:\n%s\nthrough ferry:\n%s", direct, proxied);
+}
+
 /* RESP3 in phase redis: the client's own connection carries Redis's RESP3
  * replies (maps, doubles, sets, nulls) byte for byte. */
 Test(passthrough, resp3_replies_are_what_redis_sends)
@@ -480,12 +492,7 @@ Test(passthrough, resp3_replies_are_what_redis_sends)
                          "GET nokey\r\nHRANDFIELD nokey\r\nCONFIG GET maxmemory\r\nEXISTS h\r\n"
                          "SET t v\r\nGET t\r\nMULTI\r\nHGETALL h\r\nZSCORE z n\r\nEXEC\r\n"
                          "ECHO end\r\n";
-    char direct[8192], proxied[8192];
-    size_t nd = resp3_run(redis.port, script, direct, sizeof(direct));
-    size_t np = resp3_run(ferry.port, script, proxied, sizeof(proxied));
-    cr_assert(strstr(direct, "%2\r\n$1\r\na\r\n$1\r\n1\r\n") != NULL, "not RESP3: %s", direct);
-    cr_assert_eq(np, nd);
-    cr_assert(memcmp(direct, proxied, nd) == 0, "direct:\n%s\nthrough ferry:\n%s", direct, proxied);
+    resp3_same(redis.port, ferry.port, script, "%2\r\n$1\r\na\r\n$1\r\n1\r\n");
 }
 
 /* A push between replies (DEBUG PROTOCOL push sends one, then its reply)
@@ -498,12 +505,7 @@ Test(passthrough, resp3_push_between_replies_keeps_replies_in_step)
     cr_assert(support_ferry_start(&f2, r2.port, NULL) == 0);
     const char *script = "GET a\r\nDEBUG PROTOCOL push\r\nGET b\r\nDEBUG PROTOCOL push\r\n"
                          "ECHO end\r\n";
-    char direct[4096], proxied[4096];
-    size_t nd = resp3_run(r2.port, script, direct, sizeof(direct));
-    size_t np = resp3_run(f2.port, script, proxied, sizeof(proxied));
-    cr_assert(strstr(direct, ">2\r\n$16\r\nserver-cpu-usage\r\n") != NULL, "%s", direct);
-    cr_assert_eq(np, nd);
-    cr_assert(memcmp(direct, proxied, nd) == 0, "direct:\n%s\nthrough ferry:\n%s", direct, proxied);
+    resp3_same(r2.port, f2.port, script, ">2\r\n$16\r\nserver-cpu-usage\r\n");
     support_proc_stop(&f2);
     support_proc_stop(&r2);
 }

@@ -422,19 +422,35 @@ Test(store_node, client_kill_closes_the_connections_it_names)
     close(b);
 }
 
-Test(store_node, killed_blocked_client_takes_nothing_pushed_in_the_same_turn)
+/* Starts ferry with a waiter *w blocked in `pop` and a second connection
+ * *k; returns the waiter's client id. */
+static long long start_with_waiter(const char *pop, int *w, int *k)
 {
     start_ferry(NULL);
-    int w = support_raw_connect(ferry.port), k = support_raw_connect(ferry.port);
-    long long idw = raw_client_id(w);
-    raw_cmd(w, "BLPOP q 0\r\n");
+    *w = support_raw_connect(ferry.port);
+    *k = support_raw_connect(ferry.port);
+    long long id = raw_client_id(*w);
+    raw_cmd(*w, pop);
     usleep(50 * 1000);
-    /* One write: the kill and the push are served in one loop turn, the
-     * kill before the close it leads to. */
+    return id;
+}
+
+/* From k, in one write (so in one loop turn): `verb` on the waiter id, a
+ * push to q, LLEN q. The push must stay in the list. */
+static void end_wait_then_push(int k, const char *verb, long long id)
+{
     char cmd[128];
-    snprintf(cmd, sizeof(cmd), "CLIENT KILL ID %lld\r\nRPUSH q x\r\nLLEN q\r\n", idw);
+    snprintf(cmd, sizeof(cmd), "%s %lld\r\nRPUSH q x\r\nLLEN q\r\n", verb, id);
     raw_cmd(k, cmd);
     expect_raw(k, ":1\r\n:1\r\n:1\r\n");
+}
+
+Test(store_node, killed_blocked_client_takes_nothing_pushed_in_the_same_turn)
+{
+    int w, k;
+    long long idw = start_with_waiter("BLPOP q 0\r\n", &w, &k);
+    /* The kill comes before the close it leads to, in the same turn. */
+    end_wait_then_push(k, "CLIENT KILL ID", idw);
     cr_assert(raw_closed(w));
     close(w);
     close(k);
@@ -442,17 +458,12 @@ Test(store_node, killed_blocked_client_takes_nothing_pushed_in_the_same_turn)
 
 Test(store_node, client_unblock_answers_a_blocked_pop_as_timed_out_or_with_an_error)
 {
-    start_ferry(NULL);
-    int w = support_raw_connect(ferry.port), k = support_raw_connect(ferry.port);
-    long long idw = raw_client_id(w);
-    char cmd[160];
-    raw_cmd(w, "BLPOP q 0\r\nPING\r\n");
-    usleep(50 * 1000);
+    int w, k;
+    long long idw = start_with_waiter("BLPOP q 0\r\nPING\r\n", &w, &k);
     /* Unblocked in the same turn as a push: the push is not taken. */
-    snprintf(cmd, sizeof(cmd), "CLIENT UNBLOCK %lld\r\nRPUSH q x\r\nLLEN q\r\n", idw);
-    raw_cmd(k, cmd);
-    expect_raw(k, ":1\r\n:1\r\n:1\r\n");
+    end_wait_then_push(k, "CLIENT UNBLOCK", idw);
     expect_raw(w, "*-1\r\n+PONG\r\n");
+    char cmd[160];
     raw_cmd(w, "BRPOPLPUSH empty dst 0\r\n");
     usleep(50 * 1000);
     snprintf(cmd, sizeof(cmd), "CLIENT UNBLOCK %lld ERROR\r\nCLIENT UNBLOCK %lld\r\n", idw, idw);
@@ -501,21 +512,6 @@ Test(store_node, killing_writers_with_writes_in_the_batch_is_safe)
     redisFree(c);
 }
 
-/* Anonymous resident memory of pid in kB (the store's file pages apart). */
-static long rss_anon_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    cr_assert(f != NULL);
-    long kb = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "RssAnon: %ld", &kb) == 1)
-            break;
-    fclose(f);
-    return kb;
-}
-
 /* Buffers reused for every request and every commit give back what a large
  * value made them grow to. */
 Test(store_node, a_large_value_leaves_no_large_buffers_behind)
@@ -529,12 +525,12 @@ Test(store_node, a_large_value_leaves_no_large_buffers_behind)
     redisReply *r = redisCommand(c, "SET big %b", val, (size_t)SIZE);
     cr_assert(r && r->type == REDIS_REPLY_STATUS, "%s", r ? r->str : "no reply");
     freeReplyObject(r);
-    long after_set = rss_anon_kb(ferry.pid);
+    long after_set = support_status_kb(ferry.pid, "RssAnon");
     r = redisCommand(c, "GET big");
     cr_assert(r && r->type == REDIS_REPLY_STRING && r->len == SIZE);
     cr_assert(memcmp(r->str, val, SIZE) == 0);
     freeReplyObject(r);
-    long after_get = rss_anon_kb(ferry.pid);
+    long after_get = support_status_kb(ferry.pid, "RssAnon");
     free(val);
     redisFree(c);
 #ifndef __SANITIZE_ADDRESS__ /* ASan holds freed memory in its quarantine */

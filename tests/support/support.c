@@ -310,7 +310,7 @@ int support_run(const char *cmd, char *out, size_t cap)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-long support_rss_kb(pid_t pid)
+long support_status_kb(pid_t pid, const char *field)
 {
     char path[64], line[256];
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -318,9 +318,16 @@ long support_rss_kb(pid_t pid)
     if (f == NULL)
         return -1;
     long kb = -1;
+    size_t n = strlen(field);
     while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+        if (strncmp(line, field, n) == 0 && line[n] == ':' &&
+            sscanf(line + n + 1, "%ld", &kb) == 1)
             break;
     fclose(f);
     return kb;
+}
+
+long support_rss_kb(pid_t pid)
+{
+    return support_status_kb(pid, "VmRSS");
 }

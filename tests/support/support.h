@@ -58,5 +58,7 @@ size_t support_raw_recv(int fd, char *buf, size_t n);
 int support_run(const char *cmd, char *out, size_t cap);
 /* Resident set size of pid in KiB. */
 long support_rss_kb(pid_t pid);
+/* A "Field: N kB" line of /proc/pid/status (RssAnon, VmHWM, ...); -1 if none. */
+long support_status_kb(pid_t pid, const char *field);
 
 #endif
