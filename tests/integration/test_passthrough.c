@@ -13,6 +13,9 @@
 #include "tests/support/support.h"
 
 static struct support_proc redis, ferry;
+/* A second pair, for tests that need Redis started with other options;
+ * stopped with the first, so a failed assertion leaves nothing behind. */
+static struct support_proc redis2, ferry2;
 
 static void start_both(void)
 {
@@ -22,6 +25,8 @@ static void start_both(void)
 
 static void stop_both(void)
 {
+    support_proc_stop(&ferry2);
+    support_proc_stop(&redis2);
     support_proc_stop(&ferry);
     support_proc_stop(&redis);
 }
@@ -499,15 +504,12 @@ Test(passthrough, resp3_replies_are_what_redis_sends)
  * is passed on where Redis put it and is not taken for a reply. */
 Test(passthrough, resp3_push_between_replies_keeps_replies_in_step)
 {
-    struct support_proc r2, f2;
     const char *extra[] = {"--enable-debug-command", "yes", NULL};
-    cr_assert(support_redis_start(&r2, extra) == 0);
-    cr_assert(support_ferry_start(&f2, r2.port, NULL) == 0);
+    cr_assert(support_redis_start(&redis2, extra) == 0);
+    cr_assert(support_ferry_start(&ferry2, redis2.port, NULL) == 0);
     const char *script = "GET a\r\nDEBUG PROTOCOL push\r\nGET b\r\nDEBUG PROTOCOL push\r\n"
                          "ECHO end\r\n";
-    resp3_same(r2.port, f2.port, script, ">2\r\n$16\r\nserver-cpu-usage\r\n");
-    support_proc_stop(&f2);
-    support_proc_stop(&r2);
+    resp3_same(redis2.port, ferry2.port, script, ">2\r\n$16\r\nserver-cpu-usage\r\n");
 }
 
 /* Client-side caching in RESP3: invalidations arrive as pushes on the
