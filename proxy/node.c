@@ -885,11 +885,6 @@ static int node_client_type(const char *name, size_t len)
     return -1;
 }
 
-static int node_parse_ll(const char *s, size_t len, long long *v)
-{
-    return resp_string2ll(s, len, v);
-}
-
 static struct proxy_client *node_client_by_id(long long id)
 {
     for (struct proxy_client *o = node.srv->clients; o; o = o->next)
@@ -917,7 +912,7 @@ static void node_client_kill(struct proxy_client *c, int argc, char **argv, size
             const char *v = argv[i + 1];
             size_t vl = len[i + 1];
             if (node_is(argv[i], len[i], "id")) {
-                if (!node_parse_ll(v, vl, &id) || id < 1) {
+                if (!resp_string2ll(v, vl, &id) || id < 1) {
                     resp_add_error(out, "ERR client-id should be greater than 0");
                     return;
                 }
@@ -980,6 +975,11 @@ static void node_client_kill(struct proxy_client *c, int argc, char **argv, size
 static void node_client_unblock(int argc, char **argv, size_t *len, struct resp_buf *out)
 {
     int how = 1;
+    if (argc > 4) {
+        resp_add_error(out, "ERR unknown subcommand or wrong number of arguments for 'unblock'. "
+                            "Try CLIENT HELP.");
+        return;
+    }
     if (argc == 4) {
         if (node_is(argv[3], len[3], "error")) {
             how = 2;
@@ -989,7 +989,7 @@ static void node_client_unblock(int argc, char **argv, size_t *len, struct resp_
         }
     }
     long long id;
-    if (!node_parse_ll(argv[2], len[2], &id)) {
+    if (!resp_string2ll(argv[2], len[2], &id)) {
         resp_add_error(out, "ERR value is not an integer or out of range");
         return;
     }
@@ -1048,37 +1048,36 @@ static const char *const node_client_help[] = {
 
 static void node_client_list(int argc, char **argv, size_t *len, struct resp_buf *out)
 {
+    int by_type = argc == 4 && node_is(argv[2], len[2], "type");
+    int by_id = argc > 3 && node_is(argv[2], len[2], "id");
+    int type = 1; /* every client of the node is a normal one */
+    long long id;
+    if (by_type && (type = node_client_type(argv[3], len[3])) < 0) {
+        resp_add_errorf(out, "ERR Unknown client type '%s'", argv[3]);
+        return;
+    }
+    for (int i = 3; by_id && i < argc; i++) {
+        if (!resp_string2ll(argv[i], len[i], &id)) {
+            resp_add_error(out, "ERR Invalid client ID");
+            return;
+        }
+    }
+    if (argc != 2 && !by_type && !by_id) {
+        resp_add_error(out, "ERR syntax error");
+        return;
+    }
     struct resp_buf lines;
     resp_buf_init(&lines);
     uint64_t now = proxy_now_ms();
-    if (argc == 4 && node_is(argv[2], len[2], "type")) {
-        int type = node_client_type(argv[3], len[3]);
-        if (type < 0) {
-            resp_add_errorf(out, "ERR Unknown client type '%s'", argv[3]);
-            resp_buf_fini(&lines);
-            return;
-        }
-        for (struct proxy_client *o = node.srv->clients; o && type == 1; o = o->next)
-            if (!proxy_client_killed(o))
-                node_client_line(o, &lines, now);
-    } else if (argc > 3 && node_is(argv[2], len[2], "id")) {
+    if (by_id) {
         for (int i = 3; i < argc; i++) {
-            long long id;
-            if (!node_parse_ll(argv[i], len[i], &id)) {
-                resp_add_error(out, "ERR Invalid client ID");
-                resp_buf_fini(&lines);
-                return;
-            }
+            resp_string2ll(argv[i], len[i], &id);
             struct proxy_client *o = node_client_by_id(id);
             if (o)
                 node_client_line(o, &lines, now);
         }
-    } else if (argc != 2) {
-        resp_add_error(out, "ERR syntax error");
-        resp_buf_fini(&lines);
-        return;
     } else {
-        for (struct proxy_client *o = node.srv->clients; o; o = o->next)
+        for (struct proxy_client *o = node.srv->clients; o && type == 1; o = o->next)
             if (!proxy_client_killed(o))
                 node_client_line(o, &lines, now);
     }
@@ -1098,10 +1097,6 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
         return;
     }
     if (node_is(sub, len[1], "setname")) {
-        if (argc != 3) {
-            node_arity_error(out, "client|setname");
-            return;
-        }
         for (size_t i = 0; i < len[2]; i++) {
             if (argv[2][i] < '!' || argv[2][i] > '~') {
                 resp_add_error(out, "ERR Client names cannot contain spaces, newlines or "
@@ -1117,25 +1112,13 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
         }
         resp_add_simple(out, "OK");
     } else if (node_is(sub, len[1], "getname")) {
-        if (argc != 2) {
-            node_arity_error(out, "client|getname");
-            return;
-        }
         if (nc->name)
             resp_add_bulk_str(out, nc->name);
         else
             resp_add_null(out);
     } else if (node_is(sub, len[1], "id")) {
-        if (argc != 2) {
-            node_arity_error(out, "client|id");
-            return;
-        }
         resp_add_int(out, (long long)proxy_client_id(c));
     } else if (node_is(sub, len[1], "info")) {
-        if (argc != 2) {
-            node_arity_error(out, "client|info");
-            return;
-        }
         struct resp_buf line;
         resp_buf_init(&line);
         node_client_line(c, &line, proxy_now_ms());
@@ -1145,7 +1128,7 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
         node_client_list(argc, argv, len, out);
     } else if (node_is(sub, len[1], "kill")) {
         node_client_kill(c, argc, argv, len, out);
-    } else if (node_is(sub, len[1], "unblock") && (argc == 3 || argc == 4)) {
+    } else if (node_is(sub, len[1], "unblock")) {
         node_client_unblock(argc, argv, len, out);
     } else if (node_is(sub, len[1], "no-evict")) {
         /* ferry never evicts clients: both settings hold already. */
@@ -1153,19 +1136,16 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
             resp_add_simple(out, "OK");
         else
             resp_add_error(out, "ERR syntax error");
-    } else if (node_is(sub, len[1], "help") && argc == 2) {
+    } else if (node_is(sub, len[1], "help")) {
         size_t n = sizeof(node_client_help) / sizeof(node_client_help[0]);
         resp_add_array(out, (long long)n);
         for (size_t i = 0; i < n; i++)
             resp_add_simple(out, node_client_help[i]);
-    } else if (sc && !node_is(sub, len[1], "unblock") && !node_is(sub, len[1], "help")) {
+    } else if (sc) {
         char name[64];
         node_upper_name(sc->name, name, sizeof(name));
         resp_add_errorf(out, "ERR ferry: %s is not supported while reads/writes are served by "
                              "the raft group", name);
-    } else if (sc) {
-        resp_add_errorf(out, "ERR unknown subcommand or wrong number of arguments for '%.128s'. "
-                             "Try CLIENT HELP.", sub);
     } else {
         resp_add_errorf(out, "ERR unknown subcommand '%.128s'. Try CLIENT HELP.", sub);
     }
