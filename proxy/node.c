@@ -356,7 +356,8 @@ static void node_block(struct proxy_client *c, struct proxy_slot *slot, struct n
     long long deadline = 0;
     struct resp_buf tmp;
     resp_buf_init(&tmp);
-    store_parse_timeout(b->a.argv[b->a.argc - 1], b->a.len[b->a.argc - 1], now, &deadline, &tmp);
+    int ti = store_blocking_timeout_index(b->a.argc, b->a.argv, b->a.len);
+    store_parse_timeout(b->a.argv[ti], b->a.len[ti], now, &deadline, &tmp);
     resp_buf_fini(&tmp);
     if (deadline > 0) {
         b->timer = evtimer_new(proxy_server_base(node.srv), node_blocked_timeout_cb, b);
@@ -375,21 +376,6 @@ static void node_block(struct proxy_client *c, struct proxy_slot *slot, struct n
     nc->blocked = b;
 }
 
-/* Whether blocked client b waits on key. */
-static int node_blocked_on(const struct node_blocked *b, const char *key, size_t klen)
-{
-    const struct node_argv *a = &b->a;
-    int first = 1, last;
-    if (node_is(a->argv[0], a->len[0], "blmove") || node_is(a->argv[0], a->len[0], "brpoplpush"))
-        last = 1;
-    else
-        last = a->argc - 2;
-    for (int i = first; i <= last; i++)
-        if (a->len[i] == klen && memcmp(a->argv[i], key, klen) == 0)
-            return 1;
-    return 0;
-}
-
 struct node_ready_ctx {
     struct store_txn *t;
     uint64_t now;
@@ -404,7 +390,7 @@ static void node_ready_cb(void *arg, const char *key, size_t klen)
         /* Killed or unblocked clients are no longer waiting: an element
          * popped for them would be lost. */
         if (b->served || b->unblocked || proxy_client_killed(b->c) ||
-            !node_blocked_on(b, key, klen))
+            !store_txn_blocked_on(rc->t, b->a.argc, b->a.argv, b->a.len, key, klen))
             continue;
         struct resp_buf *e = &node.scratch;
         resp_buf_reset(e);

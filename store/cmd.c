@@ -1,6 +1,7 @@
 /* The command table and dispatch. */
 #include "store/store_int.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -96,4 +97,44 @@ void store_reply_unknown(int argc, char **argv, size_t *argvlen, struct resp_buf
     }
     resp_add_errorf(reply, "ERR unknown command '%.128s', with args beginning with: %s", argv[0],
                     args);
+}
+
+int store_mpop_args(struct store_ctx *c, int argc, char **argv, size_t *len, int nk,
+                    const char *w0, const char *w1, struct store_mpop *m)
+{
+    long long numkeys;
+    if (!resp_string2ll(argv[nk], len[nk], &numkeys) || numkeys < 1) {
+        resp_add_error(c->out, "ERR numkeys should be greater than 0");
+        return -1;
+    }
+    if (numkeys > argc - nk - 2) { /* no room for the direction */
+        resp_add_error(c->out, STORE_ESYNTAX);
+        return -1;
+    }
+    int widx = nk + 1 + (int)numkeys;
+    if (store_strcasecmp_arg(argv[widx], len[widx], w0))
+        m->where = 0;
+    else if (store_strcasecmp_arg(argv[widx], len[widx], w1))
+        m->where = 1;
+    else {
+        resp_add_error(c->out, STORE_ESYNTAX);
+        return -1;
+    }
+    long long count = -1;
+    for (int j = widx + 1; j < argc; j++) {
+        if (count == -1 && j + 1 < argc && store_strcasecmp_arg(argv[j], len[j], "count")) {
+            j++;
+            if (!resp_string2ll(argv[j], len[j], &count) || count < 1 || count > LONG_MAX) {
+                resp_add_error(c->out, "ERR count should be greater than 0");
+                return -1;
+            }
+        } else {
+            resp_add_error(c->out, STORE_ESYNTAX);
+            return -1;
+        }
+    }
+    m->first = nk + 1;
+    m->nkeys = (int)numkeys;
+    m->count = count == -1 ? 1 : (long)count;
+    return 0;
 }

@@ -678,7 +678,7 @@ static void store_copy_key(struct store_ctx *c, const char *src, size_t slen, co
         store_m_put(c, dst, dlen, sub, sl, sub + sl + 4, vl);
         off += 8 + sl + vl;
     }
-    if (type == STORE_T_LIST)
+    if (type == STORE_T_LIST || type == STORE_T_ZSET)
         store_db_ready(c, dst, dlen);
     resp_buf_fini(&payload);
     resp_buf_fini(&a.buf);

@@ -217,11 +217,20 @@ int store_txn_begin(struct store *s, struct store_txn **out);
 int store_txn_apply(struct store_txn *t, uint64_t index, const void *entry, size_t len,
                     struct resp_buf *reply, int *blocked);
 
-/* Lists keys that became non-empty lists (pushed to or created) since the
- * last call in this transaction: calls cb for each, then forgets them. Used
- * to serve blocked clients in the order Redis does. */
+/* Lists keys that became non-empty lists (pushed to or created), or sorted
+ * sets that were created, since the last call in this transaction: calls cb
+ * for each, then forgets them. Used to serve blocked clients in the order
+ * Redis does. */
 typedef void (*store_ready_cb)(void *arg, const char *key, size_t klen);
 void store_txn_ready_keys(struct store_txn *t, store_ready_cb cb, void *arg);
+
+/* A blocking command (STORE_CMD_BLOCKING) that blocked: the index of its
+ * timeout argument, and whether it waits on key and key now holds what it
+ * pops (Redis 7.0 leaves a BLPOP blocked on a key that became a sorted set,
+ * and a BZPOPMIN on one that became a list). */
+int store_blocking_timeout_index(int argc, char **argv, size_t *argvlen);
+int store_txn_blocked_on(struct store_txn *t, int argc, char **argv, size_t *argvlen,
+                         const char *key, size_t klen);
 
 /* Lists keys deleted (by a command, or as expired) since the last call in
  * this transaction, for WATCH: a key that was missing when watched and was

@@ -271,6 +271,17 @@ struct store_cmd {
 const struct store_cmd *store_cmd_find(const char *name, size_t len);
 void store_exec_cmd(struct store_ctx *c, int argc, char **argv, size_t *len);
 
+/* The arguments LMPOP, BLMPOP, ZMPOP and BZMPOP share, numkeys (argv[nk])
+ * on: the keys, a direction (w0: where 0, w1: where 1), then COUNT n.
+ * Checked in Redis's order; -1 with the error replied. */
+struct store_mpop {
+    int first, nkeys; /* the keys: argv[first] to argv[first + nkeys - 1] */
+    int where;
+    long count; /* 1 unless given */
+};
+int store_mpop_args(struct store_ctx *c, int argc, char **argv, size_t *len, int nk,
+                    const char *w0, const char *w1, struct store_mpop *m);
+
 #define STORE_DECL(n) void store_cmd_##n(struct store_ctx *c, int argc, char **argv, size_t *len)
 #include "store/cmds.h"
 

@@ -171,6 +171,26 @@ static void list_emit_range(struct store_ctx *c, const char *key, size_t klen,
     store_m_iter(c, key, klen, b, 8, reverse, list_emit_cb, &e);
 }
 
+/* Pops up to count items from the non-empty list key, replying them as an
+ * array in the order popped. */
+static void list_pop_range(struct store_ctx *c, const char *key, size_t klen,
+                           struct store_rec *r, struct list_hdr *h, int where, long count)
+{
+    long llen = (long)(h->tail - h->head);
+    long n = count > llen ? llen : count;
+    if (where == LIST_HEAD)
+        list_emit_range(c, key, klen, h, 0, n - 1, 0);
+    else
+        list_emit_range(c, key, klen, h, llen - n, llen - 1, 1);
+    for (long i = 0; i < n; i++) {
+        if (where == LIST_HEAD)
+            list_del(c, key, klen, h->head++);
+        else
+            list_del(c, key, klen, --h->tail);
+    }
+    list_hdr_put(c, key, klen, 1, r, h);
+}
+
 static void list_pop_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int where)
 {
     int hascount = argc == 3;
@@ -208,19 +228,7 @@ static void list_pop_generic(struct store_ctx *c, int argc, char **argv, size_t 
         resp_buf_fini(&v);
         return;
     }
-    long llen = (long)(h.tail - h.head);
-    long n = count > llen ? llen : count;
-    if (where == LIST_HEAD)
-        list_emit_range(c, argv[1], len[1], &h, 0, n - 1, 0);
-    else
-        list_emit_range(c, argv[1], len[1], &h, llen - n, llen - 1, 1);
-    for (long i = 0; i < n; i++) {
-        if (where == LIST_HEAD)
-            list_del(c, argv[1], len[1], h.head++);
-        else
-            list_del(c, argv[1], len[1], --h.tail);
-    }
-    list_hdr_put(c, argv[1], len[1], 1, &r, &h);
+    list_pop_range(c, argv[1], len[1], &r, &h, where, count);
 }
 
 STORE_DECL(lpop)
@@ -787,4 +795,44 @@ STORE_DECL(brpoplpush)
 {
     (void)argc;
     list_bmove_generic(c, argv, len, LIST_TAIL, LIST_HEAD, 3);
+}
+
+/* LMPOP, and BLMPOP (block) whose timeout is argv[1]: the first key holding
+ * a list gives up to COUNT items, replied with its name. */
+static void list_mpop_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int nk,
+                              int block)
+{
+    struct store_mpop m;
+    if (store_mpop_args(c, argc, argv, len, nk, "left", "right", &m) != 0)
+        return;
+    long long deadline;
+    if (block && store_parse_timeout(argv[1], len[1], c->now, &deadline, c->out) != 0)
+        return;
+    for (int j = m.first; j < m.first + m.nkeys; j++) {
+        struct store_rec r;
+        struct list_hdr h;
+        int rc = list_lookup(c, argv[j], len[j], &r, &h);
+        if (rc < 0)
+            return;
+        if (rc == 0 || h.tail == h.head)
+            continue;
+        resp_add_array(c->out, 2);
+        resp_add_bulk(c->out, argv[j], len[j]);
+        list_pop_range(c, argv[j], len[j], &r, &h, m.where ? LIST_TAIL : LIST_HEAD, m.count);
+        return;
+    }
+    if (block && !c->in_multi)
+        c->blocked = 1;
+    else
+        resp_add_null_array(c->out);
+}
+
+STORE_DECL(lmpop)
+{
+    list_mpop_generic(c, argc, argv, len, 1, 0);
+}
+
+STORE_DECL(blmpop)
+{
+    list_mpop_generic(c, argc, argv, len, 2, 1);
 }

@@ -512,6 +512,8 @@ static void zadd_generic(struct store_ctx *c, int argc, char **argv, size_t *len
     }
     if (added || updated || rc == 0 || skiplist != zs_skiplist(&r))
         zs_set_count(c, argv[1], len[1], rc, &r, count, skiplist);
+    if (rc == 0 && count > 0)
+        store_db_ready(c, argv[1], len[1]); /* for BZPOPMIN and the like */
 reply:
     if (incr) {
         if (processed)
@@ -655,15 +657,20 @@ static void zs_emit(struct store_ctx *c, const struct zs_arr *a, long i, int wit
         resp_add_bulk_double(c->out, a->sc[i]);
 }
 
+static void zr_store(struct store_ctx *c, const char *dst, size_t dlen, const struct zs_arr *a,
+                     long first, long n, long step);
+
+/* ZRANGE and its older forms; with dst (argv then starts at the source
+ * key's place, less one) ZRANGESTORE, which stores the range instead. */
 static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *len,
-                           int rangetype, int direction)
+                           int rangetype, int direction, const char *dst, size_t dlen)
 {
     int minidx = 2, maxidx = 3;
     long opt_start = 0, opt_end = 0, opt_offset = 0, opt_limit = -1;
     int withscores = 0;
     for (int j = 4; j < argc; j++) {
         int left = argc - j - 1;
-        if (store_strcasecmp_arg(argv[j], len[j], "withscores")) {
+        if (dst == NULL && store_strcasecmp_arg(argv[j], len[j], "withscores")) {
             withscores = 1;
         } else if (store_strcasecmp_arg(argv[j], len[j], "limit") && left >= 2) {
             if (!store_string2l(argv[j + 1], len[j + 1], &opt_offset) ||
@@ -726,7 +733,10 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
     if (rc < 0)
         return;
     if (rc == 0) {
-        resp_add_array(c->out, 0);
+        if (dst)
+            zr_store(c, dst, dlen, NULL, 0, 0, 1);
+        else
+            resp_add_array(c->out, 0);
         return;
     }
     struct zs_arr a;
@@ -740,13 +750,21 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
         if (start < 0)
             start = 0;
         if (start > end || start >= llen) {
-            resp_add_array(c->out, 0);
+            if (dst)
+                zr_store(c, dst, dlen, NULL, 0, 0, 1);
+            else
+                resp_add_array(c->out, 0);
             return;
         }
         if (end >= llen)
             end = llen - 1;
         long n = end - start + 1;
         zs_load_range(c, argv[1], len[1], rev, start, n, &a);
+        if (dst) {
+            zr_store(c, dst, dlen, &a, 0, a.n, 1);
+            zs_free(&a);
+            return;
+        }
         resp_add_array(c->out, withscores ? 2 * a.n : a.n);
         for (long k = 0; k < a.n; k++)
             zs_emit(c, &a, k, withscores);
@@ -758,7 +776,10 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
     long first, last;
     int any;
     if (opt_offset > 0 && opt_offset >= llen) {
-        resp_add_array(c->out, 0);
+        if (dst)
+            zr_store(c, dst, dlen, NULL, 0, 0, 1);
+        else
+            resp_add_array(c->out, 0);
         zs_free(&a);
         return;
     }
@@ -784,6 +805,7 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
             pos += step * offset;
         struct store_ctx sub = *c;
         sub.out = &body;
+        long from = pos;
         while (pos >= 0 && pos < llen && limit != 0) {
             int in;
             if (rangetype == ZR_SCORE)
@@ -793,12 +815,22 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
                          : zs_lex_lte_max(a.m[pos], a.ml[pos], &lex);
             if (!in)
                 break;
-            zs_emit(&sub, &a, pos, withscores);
+            if (dst == NULL)
+                zs_emit(&sub, &a, pos, withscores);
             emitted++;
             if (limit > 0)
                 limit--;
             pos += step;
         }
+        if (dst)
+            zr_store(c, dst, dlen, &a, from, emitted, step);
+    } else if (dst) {
+        zr_store(c, dst, dlen, NULL, 0, 0, 1);
+    }
+    if (dst) {
+        resp_buf_fini(&body);
+        zs_free(&a);
+        return;
     }
     resp_add_array(c->out, withscores ? 2 * emitted : emitted);
     resp_buf_append(c->out, body.data, body.len);
@@ -808,32 +840,37 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
 
 STORE_DECL(zrange)
 {
-    zrange_generic(c, argc, argv, len, ZR_AUTO, ZD_AUTO);
+    zrange_generic(c, argc, argv, len, ZR_AUTO, ZD_AUTO, NULL, 0);
+}
+
+STORE_DECL(zrangestore)
+{
+    zrange_generic(c, argc - 1, argv + 1, len + 1, ZR_AUTO, ZD_AUTO, argv[1], len[1]);
 }
 
 STORE_DECL(zrangebyscore)
 {
-    zrange_generic(c, argc, argv, len, ZR_SCORE, ZD_FWD);
+    zrange_generic(c, argc, argv, len, ZR_SCORE, ZD_FWD, NULL, 0);
 }
 
 STORE_DECL(zrevrangebyscore)
 {
-    zrange_generic(c, argc, argv, len, ZR_SCORE, ZD_REV);
+    zrange_generic(c, argc, argv, len, ZR_SCORE, ZD_REV, NULL, 0);
 }
 
 STORE_DECL(zrangebylex)
 {
-    zrange_generic(c, argc, argv, len, ZR_LEX, ZD_FWD);
+    zrange_generic(c, argc, argv, len, ZR_LEX, ZD_FWD, NULL, 0);
 }
 
 STORE_DECL(zrevrangebylex)
 {
-    zrange_generic(c, argc, argv, len, ZR_LEX, ZD_REV);
+    zrange_generic(c, argc, argv, len, ZR_LEX, ZD_REV, NULL, 0);
 }
 
 STORE_DECL(zrevrange)
 {
-    zrange_generic(c, argc, argv, len, ZR_RANK, ZD_REV);
+    zrange_generic(c, argc, argv, len, ZR_RANK, ZD_REV, NULL, 0);
 }
 
 static void zrank_generic(struct store_ctx *c, char **argv, size_t *len, int rev)
@@ -875,6 +912,39 @@ STORE_DECL(zrevrank)
     zrank_generic(c, argv, len, 1);
 }
 
+/* How a pop replies: ZPOPMIN's member, score, ...; BZPOPMIN's key, member,
+ * score, ...; ZMPOP's [key, [[member, score], ...]]. */
+enum { ZPOP_FLAT, ZPOP_KEYED, ZPOP_NESTED };
+
+/* Pops up to count members from the low (or, with max, high) end of the
+ * sorted set key, whose record is r. */
+static void zs_pop(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r,
+                   int max, long count, int form)
+{
+    long size = (long)coll_count(r);
+    struct zs_arr a;
+    zs_load_range(c, key, klen, max, 0, count > size ? size : count, &a);
+    long n = a.n;
+    if (form == ZPOP_FLAT) {
+        resp_add_array(c->out, 2 * n);
+    } else if (form == ZPOP_KEYED) {
+        resp_add_array(c->out, 2 * n + 1);
+        resp_add_bulk(c->out, key, klen);
+    } else {
+        resp_add_array(c->out, 2);
+        resp_add_bulk(c->out, key, klen);
+        resp_add_array(c->out, n);
+    }
+    for (long k = 0; k < n; k++) {
+        if (form == ZPOP_NESTED)
+            resp_add_array(c->out, 2);
+        zs_emit(c, &a, k, 1);
+        zs_del(c, key, klen, a.m[k], a.ml[k], a.sc[k]);
+    }
+    zs_set_count(c, key, klen, 1, r, size - n, zs_skiplist(r));
+    zs_free(&a);
+}
+
 static void zpop_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int max)
 {
     if (argc > 3) {
@@ -893,19 +963,7 @@ static void zpop_generic(struct store_ctx *c, int argc, char **argv, size_t *len
         resp_add_array(c->out, 0);
         return;
     }
-    if (count < 0)
-        count = 1;
-    long size = (long)coll_count(&r);
-    struct zs_arr a;
-    zs_load_range(c, argv[1], len[1], max, 0, count > size ? size : count, &a);
-    long n = a.n;
-    resp_add_array(c->out, 2 * n);
-    for (long k = 0; k < n; k++) {
-        zs_emit(c, &a, k, 1);
-        zs_del(c, argv[1], len[1], a.m[k], a.ml[k], a.sc[k]);
-    }
-    zs_set_count(c, argv[1], len[1], 1, &r, size - n, zs_skiplist(&r));
-    zs_free(&a);
+    zs_pop(c, argv[1], len[1], &r, max, count < 0 ? 1 : count, ZPOP_FLAT);
 }
 
 STORE_DECL(zpopmin)
@@ -916,6 +974,75 @@ STORE_DECL(zpopmin)
 STORE_DECL(zpopmax)
 {
     zpop_generic(c, argc, argv, len, 1);
+}
+
+/* BZPOPMIN and BZPOPMAX: the first key holding a sorted set gives one
+ * member, or the client blocks. */
+static void zs_bpop_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int max)
+{
+    long long deadline;
+    if (store_parse_timeout(argv[argc - 1], len[argc - 1], c->now, &deadline, c->out) != 0)
+        return;
+    for (int j = 1; j < argc - 1; j++) {
+        struct store_rec r;
+        int rc = zs_lookup(c, argv[j], len[j], &r);
+        if (rc < 0)
+            return;
+        if (rc > 0) {
+            zs_pop(c, argv[j], len[j], &r, max, 1, ZPOP_KEYED);
+            return;
+        }
+    }
+    if (c->in_multi)
+        resp_add_null_array(c->out);
+    else
+        c->blocked = 1;
+}
+
+STORE_DECL(bzpopmin)
+{
+    zs_bpop_generic(c, argc, argv, len, 0);
+}
+
+STORE_DECL(bzpopmax)
+{
+    zs_bpop_generic(c, argc, argv, len, 1);
+}
+
+/* ZMPOP, and BZMPOP (block) whose timeout is argv[1]. */
+static void zs_mpop_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int nk,
+                            int block)
+{
+    struct store_mpop m;
+    if (store_mpop_args(c, argc, argv, len, nk, "min", "max", &m) != 0)
+        return;
+    long long deadline;
+    if (block && store_parse_timeout(argv[1], len[1], c->now, &deadline, c->out) != 0)
+        return;
+    for (int j = m.first; j < m.first + m.nkeys; j++) {
+        struct store_rec r;
+        int rc = zs_lookup(c, argv[j], len[j], &r);
+        if (rc < 0)
+            return;
+        if (rc > 0) {
+            zs_pop(c, argv[j], len[j], &r, m.where, m.count, ZPOP_NESTED);
+            return;
+        }
+    }
+    if (block && !c->in_multi)
+        c->blocked = 1;
+    else
+        resp_add_null_array(c->out);
+}
+
+STORE_DECL(zmpop)
+{
+    zs_mpop_generic(c, argc, argv, len, 1, 0);
+}
+
+STORE_DECL(bzmpop)
+{
+    zs_mpop_generic(c, argc, argv, len, 2, 1);
 }
 
 static void zremrange_generic(struct store_ctx *c, char **argv, size_t *len, int type)
@@ -1067,9 +1194,10 @@ STORE_DECL(zrandmember)
     zs_free(&a);
 }
 
-/* ------------------------------------------------------------------ ZUNIONSTORE / ZINTERSTORE */
+/* ------------------------------------------------------------------ ZUNION, ZINTER, ZDIFF and their STORE forms */
 
 enum { AGG_SUM, AGG_MIN, AGG_MAX };
+enum { ZOP_UNION, ZOP_INTER, ZOP_DIFF };
 
 static void zs_aggregate(double *target, double val, int agg)
 {
@@ -1191,11 +1319,103 @@ static struct zacc_ent *zacc_find(struct zacc *z, const unsigned char *m, size_t
     return &z->t[h];
 }
 
-static void zunioninter(struct store_ctx *c, int argc, char **argv, size_t *len, int inter)
+/* zacc entries in a skiplist's order: score (-0 and 0 alike), then member. */
+static int zacc_cmp(const void *pa, const void *pb)
 {
-    const char *name = inter ? "zinterstore" : "zunionstore";
+    const struct zacc_ent *a = *(const struct zacc_ent *const *)pa;
+    const struct zacc_ent *b = *(const struct zacc_ent *const *)pb;
+    if (a->score != b->score)
+        return a->score < b->score ? -1 : 1;
+    int d = memcmp(a->m, b->m, a->ml < b->ml ? a->ml : b->ml);
+    if (d != 0)
+        return d;
+    return a->ml < b->ml ? -1 : a->ml > b->ml;
+}
+
+/* Replies with the result as ZRANGE 0 -1 of it would (Redis builds a
+ * skiplist, so a -0 score shows as -0). */
+static void zacc_reply(struct store_ctx *c, const struct zacc *acc, int withscores)
+{
+    struct zacc_ent **v = malloc(sizeof(*v) * (acc->n + 1));
+    STORE_ASSERT(v);
+    size_t n = 0;
+    for (size_t i = 0; i < acc->cap; i++)
+        if (acc->t[i].used)
+            v[n++] = &acc->t[i];
+    qsort(v, n, sizeof(*v), zacc_cmp);
+    resp_add_array(c->out, (long long)(withscores ? 2 * n : n));
+    for (size_t i = 0; i < n; i++) {
+        resp_add_bulk(c->out, v[i]->m, v[i]->ml);
+        if (withscores)
+            resp_add_bulk_double(c->out, v[i]->score);
+    }
+    free(v);
+}
+
+/* Replaces dst with the result and replies its size, as the STORE forms
+ * do: an empty result deletes dst. */
+static void zacc_store(struct store_ctx *c, const char *dst, size_t dlen, const struct zacc *acc)
+{
+    store_db_delete(c, dst, dlen);
+    /* zsetConvertToListpackIfNeeded on the result. */
+    size_t maxlen = 0;
+    for (size_t i = 0; i < acc->cap; i++)
+        if (acc->t[i].used && acc->t[i].ml > maxlen)
+            maxlen = acc->t[i].ml;
+    int skiplist = acc->n > ZSET_MAX_LISTPACK_ENTRIES || maxlen > ZSET_MAX_LISTPACK_VALUE;
+    for (size_t i = 0; i < acc->cap; i++)
+        if (acc->t[i].used)
+            zs_put(c, dst, dlen, acc->t[i].m, acc->t[i].ml, acc->t[i].score, skiplist);
+    if (acc->n) {
+        zs_set_count(c, dst, dlen, 0, NULL, (int64_t)acc->n, skiplist);
+        store_db_ready(c, dst, dlen);
+    }
+    resp_add_int(c->out, (long long)acc->n);
+}
+
+static void zacc_free(struct zacc *acc)
+{
+    for (size_t i = 0; i < acc->cap; i++)
+        if (acc->t[i].used)
+            free(acc->t[i].m);
+    free(acc->t);
+}
+
+/* Whether member e of src[0] is in every other input (ZOP_INTER, with its
+ * aggregated score in *score) or in none of them (ZOP_DIFF). An input that
+ * is src[0]'s own key is not looked up again. */
+static int zs_in_others(struct store_ctx *c, const struct zsrc *src, long setnum, long e,
+                        int op, int agg, double *score)
+{
+    const struct zsrc *s0 = &src[0];
+    for (long k = 1; k < setnum; k++) {
+        double value;
+        int same = src[k].klen == s0->klen && memcmp(src[k].key, s0->key, s0->klen) == 0;
+        int found = same ? (value = s0->a.sc[e], 1)
+                         : zsrc_find(c, &src[k], s0->a.m[e], s0->a.ml[e], &value);
+        if (op == ZOP_DIFF) {
+            if (found)
+                return 0;
+            continue;
+        }
+        if (!found)
+            return 0;
+        zs_aggregate(score, value * src[k].weight, agg);
+    }
+    return 1;
+}
+
+
+/* ZUNION, ZINTER, ZDIFF, their STORE forms (dst set) and ZINTERCARD
+ * (cardonly), as Redis's zunionInterDiffGenericCommand: numkeys is argv[nk]
+ * and the keys follow it; sets count as sorted sets with scores of 1. */
+static void zsetop(struct store_ctx *c, int argc, char **argv, size_t *len, const char *name,
+                   int nk, int op, int cardonly)
+{
+    const char *dst = nk == 2 ? argv[1] : NULL;
+    size_t dlen = nk == 2 ? len[1] : 0;
     long setnum;
-    if (!store_string2l(argv[2], len[2], &setnum)) {
+    if (!store_string2l(argv[nk], len[nk], &setnum)) {
         resp_add_error(c->out, STORE_ENOTINT);
         return;
     }
@@ -1203,13 +1423,13 @@ static void zunioninter(struct store_ctx *c, int argc, char **argv, size_t *len,
         resp_add_errorf(c->out, "ERR at least 1 input key is needed for '%s' command", name);
         return;
     }
-    if (setnum > argc - 3) {
+    if (setnum > argc - nk - 1) {
         resp_add_error(c->out, STORE_ESYNTAX);
         return;
     }
     struct zsrc *src = calloc((size_t)setnum, sizeof(*src));
     STORE_ASSERT(src);
-    int j = 3;
+    int j = nk + 1;
     for (long i = 0; i < setnum; i++, j++) {
         struct store_rec r;
         src[i].key = argv[j];
@@ -1225,45 +1445,52 @@ static void zunioninter(struct store_ctx *c, int argc, char **argv, size_t *len,
             src[i].type = r.type;
         }
     }
-    int agg = AGG_SUM;
-    int remaining = argc - j;
-    while (remaining) {
-        if (remaining >= setnum + 1 && store_strcasecmp_arg(argv[j], len[j], "weights")) {
+    int agg = AGG_SUM, withscores = 0;
+    long limit = 0;
+    const char *err = NULL;
+    for (int remaining = argc - j; remaining > 0 && err == NULL;) {
+        if (op != ZOP_DIFF && !cardonly && remaining >= setnum + 1 &&
+            store_strcasecmp_arg(argv[j], len[j], "weights")) {
             j++;
             remaining--;
-            for (long i = 0; i < setnum; i++, j++, remaining--) {
-                if (!store_string2d(argv[j], len[j], &src[i].weight)) {
-                    free(src);
-                    resp_add_error(c->out, "ERR weight value is not a float");
-                    return;
-                }
-            }
-        } else if (remaining >= 2 && store_strcasecmp_arg(argv[j], len[j], "aggregate")) {
-            j++;
-            remaining--;
-            if (store_strcasecmp_arg(argv[j], len[j], "sum"))
+            for (long i = 0; i < setnum && err == NULL; i++, j++, remaining--)
+                if (!store_string2d(argv[j], len[j], &src[i].weight))
+                    err = "ERR weight value is not a float";
+        } else if (op != ZOP_DIFF && !cardonly && remaining >= 2 &&
+                   store_strcasecmp_arg(argv[j], len[j], "aggregate")) {
+            if (store_strcasecmp_arg(argv[j + 1], len[j + 1], "sum"))
                 agg = AGG_SUM;
-            else if (store_strcasecmp_arg(argv[j], len[j], "min"))
+            else if (store_strcasecmp_arg(argv[j + 1], len[j + 1], "min"))
                 agg = AGG_MIN;
-            else if (store_strcasecmp_arg(argv[j], len[j], "max"))
+            else if (store_strcasecmp_arg(argv[j + 1], len[j + 1], "max"))
                 agg = AGG_MAX;
-            else {
-                free(src);
-                resp_add_error(c->out, STORE_ESYNTAX);
-                return;
-            }
+            else
+                err = STORE_ESYNTAX;
+            j += 2;
+            remaining -= 2;
+        } else if (dst == NULL && !cardonly && store_strcasecmp_arg(argv[j], len[j], "withscores")) {
+            withscores = 1;
             j++;
             remaining--;
+        } else if (cardonly && remaining >= 2 && store_strcasecmp_arg(argv[j], len[j], "limit")) {
+            if (!store_string2l(argv[j + 1], len[j + 1], &limit) || limit < 0)
+                err = "ERR LIMIT can't be negative";
+            j += 2;
+            remaining -= 2;
         } else {
-            free(src);
-            resp_add_error(c->out, STORE_ESYNTAX);
-            return;
+            err = STORE_ESYNTAX;
         }
+    }
+    if (err) {
+        free(src);
+        resp_add_error(c->out, err);
+        return;
     }
     for (long i = 0; i < setnum; i++)
         zsrc_load(c, &src[i]);
-    /* Sort by cardinality (stable), as Redis does before the operation. */
-    for (long i = 1; i < setnum; i++) {
+    /* Sort by cardinality (stable), as Redis does before union and
+     * intersection; a difference keeps its first input first. */
+    for (long i = 1; op != ZOP_DIFF && i < setnum; i++) {
         struct zsrc t = src[i];
         long k = i - 1;
         while (k >= 0 && src[k].a.n > t.a.n) {
@@ -1273,32 +1500,21 @@ static void zunioninter(struct store_ctx *c, int argc, char **argv, size_t *len,
         src[k + 1] = t;
     }
     struct zacc acc = {NULL, 0, 0};
-    /* Insertion order of the result does not matter: it is stored sorted. */
-    if (inter) {
-        if (src[0].a.n > 0) {
-            for (long e = 0; e < src[0].a.n; e++) {
-                double score = src[0].weight * src[0].a.sc[e];
-                if (isnan(score))
-                    score = 0;
-                long k;
-                for (k = 1; k < setnum; k++) {
-                    double value;
-                    if (src[k].klen == src[0].klen &&
-                        memcmp(src[k].key, src[0].key, src[0].klen) == 0 && src[k].type) {
-                        value = src[0].a.sc[e] * src[k].weight;
-                        zs_aggregate(&score, value, agg);
-                    } else if (zsrc_find(c, &src[k], src[0].a.m[e], src[0].a.ml[e], &value)) {
-                        value *= src[k].weight;
-                        zs_aggregate(&score, value, agg);
-                    } else {
-                        break;
-                    }
-                }
-                if (k == setnum) {
-                    struct zacc_ent *z = zacc_find(&acc, src[0].a.m[e], src[0].a.ml[e], 1);
-                    z->score = score;
-                }
+    long card = 0;
+    /* Insertion order of the result does not matter: it is sorted after. */
+    if (op == ZOP_INTER || op == ZOP_DIFF) {
+        for (long e = 0; e < src[0].a.n; e++) {
+            double score = op == ZOP_DIFF ? src[0].a.sc[e] : src[0].weight * src[0].a.sc[e];
+            if (isnan(score))
+                score = 0;
+            if (!zs_in_others(c, src, setnum, e, op, agg, &score))
+                continue;
+            if (cardonly) {
+                if (++card == limit)
+                    break;
+                continue;
             }
+            zacc_find(&acc, src[0].a.m[e], src[0].a.ml[e], 1)->score = score;
         }
     } else {
         for (long i = 0; i < setnum; i++) {
@@ -1307,43 +1523,67 @@ static void zunioninter(struct store_ctx *c, int argc, char **argv, size_t *len,
                 if (isnan(score))
                     score = 0;
                 struct zacc_ent *z = zacc_find(&acc, src[i].a.m[e], src[i].a.ml[e], 0);
-                if (z == NULL) {
-                    z = zacc_find(&acc, src[i].a.m[e], src[i].a.ml[e], 1);
-                    z->score = score;
-                } else {
+                if (z == NULL)
+                    zacc_find(&acc, src[i].a.m[e], src[i].a.ml[e], 1)->score = score;
+                else
                     zs_aggregate(&z->score, score, agg);
-                }
             }
         }
     }
     for (long i = 0; i < setnum; i++)
         zs_free(&src[i].a);
     free(src);
-    store_db_delete(c, argv[1], len[1]);
-    /* zsetConvertToListpackIfNeeded on the result. */
-    size_t maxlen = 0;
-    for (size_t i = 0; i < acc.cap; i++)
-        if (acc.t[i].used && acc.t[i].ml > maxlen)
-            maxlen = acc.t[i].ml;
-    int skiplist = acc.n > ZSET_MAX_LISTPACK_ENTRIES || maxlen > ZSET_MAX_LISTPACK_VALUE;
-    for (size_t i = 0; i < acc.cap; i++) {
-        if (!acc.t[i].used)
-            continue;
-        zs_put(c, argv[1], len[1], acc.t[i].m, acc.t[i].ml, acc.t[i].score, skiplist);
-        free(acc.t[i].m);
-    }
-    free(acc.t);
-    if (acc.n)
-        zs_set_count(c, argv[1], len[1], 0, NULL, (int64_t)acc.n, skiplist);
-    resp_add_int(c->out, (long long)acc.n);
+    if (cardonly)
+        resp_add_int(c->out, card);
+    else if (dst)
+        zacc_store(c, dst, dlen, &acc);
+    else
+        zacc_reply(c, &acc, withscores);
+    zacc_free(&acc);
 }
 
 STORE_DECL(zunionstore)
 {
-    zunioninter(c, argc, argv, len, 0);
+    zsetop(c, argc, argv, len, "zunionstore", 2, ZOP_UNION, 0);
 }
 
 STORE_DECL(zinterstore)
 {
-    zunioninter(c, argc, argv, len, 1);
+    zsetop(c, argc, argv, len, "zinterstore", 2, ZOP_INTER, 0);
+}
+
+STORE_DECL(zdiffstore)
+{
+    zsetop(c, argc, argv, len, "zdiffstore", 2, ZOP_DIFF, 0);
+}
+
+STORE_DECL(zunion)
+{
+    zsetop(c, argc, argv, len, "zunion", 1, ZOP_UNION, 0);
+}
+
+STORE_DECL(zinter)
+{
+    zsetop(c, argc, argv, len, "zinter", 1, ZOP_INTER, 0);
+}
+
+STORE_DECL(zdiff)
+{
+    zsetop(c, argc, argv, len, "zdiff", 1, ZOP_DIFF, 0);
+}
+
+STORE_DECL(zintercard)
+{
+    zsetop(c, argc, argv, len, "zintercard", 1, ZOP_INTER, 1);
+}
+
+/* ZRANGESTORE's result: n members of a from index first, step apart. */
+static void zr_store(struct store_ctx *c, const char *dst, size_t dlen, const struct zs_arr *a,
+                     long first, long n, long step)
+{
+    struct zacc acc = {NULL, 0, 0};
+    for (long k = 0, i = first; k < n; k++, i += step)
+        zacc_find(&acc, a->m[i], a->ml[i], 1)->score = a->sc[i];
+    zacc_store(c, dst, dlen, &acc);
+    zacc_free(&acc);
 }

@@ -453,6 +453,27 @@ def g_lmove(rng, now):
                 rng.choice(["LEFT", "RIGHT"])], keys=[a, b])
 
 
+def mpop(rng, c, pool, timeout=()):
+    """LMPOP/ZMPOP and their blocking forms (timeout before numkeys)."""
+    ks = [key(rng, pool) for _ in range(rng.randint(1, 3))]
+    nk = str(len(ks))
+    if rng.random() < 0.05:
+        nk = rng.choice(["0", "x", "9", "-1"])
+    where = ["LEFT", "RIGHT"] if "L" in c[:2] else ["MIN", "MAX"]
+    args = [c] + list(timeout) + [nk] + ks + [rng.choice(where + ["up"]) if rng.random() < 0.05
+                                              else case(rng, rng.choice(where))]
+    if rng.random() < 0.5:
+        args += ["COUNT", rng.choice(["1", "2", "3", "10", "0", "-1", "x"])]
+    if rng.random() < 0.03:
+        args.append(rng.choice(["COUNT", "x"]))
+    return Cmd(args, keys=ks)
+
+
+def g_mpop(rng, now):
+    c, pool = rng.choice([("LMPOP", LIST_KEYS), ("ZMPOP", ZSET_KEYS)])
+    return mpop(rng, c, pool)
+
+
 def g_bpop(rng, now):
     ks = pick(rng, LIST_KEYS, rng.randint(1, 2))
     # Each must end quickly in Redis: sub-millisecond timeouts round up to
@@ -461,10 +482,16 @@ def g_bpop(rng, now):
     t = rng.choice(["0.01", "0.01", "x", "-1", "0.02", "0.001", "0.0004", "1e-400", "1e30",
                     "inf", "-inf", "nan", "0x0.1p-4"])
     r = rng.random()
-    if r < 0.4:
+    if r < 0.3:
         return Cmd(["BLPOP"] + ks + [t], keys=ks)
-    if r < 0.7:
+    if r < 0.4:
         return Cmd(["BRPOP"] + ks + [t], keys=ks)
+    if r < 0.5:
+        zks = pick(rng, ZSET_KEYS, len(ks))
+        return Cmd([rng.choice(["BZPOPMIN", "BZPOPMAX"])] + zks + [t], keys=zks)
+    if r < 0.6:
+        c, pool = rng.choice([("BLMPOP", LIST_KEYS), ("BZMPOP", ZSET_KEYS)])
+        return mpop(rng, c, pool, [t])
     a, b = key(rng, LIST_KEYS), key(rng, LIST_KEYS)
     if r < 0.85:
         return Cmd(["BLMOVE", a, b, rng.choice(["LEFT", "RIGHT"]), rng.choice(["LEFT", "RIGHT", "x"]),
@@ -691,6 +718,54 @@ def g_zstore(rng, now):
     return Cmd(args, keys=[d] + srcs)
 
 
+def g_zsetop(rng, now):
+    """ZUNION, ZINTER, ZDIFF (replies sorted, so compared exactly), ZDIFFSTORE
+    and ZINTERCARD."""
+    c = rng.choice(["ZUNION", "ZINTER", "ZDIFF", "ZDIFFSTORE", "ZINTERCARD"])
+    srcs = [key(rng, ZSET_KEYS + SET_KEYS[:1]) for _ in range(rng.randint(1, 3))]
+    nk = str(len(srcs))
+    if rng.random() < 0.05:
+        nk = rng.choice(["0", "x", "9", "-1"])
+    d = key(rng, ZSET_KEYS)
+    args = [c] + ([d] if c == "ZDIFFSTORE" else []) + [nk] + srcs
+    opts = []
+    if rng.random() < 0.3:
+        opts.append(["WEIGHTS"] + [rng.choice(["1", "2", "0.5", "-1", "0", "x", "inf"])
+                                   for _ in srcs])
+    if rng.random() < 0.3:
+        opts.append(["AGGREGATE", rng.choice(["SUM", "MIN", "MAX", "avg"])])
+    if rng.random() < 0.4:
+        opts.append(["WITHSCORES"])
+    if rng.random() < 0.4:
+        opts.append(["LIMIT", rng.choice(["0", "1", "2", "-1", "x"])])
+    rng.shuffle(opts)
+    for o in opts:
+        args += o
+    return Cmd(args, keys=([d] if c == "ZDIFFSTORE" else []) + srcs)
+
+
+def g_zrangestore(rng, now):
+    d, k = key(rng, ZSET_KEYS), key(rng, ZSET_KEYS)
+    r = rng.random()
+    opts = []
+    if r < 0.35:
+        a, b = rng.choice(SCORE_BOUNDS), rng.choice(SCORE_BOUNDS)
+        opts.append("BYSCORE")
+    elif r < 0.6:
+        a, b = rng.choice(LEX_BOUNDS), rng.choice(LEX_BOUNDS)
+        opts.append("BYLEX")
+    else:
+        idx = ["0", "1", "-1", "2", "-2", "100", "-100", "x"]
+        a, b = rng.choice(idx), rng.choice(idx)
+    if rng.random() < 0.3:
+        opts.append("REV")
+    if rng.random() < 0.3:
+        opts += ["LIMIT", rng.choice(["0", "1", "2", "-1"]), rng.choice(["0", "1", "2", "-1"])]
+    if rng.random() < 0.05:
+        opts.append(rng.choice(["WITHSCORES", "BOGUS"]))
+    return Cmd(["ZRANGESTORE", d, k, a, b] + opts, keys=[d, k])
+
+
 # ----------------------------------------------------------------- misc
 
 def g_bulk(rng, now):
@@ -744,7 +819,7 @@ WEIGHTED = [
     (g_salgebra, 3), (g_sscan, 1),
     (g_zadd, 7), (g_zrem, 2), (g_zscore, 3), (g_zincrby, 2), (g_zcard, 1), (g_zcount, 2),
     (g_zrange, 6), (g_zpop, 2), (g_zremrange, 2), (g_zscan, 1), (g_zrandmember, 1),
-    (g_zstore, 2),
+    (g_zstore, 2), (g_zsetop, 3), (g_zrangestore, 2), (g_mpop, 2),
     (g_arity, 1), (g_unknown, 0.3), (g_bulk, 0.3),
 ]
 

@@ -554,3 +554,41 @@ Test(store_node, hello_3_gets_noproto_and_hello_2_works)
     support_expect_str(c, REDIS_REPLY_STRING, "v", "ECHO v");
     redisFree(c);
 }
+
+Test(store_node, blocked_sorted_set_pops_are_served_by_the_write_that_creates_the_set)
+{
+    start_ferry(NULL);
+    int w = support_raw_connect(ferry.port);
+    raw_cmd(w, "BZPOPMIN a z 0\r\n");
+    usleep(50 * 1000);
+    redisContext *c = support_connect(ferry.port);
+    support_expect_int(c, 2, "ZADD z 2 b 1 a");
+    support_expect_int(c, 1, "ZCARD z");
+    expect_raw(w, "*3\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\n1\r\n");
+    /* BZMPOP's timeout comes before its keys. */
+    raw_cmd(w, "BZMPOP 0.05 2 a none MAX\r\nBZMPOP 0 1 y MAX COUNT 5\r\n");
+    expect_raw(w, "*-1\r\n");
+    usleep(50 * 1000);
+    support_expect_int(c, 1, "ZUNIONSTORE y 1 z");
+    expect_raw(w, "*2\r\n$1\r\ny\r\n*1\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    support_expect_int(c, 0, "EXISTS y");
+    close(w);
+    redisFree(c);
+}
+
+Test(store_node, a_pop_stays_blocked_while_its_key_holds_another_type)
+{
+    start_ferry(NULL);
+    int w = support_raw_connect(ferry.port);
+    raw_cmd(w, "BLMPOP 0 1 k LEFT COUNT 2\r\nPING\r\n");
+    usleep(50 * 1000);
+    redisContext *c = support_connect(ferry.port);
+    /* As in Redis 7.0: a sorted set at the key is not what the list pop
+     * waits for, and it is not an error either. */
+    support_expect_int(c, 1, "ZADD k 1 a");
+    support_expect_int(c, 1, "DEL k");
+    support_expect_int(c, 3, "RPUSH k x y z");
+    expect_raw(w, "*2\r\n$1\r\nk\r\n*2\r\n$1\r\nx\r\n$1\r\ny\r\n+PONG\r\n");
+    close(w);
+    redisFree(c);
+}
