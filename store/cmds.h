@@ -53,6 +53,12 @@ STORE_CMD(strlen, 2, R, 0)
 STORE_CMD(getrange, 4, R, 0)
 STORE_CMD(substr, 4, R, 0)
 STORE_CMD(setrange, 4, W, 0)
+/* bitmaps */
+STORE_CMD(setbit, 4, W, 0)
+STORE_CMD(getbit, 3, R, 0)
+STORE_CMD(bitcount, -2, R, 0)
+STORE_CMD(bitpos, -3, R, 0)
+STORE_CMD(bitop, -4, W, 0)
 /* hashes */
 STORE_CMD(hset, -4, W, 0)
 STORE_CMD(hsetnx, 4, W, 0)

@@ -204,6 +204,9 @@ static inline uint32_t store_get_be32(const unsigned char *p)
 #define STORE_ESYNTAX "ERR syntax error"
 #define STORE_ENOTFLOAT "ERR value is not a valid float"
 
+/* The longest string a command may make: Redis's proto-max-bulk-len default. */
+#define STORE_PROTO_MAX_BULK_LEN (512LL * 1024 * 1024)
+
 int store_db_lookup(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r);
 /* Lookup that answers WRONGTYPE when the key exists with another type:
  * returns 1 found (right type), 0 missing, -1 wrong type (reply written). */

@@ -6,8 +6,6 @@
 #include <math.h>
 #include <string.h>
 
-#define PROTO_MAX_BULK_LEN (512LL * 1024 * 1024)
-
 #define OBJ_SET_NX (1 << 0)
 #define OBJ_SET_XX (1 << 1)
 #define OBJ_EX (1 << 2)
@@ -399,7 +397,7 @@ STORE_DECL(incrbyfloat)
 
 static int store_check_len(struct store_ctx *c, long long size, long long append)
 {
-    if (size + append > PROTO_MAX_BULK_LEN) {
+    if (size + append > STORE_PROTO_MAX_BULK_LEN) {
         resp_add_error(c->out, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
         return -1;
     }

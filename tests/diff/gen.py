@@ -311,6 +311,39 @@ def g_setrange(rng, now):
     return Cmd(["SETRANGE", k, off, rng.choice(["", "ab", "xyz", "Q"])], keys=[k])
 
 
+def g_bit(rng, now):
+    k = key(rng, STR_KEYS)
+    offs = ["0", "1", "7", "8", "15", "33", "100", "-1", "x", "4294967296", "100000"]
+    rngs = ["0", "1", "-1", "2", "-2", "5", "100", "-100", "x"]
+    r = rng.random()
+    if r < 0.3:
+        return Cmd(["SETBIT", k, rng.choice(offs), rng.choice(["0", "1", "1", "2", "-1", "x"])],
+                   keys=[k])
+    if r < 0.45:
+        return Cmd(["GETBIT", k, rng.choice(offs)], keys=[k])
+    if r < 0.65:
+        args = ["BITCOUNT", k]
+        if rng.random() < 0.6:
+            args += [rng.choice(rngs), rng.choice(rngs)]
+            if rng.random() < 0.4:
+                args.append(rng.choice(["BIT", "BYTE", "bit", "nope"]))
+        elif rng.random() < 0.1:
+            args.append("1")
+        return Cmd(args, keys=[k])
+    if r < 0.85:
+        args = ["BITPOS", k, rng.choice(["0", "1", "1", "0", "2", "x"])]
+        for _ in range(rng.choice([0, 1, 2, 2, 3])):
+            args.append(rng.choice(rngs))
+        if len(args) == 6:
+            args[5] = rng.choice(["BIT", "BYTE", "bit", "nope"])
+        return Cmd(args, keys=[k])
+    op = rng.choice(["AND", "OR", "XOR", "NOT", "not", "nand"])
+    srcs = [key(rng, STR_KEYS) for _ in range(1 if op.upper() == "NOT" and rng.random() < 0.9
+                                              else rng.randint(1, 3))]
+    d = key(rng, STR_KEYS)
+    return Cmd(["BITOP", op, d] + srcs, keys=[d] + srcs)
+
+
 # ----------------------------------------------------------------- hashes
 
 def g_hset(rng, now):
@@ -810,7 +843,7 @@ WEIGHTED = [
     (g_flush, 0.05),
     (g_get, 5), (g_set, 8), (g_setnx, 2), (g_mget, 2), (g_mset, 2), (g_getdel, 1),
     (g_getex, 1), (g_incr, 5), (g_append, 2), (g_strlen, 1), (g_getrange, 2),
-    (g_setrange, 2),
+    (g_setrange, 2), (g_bit, 4),
     (g_hset, 5), (g_hget, 4), (g_hdel, 2), (g_hlen, 1), (g_hgetall, 2), (g_hincr, 3),
     (g_hscan, 1), (g_hrandfield, 1),
     (g_push, 6), (g_pop, 3), (g_llen, 1), (g_lrange, 3), (g_lindex, 2), (g_linsert, 1),

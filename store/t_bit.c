@@ -1,0 +1,276 @@
+/* Bitmaps (Redis bitops.c): SETBIT, GETBIT, BITCOUNT, BITPOS and BITOP on
+ * string values. Bit 0 is the most significant bit of the first byte. */
+#include "store/store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* SETBIT and GETBIT's offset: a bit index whose byte fits in a string. */
+static int bit_offset(struct store_ctx *c, const char *s, size_t len, uint64_t *offset)
+{
+    long long v;
+    if (!resp_string2ll(s, len, &v) || v < 0 || (v >> 3) >= STORE_PROTO_MAX_BULK_LEN) {
+        resp_add_error(c->out, "ERR bit offset is not an integer or out of range");
+        return -1;
+    }
+    *offset = (uint64_t)v;
+    return 0;
+}
+
+static int bit_get(const unsigned char *p, size_t plen, uint64_t bit)
+{
+    uint64_t byte = bit >> 3;
+    return byte < plen && (p[byte] >> (7 - (bit & 7))) & 1;
+}
+
+STORE_DECL(setbit)
+{
+    (void)argc;
+    uint64_t offset;
+    if (bit_offset(c, argv[2], len[2], &offset) != 0)
+        return;
+    long long on;
+    if (!resp_string2ll(argv[3], len[3], &on) || (on & ~1)) {
+        resp_add_error(c->out, "ERR bit is not an integer or out of range");
+        return;
+    }
+    struct store_rec r;
+    int rc = store_db_lookup_type(c, argv[1], len[1], STORE_T_STRING, &r);
+    if (rc < 0)
+        return;
+    size_t plen = rc ? r.plen : 0;
+    int old = rc ? bit_get(r.payload, plen, offset) : 0;
+    size_t byte = (size_t)(offset >> 3);
+    /* As Redis: the key is written when it is created, grows, or the bit
+     * changes; otherwise it is left alone (a WATCH on it holds). */
+    if (rc == 0 || byte >= plen || old != on) {
+        size_t n = byte >= plen ? byte + 1 : plen;
+        unsigned char *buf = calloc(1, n);
+        STORE_ASSERT(buf != NULL);
+        if (plen)
+            memcpy(buf, r.payload, plen);
+        unsigned char mask = (unsigned char)(1u << (7 - (offset & 7)));
+        buf[byte] = on ? buf[byte] | mask : buf[byte] & ~mask;
+        if (rc)
+            store_db_put_keep(c, argv[1], len[1], &r, buf, n);
+        else
+            store_db_put(c, argv[1], len[1], STORE_T_STRING, 0, buf, n);
+        free(buf);
+    }
+    resp_add_int(c->out, old);
+}
+
+STORE_DECL(getbit)
+{
+    (void)argc;
+    uint64_t offset;
+    if (bit_offset(c, argv[2], len[2], &offset) != 0)
+        return;
+    struct store_rec r;
+    int rc = store_db_lookup_type(c, argv[1], len[1], STORE_T_STRING, &r);
+    if (rc < 0)
+        return;
+    resp_add_int(c->out, rc ? bit_get(r.payload, r.plen, offset) : 0);
+}
+
+/* BITCOUNT and BITPOS's range, [start, end] in bytes or (with BIT) bits of
+ * a string of plen bytes, made absolute and clipped as Redis does; *first
+ * and *last are the bits it spans. Returns 0 when the range is empty. */
+static int bit_range(long long start, long long end, int isbit, size_t plen, long long *first,
+                     long long *last)
+{
+    long long total = isbit ? (long long)plen * 8 : (long long)plen;
+    if (start < 0)
+        start += total;
+    if (end < 0)
+        end += total;
+    if (start < 0)
+        start = 0;
+    if (end < 0)
+        end = 0;
+    if (end >= total)
+        end = total - 1;
+    if (start > end)
+        return 0;
+    *first = isbit ? start : start * 8;
+    *last = isbit ? end : end * 8 + 7;
+    return 1;
+}
+
+/* BYTE or BIT at argv[i]: 0, 1, or -1 after a syntax error. */
+static int bit_unit(struct store_ctx *c, const char *s, size_t len)
+{
+    if (store_strcasecmp_arg(s, len, "bit"))
+        return 1;
+    if (store_strcasecmp_arg(s, len, "byte"))
+        return 0;
+    resp_add_error(c->out, STORE_ESYNTAX);
+    return -1;
+}
+
+STORE_DECL(bitcount)
+{
+    /* Redis looks the key up before it reads the range. */
+    struct store_rec r;
+    int rc = store_db_lookup_type(c, argv[1], len[1], STORE_T_STRING, &r);
+    if (rc < 0)
+        return;
+    if (rc == 0) {
+        resp_add_int(c->out, 0);
+        return;
+    }
+    long long start = 0, end = -1;
+    int isbit = 0;
+    if (argc == 4 || argc == 5) {
+        if (!resp_string2ll(argv[2], len[2], &start) || !resp_string2ll(argv[3], len[3], &end)) {
+            resp_add_error(c->out, STORE_ENOTINT);
+            return;
+        }
+        if (start < 0 && end < 0 && start > end) { /* before BIT or BYTE, as Redis */
+            resp_add_int(c->out, 0);
+            return;
+        }
+        if (argc == 5 && (isbit = bit_unit(c, argv[4], len[4])) < 0)
+            return;
+    } else if (argc != 2) {
+        resp_add_error(c->out, STORE_ESYNTAX);
+        return;
+    }
+    long long first, last, count = 0;
+    if (bit_range(start, end, isbit, r.plen, &first, &last)) {
+        const unsigned char *p = r.payload;
+        long long b = first;
+        for (; b <= last && (b & 7); b++)
+            count += bit_get(p, r.plen, (uint64_t)b);
+        for (; b + 7 <= last; b += 8)
+            count += __builtin_popcount(p[b >> 3]);
+        for (; b <= last; b++)
+            count += bit_get(p, r.plen, (uint64_t)b);
+    }
+    resp_add_int(c->out, count);
+}
+
+STORE_DECL(bitpos)
+{
+    long long bit;
+    if (!resp_string2ll(argv[2], len[2], &bit)) {
+        resp_add_error(c->out, STORE_ENOTINT);
+        return;
+    }
+    if (bit != 0 && bit != 1) {
+        resp_add_error(c->out, "ERR The bit argument must be 1 or 0.");
+        return;
+    }
+    struct store_rec r;
+    int rc = store_db_lookup_type(c, argv[1], len[1], STORE_T_STRING, &r);
+    if (rc < 0)
+        return;
+    if (rc == 0) { /* an endless run of zeros */
+        resp_add_int(c->out, bit ? -1 : 0);
+        return;
+    }
+    long long start = 0, end = -1;
+    int isbit = 0, end_given = argc >= 5;
+    if (argc >= 4 && argc <= 6) {
+        if (!resp_string2ll(argv[3], len[3], &start)) {
+            resp_add_error(c->out, STORE_ENOTINT);
+            return;
+        }
+        if (argc == 6 && (isbit = bit_unit(c, argv[5], len[5])) < 0)
+            return;
+        if (end_given && !resp_string2ll(argv[4], len[4], &end)) {
+            resp_add_error(c->out, STORE_ENOTINT);
+            return;
+        }
+    } else if (argc != 3) {
+        resp_add_error(c->out, STORE_ESYNTAX);
+        return;
+    }
+    long long first, last;
+    if (!bit_range(start, end, isbit, r.plen, &first, &last)) {
+        resp_add_int(c->out, -1); /* an empty range holds neither */
+        return;
+    }
+    const unsigned char *p = r.payload;
+    unsigned char skip = bit ? 0x00 : 0xff; /* whole bytes without the bit sought */
+    for (long long b = first; b <= last;) {
+        if (!(b & 7) && b + 7 <= last && p[b >> 3] == skip) {
+            b += 8;
+            continue;
+        }
+        if (bit_get(p, r.plen, (uint64_t)b) == bit) {
+            resp_add_int(c->out, b);
+            return;
+        }
+        b++;
+    }
+    /* No clear bit in the range: without an end, the zeros that pad the
+     * string on the right count, as in Redis. */
+    resp_add_int(c->out, bit == 0 && !end_given ? last + 1 : -1);
+}
+
+STORE_DECL(bitop)
+{
+    enum { OP_AND, OP_OR, OP_XOR, OP_NOT } op;
+    if (store_strcasecmp_arg(argv[1], len[1], "and"))
+        op = OP_AND;
+    else if (store_strcasecmp_arg(argv[1], len[1], "or"))
+        op = OP_OR;
+    else if (store_strcasecmp_arg(argv[1], len[1], "xor"))
+        op = OP_XOR;
+    else if (store_strcasecmp_arg(argv[1], len[1], "not"))
+        op = OP_NOT;
+    else {
+        resp_add_error(c->out, STORE_ESYNTAX);
+        return;
+    }
+    if (op == OP_NOT && argc != 4) {
+        resp_add_error(c->out, "ERR BITOP NOT must be called with a single source key.");
+        return;
+    }
+    int nsrc = argc - 3;
+    struct bit_src {
+        unsigned char *p; /* copied: the payloads move when dst is written */
+        size_t n;
+    } *src = calloc((size_t)nsrc, sizeof(*src));
+    STORE_ASSERT(src != NULL);
+    size_t maxlen = 0;
+    int ok = 1;
+    for (int i = 0; i < nsrc && ok; i++) {
+        struct store_rec r;
+        int rc = store_db_lookup_type(c, argv[3 + i], len[3 + i], STORE_T_STRING, &r);
+        if (rc < 0) {
+            ok = 0;
+        } else if (rc > 0 && r.plen > 0) {
+            src[i].p = malloc(r.plen);
+            STORE_ASSERT(src[i].p != NULL);
+            memcpy(src[i].p, r.payload, r.plen);
+            src[i].n = r.plen;
+            if (r.plen > maxlen)
+                maxlen = r.plen;
+        }
+    }
+    if (ok && maxlen == 0) {
+        store_db_delete(c, argv[2], len[2]);
+    } else if (ok) {
+        unsigned char *res = malloc(maxlen);
+        STORE_ASSERT(res != NULL);
+        for (size_t j = 0; j < maxlen; j++) {
+            unsigned char out = j < src[0].n ? src[0].p[j] : 0;
+            if (op == OP_NOT)
+                out = (unsigned char)~out;
+            for (int i = 1; i < nsrc; i++) {
+                unsigned char b = j < src[i].n ? src[i].p[j] : 0;
+                out = op == OP_AND ? out & b : op == OP_OR ? out | b : out ^ b;
+            }
+            res[j] = out;
+        }
+        store_db_put(c, argv[2], len[2], STORE_T_STRING, 0, res, maxlen);
+        free(res);
+    }
+    for (int i = 0; i < nsrc; i++)
+        free(src[i].p);
+    free(src);
+    if (ok)
+        resp_add_int(c->out, (long long)maxlen);
+}
