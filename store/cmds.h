@@ -59,6 +59,8 @@ STORE_CMD(getbit, 3, R, 0)
 STORE_CMD(bitcount, -2, R, 0)
 STORE_CMD(bitpos, -3, R, 0)
 STORE_CMD(bitop, -4, W, 0)
+STORE_CMD(bitfield, -2, W, 0)
+STORE_CMD(bitfield_ro, -2, R, 0)
 /* hashes */
 STORE_CMD(hset, -4, W, 0)
 STORE_CMD(hsetnx, 4, W, 0)

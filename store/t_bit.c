@@ -1,7 +1,9 @@
-/* Bitmaps (Redis bitops.c): SETBIT, GETBIT, BITCOUNT, BITPOS and BITOP on
- * string values. Bit 0 is the most significant bit of the first byte. */
+/* Bitmaps (Redis bitops.c): SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP and
+ * BITFIELD on string values. Bit 0 is the most significant bit of the first byte. */
 #include "store/store_int.h"
 
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -273,4 +275,274 @@ STORE_DECL(bitop)
     free(src);
     if (ok)
         resp_add_int(c->out, (long long)maxlen);
+}
+
+/* ------------------------------------------------------------------ BITFIELD */
+
+enum { BF_GET, BF_SET, BF_INCRBY };
+enum { BF_WRAP, BF_SAT, BF_FAIL };
+
+struct bf_op {
+    int op, sign, bits, overflow;
+    uint64_t offset;
+    long long value;
+};
+
+static uint64_t bf_get_unsigned(const unsigned char *p, size_t plen, uint64_t offset, int bits)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bits; i++)
+        v = (v << 1) | (uint64_t)bit_get(p, plen, offset + (uint64_t)i);
+    return v;
+}
+
+static int64_t bf_get_signed(const unsigned char *p, size_t plen, uint64_t offset, int bits)
+{
+    uint64_t u = bf_get_unsigned(p, plen, offset, bits);
+    if (bits < 64 && (u & (1ULL << (bits - 1))))
+        u |= UINT64_MAX << bits; /* two's complement: the sign fills the rest */
+    return (int64_t)u;
+}
+
+static void bf_set(unsigned char *p, uint64_t offset, int bits, uint64_t v)
+{
+    for (int i = 0; i < bits; i++) {
+        uint64_t o = offset + (uint64_t)i;
+        unsigned char mask = (unsigned char)(1u << (7 - (o & 7)));
+        if ((v >> (bits - 1 - i)) & 1)
+            p[o >> 3] |= mask;
+        else
+            p[o >> 3] &= (unsigned char)~mask;
+    }
+}
+
+/* value + incr in an unsigned field of bits bits: returns whether it
+ * overflows, with *limit what WRAP or SAT make of it (Redis's
+ * checkUnsignedBitfieldOverflow). */
+static int bf_unsigned_overflow(uint64_t value, int64_t incr, int bits, int overflow,
+                                uint64_t *limit)
+{
+    uint64_t max = bits == 64 ? UINT64_MAX : (1ULL << bits) - 1;
+    int64_t maxincr = (int64_t)(max - value);
+    int64_t minincr = (int64_t)(0 - value);
+    int over = value > max || (incr > 0 && incr > maxincr);
+    if (!over && !(incr < 0 && incr < minincr))
+        return 0;
+    if (overflow == BF_WRAP)
+        *limit = (value + (uint64_t)incr) & ~(UINT64_MAX << bits);
+    else if (overflow == BF_SAT)
+        *limit = over ? max : 0;
+    return 1;
+}
+
+/* The same for a signed field (checkSignedBitfieldOverflow). */
+static int bf_signed_overflow(int64_t value, int64_t incr, int bits, int overflow,
+                              int64_t *limit)
+{
+    int64_t max = bits == 64 ? INT64_MAX : (int64_t)((1ULL << (bits - 1)) - 1);
+    int64_t min = -max - 1;
+    /* May wrap around, but is used only once value is known in range. */
+    int64_t maxincr = (int64_t)((uint64_t)max - (uint64_t)value);
+    int64_t minincr = (int64_t)((uint64_t)min - (uint64_t)value);
+    int over = value > max || (bits != 64 && incr > maxincr) ||
+               (value >= 0 && incr > 0 && incr > maxincr);
+    int under = !over && (value < min || (bits != 64 && incr < minincr) ||
+                          (value < 0 && incr < 0 && incr < minincr));
+    if (!over && !under)
+        return 0;
+    if (overflow == BF_WRAP) {
+        uint64_t c = (uint64_t)value + (uint64_t)incr;
+        if (bits < 64) {
+            if (c & (1ULL << (bits - 1)))
+                c |= UINT64_MAX << bits;
+            else
+                c &= ~(UINT64_MAX << bits);
+        }
+        *limit = (int64_t)c;
+    } else if (overflow == BF_SAT) {
+        *limit = over ? max : min;
+    }
+    return 1;
+}
+
+/* An operation's type (i1..i64, u1..u63) and offset (N, or #N in units of
+ * the type's width). */
+static int bf_type_offset(struct store_ctx *c, const char *t, size_t tl, const char *o,
+                          size_t ol, struct bf_op *op)
+{
+    long long bits;
+    op->sign = tl > 0 && t[0] == 'i';
+    if (tl == 0 || (t[0] != 'i' && t[0] != 'u') || !resp_string2ll(t + 1, tl - 1, &bits) ||
+        bits < 1 || bits > (op->sign ? 64 : 63)) {
+        resp_add_error(c->out, "ERR Invalid bitfield type. Use something like i16 u8. Note "
+                               "that u64 is not supported but i64 is.");
+        return -1;
+    }
+    op->bits = (int)bits;
+    int hash = ol > 1 && o[0] == '#';
+    long long off;
+    if (!resp_string2ll(o + hash, ol - (size_t)hash, &off) ||
+        (hash && (off > LLONG_MAX / bits || off < LLONG_MIN / bits))) {
+        resp_add_error(c->out, "ERR bit offset is not an integer or out of range");
+        return -1;
+    }
+    if (hash)
+        off *= bits;
+    if (off < 0 || (off >> 3) >= STORE_PROTO_MAX_BULK_LEN) {
+        resp_add_error(c->out, "ERR bit offset is not an integer or out of range");
+        return -1;
+    }
+    op->offset = (uint64_t)off;
+    return 0;
+}
+
+/* Applies one SET or INCRBY to buf: appends its reply; returns whether the
+ * field changed. */
+static int bf_write(struct store_ctx *c, unsigned char *buf, size_t n, const struct bf_op *op)
+{
+    int overflow, changed;
+    if (op->sign) {
+        int64_t old = bf_get_signed(buf, n, op->offset, op->bits), val, wrapped = 0;
+        if (op->op == BF_INCRBY) {
+            overflow = bf_signed_overflow(old, op->value, op->bits, op->overflow, &wrapped);
+            val = overflow ? wrapped : (int64_t)((uint64_t)old + (uint64_t)op->value);
+        } else {
+            val = op->value;
+            overflow = bf_signed_overflow(val, 0, op->bits, op->overflow, &wrapped);
+            if (overflow)
+                val = wrapped;
+        }
+        if (overflow && op->overflow == BF_FAIL) {
+            resp_add_null(c->out);
+            return 0;
+        }
+        resp_add_int(c->out, op->op == BF_INCRBY ? val : old);
+        bf_set(buf, op->offset, op->bits, (uint64_t)val);
+        changed = old != val;
+    } else {
+        uint64_t old = bf_get_unsigned(buf, n, op->offset, op->bits), val, wrapped = 0;
+        if (op->op == BF_INCRBY) {
+            overflow = bf_unsigned_overflow(old, op->value, op->bits, op->overflow, &wrapped);
+            val = overflow ? wrapped : old + (uint64_t)op->value;
+        } else {
+            val = (uint64_t)op->value;
+            overflow = bf_unsigned_overflow(val, 0, op->bits, op->overflow, &wrapped);
+            if (overflow)
+                val = wrapped;
+        }
+        if (overflow && op->overflow == BF_FAIL) {
+            resp_add_null(c->out);
+            return 0;
+        }
+        resp_add_int(c->out, (long long)(op->op == BF_INCRBY ? val : old));
+        bf_set(buf, op->offset, op->bits, val);
+        changed = old != val;
+    }
+    return changed;
+}
+
+static void bitfield_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int ro)
+{
+    struct bf_op *ops = malloc(sizeof(*ops) * (size_t)argc);
+    STORE_ASSERT(ops != NULL);
+    int nops = 0, overflow = BF_WRAP, writes = 0;
+    uint64_t highest = 0; /* the last bit a write reaches */
+    for (int j = 2; j < argc; j++) {
+        int rem = argc - j - 1;
+        struct bf_op *op = &ops[nops];
+        if (store_strcasecmp_arg(argv[j], len[j], "get") && rem >= 2) {
+            op->op = BF_GET;
+        } else if (store_strcasecmp_arg(argv[j], len[j], "set") && rem >= 3) {
+            op->op = BF_SET;
+        } else if (store_strcasecmp_arg(argv[j], len[j], "incrby") && rem >= 3) {
+            op->op = BF_INCRBY;
+        } else if (store_strcasecmp_arg(argv[j], len[j], "overflow") && rem >= 1) {
+            j++;
+            if (store_strcasecmp_arg(argv[j], len[j], "wrap"))
+                overflow = BF_WRAP;
+            else if (store_strcasecmp_arg(argv[j], len[j], "sat"))
+                overflow = BF_SAT;
+            else if (store_strcasecmp_arg(argv[j], len[j], "fail"))
+                overflow = BF_FAIL;
+            else {
+                resp_add_error(c->out, "ERR Invalid OVERFLOW type specified");
+                free(ops);
+                return;
+            }
+            continue;
+        } else {
+            resp_add_error(c->out, STORE_ESYNTAX);
+            free(ops);
+            return;
+        }
+        if (bf_type_offset(c, argv[j + 1], len[j + 1], argv[j + 2], len[j + 2], op) != 0) {
+            free(ops);
+            return;
+        }
+        op->overflow = overflow;
+        if (op->op != BF_GET) {
+            writes = 1;
+            if (highest < op->offset + (uint64_t)op->bits - 1)
+                highest = op->offset + (uint64_t)op->bits - 1;
+            if (!resp_string2ll(argv[j + 3], len[j + 3], &op->value)) {
+                resp_add_error(c->out, STORE_ENOTINT);
+                free(ops);
+                return;
+            }
+        }
+        nops++;
+        j += op->op == BF_GET ? 2 : 3;
+    }
+    if (writes && ro) {
+        resp_add_error(c->out, "ERR BITFIELD_RO only supports the GET subcommand");
+        free(ops);
+        return;
+    }
+    struct store_rec r;
+    int rc = store_db_lookup_type(c, argv[1], len[1], STORE_T_STRING, &r);
+    if (rc < 0) {
+        free(ops);
+        return;
+    }
+    size_t plen = rc ? r.plen : 0;
+    /* Writes work on a copy as long as the furthest bit written needs. */
+    size_t n = plen;
+    if (writes && (size_t)(highest >> 3) >= plen)
+        n = (size_t)(highest >> 3) + 1;
+    unsigned char *buf = calloc(1, n ? n : 1);
+    STORE_ASSERT(buf != NULL);
+    if (plen)
+        memcpy(buf, r.payload, plen);
+    resp_add_array(c->out, nops);
+    int changes = 0;
+    for (int i = 0; i < nops; i++) {
+        if (ops[i].op == BF_GET) {
+            if (ops[i].sign)
+                resp_add_int(c->out, bf_get_signed(buf, n, ops[i].offset, ops[i].bits));
+            else
+                resp_add_int(c->out,
+                             (long long)bf_get_unsigned(buf, n, ops[i].offset, ops[i].bits));
+        } else {
+            changes += bf_write(c, buf, n, &ops[i]);
+        }
+    }
+    /* As Redis: a write creates or grows the key even when every write
+     * fails on overflow; otherwise the key is written only if a field
+     * changed. */
+    if (writes && rc == 0)
+        store_db_put(c, argv[1], len[1], STORE_T_STRING, 0, buf, n);
+    else if (n > plen || changes)
+        store_db_put_keep(c, argv[1], len[1], &r, buf, n);
+    free(buf);
+    free(ops);
+}
+
+STORE_DECL(bitfield)
+{
+    bitfield_generic(c, argc, argv, len, 0);
+}
+
+STORE_DECL(bitfield_ro)
+{
+    bitfield_generic(c, argc, argv, len, 1);
 }

@@ -311,17 +311,44 @@ def g_setrange(rng, now):
     return Cmd(["SETRANGE", k, off, rng.choice(["", "ab", "xyz", "Q"])], keys=[k])
 
 
+def g_bitfield(rng, k):
+    types = ["u1", "u4", "u8", "i8", "i5", "u63", "i64", "i1", "u16", "i32", "u64", "i65", "x8",
+             "i0"]
+    offs = ["0", "1", "3", "8", "13", "#1", "#3", "-1", "x", "100"]
+    vals = ["0", "1", "-1", "5", "127", "128", "-128", "255", "300", "-300",
+            "9223372036854775807", "-9223372036854775808", "x"]
+    ro = rng.random() < 0.15
+    args = ["BITFIELD_RO" if ro else "BITFIELD", k]
+    if rng.random() < 0.4:
+        args += ["OVERFLOW", rng.choice(["WRAP", "SAT", "FAIL"])]
+    for _ in range(rng.randint(1, 4)):
+        r = rng.random()
+        common = [rng.choice(types[:10]) if rng.random() < 0.95 else rng.choice(types),
+                  rng.choice(offs[:7]) if rng.random() < 0.95 else rng.choice(offs)]
+        if r < 0.4 or (ro and r < 0.95):
+            args += ["GET"] + common
+        elif r < 0.65:
+            args += ["SET"] + common + [rng.choice(vals)]
+        elif r < 0.9:
+            args += ["INCRBY"] + common + [rng.choice(vals)]
+        else:
+            args += ["OVERFLOW", rng.choice(["WRAP", "SAT", "FAIL", "sat", "bogus"])]
+    if rng.random() < 0.03:
+        args.append(rng.choice(["GET", "foo"]))
+    return Cmd(args, keys=[k])
+
+
 def g_bit(rng, now):
     k = key(rng, STR_KEYS)
     offs = ["0", "1", "7", "8", "15", "33", "100", "-1", "x", "4294967296", "100000"]
     rngs = ["0", "1", "-1", "2", "-2", "5", "100", "-100", "x"]
     r = rng.random()
-    if r < 0.3:
+    if r < 0.25:
         return Cmd(["SETBIT", k, rng.choice(offs), rng.choice(["0", "1", "1", "2", "-1", "x"])],
                    keys=[k])
-    if r < 0.45:
+    if r < 0.35:
         return Cmd(["GETBIT", k, rng.choice(offs)], keys=[k])
-    if r < 0.65:
+    if r < 0.5:
         args = ["BITCOUNT", k]
         if rng.random() < 0.6:
             args += [rng.choice(rngs), rng.choice(rngs)]
@@ -330,13 +357,15 @@ def g_bit(rng, now):
         elif rng.random() < 0.1:
             args.append("1")
         return Cmd(args, keys=[k])
-    if r < 0.85:
+    if r < 0.65:
         args = ["BITPOS", k, rng.choice(["0", "1", "1", "0", "2", "x"])]
         for _ in range(rng.choice([0, 1, 2, 2, 3])):
             args.append(rng.choice(rngs))
         if len(args) == 6:
             args[5] = rng.choice(["BIT", "BYTE", "bit", "nope"])
         return Cmd(args, keys=[k])
+    if r < 0.85:
+        return g_bitfield(rng, k)
     op = rng.choice(["AND", "OR", "XOR", "NOT", "not", "nand"])
     srcs = [key(rng, STR_KEYS) for _ in range(1 if op.upper() == "NOT" and rng.random() < 0.9
                                               else rng.randint(1, 3))]
