@@ -99,8 +99,11 @@ void store_reply_unknown(int argc, char **argv, size_t *argvlen, struct resp_buf
                     args);
 }
 
-int store_mpop_args(struct store_ctx *c, int argc, char **argv, size_t *len, int nk,
-                    const char *w0, const char *w1, struct store_mpop *m)
+/* The arguments of LMPOP, ZMPOP and their blocking forms, numkeys
+ * (argv[nk]) on: the keys, a direction (w0: where 0, w1: where 1), then
+ * COUNT n. Checked in Redis's order; -1 with the error replied. */
+static int store_mpop_args(struct store_ctx *c, int argc, char **argv, size_t *len, int nk,
+                           const char *w0, const char *w1, struct store_mpop *m)
 {
     long long numkeys;
     if (!resp_string2ll(argv[nk], len[nk], &numkeys) || numkeys < 1) {
@@ -137,4 +140,24 @@ int store_mpop_args(struct store_ctx *c, int argc, char **argv, size_t *len, int
     m->nkeys = (int)numkeys;
     m->count = count == -1 ? 1 : (long)count;
     return 0;
+}
+
+void store_mpop(struct store_ctx *c, int argc, char **argv, size_t *len, int block,
+                const char *w0, const char *w1, store_mpop_fn pop)
+{
+    struct store_mpop m;
+    if (store_mpop_args(c, argc, argv, len, block ? 2 : 1, w0, w1, &m) != 0)
+        return;
+    long long deadline;
+    if (block && store_parse_timeout(argv[1], len[1], c->now, &deadline, c->out) != 0)
+        return;
+    for (int j = m.first; j < m.first + m.nkeys; j++) {
+        int rc = pop(c, argv[j], len[j], &m);
+        if (rc != 0)
+            return;
+    }
+    if (block && !c->in_multi)
+        c->blocked = 1;
+    else
+        resp_add_null_array(c->out);
 }

@@ -274,16 +274,20 @@ struct store_cmd {
 const struct store_cmd *store_cmd_find(const char *name, size_t len);
 void store_exec_cmd(struct store_ctx *c, int argc, char **argv, size_t *len);
 
-/* The arguments LMPOP, BLMPOP, ZMPOP and BZMPOP share, numkeys (argv[nk])
- * on: the keys, a direction (w0: where 0, w1: where 1), then COUNT n.
- * Checked in Redis's order; -1 with the error replied. */
+/* LMPOP, ZMPOP, and with block BLMPOP, BZMPOP (timeout at argv[1]):
+ * checks the arguments as Redis does, then offers each key in turn to pop,
+ * which returns 1 when it popped from the key and replied, 0 when the key
+ * holds nothing, -1 after an error reply. With no key to pop from, the
+ * client blocks, or (not blocking, or inside EXEC) gets a null array. */
 struct store_mpop {
     int first, nkeys; /* the keys: argv[first] to argv[first + nkeys - 1] */
-    int where;
-    long count; /* 1 unless given */
+    int where;        /* 0: LEFT or MIN, 1: RIGHT or MAX */
+    long count;       /* 1 unless given */
 };
-int store_mpop_args(struct store_ctx *c, int argc, char **argv, size_t *len, int nk,
-                    const char *w0, const char *w1, struct store_mpop *m);
+typedef int (*store_mpop_fn)(struct store_ctx *c, const char *key, size_t klen,
+                             const struct store_mpop *m);
+void store_mpop(struct store_ctx *c, int argc, char **argv, size_t *len, int block,
+                const char *w0, const char *w1, store_mpop_fn pop);
 
 #define STORE_DECL(n) void store_cmd_##n(struct store_ctx *c, int argc, char **argv, size_t *len)
 #include "store/cmds.h"

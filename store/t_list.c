@@ -797,42 +797,28 @@ STORE_DECL(brpoplpush)
     list_bmove_generic(c, argv, len, LIST_TAIL, LIST_HEAD, 3);
 }
 
-/* LMPOP, and BLMPOP (block) whose timeout is argv[1]: the first key holding
- * a list gives up to COUNT items, replied with its name. */
-static void list_mpop_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int nk,
-                              int block)
+/* LMPOP and BLMPOP: the first key holding a list gives up to COUNT items,
+ * replied with its name. */
+static int list_mpop_one(struct store_ctx *c, const char *key, size_t klen,
+                         const struct store_mpop *m)
 {
-    struct store_mpop m;
-    if (store_mpop_args(c, argc, argv, len, nk, "left", "right", &m) != 0)
-        return;
-    long long deadline;
-    if (block && store_parse_timeout(argv[1], len[1], c->now, &deadline, c->out) != 0)
-        return;
-    for (int j = m.first; j < m.first + m.nkeys; j++) {
-        struct store_rec r;
-        struct list_hdr h;
-        int rc = list_lookup(c, argv[j], len[j], &r, &h);
-        if (rc < 0)
-            return;
-        if (rc == 0 || h.tail == h.head)
-            continue;
-        resp_add_array(c->out, 2);
-        resp_add_bulk(c->out, argv[j], len[j]);
-        list_pop_range(c, argv[j], len[j], &r, &h, m.where ? LIST_TAIL : LIST_HEAD, m.count);
-        return;
-    }
-    if (block && !c->in_multi)
-        c->blocked = 1;
-    else
-        resp_add_null_array(c->out);
+    struct store_rec r;
+    struct list_hdr h;
+    int rc = list_lookup(c, key, klen, &r, &h);
+    if (rc <= 0 || h.tail == h.head)
+        return rc < 0 ? -1 : 0;
+    resp_add_array(c->out, 2);
+    resp_add_bulk(c->out, key, klen);
+    list_pop_range(c, key, klen, &r, &h, m->where ? LIST_TAIL : LIST_HEAD, m->count);
+    return 1;
 }
 
 STORE_DECL(lmpop)
 {
-    list_mpop_generic(c, argc, argv, len, 1, 0);
+    store_mpop(c, argc, argv, len, 0, "left", "right", list_mpop_one);
 }
 
 STORE_DECL(blmpop)
 {
-    list_mpop_generic(c, argc, argv, len, 2, 1);
+    store_mpop(c, argc, argv, len, 1, "left", "right", list_mpop_one);
 }

@@ -1009,40 +1009,26 @@ STORE_DECL(bzpopmax)
     zs_bpop_generic(c, argc, argv, len, 1);
 }
 
-/* ZMPOP, and BZMPOP (block) whose timeout is argv[1]. */
-static void zs_mpop_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int nk,
-                            int block)
+/* ZMPOP and BZMPOP: the first key holding a sorted set gives up to COUNT
+ * members. */
+static int zs_mpop_one(struct store_ctx *c, const char *key, size_t klen,
+                       const struct store_mpop *m)
 {
-    struct store_mpop m;
-    if (store_mpop_args(c, argc, argv, len, nk, "min", "max", &m) != 0)
-        return;
-    long long deadline;
-    if (block && store_parse_timeout(argv[1], len[1], c->now, &deadline, c->out) != 0)
-        return;
-    for (int j = m.first; j < m.first + m.nkeys; j++) {
-        struct store_rec r;
-        int rc = zs_lookup(c, argv[j], len[j], &r);
-        if (rc < 0)
-            return;
-        if (rc > 0) {
-            zs_pop(c, argv[j], len[j], &r, m.where, m.count, ZPOP_NESTED);
-            return;
-        }
-    }
-    if (block && !c->in_multi)
-        c->blocked = 1;
-    else
-        resp_add_null_array(c->out);
+    struct store_rec r;
+    int rc = zs_lookup(c, key, klen, &r);
+    if (rc > 0)
+        zs_pop(c, key, klen, &r, m->where, m->count, ZPOP_NESTED);
+    return rc;
 }
 
 STORE_DECL(zmpop)
 {
-    zs_mpop_generic(c, argc, argv, len, 1, 0);
+    store_mpop(c, argc, argv, len, 0, "min", "max", zs_mpop_one);
 }
 
 STORE_DECL(bzmpop)
 {
-    zs_mpop_generic(c, argc, argv, len, 2, 1);
+    store_mpop(c, argc, argv, len, 1, "min", "max", zs_mpop_one);
 }
 
 static void zremrange_generic(struct store_ctx *c, char **argv, size_t *len, int type)

@@ -686,6 +686,16 @@ def g_zcount(rng, now):
                keys=[k])
 
 
+def range_bounds(rng, mode):
+    """min and max of a ZRANGE by score, lex or rank."""
+    if mode == "score":
+        return rng.choice(SCORE_BOUNDS), rng.choice(SCORE_BOUNDS)
+    if mode == "lex":
+        return rng.choice(LEX_BOUNDS), rng.choice(LEX_BOUNDS)
+    idx = ["0", "1", "-1", "2", "-2", "100", "-100", "x"]
+    return rng.choice(idx), rng.choice(idx)
+
+
 def g_zrange(rng, now):
     k = key(rng, ZSET_KEYS)
     c = rng.choice(["ZRANGE", "ZRANGE", "ZRANGEBYSCORE", "ZREVRANGEBYSCORE", "ZRANGEBYLEX",
@@ -710,13 +720,7 @@ def g_zrange(rng, now):
         mode = "lex"
     else:
         mode = "rank"
-    if mode == "score":
-        a, b = rng.choice(SCORE_BOUNDS), rng.choice(SCORE_BOUNDS)
-    elif mode == "lex":
-        a, b = rng.choice(LEX_BOUNDS), rng.choice(LEX_BOUNDS)
-    else:
-        idx = ["0", "1", "-1", "2", "-2", "100", "-100", "x"]
-        a, b = rng.choice(idx), rng.choice(idx)
+    a, b = range_bounds(rng, mode)
     if rng.random() < 0.4:
         opts.append("WITHSCORES")
     if rng.random() < 0.3:
@@ -808,17 +812,9 @@ def g_zsetop(rng, now):
 
 def g_zrangestore(rng, now):
     d, k = key(rng, ZSET_KEYS), key(rng, ZSET_KEYS)
-    r = rng.random()
-    opts = []
-    if r < 0.35:
-        a, b = rng.choice(SCORE_BOUNDS), rng.choice(SCORE_BOUNDS)
-        opts.append("BYSCORE")
-    elif r < 0.6:
-        a, b = rng.choice(LEX_BOUNDS), rng.choice(LEX_BOUNDS)
-        opts.append("BYLEX")
-    else:
-        idx = ["0", "1", "-1", "2", "-2", "100", "-100", "x"]
-        a, b = rng.choice(idx), rng.choice(idx)
+    mode = rng.choice(["score", "lex", "rank", "rank"])
+    a, b = range_bounds(rng, mode)
+    opts = {"score": ["BYSCORE"], "lex": ["BYLEX"], "rank": []}[mode]
     if rng.random() < 0.3:
         opts.append("REV")
     if rng.random() < 0.3:
