@@ -81,6 +81,11 @@ void resp_add_command(struct resp_buf *b, int argc, const char *const *argv,
  * value may be NULL (a check only). */
 int resp_string2ll(const char *s, size_t slen, long long *value);
 
+/* Redis's stringmatchlen: whether string matches the glob pattern (*, ?,
+ * [a-z], [^x], backslash escapes), byte for byte or with nocase. */
+int resp_string_match(const char *pattern, int patternLen, const char *string, int stringLen,
+                      int nocase);
+
 /* ------------------------------------------------------------------ reader
  * The request reader. Feed it the bytes a client sent, then pull requests
  * until it answers RESP_AGAIN. Multibulk requests are parsed by hiredis's

@@ -855,7 +855,7 @@ STORE_DECL(scan)
             const char *key = (const char *)k.mv_data + 4;
             int klen = (int)k.mv_size - 4;
             int ok = !store_db_expired(c, &r);
-            if (ok && pat && !store_string_match(pat, (int)patlen, key, klen, 0))
+            if (ok && pat && !resp_string_match(pat, (int)patlen, key, klen, 0))
                 ok = 0;
             if (ok && tname && strcasecmp(tname, store_type_name(r.type)) != 0)
                 ok = 0;
@@ -897,7 +897,7 @@ STORE_DECL(keys)
         const char *key = (const char *)k.mv_data + 4;
         int klen = (int)k.mv_size - 4;
         if (!store_db_expired(c, &r) &&
-            (all || store_string_match(pat, (int)len[1], key, klen, 0))) {
+            (all || resp_string_match(pat, (int)len[1], key, klen, 0))) {
             resp_add_bulk(&keys, key, (size_t)klen);
             n++;
         }

@@ -120,8 +120,6 @@ int store_string2ld(const char *s, size_t slen, long double *value);
 int store_ld2string(char *buf, size_t len, long double value);
 int store_ll2string(char *buf, size_t len, long long v);
 int store_strcasecmp_arg(const char *arg, size_t len, const char *lit);
-int store_string_match(const char *pattern, int patternLen, const char *string, int stringLen,
-                       int nocase);
 uint32_t store_hash32(const void *p, size_t n);
 /* Where a key sits in the keyspace (the first four bytes of its database
  * keys, big-endian; SCAN's cursor). The high 24 bits hash the key without its

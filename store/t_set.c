@@ -546,7 +546,7 @@ static int scan_cb(void *arg, const unsigned char *sub, size_t sublen, const uns
         return 1;
     }
     a->visited++;
-    if (a->pat && !store_string_match(a->pat, (int)a->patlen, (const char *)member, (int)mlen, 0))
+    if (a->pat && !resp_string_match(a->pat, (int)a->patlen, (const char *)member, (int)mlen, 0))
         return 0;
     resp_add_bulk(&a->out, member, mlen);
     if (a->type == STORE_T_HASH) {

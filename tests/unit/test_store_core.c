@@ -133,11 +133,11 @@ Test(store_util, blocking_timeouts_round_up_like_redis)
 
 Test(store_util, glob_match_like_redis)
 {
-    cr_assert(store_string_match("h*llo", 5, "heeello", 7, 0));
-    cr_assert(store_string_match("h[a-e]llo", 9, "hello", 5, 0));
-    cr_assert(!store_string_match("h[^e]llo", 8, "hello", 5, 0));
-    cr_assert(store_string_match("h\\*", 3, "h*", 2, 0));
-    cr_assert(store_string_match("?", 1, "x", 1, 0));
+    cr_assert(resp_string_match("h*llo", 5, "heeello", 7, 0));
+    cr_assert(resp_string_match("h[a-e]llo", 9, "hello", 5, 0));
+    cr_assert(!resp_string_match("h[^e]llo", 8, "hello", 5, 0));
+    cr_assert(resp_string_match("h\\*", 3, "h*", 2, 0));
+    cr_assert(resp_string_match("?", 1, "x", 1, 0));
 }
 
 Test(store_strings, set_get_incr_and_errors)
