@@ -367,6 +367,18 @@ void proxy_client_push(struct proxy_client *c, struct evbuffer *src, size_t len)
     proxy_client_mark_dirty(c);
 }
 
+size_t proxy_client_push_bytes(struct proxy_client *c, const void *p, size_t len)
+{
+    if (c->gone)
+        return 0;
+    evbuffer_add(c->tail ? proxy_client_slot_dest(c, c->tail) : c->out, p, len);
+    proxy_client_mark_dirty(c);
+    size_t waiting = evbuffer_get_length(c->out);
+    for (struct proxy_slot *s = c->head; s; s = s->next)
+        waiting += s->buf ? evbuffer_get_length(s->buf) : 0;
+    return waiting;
+}
+
 void proxy_client_upstream_lost(struct proxy_client *c)
 {
     if (c->raw || c->in_multi || c->watching || c->db_selected || c->named || c->resp3) {

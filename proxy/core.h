@@ -182,6 +182,27 @@ void proxy_client_mark_dirty(struct proxy_client *c);
  * request, from src to c after everything queued for it so far. */
 void proxy_client_push(struct proxy_client *c, struct evbuffer *src, size_t len);
 struct evbuffer *proxy_client_slot_dest(struct proxy_client *c, struct proxy_slot *s);
+/* Appends bytes that answer no request (a pub/sub message) after
+ * everything queued for c so far; returns what c has waiting to be sent. */
+size_t proxy_client_push_bytes(struct proxy_client *c, const void *p, size_t len);
+
+/* pubsub.c: PUBLISH, PUBSUB and the (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE
+ * family among this process's clients (phase raft-only). A client's
+ * subscriptions hang off *ps (NULL until the first). */
+struct proxy_pubsub;
+int proxy_pubsub_is_command(const char *name, size_t len);
+/* Runs one of those commands (or PING while subscribed), appending its
+ * replies to out, and returns 1; 0 for any other command. */
+int proxy_pubsub_command(struct proxy_client *c, struct proxy_pubsub **ps, int argc, char **argv,
+                         size_t *len, struct resp_buf *out);
+/* Whether the client is subscribed to anything (RESP2's subscribed mode). */
+int proxy_pubsub_subscribed(const struct proxy_pubsub *ps);
+void proxy_pubsub_client_counts(const struct proxy_pubsub *ps, int *sub, int *psub, int *ssub);
+/* Drops every subscription of c, without replies (RESET, a closed client). */
+void proxy_pubsub_reset(struct proxy_client *c, struct proxy_pubsub **ps);
+/* Channels, patterns and shard channels with subscribers (INFO). */
+void proxy_pubsub_stats(size_t *channels, size_t *patterns, size_t *shard_channels);
+void proxy_pubsub_free_all(void);
 
 /* upstream.c */
 struct proxy_upstream *proxy_upstream_new(struct proxy_server *s, struct proxy_client *owner);

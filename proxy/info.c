@@ -244,6 +244,11 @@ void proxy_info_reply(struct proxy_server *s, const struct proxy_info_node *node
         info_line(&in, "evicted_keys:0");
         info_line(&in, "keyspace_hits:%llu", (unsigned long long)st.keyspace_hits);
         info_line(&in, "keyspace_misses:%llu", (unsigned long long)st.keyspace_misses);
+        size_t channels, patterns, shard_channels;
+        proxy_pubsub_stats(&channels, &patterns, &shard_channels);
+        info_line(&in, "pubsub_channels:%zu", channels);
+        info_line(&in, "pubsub_patterns:%zu", patterns);
+        info_line(&in, "pubsubshard_channels:%zu", shard_channels);
         info_line(&in, "ferry_protocol_errors:%llu", (unsigned long long)s->stats.protocol_errors);
         info_line(&in, "ferry_commits:%llu", (unsigned long long)node->commits);
         info_line(&in, "ferry_commit_avg_usec:%llu",

@@ -52,6 +52,7 @@ enum node_op_kind {
     NODE_OP_WATCH,  /* WATCH that must see the batch's writes */
     NODE_OP_EXPIRE, /* an active-expiry entry; no client */
     NODE_OP_UNWATCH, /* UNWATCH/DISCARD/RESET behind a queued WATCH; reply preset */
+    NODE_OP_PUBLISH, /* PUBLISH after the client's writes: sent once they commit */
 };
 
 struct node_client;
@@ -97,6 +98,7 @@ struct node_client {
     int nwatches, capwatches;
     char *name;
     const struct resp_command *last_cmd; /* CLIENT LIST's cmd= */
+    struct proxy_pubsub *pubsub;          /* its subscriptions, NULL for none */
     struct node_blocked *blocked;
     /* Requests that arrived while blocked: Redis reads nothing more from a
      * blocked client, so they run once it is unblocked. */
@@ -625,6 +627,8 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             node_unwatch(node_client_get(op->c));
             resp_buf_append(&op->reply, op->entry.data, op->entry.len);
             break;
+        case NODE_OP_PUBLISH: /* after the commit */
+            break;
         case NODE_OP_WRITE: {
             struct resp_buf *e = &node.scratch;
             resp_buf_reset(e);
@@ -703,6 +707,14 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         node.failing = node.unreported = 0;
     }
     for (int i = 0; i < nops; i++) {
+        if (ops[i].kind == NODE_OP_PUBLISH) {
+            /* Published whether or not the writes before it committed:
+             * the message is not a write. */
+            struct proxy_pubsub *none = NULL;
+            resp_buf_reset(&ops[i].reply);
+            proxy_pubsub_command(ops[i].c, &none, ops[i].a.argc, ops[i].a.argv, ops[i].a.len,
+                                 &ops[i].reply);
+        }
         node_fill_op(&ops[i]);
         node_argv_free(&ops[i].a);
         resp_buf_fini(&ops[i].reply);
@@ -785,6 +797,7 @@ void proxy_node_close(struct proxy_server *s)
         event_free(node.expire_ev);
     free(node.ops);
     resp_buf_fini(&node.scratch);
+    proxy_pubsub_free_all();
     store_close(node.store);
     node.store = NULL;
 }
@@ -807,6 +820,7 @@ void proxy_node_client_closed(struct proxy_client *c)
     for (int i = 0; i < nc->ndeferred; i++)
         node_argv_free(&nc->deferred[i]);
     free(nc->deferred);
+    proxy_pubsub_reset(c, &nc->pubsub);
     node_discard(nc);
     free(nc->queued);
     node_unwatch(nc);
@@ -837,17 +851,22 @@ static void node_arity_error(struct resp_buf *out, const char *name)
 static void node_client_line(struct proxy_client *c, struct resp_buf *out, uint64_t now)
 {
     struct node_client *nc = node_client_get(c);
+    int sub, psub, ssub;
+    proxy_pubsub_client_counts(nc->pubsub, &sub, &psub, &ssub);
     char line[512];
     int n = snprintf(line, sizeof(line),
                      "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 "
-                     "sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
+                     "sub=%d psub=%d ssub=%d multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
                      "rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default "
                      "redir=-1 resp=2\n",
                      (unsigned long long)proxy_client_id(c), c->addr, c->laddr, c->fd,
                      nc->name ? nc->name : "", (unsigned long long)((now - c->created_ms) / 1000),
                      (unsigned long long)((now - c->last_active_ms) / 1000),
-                     nc->blocked ? "b" : (nc->in_multi ? "x" : "N"),
-                     nc->in_multi ? nc->nqueued : -1, nc->last_cmd ? nc->last_cmd->name : "NULL");
+                     nc->blocked                        ? "b"
+                     : nc->in_multi                     ? "x"
+                     : proxy_pubsub_subscribed(nc->pubsub) ? "P"
+                                                        : "N",
+                     sub, psub, ssub, nc->in_multi ? nc->nqueued : -1, nc->last_cmd ? nc->last_cmd->name : "NULL");
     resp_buf_append(out, line, (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));
 }
 
@@ -860,15 +879,26 @@ static void node_upper_name(const char *name, char *buf, size_t size)
     buf[i] = 0;
 }
 
-/* Redis's client types by name: every client of the node is "normal". */
+/* Redis's client types by name: a node's clients are "pubsub" while
+ * subscribed, else "normal"; it has no replica or master clients. */
+enum { NODE_TYPE_NONE, NODE_TYPE_NORMAL, NODE_TYPE_PUBSUB };
+
 static int node_client_type(const char *name, size_t len)
 {
     if (node_is(name, len, "normal"))
-        return 1;
+        return NODE_TYPE_NORMAL;
+    if (node_is(name, len, "pubsub"))
+        return NODE_TYPE_PUBSUB;
     if (node_is(name, len, "slave") || node_is(name, len, "replica") ||
-        node_is(name, len, "pubsub") || node_is(name, len, "master"))
-        return 0;
+        node_is(name, len, "master"))
+        return NODE_TYPE_NONE;
     return -1;
+}
+
+static int node_client_is_type(struct proxy_client *c, int type)
+{
+    int pubsub = proxy_pubsub_subscribed(node_client_get(c)->pubsub);
+    return type == (pubsub ? NODE_TYPE_PUBSUB : NODE_TYPE_NORMAL);
 }
 
 static struct proxy_client *node_client_by_id(long long id)
@@ -935,7 +965,7 @@ static void node_client_kill(struct proxy_client *c, int argc, char **argv, size
     int self = 0;
     for (struct proxy_client *o = node.srv->clients; o; o = o->next) {
         if (proxy_client_killed(o) || (addr && strcmp(o->addr, addr) != 0) ||
-            (laddr && strcmp(o->laddr, laddr) != 0) || type == 0 ||
+            (laddr && strcmp(o->laddr, laddr) != 0) || (type >= 0 && !node_client_is_type(o, type)) ||
             (id && (long long)proxy_client_id(o) != id) || (o == c && skipme))
             continue;
         if (o == c)
@@ -1036,7 +1066,7 @@ static void node_client_list(int argc, char **argv, size_t *len, struct resp_buf
 {
     int by_type = argc == 4 && node_is(argv[2], len[2], "type");
     int by_id = argc > 3 && node_is(argv[2], len[2], "id");
-    int type = 1; /* every client of the node is a normal one */
+    int type = -1; /* any */
     long long id;
     if (by_type && (type = node_client_type(argv[3], len[3])) < 0) {
         resp_add_errorf(out, "ERR Unknown client type '%s'", argv[3]);
@@ -1063,8 +1093,8 @@ static void node_client_list(int argc, char **argv, size_t *len, struct resp_buf
                 node_client_line(o, &lines, now);
         }
     } else {
-        for (struct proxy_client *o = node.srv->clients; o && type == 1; o = o->next)
-            if (!proxy_client_killed(o))
+        for (struct proxy_client *o = node.srv->clients; o; o = o->next)
+            if (!proxy_client_killed(o) && (type < 0 || node_client_is_type(o, type)))
                 node_client_line(o, &lines, now);
     }
     resp_add_bulk(out, lines.data, lines.len);
@@ -1385,6 +1415,18 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
 
 /* ------------------------------------------------------------------ dispatch */
 
+/* What RESP2's subscribed mode lets a client run. */
+static int node_subscribed_may_run(const char *name, size_t nl)
+{
+    static const char *const ok[] = {"subscribe",   "psubscribe",   "ssubscribe", "unsubscribe",
+                                     "punsubscribe", "sunsubscribe", "ping",       "quit",
+                                     "reset"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (node_is(name, nl, ok[i]))
+            return 1;
+    return 0;
+}
+
 /* Unwatches and replies `reply`; when the client has ops in the batch (a
  * WATCH among them, perhaps), both wait for their turn there. */
 static void node_unwatch_reply(struct proxy_client *c, const char *reply)
@@ -1438,6 +1480,13 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node_arity_error(out, rcmd->name);
         if (nc->in_multi)
             nc->multi_dirty = 1;
+        node_reply_buf(c, out);
+        return;
+    }
+    if (rcmd && proxy_pubsub_subscribed(nc->pubsub) && !node_subscribed_may_run(name, nl)) {
+        resp_add_errorf(out, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
+                             "PING / QUIT / RESET are allowed in this context",
+                        nc->last_cmd->name);
         node_reply_buf(c, out);
         return;
     }
@@ -1506,6 +1555,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         return;
     }
     if (node_is(name, nl, "reset")) {
+        proxy_pubsub_reset(c, &nc->pubsub);
         node_discard(nc);
         free(nc->name);
         nc->name = NULL;
@@ -1514,6 +1564,28 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     }
     unsigned flags = 0;
     int cls = store_command_class(name, nl, &flags);
+    if (nc->in_multi && proxy_pubsub_is_command(name, nl)) {
+        /* EXEC runs in the store, which has no channels. */
+        char upper[64];
+        node_upper_name(nc->last_cmd->name, upper, sizeof(upper));
+        resp_add_errorf(out, "ERR ferry: %s inside MULTI is not supported", upper);
+        nc->multi_dirty = 1;
+        node_reply_buf(c, out);
+        return;
+    }
+    if (!nc->in_multi && (proxy_pubsub_is_command(name, nl) ||
+                          (node_is(name, nl, "ping") && proxy_pubsub_subscribed(nc->pubsub)))) {
+        if (nc->pending && (node_is(name, nl, "publish") || node_is(name, nl, "spublish"))) {
+            /* After the client's writes are committed, so that a
+             * subscriber told of them can read them. */
+            struct node_op *op = node_op_add(NODE_OP_PUBLISH, c);
+            node_argv_copy(&op->a, argc, argv, len);
+            return;
+        }
+        proxy_pubsub_command(c, &nc->pubsub, argc, argv, len, out);
+        node_reply_buf(c, out);
+        return;
+    }
     if (nc->in_multi) {
         int known = cls != STORE_CLASS_UNKNOWN || node_is(name, nl, "ping") ||
                     node_is(name, nl, "echo") || node_is(name, nl, "time") ||

@@ -1,5 +1,5 @@
 /* ferry --phase raft-only: the node serving from the store (blocking pops,
- * read-your-writes in a pipeline, WATCH, group commit, map full). */
+ * read-your-writes in a pipeline, WATCH, group commit, map full, pub/sub). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -590,5 +590,84 @@ Test(store_node, a_pop_stays_blocked_while_its_key_holds_another_type)
     support_expect_int(c, 3, "RPUSH k x y z");
     expect_raw(w, "*2\r\n$1\r\nk\r\n*2\r\n$1\r\nx\r\n$1\r\ny\r\n+PONG\r\n");
     close(w);
+    redisFree(c);
+}
+
+
+Test(store_node, subscribers_get_messages_and_only_subscriber_commands)
+{
+    start_ferry(NULL);
+    int s = support_raw_connect(ferry.port);
+    raw_cmd(s, "SUBSCRIBE news\r\nPSUBSCRIBE n*\r\n");
+    expect_raw(s, "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+                  "*3\r\n$10\r\npsubscribe\r\n$2\r\nn*\r\n:2\r\n");
+    redisContext *c = support_connect(ferry.port);
+    support_expect_int(c, 2, "PUBLISH news hi");
+    support_expect_int(c, 0, "PUBLISH other hi");
+    expect_raw(s, "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+                  "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
+    /* RESP2's subscribed mode, in Redis's words. */
+    raw_cmd(s, "GET k\r\nPING\r\n");
+    expect_raw(s, "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                  "QUIT / RESET are allowed in this context\r\n"
+                  "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    support_expect_int(c, 1, "PUBSUB NUMPAT");
+    raw_cmd(s, "UNSUBSCRIBE\r\nPUNSUBSCRIBE\r\nGET k\r\n");
+    expect_raw(s, "*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+                  "*3\r\n$12\r\npunsubscribe\r\n$2\r\nn*\r\n:0\r\n$-1\r\n");
+    support_expect_int(c, 0, "PUBSUB NUMPAT");
+    close(s);
+    redisFree(c);
+}
+
+Test(store_node, a_publish_behind_writes_is_sent_after_their_commit)
+{
+    start_ferry(NULL);
+    int s = support_raw_connect(ferry.port);
+    raw_cmd(s, "SUBSCRIBE w\r\n");
+    expect_raw(s, "*3\r\n$9\r\nsubscribe\r\n$1\r\nw\r\n:1\r\n");
+    int p = support_raw_connect(ferry.port);
+    raw_cmd(p, "SET k v1\r\nPUBLISH w done\r\nGET k\r\n");
+    expect_raw(p, "+OK\r\n:1\r\n$2\r\nv1\r\n");
+    expect_raw(s, "*3\r\n$7\r\nmessage\r\n$1\r\nw\r\n$4\r\ndone\r\n");
+    /* Told of the write, anyone reads it. */
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STRING, "v1", "GET k");
+    /* Inside MULTI the store runs EXEC, and it has no channels. */
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "MULTI");
+    support_expect_str(c, REDIS_REPLY_ERROR, "ERR ferry: PUBLISH inside MULTI is not supported",
+                       "PUBLISH w x");
+    support_expect_str(c, REDIS_REPLY_ERROR,
+                       "EXECABORT Transaction discarded because of previous errors.", "EXEC");
+    close(s);
+    close(p);
+    redisFree(c);
+}
+
+Test(store_node, closed_or_killed_subscribers_are_forgotten)
+{
+    start_ferry(NULL);
+    int s1 = support_raw_connect(ferry.port), s2 = support_raw_connect(ferry.port);
+    raw_cmd(s1, "SUBSCRIBE a b\r\n");
+    raw_cmd(s2, "SSUBSCRIBE a\r\n");
+    expect_raw(s1, "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"
+                   "*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n");
+    expect_raw(s2, "*3\r\n$10\r\nssubscribe\r\n$1\r\na\r\n:1\r\n");
+    redisContext *c = support_connect(ferry.port);
+    support_expect_int(c, 1, "SPUBLISH a x");
+    expect_raw(s2, "*3\r\n$8\r\nsmessage\r\n$1\r\na\r\n$1\r\nx\r\n");
+    close(s1);
+    usleep(100 * 1000);
+    support_expect_int(c, 0, "PUBLISH a x");
+    redisReply *r = redisCommand(c, "PUBSUB NUMSUB a b");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 4);
+    cr_assert_eq(r->element[1]->integer, 0);
+    cr_assert_eq(r->element[3]->integer, 0);
+    freeReplyObject(r);
+    /* A subscribed client is of type pubsub. */
+    support_expect_int(c, 1, "CLIENT KILL TYPE pubsub");
+    cr_assert(raw_closed(s2));
+    support_expect_int(c, 0, "SPUBLISH a x");
+    close(s2);
     redisFree(c);
 }
