@@ -555,13 +555,22 @@ Test(store_node, hello_3_gets_noproto_and_hello_2_works)
     redisFree(c);
 }
 
-Test(store_node, blocked_sorted_set_pops_are_served_by_the_write_that_creates_the_set)
+/* A fresh ferry, a raw connection blocked in `pop`, and (returned in *c) a
+ * client to write with. */
+static int start_blocked(const char *pop, redisContext **c)
 {
     start_ferry(NULL);
     int w = support_raw_connect(ferry.port);
-    raw_cmd(w, "BZPOPMIN a z 0\r\n");
+    raw_cmd(w, pop);
     usleep(50 * 1000);
-    redisContext *c = support_connect(ferry.port);
+    *c = support_connect(ferry.port);
+    return w;
+}
+
+Test(store_node, blocked_sorted_set_pops_are_served_by_the_write_that_creates_the_set)
+{
+    redisContext *c;
+    int w = start_blocked("BZPOPMIN a z 0\r\n", &c);
     support_expect_int(c, 2, "ZADD z 2 b 1 a");
     support_expect_int(c, 1, "ZCARD z");
     expect_raw(w, "*3\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\n1\r\n");
@@ -578,11 +587,8 @@ Test(store_node, blocked_sorted_set_pops_are_served_by_the_write_that_creates_th
 
 Test(store_node, a_pop_stays_blocked_while_its_key_holds_another_type)
 {
-    start_ferry(NULL);
-    int w = support_raw_connect(ferry.port);
-    raw_cmd(w, "BLMPOP 0 1 k LEFT COUNT 2\r\nPING\r\n");
-    usleep(50 * 1000);
-    redisContext *c = support_connect(ferry.port);
+    redisContext *c;
+    int w = start_blocked("BLMPOP 0 1 k LEFT COUNT 2\r\nPING\r\n", &c);
     /* As in Redis 7.0: a sorted set at the key is not what the list pop
      * waits for, and it is not an error either. */
     support_expect_int(c, 1, "ZADD k 1 a");
