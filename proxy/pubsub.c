@@ -394,7 +394,9 @@ int proxy_pubsub_command(struct proxy_client *c, struct proxy_pubsub **ps, int a
         resp_add_int(out, ps_publish(PS_SHARD, argv[1], len[1], argv[2], len[2]));
     else if (ps_is(n, nl, "pubsub"))
         ps_pubsub(argc, argv, len, out);
-    else if (ps_is(n, nl, "ping") && proxy_pubsub_subscribed(*ps) && argc <= 2) {
+    else if (ps_is(n, nl, "ping") && proxy_pubsub_subscribed(*ps) && argc > 2)
+        resp_add_error(out, "ERR wrong number of arguments for 'ping' command");
+    else if (ps_is(n, nl, "ping") && proxy_pubsub_subscribed(*ps)) {
         /* RESP2's subscribed mode answers PING as a message-like array. */
         resp_add_array(out, 2);
         resp_add_bulk(out, "pong", 4);

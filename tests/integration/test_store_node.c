@@ -613,10 +613,11 @@ Test(store_node, subscribers_get_messages_and_only_subscriber_commands)
     expect_raw(s, "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
                   "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
     /* RESP2's subscribed mode, in Redis's words. */
-    raw_cmd(s, "GET k\r\nPING\r\n");
+    raw_cmd(s, "GET k\r\nPING\r\nPING a b\r\n");
     expect_raw(s, "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                   "QUIT / RESET are allowed in this context\r\n"
-                  "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+                  "*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+                  "-ERR wrong number of arguments for 'ping' command\r\n");
     support_expect_int(c, 1, "PUBSUB NUMPAT");
     raw_cmd(s, "UNSUBSCRIBE\r\nPUNSUBSCRIBE\r\nGET k\r\n");
     expect_raw(s, "*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:1\r\n"
