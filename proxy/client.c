@@ -870,5 +870,6 @@ int proxy_client_idle_timed_out(const struct proxy_client *c, uint64_t now_ms)
 {
     int timeout = c->srv->cfg.timeout;
     return timeout > 0 && c->head == NULL && c->raw == NULL &&
-           now_ms - c->last_active_ms > (uint64_t)timeout * 1000;
+           now_ms - c->last_active_ms > (uint64_t)timeout * 1000 &&
+           !proxy_node_client_subscribed(c);
 }

@@ -802,6 +802,12 @@ void proxy_node_close(struct proxy_server *s)
     node.store = NULL;
 }
 
+int proxy_node_client_subscribed(const struct proxy_client *c)
+{
+    const struct node_client *nc = c->node_state;
+    return nc && proxy_pubsub_subscribed(nc->pubsub);
+}
+
 void proxy_node_client_closed(struct proxy_client *c)
 {
     void **p = proxy_client_node_state(c);

@@ -167,5 +167,8 @@ void proxy_node_request(struct proxy_client *c, struct resp_request *req);
  * its reserved slots right here (which frees them); c stays valid until the
  * last of its slots is filled. */
 void proxy_node_client_closed(struct proxy_client *c);
+/* Whether c is subscribed to a channel: such a client idles by design and
+ * is exempt from `timeout`, as in Redis. */
+int proxy_node_client_subscribed(const struct proxy_client *c);
 
 #endif

@@ -678,3 +678,20 @@ Test(store_node, closed_or_killed_subscribers_are_forgotten)
     close(s2);
     redisFree(c);
 }
+
+Test(store_node, subscribers_are_exempt_from_the_idle_timeout)
+{
+    const char *extra[] = {"--timeout", "1", NULL};
+    start_ferry(extra);
+    int s = support_raw_connect(ferry.port), idle = support_raw_connect(ferry.port);
+    raw_cmd(s, "SUBSCRIBE a\r\n");
+    expect_raw(s, "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n");
+    usleep(2500 * 1000);
+    cr_assert(raw_closed(idle), "an idle client outlived the timeout");
+    redisContext *c = support_connect(ferry.port);
+    support_expect_int(c, 1, "PUBLISH a hi");
+    expect_raw(s, "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n");
+    close(s);
+    close(idle);
+    redisFree(c);
+}
