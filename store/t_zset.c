@@ -660,6 +660,20 @@ static void zs_emit(struct store_ctx *c, const struct zs_arr *a, long i, int wit
 static void zr_store(struct store_ctx *c, const char *dst, size_t dlen, const struct zs_arr *a,
                      long first, long n, long step);
 
+/* A range's result: n members of a from index first, step apart (a may be
+ * NULL when n is 0), replied or, with dst, stored (ZRANGESTORE). */
+static void zr_result(struct store_ctx *c, const char *dst, size_t dlen, const struct zs_arr *a,
+                      long first, long n, long step, int withscores)
+{
+    if (dst) {
+        zr_store(c, dst, dlen, a, first, n, step);
+        return;
+    }
+    resp_add_array(c->out, withscores ? 2 * n : n);
+    for (long k = 0, i = first; k < n; k++, i += step)
+        zs_emit(c, a, i, withscores);
+}
+
 /* ZRANGE and its older forms; with dst (argv then starts at the source
  * key's place, less one) ZRANGESTORE, which stores the range instead. */
 static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *len,
@@ -733,10 +747,7 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
     if (rc < 0)
         return;
     if (rc == 0) {
-        if (dst)
-            zr_store(c, dst, dlen, NULL, 0, 0, 1);
-        else
-            resp_add_array(c->out, 0);
+        zr_result(c, dst, dlen, NULL, 0, 0, 1, withscores);
         return;
     }
     struct zs_arr a;
@@ -750,24 +761,14 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
         if (start < 0)
             start = 0;
         if (start > end || start >= llen) {
-            if (dst)
-                zr_store(c, dst, dlen, NULL, 0, 0, 1);
-            else
-                resp_add_array(c->out, 0);
+            zr_result(c, dst, dlen, NULL, 0, 0, 1, withscores);
             return;
         }
         if (end >= llen)
             end = llen - 1;
         long n = end - start + 1;
         zs_load_range(c, argv[1], len[1], rev, start, n, &a);
-        if (dst) {
-            zr_store(c, dst, dlen, &a, 0, a.n, 1);
-            zs_free(&a);
-            return;
-        }
-        resp_add_array(c->out, withscores ? 2 * a.n : a.n);
-        for (long k = 0; k < a.n; k++)
-            zs_emit(c, &a, k, withscores);
+        zr_result(c, dst, dlen, &a, 0, a.n, 1, withscores);
         zs_free(&a);
         return;
     }
@@ -776,10 +777,7 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
     long first, last;
     int any;
     if (opt_offset > 0 && opt_offset >= llen) {
-        if (dst)
-            zr_store(c, dst, dlen, NULL, 0, 0, 1);
-        else
-            resp_add_array(c->out, 0);
+        zr_result(c, dst, dlen, NULL, 0, 0, 1, withscores);
         zs_free(&a);
         return;
     }
@@ -789,23 +787,18 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
     else
         any = rev ? zs_lex_span_rev(&a, &lex, &first, &last)
                   : zs_lex_span(&a, &lex, &first, &last);
-    struct resp_buf body;
-    resp_buf_init(&body);
-    long emitted = 0;
+    long from = 0, emitted = 0, step = rev ? -1 : 1;
     if (any) {
         /* Walk from the first element in range in the walk direction:
          * skip offset elements (without range checks, as Redis does),
-         * then emit while in range and under the limit. */
+         * then take while in range and under the limit. */
         long pos = rev ? last : first;
-        long step = rev ? -1 : 1;
         long offset = opt_offset, limit = opt_limit;
         if (offset < 0)
             pos = rev ? -1 : llen; /* Redis skips to the end */
         else
             pos += step * offset;
-        struct store_ctx sub = *c;
-        sub.out = &body;
-        long from = pos;
+        from = pos;
         while (pos >= 0 && pos < llen && limit != 0) {
             int in;
             if (rangetype == ZR_SCORE)
@@ -815,26 +808,13 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
                          : zs_lex_lte_max(a.m[pos], a.ml[pos], &lex);
             if (!in)
                 break;
-            if (dst == NULL)
-                zs_emit(&sub, &a, pos, withscores);
             emitted++;
             if (limit > 0)
                 limit--;
             pos += step;
         }
-        if (dst)
-            zr_store(c, dst, dlen, &a, from, emitted, step);
-    } else if (dst) {
-        zr_store(c, dst, dlen, NULL, 0, 0, 1);
     }
-    if (dst) {
-        resp_buf_fini(&body);
-        zs_free(&a);
-        return;
-    }
-    resp_add_array(c->out, withscores ? 2 * emitted : emitted);
-    resp_buf_append(c->out, body.data, body.len);
-    resp_buf_fini(&body);
+    zr_result(c, dst, dlen, &a, from, emitted, step, withscores);
     zs_free(&a);
 }
 
@@ -1391,12 +1371,11 @@ static int zs_in_others(struct store_ctx *c, const struct zsrc *src, long setnum
     return 1;
 }
 
-
 /* ZUNION, ZINTER, ZDIFF, their STORE forms (dst set) and ZINTERCARD
  * (cardonly), as Redis's zunionInterDiffGenericCommand: numkeys is argv[nk]
  * and the keys follow it; sets count as sorted sets with scores of 1. */
-static void zsetop(struct store_ctx *c, int argc, char **argv, size_t *len, const char *name,
-                   int nk, int op, int cardonly)
+static void zsetop(struct store_ctx *c, int argc, char **argv, size_t *len, int nk, int op,
+                   int cardonly)
 {
     const char *dst = nk == 2 ? argv[1] : NULL;
     size_t dlen = nk == 2 ? len[1] : 0;
@@ -1406,7 +1385,8 @@ static void zsetop(struct store_ctx *c, int argc, char **argv, size_t *len, cons
         return;
     }
     if (setnum < 1) {
-        resp_add_errorf(c->out, "ERR at least 1 input key is needed for '%s' command", name);
+        resp_add_errorf(c->out, "ERR at least 1 input key is needed for '%s' command",
+                        store_cmd_find(argv[0], len[0])->name);
         return;
     }
     if (setnum > argc - nk - 1) {
@@ -1530,37 +1510,37 @@ static void zsetop(struct store_ctx *c, int argc, char **argv, size_t *len, cons
 
 STORE_DECL(zunionstore)
 {
-    zsetop(c, argc, argv, len, "zunionstore", 2, ZOP_UNION, 0);
+    zsetop(c, argc, argv, len, 2, ZOP_UNION, 0);
 }
 
 STORE_DECL(zinterstore)
 {
-    zsetop(c, argc, argv, len, "zinterstore", 2, ZOP_INTER, 0);
+    zsetop(c, argc, argv, len, 2, ZOP_INTER, 0);
 }
 
 STORE_DECL(zdiffstore)
 {
-    zsetop(c, argc, argv, len, "zdiffstore", 2, ZOP_DIFF, 0);
+    zsetop(c, argc, argv, len, 2, ZOP_DIFF, 0);
 }
 
 STORE_DECL(zunion)
 {
-    zsetop(c, argc, argv, len, "zunion", 1, ZOP_UNION, 0);
+    zsetop(c, argc, argv, len, 1, ZOP_UNION, 0);
 }
 
 STORE_DECL(zinter)
 {
-    zsetop(c, argc, argv, len, "zinter", 1, ZOP_INTER, 0);
+    zsetop(c, argc, argv, len, 1, ZOP_INTER, 0);
 }
 
 STORE_DECL(zdiff)
 {
-    zsetop(c, argc, argv, len, "zdiff", 1, ZOP_DIFF, 0);
+    zsetop(c, argc, argv, len, 1, ZOP_DIFF, 0);
 }
 
 STORE_DECL(zintercard)
 {
-    zsetop(c, argc, argv, len, "zintercard", 1, ZOP_INTER, 1);
+    zsetop(c, argc, argv, len, 1, ZOP_INTER, 1);
 }
 
 /* ZRANGESTORE's result: n members of a from index first, step apart. */
