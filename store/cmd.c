@@ -103,7 +103,7 @@ void store_reply_unknown(int argc, char **argv, size_t *argvlen, struct resp_buf
  * (argv[nk]) on: the keys, a direction (w0: where 0, w1: where 1), then
  * COUNT n. Checked in Redis's order; -1 with the error replied. */
 static int store_mpop_args(struct store_ctx *c, int argc, char **argv, size_t *len, int nk,
-                           const char *w0, const char *w1, struct store_mpop *m)
+                           const char *w0, const char *w1, struct store_pop *m)
 {
     long long numkeys;
     if (!resp_string2ll(argv[nk], len[nk], &numkeys) || numkeys < 1) {
@@ -142,22 +142,25 @@ static int store_mpop_args(struct store_ctx *c, int argc, char **argv, size_t *l
     return 0;
 }
 
-void store_mpop(struct store_ctx *c, int argc, char **argv, size_t *len, int block,
-                const char *w0, const char *w1, store_mpop_fn pop)
+void store_pop_first(struct store_ctx *c, char **argv, size_t *len, int timeout,
+                     store_pop_fn pop, const struct store_pop *p)
 {
-    struct store_mpop m;
-    if (store_mpop_args(c, argc, argv, len, block ? 2 : 1, w0, w1, &m) != 0)
-        return;
     long long deadline;
-    if (block && store_parse_timeout(argv[1], len[1], c->now, &deadline, c->out) != 0)
+    if (timeout && store_parse_timeout(argv[timeout], len[timeout], c->now, &deadline, c->out))
         return;
-    for (int j = m.first; j < m.first + m.nkeys; j++) {
-        int rc = pop(c, argv[j], len[j], &m);
-        if (rc != 0)
+    for (int j = p->first; j < p->first + p->nkeys; j++)
+        if (pop(c, argv[j], len[j], p) != 0)
             return;
-    }
-    if (block && !c->in_multi)
+    if (timeout && !c->in_multi)
         c->blocked = 1;
     else
         resp_add_null_array(c->out);
+}
+
+void store_mpop(struct store_ctx *c, int argc, char **argv, size_t *len, int block,
+                const char *w0, const char *w1, store_pop_fn pop)
+{
+    struct store_pop m;
+    if (store_mpop_args(c, argc, argv, len, block ? 2 : 1, w0, w1, &m) == 0)
+        store_pop_first(c, argv, len, block ? 1 : 0, pop, &m);
 }

@@ -439,41 +439,41 @@ uint64_t store_txn_key_version(struct store_txn *t, const char *key, size_t klen
     return store_db_lookup(&c, key, klen, &r) ? r.version : 0;
 }
 
-/* The keys a blocked command waits on, argv[*first] to argv[*last], and
- * the type of key it pops from. */
-static int store_blocking_keys(int argc, char **argv, size_t *len, int *first, int *last)
+/* Where a blocking command keeps its keys (argv[*first] to argv[*last])
+ * and its timeout; returns the type of key it pops from, 0 if malformed. */
+static int store_blocking_layout(int argc, char **argv, size_t *len, int *first, int *last,
+                                 int *timeout)
 {
     const struct store_cmd *cmd = store_cmd_find(argv[0], len[0]);
     const char *n = cmd ? cmd->name : "";
-    int type = strncmp(n, "bz", 2) == 0 ? STORE_T_ZSET : STORE_T_LIST;
     long nk;
+    *first = 1;
+    *last = argc - 2;
+    *timeout = argc - 1; /* BLPOP, BRPOP, BZPOPMIN, BZPOPMAX: keys, then the timeout */
     if (strcmp(n, "blmove") == 0 || strcmp(n, "brpoplpush") == 0) {
-        *first = *last = 1;
+        *last = 1;
     } else if (strcmp(n, "blmpop") == 0 || strcmp(n, "bzmpop") == 0) {
+        *timeout = 1;
         if (argc < 3 || !store_string2l(argv[2], len[2], &nk) || nk < 1 || nk > argc - 3)
             return 0;
         *first = 3;
         *last = 2 + (int)nk;
-    } else { /* BLPOP, BRPOP, BZPOPMIN, BZPOPMAX: the keys, then the timeout */
-        *first = 1;
-        *last = argc - 2;
     }
-    return type;
+    return strncmp(n, "bz", 2) == 0 ? STORE_T_ZSET : STORE_T_LIST;
 }
 
 int store_blocking_timeout_index(int argc, char **argv, size_t *len)
 {
-    const struct store_cmd *cmd = store_cmd_find(argv[0], len[0]);
-    if (cmd && (strcmp(cmd->name, "blmpop") == 0 || strcmp(cmd->name, "bzmpop") == 0))
-        return 1;
-    return argc - 1;
+    int first, last, timeout;
+    store_blocking_layout(argc, argv, len, &first, &last, &timeout);
+    return timeout;
 }
 
 int store_txn_blocked_on(struct store_txn *t, int argc, char **argv, size_t *len, const char *key,
                          size_t klen)
 {
-    int first, last;
-    int type = store_blocking_keys(argc, argv, len, &first, &last);
+    int first, last, timeout;
+    int type = store_blocking_layout(argc, argv, len, &first, &last, &timeout);
     int on = 0;
     for (int i = first; type && i <= last && !on; i++)
         on = len[i] == klen && memcmp(argv[i], key, klen) == 0;

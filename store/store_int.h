@@ -272,20 +272,27 @@ struct store_cmd {
 const struct store_cmd *store_cmd_find(const char *name, size_t len);
 void store_exec_cmd(struct store_ctx *c, int argc, char **argv, size_t *len);
 
-/* LMPOP, ZMPOP, and with block BLMPOP, BZMPOP (timeout at argv[1]):
- * checks the arguments as Redis does, then offers each key in turn to pop,
- * which returns 1 when it popped from the key and replied, 0 when the key
- * holds nothing, -1 after an error reply. With no key to pop from, the
- * client blocks, or (not blocking, or inside EXEC) gets a null array. */
-struct store_mpop {
+/* The pops that walk their keys for the first with something to pop:
+ * BLPOP, BRPOP, BZPOPMIN, BZPOPMAX, LMPOP, ZMPOP, BLMPOP, BZMPOP. pop
+ * returns 1 when it popped from the key and replied, 0 when the key holds
+ * nothing, -1 after an error reply. */
+struct store_pop {
     int first, nkeys; /* the keys: argv[first] to argv[first + nkeys - 1] */
     int where;        /* 0: LEFT or MIN, 1: RIGHT or MAX */
     long count;       /* 1 unless given */
 };
-typedef int (*store_mpop_fn)(struct store_ctx *c, const char *key, size_t klen,
-                             const struct store_mpop *m);
+typedef int (*store_pop_fn)(struct store_ctx *c, const char *key, size_t klen,
+                            const struct store_pop *p);
+/* Parses the timeout at argv[timeout] (0: the pop does not block), offers
+ * each key in turn to pop, and with none to pop from blocks the client or
+ * (not blocking, or inside EXEC) replies a null array. */
+void store_pop_first(struct store_ctx *c, char **argv, size_t *len, int timeout,
+                     store_pop_fn pop, const struct store_pop *p);
+/* LMPOP, ZMPOP, and with block BLMPOP, BZMPOP (timeout at argv[1]): checks
+ * numkeys, the direction (w0 or w1) and COUNT as Redis does, then
+ * store_pop_first. */
 void store_mpop(struct store_ctx *c, int argc, char **argv, size_t *len, int block,
-                const char *w0, const char *w1, store_mpop_fn pop);
+                const char *w0, const char *w1, store_pop_fn pop);
 
 #define STORE_DECL(n) void store_cmd_##n(struct store_ctx *c, int argc, char **argv, size_t *len)
 #include "store/cmds.h"

@@ -722,33 +722,30 @@ int store_parse_timeout(const char *s, size_t l, uint64_t now_ms, long long *dea
     return 0;
 }
 
+/* BLPOP and BRPOP: the first key holding a list gives one item, replied
+ * with the key's name. */
+static int list_bpop_one(struct store_ctx *c, const char *key, size_t klen,
+                         const struct store_pop *p)
+{
+    struct store_rec r;
+    struct list_hdr h;
+    int rc = list_lookup(c, key, klen, &r, &h);
+    if (rc <= 0 || h.tail == h.head)
+        return rc < 0 ? -1 : 0;
+    struct resp_buf v;
+    resp_buf_init(&v);
+    list_pop(c, key, klen, &r, &h, p->where ? LIST_TAIL : LIST_HEAD, &v);
+    resp_add_array(c->out, 2);
+    resp_add_bulk(c->out, key, klen);
+    resp_add_bulk(c->out, v.data, v.len);
+    resp_buf_fini(&v);
+    return 1;
+}
+
 static void list_bpop_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int where)
 {
-    long long deadline;
-    if (store_parse_timeout(argv[argc - 1], len[argc - 1], c->now, &deadline, c->out) != 0)
-        return;
-    for (int j = 1; j < argc - 1; j++) {
-        struct store_rec r;
-        struct list_hdr h;
-        int rc = list_lookup(c, argv[j], len[j], &r, &h);
-        if (rc < 0)
-            return;
-        if (rc == 0 || h.tail == h.head)
-            continue;
-        struct resp_buf v;
-        resp_buf_init(&v);
-        list_pop(c, argv[j], len[j], &r, &h, where, &v);
-        resp_add_array(c->out, 2);
-        resp_add_bulk(c->out, argv[j], len[j]);
-        resp_add_bulk(c->out, v.data, v.len);
-        resp_buf_fini(&v);
-        return;
-    }
-    if (c->in_multi) {
-        resp_add_null_array(c->out);
-        return;
-    }
-    c->blocked = 1;
+    struct store_pop p = {1, argc - 2, where == LIST_TAIL, 1};
+    store_pop_first(c, argv, len, argc - 1, list_bpop_one, &p);
 }
 
 STORE_DECL(blpop)
@@ -800,7 +797,7 @@ STORE_DECL(brpoplpush)
 /* LMPOP and BLMPOP: the first key holding a list gives up to COUNT items,
  * replied with its name. */
 static int list_mpop_one(struct store_ctx *c, const char *key, size_t klen,
-                         const struct store_mpop *m)
+                         const struct store_pop *m)
 {
     struct store_rec r;
     struct list_hdr h;

@@ -957,26 +957,21 @@ STORE_DECL(zpopmax)
 }
 
 /* BZPOPMIN and BZPOPMAX: the first key holding a sorted set gives one
- * member, or the client blocks. */
+ * member, replied after the key's name. */
+static int zs_bpop_one(struct store_ctx *c, const char *key, size_t klen,
+                       const struct store_pop *p)
+{
+    struct store_rec r;
+    int rc = zs_lookup(c, key, klen, &r);
+    if (rc > 0)
+        zs_pop(c, key, klen, &r, p->where, 1, ZPOP_KEYED);
+    return rc;
+}
+
 static void zs_bpop_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int max)
 {
-    long long deadline;
-    if (store_parse_timeout(argv[argc - 1], len[argc - 1], c->now, &deadline, c->out) != 0)
-        return;
-    for (int j = 1; j < argc - 1; j++) {
-        struct store_rec r;
-        int rc = zs_lookup(c, argv[j], len[j], &r);
-        if (rc < 0)
-            return;
-        if (rc > 0) {
-            zs_pop(c, argv[j], len[j], &r, max, 1, ZPOP_KEYED);
-            return;
-        }
-    }
-    if (c->in_multi)
-        resp_add_null_array(c->out);
-    else
-        c->blocked = 1;
+    struct store_pop p = {1, argc - 2, max, 1};
+    store_pop_first(c, argv, len, argc - 1, zs_bpop_one, &p);
 }
 
 STORE_DECL(bzpopmin)
@@ -992,7 +987,7 @@ STORE_DECL(bzpopmax)
 /* ZMPOP and BZMPOP: the first key holding a sorted set gives up to COUNT
  * members. */
 static int zs_mpop_one(struct store_ctx *c, const char *key, size_t klen,
-                       const struct store_mpop *m)
+                       const struct store_pop *m)
 {
     struct store_rec r;
     int rc = zs_lookup(c, key, klen, &r);
