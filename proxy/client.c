@@ -462,10 +462,14 @@ static struct proxy_cmd_props request_props(const struct resp_request *r)
     return cmd ? cmd_props[cmd - resp_commands] : (struct proxy_cmd_props){0, 0};
 }
 
+int proxy_arg_is(const char *arg, size_t len, const char *word)
+{
+    return strlen(word) == len && strncasecmp(arg, word, len) == 0;
+}
+
 static int arg_is(const struct resp_request *r, int i, const char *name)
 {
-    size_t n = strlen(name);
-    return i < r->argc && r->argvlen[i] == n && strncasecmp(r->argv[i], name, n) == 0;
+    return i < r->argc && proxy_arg_is(r->argv[i], r->argvlen[i], name);
 }
 
 /* Keeps the flags that say which connection state lives on the upstream. */

@@ -186,11 +186,15 @@ struct evbuffer *proxy_client_slot_dest(struct proxy_client *c, struct proxy_slo
  * everything queued for c so far; returns what c has waiting to be sent. */
 size_t proxy_client_push_bytes(struct proxy_client *c, const void *p, size_t len);
 
+/* Whether the len bytes at arg are word, ignoring case (a command name or
+ * an option, as Redis compares them). */
+int proxy_arg_is(const char *arg, size_t len, const char *word);
+
 /* pubsub.c: PUBLISH, PUBSUB and the (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE
  * family among this process's clients (phase raft-only). A client's
  * subscriptions hang off *ps (NULL until the first). */
 struct proxy_pubsub;
-int proxy_pubsub_is_command(const char *name, size_t len);
+int proxy_pubsub_is_command(const struct resp_command *cmd);
 /* Runs one of those commands (or PING while subscribed), appending its
  * replies to out, and returns 1; 0 for any other command. */
 int proxy_pubsub_command(struct proxy_client *c, struct proxy_pubsub **ps, int argc, char **argv,

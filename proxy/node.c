@@ -195,11 +195,6 @@ static void node_argv_free(struct node_argv *a)
     a->argc = 0;
 }
 
-static int node_is(const char *arg, size_t len, const char *lit)
-{
-    return strlen(lit) == len && strncasecmp(arg, lit, len) == 0;
-}
-
 static struct node_client *node_client_get(struct proxy_client *c)
 {
     void **p = proxy_client_node_state(c);
@@ -891,12 +886,12 @@ enum { NODE_TYPE_NONE, NODE_TYPE_NORMAL, NODE_TYPE_PUBSUB };
 
 static int node_client_type(const char *name, size_t len)
 {
-    if (node_is(name, len, "normal"))
+    if (proxy_arg_is(name, len, "normal"))
         return NODE_TYPE_NORMAL;
-    if (node_is(name, len, "pubsub"))
+    if (proxy_arg_is(name, len, "pubsub"))
         return NODE_TYPE_PUBSUB;
-    if (node_is(name, len, "slave") || node_is(name, len, "replica") ||
-        node_is(name, len, "master"))
+    if (proxy_arg_is(name, len, "slave") || proxy_arg_is(name, len, "replica") ||
+        proxy_arg_is(name, len, "master"))
         return NODE_TYPE_NONE;
     return -1;
 }
@@ -933,29 +928,29 @@ static void node_client_kill(struct proxy_client *c, int argc, char **argv, size
             }
             const char *v = argv[i + 1];
             size_t vl = len[i + 1];
-            if (node_is(argv[i], len[i], "id")) {
+            if (proxy_arg_is(argv[i], len[i], "id")) {
                 if (!resp_string2ll(v, vl, &id) || id < 1) {
                     resp_add_error(out, "ERR client-id should be greater than 0");
                     return;
                 }
-            } else if (node_is(argv[i], len[i], "type")) {
+            } else if (proxy_arg_is(argv[i], len[i], "type")) {
                 if ((type = node_client_type(v, vl)) < 0) {
                     resp_add_errorf(out, "ERR Unknown client type '%s'", v);
                     return;
                 }
-            } else if (node_is(argv[i], len[i], "addr")) {
+            } else if (proxy_arg_is(argv[i], len[i], "addr")) {
                 addr = v;
-            } else if (node_is(argv[i], len[i], "laddr")) {
+            } else if (proxy_arg_is(argv[i], len[i], "laddr")) {
                 laddr = v;
-            } else if (node_is(argv[i], len[i], "user")) {
-                if (!node_is(v, vl, "default")) {
+            } else if (proxy_arg_is(argv[i], len[i], "user")) {
+                if (!proxy_arg_is(v, vl, "default")) {
                     resp_add_errorf(out, "ERR No such user '%s'", v);
                     return;
                 }
-            } else if (node_is(argv[i], len[i], "skipme")) {
-                if (node_is(v, vl, "yes")) {
+            } else if (proxy_arg_is(argv[i], len[i], "skipme")) {
+                if (proxy_arg_is(v, vl, "yes")) {
                     skipme = 1;
-                } else if (node_is(v, vl, "no")) {
+                } else if (proxy_arg_is(v, vl, "no")) {
                     skipme = 0;
                 } else {
                     resp_add_error(out, "ERR syntax error");
@@ -1003,9 +998,9 @@ static void node_client_unblock(int argc, char **argv, size_t *len, struct resp_
         return;
     }
     if (argc == 4) {
-        if (node_is(argv[3], len[3], "error")) {
+        if (proxy_arg_is(argv[3], len[3], "error")) {
             how = 2;
-        } else if (!node_is(argv[3], len[3], "timeout")) {
+        } else if (!proxy_arg_is(argv[3], len[3], "timeout")) {
             resp_add_error(out, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
             return;
         }
@@ -1070,8 +1065,8 @@ static const char *const node_client_help[] = {
 
 static void node_client_list(int argc, char **argv, size_t *len, struct resp_buf *out)
 {
-    int by_type = argc == 4 && node_is(argv[2], len[2], "type");
-    int by_id = argc > 3 && node_is(argv[2], len[2], "id");
+    int by_type = argc == 4 && proxy_arg_is(argv[2], len[2], "type");
+    int by_id = argc > 3 && proxy_arg_is(argv[2], len[2], "id");
     int type = -1; /* any */
     long long id;
     if (by_type && (type = node_client_type(argv[3], len[3])) < 0) {
@@ -1118,7 +1113,7 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
         node_arity_error(out, sc->name);
         return;
     }
-    if (node_is(sub, len[1], "setname")) {
+    if (proxy_arg_is(sub, len[1], "setname")) {
         for (size_t i = 0; i < len[2]; i++) {
             if (argv[2][i] < '!' || argv[2][i] > '~') {
                 resp_add_error(out, "ERR Client names cannot contain spaces, newlines or "
@@ -1133,32 +1128,32 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
             memcpy(nc->name, argv[2], len[2]);
         }
         resp_add_simple(out, "OK");
-    } else if (node_is(sub, len[1], "getname")) {
+    } else if (proxy_arg_is(sub, len[1], "getname")) {
         if (nc->name)
             resp_add_bulk_str(out, nc->name);
         else
             resp_add_null(out);
-    } else if (node_is(sub, len[1], "id")) {
+    } else if (proxy_arg_is(sub, len[1], "id")) {
         resp_add_int(out, (long long)proxy_client_id(c));
-    } else if (node_is(sub, len[1], "info")) {
+    } else if (proxy_arg_is(sub, len[1], "info")) {
         struct resp_buf line;
         resp_buf_init(&line);
         node_client_line(c, &line, proxy_now_ms());
         resp_add_bulk(out, line.data, line.len);
         resp_buf_fini(&line);
-    } else if (node_is(sub, len[1], "list")) {
+    } else if (proxy_arg_is(sub, len[1], "list")) {
         node_client_list(argc, argv, len, out);
-    } else if (node_is(sub, len[1], "kill")) {
+    } else if (proxy_arg_is(sub, len[1], "kill")) {
         node_client_kill(c, argc, argv, len, out);
-    } else if (node_is(sub, len[1], "unblock")) {
+    } else if (proxy_arg_is(sub, len[1], "unblock")) {
         node_client_unblock(argc, argv, len, out);
-    } else if (node_is(sub, len[1], "no-evict")) {
+    } else if (proxy_arg_is(sub, len[1], "no-evict")) {
         /* ferry never evicts clients: both settings hold already. */
-        if (node_is(argv[2], len[2], "on") || node_is(argv[2], len[2], "off"))
+        if (proxy_arg_is(argv[2], len[2], "on") || proxy_arg_is(argv[2], len[2], "off"))
             resp_add_simple(out, "OK");
         else
             resp_add_error(out, "ERR syntax error");
-    } else if (node_is(sub, len[1], "help")) {
+    } else if (proxy_arg_is(sub, len[1], "help")) {
         size_t n = sizeof(node_client_help) / sizeof(node_client_help[0]);
         resp_add_array(out, (long long)n);
         for (size_t i = 0; i < n; i++)
@@ -1182,13 +1177,13 @@ static void node_cmd_command(int argc, char **argv, size_t *len, struct resp_buf
         return;
     }
     const char *sub = argv[1];
-    if (node_is(sub, len[1], "count")) {
+    if (proxy_arg_is(sub, len[1], "count")) {
         if (argc != 2) {
             node_arity_error(out, "command|count");
             return;
         }
         resp_add_int(out, resp_ncommands);
-    } else if (node_is(sub, len[1], "info")) {
+    } else if (proxy_arg_is(sub, len[1], "info")) {
         if (argc == 2) {
             node_cmd_command(1, argv, len, out);
             return;
@@ -1201,7 +1196,7 @@ static void node_cmd_command(int argc, char **argv, size_t *len, struct resp_buf
             else
                 resp_add_null(out); /* Redis 7.0 answers $-1 for an unknown name */
         }
-    } else if (node_is(sub, len[1], "docs")) {
+    } else if (proxy_arg_is(sub, len[1], "docs")) {
         if (argc == 2) {
             resp_add_array(out, 2LL * resp_ncommands);
             for (int i = 0; i < resp_ncommands; i++)
@@ -1221,7 +1216,7 @@ static void node_cmd_command(int argc, char **argv, size_t *len, struct resp_buf
         resp_add_array(out, 2LL * n);
         resp_buf_append(out, body.data, body.len);
         resp_buf_fini(&body);
-    } else if (node_is(sub, len[1], "list")) {
+    } else if (proxy_arg_is(sub, len[1], "list")) {
         if (argc != 2) {
             resp_add_error(out, "ERR ferry: COMMAND LIST FILTERBY is not supported");
             return;
@@ -1255,7 +1250,7 @@ static void node_config_each(const char *name, void *arg)
 
 static void node_cmd_config(int argc, char **argv, size_t *len, struct resp_buf *out)
 {
-    if (node_is(argv[1], len[1], "get")) {
+    if (proxy_arg_is(argv[1], len[1], "get")) {
         if (argc < 3) {
             node_arity_error(out, "config|get");
             return;
@@ -1313,19 +1308,19 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
 {
     const char *name = argv[0];
     size_t nl = len[0];
-    if (node_is(name, nl, "ping")) {
+    if (proxy_arg_is(name, nl, "ping")) {
         if (argc > 2)
             node_arity_error(out, "ping");
         else if (argc == 2)
             resp_add_bulk(out, argv[1], len[1]);
         else
             resp_add_simple(out, "PONG");
-    } else if (node_is(name, nl, "echo")) {
+    } else if (proxy_arg_is(name, nl, "echo")) {
         if (argc != 2)
             node_arity_error(out, "echo");
         else
             resp_add_bulk(out, argv[1], len[1]);
-    } else if (node_is(name, nl, "time")) {
+    } else if (proxy_arg_is(name, nl, "time")) {
         if (argc != 1) {
             node_arity_error(out, "time");
         } else {
@@ -1335,7 +1330,7 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
             resp_add_bulk_ll(out, (long long)ts.tv_sec);
             resp_add_bulk_ll(out, (long long)(ts.tv_nsec / 1000));
         }
-    } else if (node_is(name, nl, "select")) {
+    } else if (proxy_arg_is(name, nl, "select")) {
         if (argc != 2) {
             node_arity_error(out, "select");
         } else {
@@ -1350,36 +1345,36 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
             else
                 resp_add_simple(out, "OK");
         }
-    } else if (node_is(name, nl, "client")) {
+    } else if (proxy_arg_is(name, nl, "client")) {
         if (argc < 2)
             node_arity_error(out, "client");
         else
             node_cmd_client(c, argc, argv, len, out);
-    } else if (node_is(name, nl, "command")) {
+    } else if (proxy_arg_is(name, nl, "command")) {
         node_cmd_command(argc, argv, len, out);
-    } else if (node_is(name, nl, "config")) {
+    } else if (proxy_arg_is(name, nl, "config")) {
         if (argc < 2)
             node_arity_error(out, "config");
         else
             node_cmd_config(argc, argv, len, out);
-    } else if (node_is(name, nl, "info")) {
+    } else if (proxy_arg_is(name, nl, "info")) {
         node_cmd_info(argc, argv, len, out);
-    } else if (node_is(name, nl, "role")) {
+    } else if (proxy_arg_is(name, nl, "role")) {
         /* One node, no replicas yet: a master at offset 0, as Redis alone. */
         resp_add_array(out, 3);
         resp_add_bulk_str(out, "master");
         resp_add_int(out, 0);
         resp_add_array(out, 0);
-    } else if (node_is(name, nl, "readonly") || node_is(name, nl, "readwrite")) {
+    } else if (proxy_arg_is(name, nl, "readonly") || proxy_arg_is(name, nl, "readwrite")) {
         resp_add_error(out, "ERR This instance has cluster support disabled");
-    } else if (node_is(name, nl, "unwatch")) {
+    } else if (proxy_arg_is(name, nl, "unwatch")) {
         node_unwatch(node_client_get(c));
         resp_add_simple(out, "OK");
-    } else if (node_is(name, nl, "hello")) {
+    } else if (proxy_arg_is(name, nl, "hello")) {
         /* Version checks and AUTH were done by the proxy core. */
         struct node_client *nc = node_client_get(c);
         for (int i = 2; i < argc; i++) {
-            if (node_is(argv[i], len[i], "setname") && i + 1 < argc) {
+            if (proxy_arg_is(argv[i], len[i], "setname") && i + 1 < argc) {
                 for (size_t k = 0; k < len[i + 1]; k++) {
                     if (argv[i + 1][k] < '!' || argv[i + 1][k] > '~') {
                         resp_add_error(out, "ERR Client names cannot contain spaces, newlines "
@@ -1391,7 +1386,7 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
                 nc->name = node_xcalloc(1, len[i + 1] + 1);
                 memcpy(nc->name, argv[i + 1], len[i + 1]);
                 i++;
-            } else if (node_is(argv[i], len[i], "auth") && i + 2 < argc) {
+            } else if (proxy_arg_is(argv[i], len[i], "auth") && i + 2 < argc) {
                 i += 2;
             } else {
                 resp_add_errorf(out, "ERR Syntax error in HELLO option '%.128s'", argv[i]);
@@ -1428,7 +1423,7 @@ static int node_subscribed_may_run(const char *name, size_t nl)
                                      "punsubscribe", "sunsubscribe", "ping",       "quit",
                                      "reset"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-        if (node_is(name, nl, ok[i]))
+        if (proxy_arg_is(name, nl, ok[i]))
             return 1;
     return 0;
 }
@@ -1497,7 +1492,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         return;
     }
     /* Transactions. */
-    if (node_is(name, nl, "multi")) {
+    if (proxy_arg_is(name, nl, "multi")) {
         if (nc->in_multi)
             resp_add_error(out, "ERR MULTI calls can not be nested");
         else {
@@ -1507,7 +1502,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node_reply_buf(c, out);
         return;
     }
-    if (node_is(name, nl, "discard")) {
+    if (proxy_arg_is(name, nl, "discard")) {
         if (!nc->in_multi) {
             resp_add_error(out, "ERR DISCARD without MULTI");
         } else {
@@ -1518,7 +1513,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node_reply_buf(c, out);
         return;
     }
-    if (node_is(name, nl, "exec")) {
+    if (proxy_arg_is(name, nl, "exec")) {
         if (!nc->in_multi) {
             resp_add_error(out, "ERR EXEC without MULTI");
         } else if (nc->multi_dirty) {
@@ -1539,7 +1534,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node_reply_buf(c, out);
         return;
     }
-    if (node_is(name, nl, "watch")) {
+    if (proxy_arg_is(name, nl, "watch")) {
         if (nc->in_multi) {
             resp_add_error(out, "ERR WATCH inside MULTI is not allowed");
         } else if (node.nops > 0) {
@@ -1556,11 +1551,11 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node_reply_buf(c, out);
         return;
     }
-    if (node_is(name, nl, "unwatch") && !nc->in_multi) {
+    if (proxy_arg_is(name, nl, "unwatch") && !nc->in_multi) {
         node_unwatch_reply(c, "+OK\r\n");
         return;
     }
-    if (node_is(name, nl, "reset")) {
+    if (proxy_arg_is(name, nl, "reset")) {
         proxy_pubsub_reset(c, &nc->pubsub);
         node_discard(nc);
         free(nc->name);
@@ -1570,7 +1565,8 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     }
     unsigned flags = 0;
     int cls = store_command_class(name, nl, &flags);
-    if (nc->in_multi && proxy_pubsub_is_command(name, nl)) {
+    int pubsub = proxy_pubsub_is_command(rcmd);
+    if (nc->in_multi && pubsub) {
         /* EXEC runs in the store, which has no channels. */
         char upper[64];
         node_upper_name(nc->last_cmd->name, upper, sizeof(upper));
@@ -1579,9 +1575,9 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node_reply_buf(c, out);
         return;
     }
-    if (!nc->in_multi && (proxy_pubsub_is_command(name, nl) ||
-                          (node_is(name, nl, "ping") && proxy_pubsub_subscribed(nc->pubsub)))) {
-        if (nc->pending && (node_is(name, nl, "publish") || node_is(name, nl, "spublish"))) {
+    if (!nc->in_multi && (pubsub || (proxy_pubsub_subscribed(nc->pubsub) &&
+                                     proxy_arg_is(name, nl, "ping")))) {
+        if (nc->pending && (proxy_arg_is(name, nl, "publish") || proxy_arg_is(name, nl, "spublish"))) {
             /* After the client's writes are committed, so that a
              * subscriber told of them can read them. */
             struct node_op *op = node_op_add(NODE_OP_PUBLISH, c);
@@ -1593,13 +1589,13 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         return;
     }
     if (nc->in_multi) {
-        int known = cls != STORE_CLASS_UNKNOWN || node_is(name, nl, "ping") ||
-                    node_is(name, nl, "echo") || node_is(name, nl, "time") ||
-                    node_is(name, nl, "select") || node_is(name, nl, "unwatch") ||
-                    node_is(name, nl, "client") || node_is(name, nl, "info") ||
-                    node_is(name, nl, "command") || node_is(name, nl, "config") ||
-                    node_is(name, nl, "role") || node_is(name, nl, "readonly") ||
-                    node_is(name, nl, "readwrite");
+        int known = cls != STORE_CLASS_UNKNOWN || proxy_arg_is(name, nl, "ping") ||
+                    proxy_arg_is(name, nl, "echo") || proxy_arg_is(name, nl, "time") ||
+                    proxy_arg_is(name, nl, "select") || proxy_arg_is(name, nl, "unwatch") ||
+                    proxy_arg_is(name, nl, "client") || proxy_arg_is(name, nl, "info") ||
+                    proxy_arg_is(name, nl, "command") || proxy_arg_is(name, nl, "config") ||
+                    proxy_arg_is(name, nl, "role") || proxy_arg_is(name, nl, "readonly") ||
+                    proxy_arg_is(name, nl, "readwrite");
         if (!known) {
             node_unsupported(out, argc, argv, len);
             nc->multi_dirty = 1;

@@ -320,11 +320,6 @@ static const char *const ps_help[] = {
     "    Prints this help.",
 };
 
-static int ps_is(const char *arg, size_t len, const char *lit)
-{
-    return strlen(lit) == len && strncasecmp(arg, lit, len) == 0;
-}
-
 static void ps_pubsub(int argc, char **argv, size_t *len, struct resp_buf *out)
 {
     const char *sub = argv[1];
@@ -335,23 +330,23 @@ static void ps_pubsub(int argc, char **argv, size_t *len, struct resp_buf *out)
         resp_add_errorf(out, "ERR wrong number of arguments for '%s' command", sc->name);
         return;
     }
-    if (ps_is(sub, sl, "channels") && argc <= 3) {
+    if (proxy_arg_is(sub, sl, "channels") && argc <= 3) {
         ps_channels(PS_CHANNEL, argc, argv, len, out);
-    } else if (ps_is(sub, sl, "shardchannels") && argc <= 3) {
+    } else if (proxy_arg_is(sub, sl, "shardchannels") && argc <= 3) {
         ps_channels(PS_SHARD, argc, argv, len, out);
-    } else if (ps_is(sub, sl, "numsub")) {
+    } else if (proxy_arg_is(sub, sl, "numsub")) {
         ps_numsub(PS_CHANNEL, argc, argv, len, out);
-    } else if (ps_is(sub, sl, "shardnumsub")) {
+    } else if (proxy_arg_is(sub, sl, "shardnumsub")) {
         ps_numsub(PS_SHARD, argc, argv, len, out);
-    } else if (ps_is(sub, sl, "numpat") && argc == 2) {
+    } else if (proxy_arg_is(sub, sl, "numpat") && argc == 2) {
         resp_add_int(out, (long long)ps_tables[PS_PATTERN].n);
-    } else if (ps_is(sub, sl, "help") && argc == 2) {
+    } else if (proxy_arg_is(sub, sl, "help") && argc == 2) {
         size_t n = sizeof(ps_help) / sizeof(ps_help[0]);
         resp_add_array(out, (long long)n);
         for (size_t i = 0; i < n; i++)
             resp_add_simple(out, ps_help[i]);
-    } else if (ps_is(sub, sl, "channels") || ps_is(sub, sl, "shardchannels") ||
-               ps_is(sub, sl, "numpat") || ps_is(sub, sl, "help")) {
+    } else if (proxy_arg_is(sub, sl, "channels") || proxy_arg_is(sub, sl, "shardchannels") ||
+               proxy_arg_is(sub, sl, "numpat") || proxy_arg_is(sub, sl, "help")) {
         resp_add_errorf(out, "ERR unknown subcommand or wrong number of arguments for '%.128s'. "
                              "Try PUBSUB HELP.",
                         sub);
@@ -360,15 +355,11 @@ static void ps_pubsub(int argc, char **argv, size_t *len, struct resp_buf *out)
     }
 }
 
-int proxy_pubsub_is_command(const char *name, size_t len)
+int proxy_pubsub_is_command(const struct resp_command *cmd)
 {
-    static const char *const names[] = {"subscribe",   "psubscribe",   "ssubscribe",
-                                        "unsubscribe", "punsubscribe", "sunsubscribe",
-                                        "publish",     "spublish",     "pubsub"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (ps_is(name, len, names[i]))
-            return 1;
-    return 0;
+    /* Redis's table flags each of them, and of PUBSUB its subcommands. */
+    return cmd && ((cmd->flags & RESP_CMD_PUBSUB) ||
+                   (cmd->nsub > 0 && (cmd->subcommands[0].flags & RESP_CMD_PUBSUB)));
 }
 
 int proxy_pubsub_command(struct proxy_client *c, struct proxy_pubsub **ps, int argc, char **argv,
@@ -376,27 +367,27 @@ int proxy_pubsub_command(struct proxy_client *c, struct proxy_pubsub **ps, int a
 {
     const char *n = argv[0];
     size_t nl = len[0];
-    if (ps_is(n, nl, "subscribe"))
+    if (proxy_arg_is(n, nl, "subscribe"))
         ps_subscribe(c, ps, PS_CHANNEL, argc, argv, len, out);
-    else if (ps_is(n, nl, "psubscribe"))
+    else if (proxy_arg_is(n, nl, "psubscribe"))
         ps_subscribe(c, ps, PS_PATTERN, argc, argv, len, out);
-    else if (ps_is(n, nl, "ssubscribe"))
+    else if (proxy_arg_is(n, nl, "ssubscribe"))
         ps_subscribe(c, ps, PS_SHARD, argc, argv, len, out);
-    else if (ps_is(n, nl, "unsubscribe"))
+    else if (proxy_arg_is(n, nl, "unsubscribe"))
         ps_unsubscribe(c, *ps, PS_CHANNEL, argc, argv, len, out);
-    else if (ps_is(n, nl, "punsubscribe"))
+    else if (proxy_arg_is(n, nl, "punsubscribe"))
         ps_unsubscribe(c, *ps, PS_PATTERN, argc, argv, len, out);
-    else if (ps_is(n, nl, "sunsubscribe"))
+    else if (proxy_arg_is(n, nl, "sunsubscribe"))
         ps_unsubscribe(c, *ps, PS_SHARD, argc, argv, len, out);
-    else if (ps_is(n, nl, "publish"))
+    else if (proxy_arg_is(n, nl, "publish"))
         resp_add_int(out, ps_publish(PS_CHANNEL, argv[1], len[1], argv[2], len[2]));
-    else if (ps_is(n, nl, "spublish"))
+    else if (proxy_arg_is(n, nl, "spublish"))
         resp_add_int(out, ps_publish(PS_SHARD, argv[1], len[1], argv[2], len[2]));
-    else if (ps_is(n, nl, "pubsub"))
+    else if (proxy_arg_is(n, nl, "pubsub"))
         ps_pubsub(argc, argv, len, out);
-    else if (ps_is(n, nl, "ping") && proxy_pubsub_subscribed(*ps) && argc > 2)
+    else if (proxy_arg_is(n, nl, "ping") && proxy_pubsub_subscribed(*ps) && argc > 2)
         resp_add_error(out, "ERR wrong number of arguments for 'ping' command");
-    else if (ps_is(n, nl, "ping") && proxy_pubsub_subscribed(*ps)) {
+    else if (proxy_arg_is(n, nl, "ping") && proxy_pubsub_subscribed(*ps)) {
         /* RESP2's subscribed mode answers PING as a message-like array. */
         resp_add_array(out, 2);
         resp_add_bulk(out, "pong", 4);

@@ -505,23 +505,28 @@ static void bitfield_generic(struct store_ctx *c, int argc, char **argv, size_t 
         return;
     }
     size_t plen = rc ? r.plen : 0;
-    /* Writes work on a copy as long as the furthest bit written needs. */
+    /* Writes work on a copy as long as the furthest bit written needs;
+     * reads alone read the value where it is. */
     size_t n = plen;
-    if (writes && (size_t)(highest >> 3) >= plen)
-        n = (size_t)(highest >> 3) + 1;
-    unsigned char *buf = calloc(1, n ? n : 1);
-    STORE_ASSERT(buf != NULL);
-    if (plen)
-        memcpy(buf, r.payload, plen);
+    unsigned char *buf = NULL;
+    if (writes) {
+        if ((size_t)(highest >> 3) >= plen)
+            n = (size_t)(highest >> 3) + 1;
+        buf = calloc(1, n);
+        STORE_ASSERT(buf != NULL);
+        if (plen)
+            memcpy(buf, r.payload, plen);
+    }
+    const unsigned char *src = writes ? buf : rc ? r.payload : NULL;
     resp_add_array(c->out, nops);
     int changes = 0;
     for (int i = 0; i < nops; i++) {
         if (ops[i].op == BF_GET) {
             if (ops[i].sign)
-                resp_add_int(c->out, bf_get_signed(buf, n, ops[i].offset, ops[i].bits));
+                resp_add_int(c->out, bf_get_signed(src, n, ops[i].offset, ops[i].bits));
             else
                 resp_add_int(c->out,
-                             (long long)bf_get_unsigned(buf, n, ops[i].offset, ops[i].bits));
+                             (long long)bf_get_unsigned(src, n, ops[i].offset, ops[i].bits));
         } else {
             changes += bf_write(c, buf, n, &ops[i]);
         }
