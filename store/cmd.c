@@ -160,7 +160,7 @@ void store_pop_first(struct store_ctx *c, char **argv, size_t *len, int timeout,
 void store_mpop(struct store_ctx *c, int argc, char **argv, size_t *len, int block,
                 const char *w0, const char *w1, store_pop_fn pop)
 {
-    struct store_pop m;
+    struct store_pop m = {.nested = 1};
     if (store_mpop_args(c, argc, argv, len, block ? 2 : 1, w0, w1, &m) == 0)
         store_pop_first(c, argv, len, block ? 1 : 0, pop, &m);
 }

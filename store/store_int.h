@@ -280,6 +280,7 @@ struct store_pop {
     int first, nkeys; /* the keys: argv[first] to argv[first + nkeys - 1] */
     int where;        /* 0: LEFT or MIN, 1: RIGHT or MAX */
     long count;       /* 1 unless given */
+    int nested;       /* MPOP's reply, [key, [popped, ...]]; else [key, popped] */
 };
 typedef int (*store_pop_fn)(struct store_ctx *c, const char *key, size_t klen,
                             const struct store_pop *p);

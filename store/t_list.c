@@ -722,21 +722,26 @@ int store_parse_timeout(const char *s, size_t l, uint64_t now_ms, long long *dea
     return 0;
 }
 
-/* BLPOP and BRPOP: the first key holding a list gives one item, replied
- * with the key's name. */
-static int list_bpop_one(struct store_ctx *c, const char *key, size_t klen,
-                         const struct store_pop *p)
+/* BLPOP, BRPOP, LMPOP and BLMPOP: the first key holding a list gives one
+ * item, or up to COUNT, replied with the key's name. */
+static int list_pop_one(struct store_ctx *c, const char *key, size_t klen,
+                        const struct store_pop *p)
 {
     struct store_rec r;
     struct list_hdr h;
     int rc = list_lookup(c, key, klen, &r, &h);
     if (rc <= 0 || h.tail == h.head)
         return rc < 0 ? -1 : 0;
-    struct resp_buf v;
-    resp_buf_init(&v);
-    list_pop(c, key, klen, &r, &h, p->where ? LIST_TAIL : LIST_HEAD, &v);
+    int where = p->where ? LIST_TAIL : LIST_HEAD;
     resp_add_array(c->out, 2);
     resp_add_bulk(c->out, key, klen);
+    if (p->nested) {
+        list_pop_range(c, key, klen, &r, &h, where, p->count);
+        return 1;
+    }
+    struct resp_buf v;
+    resp_buf_init(&v);
+    list_pop(c, key, klen, &r, &h, where, &v);
     resp_add_bulk(c->out, v.data, v.len);
     resp_buf_fini(&v);
     return 1;
@@ -744,8 +749,8 @@ static int list_bpop_one(struct store_ctx *c, const char *key, size_t klen,
 
 static void list_bpop_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int where)
 {
-    struct store_pop p = {1, argc - 2, where == LIST_TAIL, 1};
-    store_pop_first(c, argv, len, argc - 1, list_bpop_one, &p);
+    struct store_pop p = {1, argc - 2, where == LIST_TAIL, 1, 0};
+    store_pop_first(c, argv, len, argc - 1, list_pop_one, &p);
 }
 
 STORE_DECL(blpop)
@@ -794,28 +799,12 @@ STORE_DECL(brpoplpush)
     list_bmove_generic(c, argv, len, LIST_TAIL, LIST_HEAD, 3);
 }
 
-/* LMPOP and BLMPOP: the first key holding a list gives up to COUNT items,
- * replied with its name. */
-static int list_mpop_one(struct store_ctx *c, const char *key, size_t klen,
-                         const struct store_pop *m)
-{
-    struct store_rec r;
-    struct list_hdr h;
-    int rc = list_lookup(c, key, klen, &r, &h);
-    if (rc <= 0 || h.tail == h.head)
-        return rc < 0 ? -1 : 0;
-    resp_add_array(c->out, 2);
-    resp_add_bulk(c->out, key, klen);
-    list_pop_range(c, key, klen, &r, &h, m->where ? LIST_TAIL : LIST_HEAD, m->count);
-    return 1;
-}
-
 STORE_DECL(lmpop)
 {
-    store_mpop(c, argc, argv, len, 0, "left", "right", list_mpop_one);
+    store_mpop(c, argc, argv, len, 0, "left", "right", list_pop_one);
 }
 
 STORE_DECL(blmpop)
 {
-    store_mpop(c, argc, argv, len, 1, "left", "right", list_mpop_one);
+    store_mpop(c, argc, argv, len, 1, "left", "right", list_pop_one);
 }

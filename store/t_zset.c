@@ -956,22 +956,22 @@ STORE_DECL(zpopmax)
     zpop_generic(c, argc, argv, len, 1);
 }
 
-/* BZPOPMIN and BZPOPMAX: the first key holding a sorted set gives one
- * member, replied after the key's name. */
-static int zs_bpop_one(struct store_ctx *c, const char *key, size_t klen,
-                       const struct store_pop *p)
+/* BZPOPMIN, BZPOPMAX, ZMPOP and BZMPOP: the first key holding a sorted set
+ * gives one member, or up to COUNT. */
+static int zs_pop_one(struct store_ctx *c, const char *key, size_t klen,
+                      const struct store_pop *p)
 {
     struct store_rec r;
     int rc = zs_lookup(c, key, klen, &r);
     if (rc > 0)
-        zs_pop(c, key, klen, &r, p->where, 1, ZPOP_KEYED);
+        zs_pop(c, key, klen, &r, p->where, p->count, p->nested ? ZPOP_NESTED : ZPOP_KEYED);
     return rc;
 }
 
 static void zs_bpop_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int max)
 {
-    struct store_pop p = {1, argc - 2, max, 1};
-    store_pop_first(c, argv, len, argc - 1, zs_bpop_one, &p);
+    struct store_pop p = {1, argc - 2, max, 1, 0};
+    store_pop_first(c, argv, len, argc - 1, zs_pop_one, &p);
 }
 
 STORE_DECL(bzpopmin)
@@ -984,26 +984,14 @@ STORE_DECL(bzpopmax)
     zs_bpop_generic(c, argc, argv, len, 1);
 }
 
-/* ZMPOP and BZMPOP: the first key holding a sorted set gives up to COUNT
- * members. */
-static int zs_mpop_one(struct store_ctx *c, const char *key, size_t klen,
-                       const struct store_pop *m)
-{
-    struct store_rec r;
-    int rc = zs_lookup(c, key, klen, &r);
-    if (rc > 0)
-        zs_pop(c, key, klen, &r, m->where, m->count, ZPOP_NESTED);
-    return rc;
-}
-
 STORE_DECL(zmpop)
 {
-    store_mpop(c, argc, argv, len, 0, "min", "max", zs_mpop_one);
+    store_mpop(c, argc, argv, len, 0, "min", "max", zs_pop_one);
 }
 
 STORE_DECL(bzmpop)
 {
-    store_mpop(c, argc, argv, len, 1, "min", "max", zs_mpop_one);
+    store_mpop(c, argc, argv, len, 1, "min", "max", zs_pop_one);
 }
 
 static void zremrange_generic(struct store_ctx *c, char **argv, size_t *len, int type)
