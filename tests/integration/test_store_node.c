@@ -36,16 +36,30 @@ static void expect_raw(int fd, const char *want)
     cr_assert_str_eq(buf, want);
 }
 
+/* Sends a request, inline or multibulk, on a raw connection. */
+static void raw_cmd(int fd, const char *cmd)
+{
+    support_raw_send(fd, cmd, strlen(cmd));
+}
+
+/* A fresh ferry, a raw connection blocked in `pop`, and (returned in *c) a
+ * client to write with. */
+static int start_blocked(const char *pop, redisContext **c)
+{
+    start_ferry(NULL);
+    int w = support_raw_connect(ferry.port);
+    raw_cmd(w, pop);
+    usleep(50 * 1000);
+    *c = support_connect(ferry.port);
+    return w;
+}
+
 TestSuite(store_node, .fini = stop_ferry);
 
 Test(store_node, blocked_pop_is_served_by_a_later_push)
 {
-    start_ferry(NULL);
-    int waiter = support_raw_connect(ferry.port);
-    const char *blpop = "*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n";
-    support_raw_send(waiter, blpop, strlen(blpop));
-    usleep(50 * 1000);
-    redisContext *c = support_connect(ferry.port);
+    redisContext *c;
+    int waiter = start_blocked("*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n", &c);
     support_expect_int(c, 1, "RPUSH q hello");
     /* The waiter took the element inside the same batch, before LLEN. */
     support_expect_int(c, 0, "LLEN q");
@@ -350,12 +364,6 @@ Test(store_node, info_counts_hits_misses_expired_keys_and_ops)
     redisFree(c);
 }
 
-/* Sends an inline command on a raw connection. */
-static void raw_cmd(int fd, const char *cmd)
-{
-    support_raw_send(fd, cmd, strlen(cmd));
-}
-
 static long long raw_client_id(int fd)
 {
     raw_cmd(fd, "CLIENT ID\r\n");
@@ -555,18 +563,6 @@ Test(store_node, hello_3_gets_noproto_and_hello_2_works)
     redisFree(c);
 }
 
-/* A fresh ferry, a raw connection blocked in `pop`, and (returned in *c) a
- * client to write with. */
-static int start_blocked(const char *pop, redisContext **c)
-{
-    start_ferry(NULL);
-    int w = support_raw_connect(ferry.port);
-    raw_cmd(w, pop);
-    usleep(50 * 1000);
-    *c = support_connect(ferry.port);
-    return w;
-}
-
 Test(store_node, blocked_sorted_set_pops_are_served_by_the_write_that_creates_the_set)
 {
     redisContext *c;
@@ -598,7 +594,6 @@ Test(store_node, a_pop_stays_blocked_while_its_key_holds_another_type)
     close(w);
     redisFree(c);
 }
-
 
 Test(store_node, subscribers_get_messages_and_only_subscriber_commands)
 {
