@@ -199,6 +199,9 @@ int proxy_pubsub_is_command(const struct resp_command *cmd);
  * replies to out, and returns 1; 0 for any other command. */
 int proxy_pubsub_command(struct proxy_client *c, struct proxy_pubsub **ps, int argc, char **argv,
                          size_t *len, struct resp_buf *out);
+/* PUBLISH and SPUBLISH, which need no subscriber state: the receivers. */
+int proxy_pubsub_is_publish(const char *name, size_t len);
+void proxy_pubsub_publish(char **argv, size_t *len, struct resp_buf *out);
 /* Whether the client is subscribed to anything (RESP2's subscribed mode). */
 int proxy_pubsub_subscribed(const struct proxy_pubsub *ps);
 void proxy_pubsub_client_counts(const struct proxy_pubsub *ps, int *sub, int *psub, int *ssub);

@@ -705,10 +705,8 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         if (ops[i].kind == NODE_OP_PUBLISH) {
             /* Published whether or not the writes before it committed:
              * the message is not a write. */
-            struct proxy_pubsub *none = NULL;
             resp_buf_reset(&ops[i].reply);
-            proxy_pubsub_command(ops[i].c, &none, ops[i].a.argc, ops[i].a.argv, ops[i].a.len,
-                                 &ops[i].reply);
+            proxy_pubsub_publish(ops[i].a.argv, ops[i].a.len, &ops[i].reply);
         }
         node_fill_op(&ops[i]);
         node_argv_free(&ops[i].a);
@@ -1577,7 +1575,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     }
     if (!nc->in_multi && (pubsub || (proxy_pubsub_subscribed(nc->pubsub) &&
                                      proxy_arg_is(name, nl, "ping")))) {
-        if (nc->pending && (proxy_arg_is(name, nl, "publish") || proxy_arg_is(name, nl, "spublish"))) {
+        if (nc->pending && proxy_pubsub_is_publish(name, nl)) {
             /* After the client's writes are committed, so that a
              * subscriber told of them can read them. */
             struct node_op *op = node_op_add(NODE_OP_PUBLISH, c);

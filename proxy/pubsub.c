@@ -362,6 +362,17 @@ int proxy_pubsub_is_command(const struct resp_command *cmd)
                    (cmd->nsub > 0 && (cmd->subcommands[0].flags & RESP_CMD_PUBSUB)));
 }
 
+int proxy_pubsub_is_publish(const char *name, size_t len)
+{
+    return proxy_arg_is(name, len, "publish") || proxy_arg_is(name, len, "spublish");
+}
+
+void proxy_pubsub_publish(char **argv, size_t *len, struct resp_buf *out)
+{
+    int kind = proxy_arg_is(argv[0], len[0], "spublish") ? PS_SHARD : PS_CHANNEL;
+    resp_add_int(out, ps_publish(kind, argv[1], len[1], argv[2], len[2]));
+}
+
 int proxy_pubsub_command(struct proxy_client *c, struct proxy_pubsub **ps, int argc, char **argv,
                          size_t *len, struct resp_buf *out)
 {
@@ -379,10 +390,8 @@ int proxy_pubsub_command(struct proxy_client *c, struct proxy_pubsub **ps, int a
         ps_unsubscribe(c, *ps, PS_PATTERN, argc, argv, len, out);
     else if (proxy_arg_is(n, nl, "sunsubscribe"))
         ps_unsubscribe(c, *ps, PS_SHARD, argc, argv, len, out);
-    else if (proxy_arg_is(n, nl, "publish"))
-        resp_add_int(out, ps_publish(PS_CHANNEL, argv[1], len[1], argv[2], len[2]));
-    else if (proxy_arg_is(n, nl, "spublish"))
-        resp_add_int(out, ps_publish(PS_SHARD, argv[1], len[1], argv[2], len[2]));
+    else if (proxy_pubsub_is_publish(n, nl))
+        proxy_pubsub_publish(argv, len, out);
     else if (proxy_arg_is(n, nl, "pubsub"))
         ps_pubsub(argc, argv, len, out);
     else if (proxy_arg_is(n, nl, "ping") && proxy_pubsub_subscribed(*ps) && argc > 2)
