@@ -678,6 +678,13 @@ static void client_dispatch(struct proxy_client *c, struct resp_request *r)
 {
     struct proxy_cmd_props props = request_props(r);
     const struct proxy_config *cfg = &c->srv->cfg;
+    /* RESP2's subscribed mode refuses AUTH and HELLO too; the node words
+     * the refusal (phase redis leaves it to Redis). */
+    if ((props.kind == PROXY_CMD_AUTH || props.kind == PROXY_CMD_HELLO) &&
+        cfg->phase != PROXY_PHASE_REDIS && proxy_node_client_subscribed(c)) {
+        proxy_node_request(c, r);
+        return;
+    }
     switch (props.kind) {
     case PROXY_CMD_AUTH:
         /* Without a password of ferry's own, AUTH in phase redis is the
@@ -793,10 +800,12 @@ void proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
     else
         snprintf(c->laddr, sizeof(c->laddr), "?");
     c->created_ms = c->last_active_ms;
-    c->next = srv->clients;
-    if (srv->clients)
-        srv->clients->prev = c;
-    srv->clients = c;
+    c->prev = srv->clients_tail;
+    if (srv->clients_tail)
+        srv->clients_tail->next = c;
+    else
+        srv->clients = c;
+    srv->clients_tail = c;
     srv->nclients++;
     event_add(c->rev, NULL);
     proxy_log_debug("client %s connected (id %llu)", c->addr, (unsigned long long)c->id);
@@ -837,6 +846,8 @@ void proxy_client_close(struct proxy_client *c)
         srv->clients = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    else
+        srv->clients_tail = c->prev;
     srv->nclients--;
     c->gone = 1;
     proxy_log_debug("client %s closed (id %llu)", c->addr, (unsigned long long)c->id);

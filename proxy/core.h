@@ -101,7 +101,8 @@ struct proxy_server {
     struct event_base *base;
     struct evconnlistener *listeners[PROXY_MAX_BIND];
     int nlisteners;
-    struct proxy_client *clients;
+    /* Live clients, oldest first (CLIENT LIST's order, as Redis's). */
+    struct proxy_client *clients, *clients_tail;
     int nclients;
     uint64_t next_client_id;
     struct event *cron;            /* once a second: idle timeouts */

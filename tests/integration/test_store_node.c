@@ -403,6 +403,14 @@ Test(store_node, client_kill_closes_the_connections_it_names)
     support_expect_int(c, 1, cmd);
     cr_assert(raw_closed(a));
     support_expect_int(c, 0, cmd); /* gone already */
+    /* Oldest first, as Redis lists them: c connected before b. */
+    redisReply *l = redisCommand(c, "CLIENT LIST");
+    cr_assert(l && l->type == REDIS_REPLY_STRING);
+    long long first = -1;
+    sscanf(l->str, "id=%lld", &first);
+    support_expect_int(c, first, "CLIENT ID");
+    cr_assert(strchr(l->str, '\n') != strrchr(l->str, '\n'), "%s", l->str); /* b too */
+    freeReplyObject(l);
     /* The old form names the peer address and answers +OK. */
     redisReply *r = redisCommand(c, "CLIENT LIST ID %lld", raw_client_id(b));
     cr_assert(r && r->type == REDIS_REPLY_STRING);
@@ -608,11 +616,15 @@ Test(store_node, subscribers_get_messages_and_only_subscriber_commands)
     expect_raw(s, "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
                   "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
     /* RESP2's subscribed mode, in Redis's words. */
-    raw_cmd(s, "GET k\r\nPING\r\nPING a b\r\n");
+    raw_cmd(s, "GET k\r\nPING\r\nPING a b\r\nAUTH pw\r\nHELLO 3\r\n");
     expect_raw(s, "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                   "QUIT / RESET are allowed in this context\r\n"
                   "*2\r\n$4\r\npong\r\n$0\r\n\r\n"
-                  "-ERR wrong number of arguments for 'ping' command\r\n");
+                  "-ERR wrong number of arguments for 'ping' command\r\n"
+                  "-ERR Can't execute 'auth': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                  "QUIT / RESET are allowed in this context\r\n"
+                  "-ERR Can't execute 'hello': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                  "QUIT / RESET are allowed in this context\r\n");
     support_expect_int(c, 1, "PUBSUB NUMPAT");
     raw_cmd(s, "UNSUBSCRIBE\r\nPUNSUBSCRIBE\r\nGET k\r\n");
     expect_raw(s, "*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:1\r\n"
