@@ -474,15 +474,25 @@ int store_txn_blocked_on(struct store_txn *t, int argc, char **argv, size_t *len
 {
     int first, last, timeout;
     int type = store_blocking_layout(argc, argv, len, &first, &last, &timeout);
-    int on = 0;
-    for (int i = first; type && i <= last && !on; i++)
-        on = len[i] == klen && memcmp(argv[i], key, klen) == 0;
-    if (!on)
+    int at = -1;
+    for (int i = first; type && i <= last && at < 0; i++)
+        if (len[i] == klen && memcmp(argv[i], key, klen) == 0)
+            at = i;
+    if (at < 0)
         return 0;
     struct store_ctx c;
     struct store_rec r;
     store_ctx_init(&c, t->s, t->txn, t->last_ts, NULL);
-    return store_db_lookup(&c, key, klen, &r) && r.type == type;
+    if (!store_db_lookup(&c, key, klen, &r) || r.type != type)
+        return 0;
+    /* Redis serves a blocked client from the key that became ready, not
+     * from its first key that holds something: put that key first. */
+    char *k = argv[at];
+    memmove(argv + first + 1, argv + first, sizeof(*argv) * (size_t)(at - first));
+    memmove(len + first + 1, len + first, sizeof(*len) * (size_t)(at - first));
+    argv[first] = k;
+    len[first] = klen;
+    return 1;
 }
 
 /* ------------------------------------------------------------------ prepare */

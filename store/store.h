@@ -227,7 +227,9 @@ void store_txn_ready_keys(struct store_txn *t, store_ready_cb cb, void *arg);
 /* A blocking command (STORE_CMD_BLOCKING) that blocked: the index of its
  * timeout argument, and whether it waits on key and key now holds what it
  * pops (Redis 7.0 leaves a BLPOP blocked on a key that became a sorted set,
- * and a BZPOPMIN on one that became a list). */
+ * and a BZPOPMIN on one that became a list). When it does, key is moved
+ * first among the command's keys in argv, so that running the command
+ * again pops from it: Redis serves keys in the order they became ready. */
 int store_blocking_timeout_index(int argc, char **argv, size_t *argvlen);
 int store_txn_blocked_on(struct store_txn *t, int argc, char **argv, size_t *argvlen,
                          const char *key, size_t klen);

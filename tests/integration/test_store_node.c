@@ -589,6 +589,29 @@ Test(store_node, blocked_sorted_set_pops_are_served_by_the_write_that_creates_th
     redisFree(c);
 }
 
+Test(store_node, blocked_pops_take_keys_in_the_order_they_became_ready)
+{
+    redisContext *c;
+    int w1 = start_blocked("BLPOP a b 0\r\n", &c);
+    int w2 = support_raw_connect(ferry.port);
+    raw_cmd(w2, "BLMPOP 0 2 a b LEFT COUNT 5\r\n");
+    usleep(50 * 1000);
+    /* b becomes ready first: the first waiter takes b's element, though
+     * its first key a has elements too; then b is empty and the second
+     * waiter takes a's. Redis 7.0 gives the same replies. */
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "MULTI");
+    support_expect_str(c, REDIS_REPLY_STATUS, "QUEUED", "RPUSH b x");
+    support_expect_str(c, REDIS_REPLY_STATUS, "QUEUED", "RPUSH a y z");
+    redisReply *r = redisCommand(c, "EXEC");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    freeReplyObject(r);
+    expect_raw(w1, "*2\r\n$1\r\nb\r\n$1\r\nx\r\n");
+    expect_raw(w2, "*2\r\n$1\r\na\r\n*2\r\n$1\r\ny\r\n$1\r\nz\r\n");
+    close(w1);
+    close(w2);
+    redisFree(c);
+}
+
 Test(store_node, a_pop_stays_blocked_while_its_key_holds_another_type)
 {
     redisContext *c;
