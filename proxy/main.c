@@ -1,6 +1,7 @@
 /* ferry: a Redis-protocol sidecar. See README.md and docs/CONFIG.md. */
 #include "proxy/core.h"
 
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,9 @@ static void print_option(const char *name, void *arg)
 
 int main(int argc, char **argv)
 {
+    /* SORT ... ALPHA compares with strcoll in the environment's collation,
+     * as Redis does (it sets the same category, and only that one). */
+    setlocale(LC_COLLATE, "");
     int check_only = 0;
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         struct proxy_config defaults;

@@ -599,9 +599,6 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         struct node_op *op = &ops[i];
         resp_buf_init(&op->reply);
         switch (op->kind) {
-        case NODE_OP_READ:
-            store_txn_read(t, op->a.argc, op->a.argv, op->a.len, now, &op->reply);
-            break;
         case NODE_OP_WATCH: {
             struct node_client *nc = node_client_get(op->c);
             for (int k = 1; k < op->a.argc; k++)
@@ -624,6 +621,11 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             break;
         case NODE_OP_PUBLISH: /* after the commit */
             break;
+        case NODE_OP_READ:
+            if (store_txn_read(t, op->a.argc, op->a.argv, op->a.len, now, &op->reply) !=
+                STORE_EWRITE)
+                break;
+            __attribute__((fallthrough)); /* a read that must write */
         case NODE_OP_WRITE: {
             struct resp_buf *e = &node.scratch;
             resp_buf_reset(e);
@@ -1612,20 +1614,18 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node_reply_buf(c, out);
         return;
     }
-    if (cls == STORE_CLASS_WRITE) {
-        struct node_op *op = node_op_add(NODE_OP_WRITE, c);
-        node_argv_copy(&op->a, argc, argv, len);
-        return;
-    }
-    if (cls == STORE_CLASS_READ) {
-        if (nc->pending) {
-            struct node_op *op = node_op_add(NODE_OP_READ, c);
-            node_argv_copy(&op->a, argc, argv, len);
+    if (cls == STORE_CLASS_READ && !nc->pending) {
+        if (store_command_check_arity(argc, argv, len, out) ||
+            store_read(node.store, argc, argv, len, proxy_now_ms(), out) != STORE_EWRITE) {
+            node_reply_buf(c, out);
             return;
         }
-        if (!store_command_check_arity(argc, argv, len, out))
-            store_read(node.store, argc, argv, len, proxy_now_ms(), out);
-        node_reply_buf(c, out);
+        cls = STORE_CLASS_WRITE; /* a read that must write */
+    }
+    if (cls == STORE_CLASS_WRITE || cls == STORE_CLASS_READ) {
+        struct node_op *op =
+            node_op_add(cls == STORE_CLASS_WRITE ? NODE_OP_WRITE : NODE_OP_READ, c);
+        node_argv_copy(&op->a, argc, argv, len);
         return;
     }
     if (!node_local_reply(c, argc, argv, len, out))

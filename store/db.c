@@ -161,8 +161,9 @@ int store_db_lookup_type(struct store_ctx *c, const char *key, size_t klen, int 
     return 1;
 }
 
+/* Writes the record; version 0 gives the key a new one. */
 static void store_db_write(struct store_ctx *c, const char *key, size_t klen, int type,
-                           int64_t expire, const void *payload, size_t plen)
+                           int64_t expire, const void *payload, size_t plen, uint64_t version)
 {
     unsigned char kb[STORE_MAX_DBKEY + 8];
     if (klen + 12 > STORE_MAX_DBKEY) {
@@ -182,7 +183,7 @@ static void store_db_write(struct store_ctx *c, const char *key, size_t klen, in
     unsigned char *p = v.mv_data;
     p[0] = (unsigned char)type;
     store_put_u64(p + 1, (uint64_t)expire);
-    store_put_u64(p + 9, ++c->t->version);
+    store_put_u64(p + 9, version ? version : ++c->t->version);
     if (plen)
         memcpy(p + STORE_REC_HDR, payload, plen);
 }
@@ -217,7 +218,7 @@ void store_db_put_known(struct store_ctx *c, const char *key, size_t klen, int t
     } else {
         store_db_index_expire(c, key, klen, expire);
     }
-    store_db_write(c, key, klen, type, expire, payload, plen);
+    store_db_write(c, key, klen, type, expire, payload, plen, 0);
 }
 
 void store_db_put(struct store_ctx *c, const char *key, size_t klen, int type, int64_t expire,
@@ -228,8 +229,9 @@ void store_db_put(struct store_ctx *c, const char *key, size_t klen, int type, i
     store_db_put_known(c, key, klen, type, expire, payload, plen, found, &old);
 }
 
-void store_db_put_keep(struct store_ctx *c, const char *key, size_t klen,
-                       const struct store_rec *r, const void *payload, size_t plen)
+static void store_db_rewrite(struct store_ctx *c, const char *key, size_t klen,
+                             const struct store_rec *r, const void *payload, size_t plen,
+                             uint64_t version)
 {
     /* payload may point into r's LMDB page: copy first. */
     unsigned char small[64] = {0};
@@ -237,9 +239,21 @@ void store_db_put_keep(struct store_ctx *c, const char *key, size_t klen,
     STORE_ASSERT(tmp != NULL);
     if (plen)
         memcpy(tmp, payload, plen);
-    store_db_write(c, key, klen, r->type, r->expire, tmp, plen);
+    store_db_write(c, key, klen, r->type, r->expire, tmp, plen, version);
     if (tmp != small)
         free(tmp);
+}
+
+void store_db_put_keep(struct store_ctx *c, const char *key, size_t klen,
+                       const struct store_rec *r, const void *payload, size_t plen)
+{
+    store_db_rewrite(c, key, klen, r, payload, plen, 0);
+}
+
+void store_db_put_same_version(struct store_ctx *c, const char *key, size_t klen,
+                               const struct store_rec *r, const void *payload, size_t plen)
+{
+    store_db_rewrite(c, key, klen, r, payload, plen, r->version);
 }
 
 void store_db_touch(struct store_ctx *c, const char *key, size_t klen, const struct store_rec *r)
@@ -267,7 +281,7 @@ void store_db_set_expire(struct store_ctx *c, const char *key, size_t klen,
     int type = r->type;
     store_db_unindex_expire(c, key, klen, r->expire);
     store_db_index_expire(c, key, klen, expire);
-    store_db_write(c, key, klen, type, expire, tmp, plen);
+    store_db_write(c, key, klen, type, expire, tmp, plen, 0);
     if (tmp != small)
         free(tmp);
 }

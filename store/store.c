@@ -44,6 +44,8 @@ const char *store_strerror(int err)
         return "the file system refused the write";
     case STORE_EFATAL:
         return "a failed write left the store unusable until it is opened again";
+    case STORE_EWRITE:
+        return "the read must run as a write";
     }
     return "unknown store error";
 }
@@ -405,7 +407,7 @@ int store_read(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t
         store_read_txn_reset(s);
         return STORE_EIO;
     }
-    return 0;
+    return c.needs_write ? STORE_EWRITE : 0;
 }
 
 int store_txn_read(struct store_txn *t, int argc, char **argv, size_t *argvlen, uint64_t now_ms,
@@ -415,7 +417,7 @@ int store_txn_read(struct store_txn *t, int argc, char **argv, size_t *argvlen, 
     store_ctx_init(&c, t->s, t->txn, now_ms > t->last_ts ? now_ms : t->last_ts, reply);
     c.count_lookups = 1;
     store_exec_cmd(&c, argc, argv, argvlen);
-    return c.err ? STORE_EIO : 0;
+    return c.err ? STORE_EIO : c.needs_write ? STORE_EWRITE : 0;
 }
 
 uint64_t store_key_version(struct store *s, const char *key, size_t klen, uint64_t now_ms)

@@ -56,6 +56,9 @@ enum store_error {
                           * nothing more can be read or written until the
                           * store is opened again, which finds the last
                           * commit that was whole */
+    STORE_EWRITE = -9,   /* a read that must write (SORT_RO gives a sorted set
+                          * Redis's skiplist encoding, as Redis 7.0 does): it
+                          * replied nothing; run it as a write instead */
 };
 
 /* In the store's directory, beside LMDB's files: the owner's lock and pid. */
@@ -145,13 +148,15 @@ int store_command_check_arity(int argc, char **argv, size_t *argvlen, struct res
 void store_reply_unknown(int argc, char **argv, size_t *argvlen, struct resp_buf *reply);
 
 /* Runs a read command (STORE_CLASS_READ) against committed state as of
- * now_ms and appends its reply to reply. Returns 0 or STORE_EIO. */
+ * now_ms and appends its reply to reply. Returns 0, STORE_EIO, or
+ * STORE_EWRITE (nothing appended) when the command must run as a write:
+ * store_prepare and store_txn_apply take it as they take any write. */
 int store_read(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t now_ms,
                struct resp_buf *reply);
 
 /* Runs a read command inside the write transaction t (so it sees what t has
  * applied so far), as of the timestamp of t's last entry or now_ms,
- * whichever is later. */
+ * whichever is later. Returns as store_read does. */
 int store_txn_read(struct store_txn *t, int argc, char **argv, size_t *argvlen,
                    uint64_t now_ms, struct resp_buf *reply);
 

@@ -99,6 +99,7 @@ struct store_ctx {
     struct resp_buf *out;
     int err;            /* first LMDB error, 0 if none */
     int blocked;        /* a blocking command found nothing */
+    int needs_write;    /* a read found it must write: STORE_EWRITE */
     int in_multi;       /* inside EXEC: blocking commands do not block */
     int count_lookups;  /* a read command: key lookups count as hits or misses */
 };
@@ -221,6 +222,10 @@ void store_db_put_known(struct store_ctx *c, const char *key, size_t klen, int t
  * (new version). */
 void store_db_put_keep(struct store_ctx *c, const char *key, size_t klen,
                        const struct store_rec *r, const void *payload, size_t plen);
+/* store_db_put_keep that keeps the key's version too: a change of
+ * encoding, which Redis does not count as a write (WATCH stays valid). */
+void store_db_put_same_version(struct store_ctx *c, const char *key, size_t klen,
+                               const struct store_rec *r, const void *payload, size_t plen);
 void store_db_touch(struct store_ctx *c, const char *key, size_t klen, const struct store_rec *r);
 /* Deletes the key and all its members. Returns 1 if it existed (not expired). */
 int store_db_delete(struct store_ctx *c, const char *key, size_t klen);
@@ -257,6 +262,30 @@ void store_float_apply(struct store_ctx *c, int argc, char **argv, size_t *len, 
                        size_t rlen);
 int store_hash_set_field(struct store_ctx *c, const char *key, size_t klen, const char *f,
                          size_t flen, const char *v, size_t vlen);
+
+/* ----- walks over a collection's elements, for SORT (t_sort.c): cb gets
+ * each element, valid during the call, and returns 1 to stop. */
+typedef int (*store_elem_cb)(void *arg, const unsigned char *e, size_t elen);
+/* The list at key (r: its record) from index start toward the tail, or,
+ * when reverse, from index start counted from the tail toward the head. */
+void store_list_walk(struct store_ctx *c, const char *key, size_t klen,
+                     const struct store_rec *r, long start, int reverse, store_elem_cb cb,
+                     void *arg);
+/* Replaces key (of any type) with the list e[0..n), none when n is 0. */
+void store_list_create(struct store_ctx *c, const char *key, size_t klen,
+                       const unsigned char *const *e, const size_t *elen, long n);
+/* The members of the sorted set at key in rank order (from the highest
+ * score when reverse), from rank start. */
+void store_zset_walk(struct store_ctx *c, const char *key, size_t klen, long start,
+                     int reverse, store_elem_cb cb, void *arg);
+/* Whether the sorted set r has Redis's skiplist encoding, which keeps -0
+ * scores (a listpack stores them as 0); to_skiplist gives it that, and
+ * returns 1 when a score is subnormal: Redis converts by parsing the
+ * listpack's scores back from text, and such a score leaves errno ERANGE
+ * behind it. */
+int store_zset_is_skiplist(const struct store_rec *r);
+int store_zset_to_skiplist(struct store_ctx *c, const char *key, size_t klen,
+                           const struct store_rec *r);
 
 /* ----- command handlers */
 typedef void (*store_cmd_fn)(struct store_ctx *c, int argc, char **argv, size_t *len);

@@ -808,3 +808,45 @@ STORE_DECL(blmpop)
 {
     store_mpop(c, argc, argv, len, 1, "left", "right", list_pop_one);
 }
+
+/* ------------------------------------------------------------------ for SORT */
+
+struct list_walk {
+    store_elem_cb cb;
+    void *arg;
+};
+
+static int list_walk_cb(void *arg, const unsigned char *sub, size_t sublen,
+                        const unsigned char *val, size_t vlen)
+{
+    (void)sub;
+    (void)sublen;
+    struct list_walk *w = arg;
+    return w->cb(w->arg, val, vlen);
+}
+
+void store_list_walk(struct store_ctx *c, const char *key, size_t klen,
+                     const struct store_rec *r, long start, int reverse, store_elem_cb cb,
+                     void *arg)
+{
+    struct list_hdr h;
+    list_hdr_get(r, &h);
+    if (start < 0 || start >= h.tail - h.head)
+        return;
+    struct list_walk w = {cb, arg};
+    unsigned char b[8];
+    list_pos(b, reverse ? h.tail - 1 - start : h.head + start);
+    store_m_iter(c, key, klen, b, 8, reverse, list_walk_cb, &w);
+}
+
+void store_list_create(struct store_ctx *c, const char *key, size_t klen,
+                       const unsigned char *const *e, const size_t *elen, long n)
+{
+    store_db_delete(c, key, klen);
+    struct list_hdr h = {0, 0};
+    for (long i = 0; i < n; i++)
+        list_put(c, key, klen, h.tail++, e[i], elen[i]);
+    list_hdr_put(c, key, klen, 0, NULL, &h);
+    if (n > 0)
+        store_db_ready(c, key, klen);
+}

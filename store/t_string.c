@@ -582,3 +582,144 @@ void store_float_apply(struct store_ctx *c, int argc, char **argv, size_t *len, 
     }
     resp_add_bulk(c->out, res, rlen);
 }
+
+/* LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN] (Redis's
+ * lcsCommand): the longest common subsequence by the dynamic-programming
+ * table, walked back from its end to build the string and the ranges. */
+STORE_DECL(lcs)
+{
+    struct store_rec ra, rb;
+    int fa = store_db_lookup(c, argv[1], len[1], &ra);
+    int fb = store_db_lookup(c, argv[2], len[2], &rb);
+    if ((fa && ra.type != STORE_T_STRING) || (fb && rb.type != STORE_T_STRING)) {
+        resp_add_error(c->out, "ERR The specified keys must contain string values");
+        return;
+    }
+    const unsigned char *a = fa ? ra.payload : (const unsigned char *)"";
+    const unsigned char *b = fb ? rb.payload : (const unsigned char *)"";
+    size_t alen64 = fa ? ra.plen : 0, blen64 = fb ? rb.plen : 0;
+    int getlen = 0, getidx = 0, withmatchlen = 0;
+    long long minmatchlen = 0;
+    for (int j = 3; j < argc; j++) {
+        if (store_strcasecmp_arg(argv[j], len[j], "idx")) {
+            getidx = 1;
+        } else if (store_strcasecmp_arg(argv[j], len[j], "len")) {
+            getlen = 1;
+        } else if (store_strcasecmp_arg(argv[j], len[j], "withmatchlen")) {
+            withmatchlen = 1;
+        } else if (store_strcasecmp_arg(argv[j], len[j], "minmatchlen") && j + 1 < argc) {
+            if (!resp_string2ll(argv[j + 1], len[j + 1], &minmatchlen)) {
+                resp_add_error(c->out, STORE_ENOTINT);
+                return;
+            }
+            if (minmatchlen < 0)
+                minmatchlen = 0;
+            j++;
+        } else {
+            resp_add_error(c->out, STORE_ESYNTAX);
+            return;
+        }
+    }
+    if (getlen && getidx) {
+        resp_add_error(c->out,
+                       "ERR If you want both the length and indexes, please just use IDX.");
+        return;
+    }
+    if (alen64 >= UINT32_MAX - 1 || blen64 >= UINT32_MAX - 1) {
+        resp_add_error(c->out, "ERR String too long for LCS");
+        return;
+    }
+    uint32_t alen = (uint32_t)alen64, blen = (uint32_t)blen64;
+    unsigned long long cells = (unsigned long long)(alen + 1) * (blen + 1);
+    if (cells * sizeof(uint32_t) > (unsigned long long)STORE_PROTO_MAX_BULK_LEN) {
+        resp_add_error(c->out, "ERR Insufficient memory, transient memory for LCS exceeds "
+                               "proto-max-bulk-len");
+        return;
+    }
+    uint32_t *t = malloc((size_t)cells * sizeof(uint32_t));
+    if (t == NULL) {
+        resp_add_error(c->out,
+                       "ERR Insufficient memory, failed allocating transient memory for LCS");
+        return;
+    }
+#define LCS_AT(i, j) t[(size_t)(j) + (size_t)(i) * (blen + 1)]
+    for (uint32_t i = 0; i <= alen; i++) {
+        for (uint32_t j = 0; j <= blen; j++) {
+            if (i == 0 || j == 0)
+                LCS_AT(i, j) = 0;
+            else if (a[i - 1] == b[j - 1])
+                LCS_AT(i, j) = LCS_AT(i - 1, j - 1) + 1;
+            else
+                LCS_AT(i, j) = LCS_AT(i - 1, j) > LCS_AT(i, j - 1) ? LCS_AT(i - 1, j)
+                                                                   : LCS_AT(i, j - 1);
+        }
+    }
+    uint32_t total = LCS_AT(alen, blen), idx = total;
+    int computelcs = getidx || !getlen;
+    char *result = computelcs ? malloc(total + 1) : NULL;
+    STORE_ASSERT(!computelcs || result != NULL);
+    struct resp_buf ranges;
+    resp_buf_init(&ranges);
+    long nranges = 0;
+    /* arange_start == alen: no range open. */
+    uint32_t as = alen, ae = 0, bs = 0, be = 0, i = alen, j = blen;
+    while (computelcs && i > 0 && j > 0) {
+        int emit = 0;
+        if (a[i - 1] == b[j - 1]) {
+            result[idx - 1] = (char)a[i - 1];
+            if (as == alen) {
+                as = ae = i - 1;
+                bs = be = j - 1;
+            } else if (as == i && bs == j) {
+                as--; /* the range extends backward */
+                bs--;
+            } else {
+                emit = 1;
+            }
+            if (as == 0 || bs == 0)
+                emit = 1;
+            idx--;
+            i--;
+            j--;
+        } else {
+            if (LCS_AT(i - 1, j) > LCS_AT(i, j - 1))
+                i--;
+            else
+                j--;
+            if (as != alen)
+                emit = 1;
+        }
+        uint32_t matchlen = ae - as + 1;
+        if (emit) {
+            if (getidx && (minmatchlen == 0 || matchlen >= minmatchlen)) {
+                resp_add_array(&ranges, 2 + withmatchlen);
+                resp_add_array(&ranges, 2);
+                resp_add_int(&ranges, as);
+                resp_add_int(&ranges, ae);
+                resp_add_array(&ranges, 2);
+                resp_add_int(&ranges, bs);
+                resp_add_int(&ranges, be);
+                if (withmatchlen)
+                    resp_add_int(&ranges, matchlen);
+                nranges++;
+            }
+            as = alen;
+        }
+    }
+#undef LCS_AT
+    if (getidx) {
+        resp_add_array(c->out, 4); /* RESP2's form of a map of two */
+        resp_add_bulk_str(c->out, "matches");
+        resp_add_array(c->out, nranges);
+        resp_buf_append(c->out, ranges.data, ranges.len);
+        resp_add_bulk_str(c->out, "len");
+        resp_add_int(c->out, total);
+    } else if (getlen) {
+        resp_add_int(c->out, total);
+    } else {
+        resp_add_bulk(c->out, result, total);
+    }
+    resp_buf_fini(&ranges);
+    free(result);
+    free(t);
+}

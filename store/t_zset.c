@@ -1536,3 +1536,62 @@ static void zr_store(struct store_ctx *c, const char *dst, size_t dlen, const st
     zacc_store(c, dst, dlen, &acc);
     zacc_free(&acc);
 }
+
+/* ------------------------------------------------------------------ for SORT */
+
+struct zs_walk {
+    long skip;
+    store_elem_cb cb;
+    void *arg;
+};
+
+static int zs_walk_cb(void *arg, const unsigned char *sub, size_t sublen,
+                      const unsigned char *val, size_t vlen)
+{
+    (void)val;
+    (void)vlen;
+    struct zs_walk *w = arg;
+    if (sublen < 9 || sub[0] != 's')
+        return 1;
+    if (w->skip > 0) {
+        w->skip--;
+        return 0;
+    }
+    return w->cb(w->arg, sub + 9, sublen - 9);
+}
+
+void store_zset_walk(struct store_ctx *c, const char *key, size_t klen, long start,
+                     int reverse, store_elem_cb cb, void *arg)
+{
+    struct zs_walk w = {start, cb, arg};
+    store_m_iter(c, key, klen, reverse ? "t" : "s", 1, reverse, zs_walk_cb, &w);
+}
+
+int store_zset_is_skiplist(const struct store_rec *r)
+{
+    return zs_skiplist(r);
+}
+
+static int zs_subnormal_cb(void *arg, const unsigned char *sub, size_t sublen,
+                           const unsigned char *val, size_t vlen)
+{
+    double d;
+    if (sublen < 9 || sub[0] != 's' || vlen != 8)
+        return 1;
+    memcpy(&d, val, 8);
+    if (fpclassify(d) == FP_SUBNORMAL)
+        *(int *)arg = 1;
+    return *(int *)arg;
+}
+
+int store_zset_to_skiplist(struct store_ctx *c, const char *key, size_t klen,
+                           const struct store_rec *r)
+{
+    int subnormal = 0;
+    store_m_iter(c, key, klen, "s", 1, 0, zs_subnormal_cb, &subnormal);
+    unsigned char h[9];
+    store_put_u64(h, (uint64_t)coll_count(r));
+    h[8] = 1;
+    store_db_put_same_version(c, key, klen, r, h, 9);
+    return subnormal;
+}

@@ -9,6 +9,7 @@ Kinds:
   scan      SCAN/HSCAN/SSCAN/ZSCAN: iterate to the end, compare the union
   random    SPOP/SRANDMEMBER/RANDOMKEY/...: count and membership, then resync
   ttl       TTL-like integers compared within a tolerance
+  sort      SORT: exact where Redis defines the order (see difftest.run_sort)
 """
 import random
 
@@ -37,6 +38,7 @@ SCORES = ["0", "1", "2", "3", "1.5", "-1", "-2.5", "10", "100", "inf", "-inf", "
           "(1", "(inf", "(-inf", "1e400", "-1e400", "infinity"]
 MEMBERS = ["a", "b", "c", "d", "e", "f", "foo", "bar", "1", "2", "10", "", "aa", "ab", "b1",
            "zz"]
+LIST_NUMS = ["0", "1", "2", "3", "10", "-1", "1.5", "1e3", "007", "-0", "2"]
 FIELDS = ["f1", "f2", "f3", "f4", "n", "x", "", "fl"]
 
 
@@ -311,6 +313,17 @@ def g_setrange(rng, now):
     return Cmd(["SETRANGE", k, off, rng.choice(["", "ab", "xyz", "Q"])], keys=[k])
 
 
+def g_lcs(rng, now):
+    a, b = key(rng, STR_KEYS), key(rng, STR_KEYS)
+    opts = []
+    for _ in range(rng.choice([0, 1, 1, 2, 3])):
+        opts.append(rng.choice([["LEN"], ["IDX"], ["IDX"], ["WITHMATCHLEN"],
+                                ["MINMATCHLEN", rng.choice(["0", "1", "2", "4", "-1", "x"])]]))
+    if rng.random() < 0.03:
+        opts.append([rng.choice(["BOGUS", "MINMATCHLEN"])])
+    return Cmd(["LCS", a, b] + [x for o in opts for x in o], keys=[a, b])
+
+
 def g_bitfield(rng, k):
     types = ["u1", "u4", "u8", "i8", "i5", "u63", "i64", "i1", "u16", "i32", "u64", "i65", "x8",
              "i0"]
@@ -446,7 +459,9 @@ def g_hrandfield(rng, now):
 def g_push(rng, now):
     k = key(rng, LIST_KEYS)
     c = rng.choice(["LPUSH", "RPUSH", "LPUSHX", "RPUSHX", "RPUSH"])
-    return Cmd([c, k] + pick(rng, MEMBERS[:8] + VALUES[:6], rng.randint(1, 4)), keys=[k])
+    # Numbers too, which SORT sorts and whose BY and GET patterns name keys.
+    items = MEMBERS[:8] + VALUES[:6] if rng.random() < 0.6 else LIST_NUMS
+    return Cmd([c, k] + pick(rng, items, rng.randint(1, 4)), keys=[k])
 
 
 def g_pop(rng, now):
@@ -821,7 +836,44 @@ def g_zrangestore(rng, now):
         opts += ["LIMIT", rng.choice(["0", "1", "2", "-1"]), rng.choice(["0", "1", "2", "-1"])]
     if rng.random() < 0.05:
         opts.append(rng.choice(["WITHSCORES", "BOGUS"]))
-    return Cmd(["ZRANGESTORE", d, k, a, b] + opts, keys=[d, k])
+    return Cmd(["ZRANGESTORE", d, k, a, b] + opts, kind="lex" if mode == "lex" else "exact",
+               keys=[d, k])
+
+
+# ----------------------------------------------------------------- sort
+
+SORT_BY = ["s*", "s*", "h*->f1", "h*->fl", "nosort", "x*", "*", "z*", "s*->f1", "h*->", "#",
+           "", "h*->f1->"]
+SORT_GET = ["#", "s*", "h*->f2", "h*->fl", "nostar", "l*", "*"]
+
+
+def g_sort(rng, now):
+    """SORT and SORT_RO over lists, sets and sorted sets whose elements name
+    string keys (s0..s3) and hashes (h0..h2) through BY and GET patterns."""
+    k = key(rng, rng.choice([LIST_KEYS, LIST_KEYS, SET_KEYS, ZSET_KEYS]))
+    ro = rng.random() < 0.3
+    opts = []
+    if rng.random() < 0.4:
+        opts.append(["BY", rng.choice(SORT_BY)])
+    if rng.random() < 0.3:
+        opts.append(["LIMIT", rng.choice(["0", "1", "2", "-1", "5", "-3", "x"]),
+                     rng.choice(["0", "1", "2", "-1", "10", "9223372036854775807"])])
+    if rng.random() < 0.3:
+        opts.append([rng.choice(["ASC", "DESC"])])
+    if rng.random() < 0.4:
+        opts.append(["ALPHA"])
+    for _ in range(rng.choice([0, 0, 1, 2])):
+        opts.append(["GET", rng.choice(SORT_GET)])
+    dst = None
+    if rng.random() < (0.05 if ro else 0.3):
+        dst = key(rng, LIST_KEYS + ANY_KEYS)
+        opts.append(["STORE", dst])
+    if rng.random() < 0.03:
+        opts.append([rng.choice(["BOGUS", "LIMIT", "BY"])])
+    rng.shuffle(opts)
+    args = [case(rng, "sort_ro" if ro else "sort"), k] + [a for o in opts for a in o]
+    # BY and GET read keys the elements name: any key.
+    return Cmd(args, kind="sort", keys=None)
 
 
 # ----------------------------------------------------------------- misc
@@ -868,7 +920,7 @@ WEIGHTED = [
     (g_flush, 0.05),
     (g_get, 5), (g_set, 8), (g_setnx, 2), (g_mget, 2), (g_mset, 2), (g_getdel, 1),
     (g_getex, 1), (g_incr, 5), (g_append, 2), (g_strlen, 1), (g_getrange, 2),
-    (g_setrange, 2), (g_bit, 4),
+    (g_setrange, 2), (g_bit, 4), (g_lcs, 1),
     (g_hset, 5), (g_hget, 4), (g_hdel, 2), (g_hlen, 1), (g_hgetall, 2), (g_hincr, 3),
     (g_hscan, 1), (g_hrandfield, 1),
     (g_push, 6), (g_pop, 3), (g_llen, 1), (g_lrange, 3), (g_lindex, 2), (g_linsert, 1),
@@ -878,6 +930,7 @@ WEIGHTED = [
     (g_zadd, 7), (g_zrem, 2), (g_zscore, 3), (g_zincrby, 2), (g_zcard, 1), (g_zcount, 2),
     (g_zrange, 6), (g_zpop, 2), (g_zremrange, 2), (g_zscan, 1), (g_zrandmember, 1),
     (g_zstore, 2), (g_zsetop, 3), (g_zrangestore, 2), (g_mpop, 2),
+    (g_sort, 3),
     (g_arity, 1), (g_unknown, 0.3), (g_bulk, 0.3),
 ]
 

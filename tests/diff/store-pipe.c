@@ -4,6 +4,7 @@
  * proxy, and handy for poking at the store by hand:
  *     printf '*2\r\n$3\r\nGET\r\n$1\r\nk\r\n' | build/tests/diff/store-pipe DIR
  * Every write is prepared, applied and committed on its own (no sync). */
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: store-pipe DIR [MAPSIZE]\n");
         return 2;
     }
+    setlocale(LC_COLLATE, ""); /* SORT ALPHA collates as ferry and Redis do */
     size_t map = argc > 2 ? strtoull(argv[2], NULL, 10) : (size_t)1 << 30;
     struct store *s;
     char err[256];
@@ -70,9 +72,8 @@ int main(int argc, char **argv)
         if (cls == STORE_CLASS_UNKNOWN) {
             store_reply_unknown(n, av, al, &out);
         } else if (store_command_check_arity(n, av, al, &out)) {
-        } else if (cls == STORE_CLASS_READ) {
-            store_read(s, n, av, al, now, &out);
-        } else {
+        } else if (cls != STORE_CLASS_READ ||
+                   store_read(s, n, av, al, now, &out) == STORE_EWRITE) {
             resp_buf_reset(&entry);
             seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
             if (store_prepare(s, n, av, al, now, seed, &entry, &out) == 1) {

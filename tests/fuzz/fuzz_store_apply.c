@@ -205,10 +205,9 @@ static void run_command(struct argv *c)
     if (cls == STORE_CLASS_UNKNOWN)
         return;
     begin();
-    if (cls == STORE_CLASS_READ) {
-        store_txn_read(ta, c->argc, c->argv, c->len, now, &reply_a);
+    if (cls == STORE_CLASS_READ &&
+        store_txn_read(ta, c->argc, c->argv, c->len, now, &reply_a) != STORE_EWRITE)
         return;
-    }
     resp_buf_reset(&entry);
     if (store_txn_prepare(ta, c->argc, c->argv, c->len, now, next_seed(), &entry, &reply_a) != 1)
         return;

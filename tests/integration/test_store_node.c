@@ -612,6 +612,39 @@ Test(store_node, blocked_pops_take_keys_in_the_order_they_became_ready)
     redisFree(c);
 }
 
+Test(store_node, sort_stores_for_a_blocked_pop_and_sort_ro_may_write)
+{
+    redisContext *c;
+    int w = start_blocked("BLPOP dst 0\r\n", &c);
+    support_expect_int(c, 3, "RPUSH l 3 1 2");
+    support_expect_int(c, 3, "SORT l STORE dst");
+    expect_raw(w, "*2\r\n$3\r\ndst\r\n$1\r\n1\r\n");
+    support_expect_int(c, 2, "LLEN dst");
+    /* Inside EXEC, and a SORT_RO that must write (it gives the sorted set
+     * Redis's skiplist encoding) behind the client's own writes. */
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "MULTI");
+    support_expect_str(c, REDIS_REPLY_STATUS, "QUEUED", "SORT l DESC STORE l");
+    redisReply *r = redisCommand(c, "EXEC");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+              r->element[0]->integer == 3);
+    freeReplyObject(r);
+    raw_cmd(w, "WATCH z\r\nZADD z 1 a\r\nSORT_RO z ALPHA\r\nZADD z -0 b\r\nZSCORE z b\r\n");
+    expect_raw(w, "+OK\r\n:1\r\n*1\r\n$1\r\na\r\n:1\r\n$2\r\n-0\r\n");
+    /* SORT_RO is no write of its own to the key: a WATCH on it holds. */
+    raw_cmd(w, "WATCH y\r\nZADD y 1 a\r\n");
+    expect_raw(w, "+OK\r\n:1\r\n");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "WATCH y");
+    support_expect_str(c, REDIS_REPLY_ARRAY, NULL, "SORT_RO y ALPHA");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "MULTI");
+    support_expect_str(c, REDIS_REPLY_STATUS, "QUEUED", "LRANGE l 0 -1");
+    r = redisCommand(c, "EXEC");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+    cr_assert_str_eq(r->element[0]->element[0]->str, "3");
+    freeReplyObject(r);
+    close(w);
+    redisFree(c);
+}
+
 Test(store_node, a_pop_stays_blocked_while_its_key_holds_another_type)
 {
     redisContext *c;
