@@ -67,7 +67,16 @@ struct node_op {
     int blocked;           /* a blocking pop that found nothing */
     struct node_argv *queued; /* EXEC: the transaction's commands */
     int nqueued;
+    /* EXEC applied: its reply is put together after the commit, when its
+     * PUBLISHes are sent. entry holds the store's array, locals the
+     * replies the node made, and from[i] says where queued[i]'s comes
+     * from (enum node_exec_from). */
+    int merge;
+    char *from;
+    struct resp_buf locals;
 };
+
+enum node_exec_from { NODE_FROM_STORE, NODE_FROM_LOCAL, NODE_FROM_PUBLISH };
 
 /* A client waiting in a blocking pop. */
 struct node_blocked {
@@ -463,26 +472,27 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
 static void node_exec_apply(struct store_txn *t, struct node_op *op, uint64_t now)
 {
     struct node_client *nc = node_client_get(op->c);
-    struct resp_buf entry, locals;
+    struct resp_buf entry;
     resp_buf_init(&entry);
-    resp_buf_init(&locals);
+    resp_buf_init(&op->locals);
     int n = op->nqueued;
-    char *is_local = node_xcalloc((size_t)n + 1, 1);
+    op->from = node_xcalloc((size_t)n + 1, 1);
     store_prepare_exec_begin(node.store, now, node_rand(), &entry);
     for (int i = 0; i < nc->nwatches; i++)
         store_prepare_exec_watch(&entry, nc->watches[i].key, nc->watches[i].len,
                                  nc->watches[i].version);
     for (int i = 0; i < n; i++) {
         struct node_argv *a = &op->queued[i];
-        if (node_local_reply(op->c, a->argc, a->argv, a->len, &locals))
-            is_local[i] = 1;
+        if (proxy_pubsub_is_publish(a->argv[0], a->len[0]))
+            op->from[i] = NODE_FROM_PUBLISH;
+        else if (node_local_reply(op->c, a->argc, a->argv, a->len, &op->locals))
+            op->from[i] = NODE_FROM_LOCAL;
         else
             store_prepare_exec_cmd(&entry, a->argc, a->argv, a->len);
     }
     store_prepare_exec_end(&entry);
-    struct resp_buf sreply;
-    resp_buf_init(&sreply);
-    int rc = store_txn_apply(t, 0, entry.data, entry.len, &sreply, NULL);
+    struct resp_buf *sreply = &op->entry;
+    int rc = store_txn_apply(t, 0, entry.data, entry.len, sreply, NULL);
     if (rc == STORE_EFULL) {
         resp_add_errorf(&op->reply, NODE_OOM_FMT, (long long)store_map_size(node.store));
     } else if (rc == STORE_ETOOBIG) {
@@ -490,22 +500,36 @@ static void node_exec_apply(struct store_txn *t, struct node_op *op, uint64_t no
                                     "and key+member up to %d bytes)", STORE_MAX_KEY_LEN);
     } else if (rc != 0) {
         resp_add_errorf(&op->reply, "ERR ferry: EXEC failed: %s", store_strerror(rc));
-    } else if (sreply.len >= 5 && memcmp(sreply.data, "*-1\r\n", 5) == 0) {
-        resp_buf_append(&op->reply, sreply.data, sreply.len);
+    } else if (sreply->len >= 5 && memcmp(sreply->data, "*-1\r\n", 5) == 0) {
+        resp_buf_append(&op->reply, sreply->data, sreply->len); /* a WATCH aborted it */
     } else {
         node.entries++;
-        /* Merge: the store's array holds the store commands' replies in
-         * order; splice the local ones in at their positions. */
-        size_t soff = 0, loff = 0;
-        struct resp_scanner sc;
-        /* skip the store array header */
-        const char *nl = memchr(sreply.data, '\n', sreply.len);
-        soff = nl ? (size_t)(nl - sreply.data) + 1 : sreply.len;
-        resp_add_array(&op->reply, n);
-        for (int i = 0; i < n; i++) {
-            struct resp_buf *src = is_local[i] ? &locals : &sreply;
-            size_t *off = is_local[i] ? &loff : &soff;
+        op->merge = 1;
+    }
+    resp_buf_fini(&entry);
+    node_unwatch(nc);
+}
+
+/* After the commit: an applied EXEC's reply, the store's array with the
+ * node's own replies spliced in at their places, and its PUBLISHes sent,
+ * in order (before the commit, a subscriber told of a write could read
+ * the key without it). A failed commit has replied its error already. */
+static void node_exec_finish(struct node_op *op, int ok)
+{
+    if (op->merge && ok) {
+        struct resp_buf *sreply = &op->entry;
+        const char *nl = memchr(sreply->data, '\n', sreply->len);
+        size_t soff = nl ? (size_t)(nl - sreply->data) + 1 : sreply->len, loff = 0;
+        resp_add_array(&op->reply, op->nqueued);
+        for (int i = 0; i < op->nqueued; i++) {
+            if (op->from[i] == NODE_FROM_PUBLISH) {
+                proxy_pubsub_publish(op->queued[i].argv, op->queued[i].len, &op->reply);
+                continue;
+            }
+            struct resp_buf *src = op->from[i] == NODE_FROM_LOCAL ? &op->locals : sreply;
+            size_t *off = op->from[i] == NODE_FROM_LOCAL ? &loff : &soff;
             size_t used = 0;
+            struct resp_scanner sc;
             resp_scanner_init(&sc);
             if (resp_scanner_scan(&sc, src->data + *off, src->len - *off, &used) != RESP_OK)
                 break;
@@ -513,15 +537,13 @@ static void node_exec_apply(struct store_txn *t, struct node_op *op, uint64_t no
             *off += used;
         }
     }
-    resp_buf_fini(&sreply);
-    resp_buf_fini(&entry);
-    resp_buf_fini(&locals);
-    free(is_local);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < op->nqueued; i++)
         node_argv_free(&op->queued[i]);
     free(op->queued);
     op->queued = NULL;
-    node_unwatch(nc);
+    free(op->from);
+    op->from = NULL;
+    resp_buf_fini(&op->locals);
 }
 
 /* ------------------------------------------------------------------ commit */
@@ -709,6 +731,8 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
              * the message is not a write. */
             resp_buf_reset(&ops[i].reply);
             proxy_pubsub_publish(ops[i].a.argv, ops[i].a.len, &ops[i].reply);
+        } else if (ops[i].kind == NODE_OP_EXEC) {
+            node_exec_finish(&ops[i], ok);
         }
         node_fill_op(&ops[i]);
         node_argv_free(&ops[i].a);
@@ -1566,8 +1590,10 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     unsigned flags = 0;
     int cls = store_command_class(name, nl, &flags);
     int pubsub = proxy_pubsub_is_command(rcmd);
-    if (nc->in_multi && pubsub) {
-        /* EXEC runs in the store, which has no channels. */
+    int publish = proxy_pubsub_is_publish(name, nl);
+    if (nc->in_multi && pubsub && !publish) {
+        /* EXEC runs in the store, which has no channels; its PUBLISHes the
+         * node sends after the commit. */
         char upper[64];
         node_upper_name(nc->last_cmd->name, upper, sizeof(upper));
         resp_add_errorf(out, "ERR ferry: %s inside MULTI is not supported", upper);
@@ -1589,7 +1615,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         return;
     }
     if (nc->in_multi) {
-        int known = cls != STORE_CLASS_UNKNOWN || proxy_arg_is(name, nl, "ping") ||
+        int known = cls != STORE_CLASS_UNKNOWN || publish || proxy_arg_is(name, nl, "ping") ||
                     proxy_arg_is(name, nl, "echo") || proxy_arg_is(name, nl, "time") ||
                     proxy_arg_is(name, nl, "select") || proxy_arg_is(name, nl, "unwatch") ||
                     proxy_arg_is(name, nl, "client") || proxy_arg_is(name, nl, "info") ||

@@ -703,10 +703,29 @@ Test(store_node, a_publish_behind_writes_is_sent_after_their_commit)
     /* Told of the write, anyone reads it. */
     redisContext *c = support_connect(ferry.port);
     support_expect_str(c, REDIS_REPLY_STRING, "v1", "GET k");
-    /* Inside MULTI the store runs EXEC, and it has no channels. */
+    /* Inside MULTI (redis-py's default pipeline): sent after EXEC's commit,
+     * its count in EXEC's array at its place. */
+    raw_cmd(p, "MULTI\r\nPUBLISH w a\r\nSET k v2\r\nPUBLISH w b\r\nPUBLISH none c\r\n"
+               "PING\r\nEXEC\r\n");
+    expect_raw(p, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n"
+                  "*5\r\n:1\r\n+OK\r\n:1\r\n:0\r\n+PONG\r\n");
+    expect_raw(s, "*3\r\n$7\r\nmessage\r\n$1\r\nw\r\n$1\r\na\r\n"
+                  "*3\r\n$7\r\nmessage\r\n$1\r\nw\r\n$1\r\nb\r\n");
+    support_expect_str(c, REDIS_REPLY_STRING, "v2", "GET k");
+    /* A transaction a WATCH aborted publishes nothing. */
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "WATCH k");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k v3");
     support_expect_str(c, REDIS_REPLY_STATUS, "OK", "MULTI");
-    support_expect_str(c, REDIS_REPLY_ERROR, "ERR ferry: PUBLISH inside MULTI is not supported",
-                       "PUBLISH w x");
+    support_expect_str(c, REDIS_REPLY_STATUS, "QUEUED", "PUBLISH w lost");
+    redisReply *r = redisCommand(c, "EXEC");
+    cr_assert(r && r->type == REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    support_expect_int(c, 1, "PUBLISH w after");
+    expect_raw(s, "*3\r\n$7\r\nmessage\r\n$1\r\nw\r\n$5\r\nafter\r\n");
+    /* Subscribing there stays refused: the store runs EXEC. */
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "MULTI");
+    support_expect_str(c, REDIS_REPLY_ERROR,
+                       "ERR ferry: SUBSCRIBE inside MULTI is not supported", "SUBSCRIBE w");
     support_expect_str(c, REDIS_REPLY_ERROR,
                        "EXECABORT Transaction discarded because of previous errors.", "EXEC");
     close(s);
