@@ -62,7 +62,7 @@ struct node_op {
     struct proxy_client *c; /* NULL for NODE_OP_EXPIRE */
     struct proxy_slot *slot;
     struct node_argv a;
-    struct resp_buf entry; /* EXPIRE: the prepared entry */
+    struct resp_buf entry; /* EXPIRE: the prepared entry; EXEC: the store's reply */
     struct resp_buf reply;
     int blocked;           /* a blocking pop that found nothing */
     struct node_argv *queued; /* EXEC: the transaction's commands */

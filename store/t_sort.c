@@ -109,10 +109,7 @@ static int sort_lookup(struct sort *s, const char *pat, size_t patlen, const cha
     const char *star = memchr(pat, '*', cl);
     if (star == NULL)
         return 0;
-    const char *arrow = NULL;
-    for (const char *q = star + 1; q + 1 < pat + cl && arrow == NULL; q++)
-        if (q[0] == '-' && q[1] == '>')
-            arrow = q;
+    const char *arrow = memmem(star + 1, cl - (size_t)(star + 1 - pat), "->", 2);
     size_t fieldlen = arrow && arrow + 2 < pat + cl ? patlen - (size_t)(arrow - pat) - 2 : 0;
     size_t prefix = (size_t)(star - pat);
     size_t postfix = patlen - prefix - 1 - (fieldlen ? fieldlen + 2 : 0);

@@ -175,6 +175,12 @@ static int zs_skiplist(const struct store_rec *r)
     return r->plen >= 9 && r->payload[8] == 1;
 }
 
+static void zs_hdr(unsigned char h[9], int64_t n, int skiplist)
+{
+    store_put_u64(h, (uint64_t)n);
+    h[8] = (unsigned char)(skiplist ? 1 : 0);
+}
+
 static void zs_set_count(struct store_ctx *c, const char *key, size_t klen, int existed,
                          const struct store_rec *r, int64_t n, int skiplist)
 {
@@ -184,8 +190,7 @@ static void zs_set_count(struct store_ctx *c, const char *key, size_t klen, int 
             store_db_delete(c, key, klen);
         return;
     }
-    store_put_u64(h, (uint64_t)n);
-    h[8] = (unsigned char)(skiplist ? 1 : 0);
+    zs_hdr(h, n, skiplist);
     if (existed)
         store_db_put_keep(c, key, klen, r, h, 9);
     else
@@ -1590,8 +1595,7 @@ int store_zset_to_skiplist(struct store_ctx *c, const char *key, size_t klen,
     int subnormal = 0;
     store_m_iter(c, key, klen, "s", 1, 0, zs_subnormal_cb, &subnormal);
     unsigned char h[9];
-    store_put_u64(h, (uint64_t)coll_count(r));
-    h[8] = 1;
+    zs_hdr(h, coll_count(r), 1);
     store_db_put_same_version(c, key, klen, r, h, 9);
     return subnormal;
 }
