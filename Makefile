@@ -167,11 +167,11 @@ test-sim: $(SIM_BIN)
 	    rc=$$?; grep -v '^seed ' $(B)/tests/sim/last-run.txt; \
 	    echo "(per-seed trace hashes in $(B)/tests/sim/last-run.txt)"; exit $$rc
 
-$(B)/tests/bench/raft/%: $(B)/tests/bench/raft/%.o $(STORE_LIB) $(RAFT_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ -llmdb
+$(B)/tests/bench/raft/%: $(B)/tests/bench/raft/%.o $(STORE_LIB) $(RESP_LIB) $(RAFT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/fault/raft_log_writer: $(B)/tests/fault/raft_log_writer.o $(STORE_LIB) $(RAFT_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ -llmdb
+$(B)/tests/fault/raft_log_writer: $(B)/tests/fault/raft_log_writer.o $(STORE_LIB) $(RESP_LIB) $(RAFT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 .PHONY: test-raft-log-crash test-raft
 test-raft-log-crash:

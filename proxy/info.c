@@ -232,6 +232,12 @@ void proxy_info_reply(struct proxy_server *s, const struct proxy_info_node *node
                   s->cfg.sync ? "always" : "no (acknowledged writes can be lost in a crash)");
         info_line(&in, "ferry_last_commit_status:%s", node->commit_failing ? "err" : "ok");
         info_line(&in, "ferry_commit_failures:%llu", (unsigned long long)node->commit_failures);
+        info_line(&in, "ferry_journal_bytes:%llu", (unsigned long long)st.journal_bytes);
+        info_line(&in, "ferry_checkpoints:%llu", (unsigned long long)st.checkpoints);
+        info_line(&in, "ferry_checkpoint_failures:%llu",
+                  (unsigned long long)st.checkpoint_failures);
+        info_line(&in, "ferry_checkpoint_avg_usec:%llu",
+                  (unsigned long long)(st.checkpoints ? st.checkpoint_usec / st.checkpoints : 0));
     }
     if (info_section(&in, INFO_STATS, "Stats")) {
         info_line(&in, "total_connections_received:%llu",

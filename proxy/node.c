@@ -128,6 +128,7 @@ static struct {
     uint64_t commits, entries;
     uint64_t commit_usec; /* time spent in commits (write + sync) */
     uint64_t commit_failures; /* in all */
+    uint64_t checkpoint_failed_ms; /* when the last idle checkpoint was refused */
     uint64_t failing;         /* failed commits since the last that succeeded */
     uint64_t unreported;      /* of those, not yet in the log */
     uint64_t reported_ms;     /* when the last failure was logged */
@@ -601,6 +602,20 @@ static void node_commit_failed(int rc)
     node.reported_ms = now;
 }
 
+static void node_store_fatal(int rc)
+{
+    if (node.fatal)
+        return;
+    /* As Redis exits on a failed AOF write under appendfsync always: LMDB
+     * takes no more transactions, and a restart opens the last whole
+     * checkpoint and applies the journal since. */
+    node.fatal = 1;
+    proxy_log_warning("the store cannot go on after a failed write of its meta page (%s); "
+                      "exiting so that a restart reopens the last whole commit",
+                      node_disk_reason(rc));
+    proxy_server_fail(node.srv, "store failure");
+}
+
 static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -710,16 +725,8 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             else
                 resp_add_errorf(&op->reply, "ERR ferry: commit failed: %s", store_strerror(rc));
         }
-        if (rc == STORE_EFATAL && !node.fatal) {
-            /* As Redis exits on a failed AOF write under appendfsync
-             * always: LMDB will take no more transactions, and a restart
-             * opens the last commit that was whole. */
-            node.fatal = 1;
-            proxy_log_warning("the store cannot go on after a failed write of its meta page (%s); "
-                              "exiting so that a restart reopens the last whole commit",
-                              node_disk_reason(rc));
-            proxy_server_fail(node.srv, "store failure");
-        }
+        if (rc == STORE_EFATAL)
+            node_store_fatal(rc);
     } else if (node.failing > 0) {
         proxy_log_notice("store commits succeed again, after %llu failed",
                          (unsigned long long)node.failing);
@@ -749,10 +756,21 @@ static void node_expire_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    /* Between batches: keep zero-filled file ahead of the data (a few ms at
-     * most per tick), so commits sync without file-system metadata. */
-    if (node.nops == 0)
-        store_preallocate(node.store, 32u << 20, 4u << 20);
+    /* Between batches: move what the journal holds into LMDB's files (a
+     * refused checkpoint is tried again a second later, its writes safe in
+     * the journal meanwhile), then keep zero-filled file ahead of the data
+     * (a few ms at most per tick), so checkpoints sync without file-system
+     * metadata. */
+    uint64_t now = proxy_now_ms();
+    if (node.nops == 0 && !node.fatal && now - node.checkpoint_failed_ms >= 1000) {
+        int rc = store_checkpoint(node.store);
+        if (rc == STORE_EFATAL)
+            node_store_fatal(rc);
+        else if (rc != 0)
+            node.checkpoint_failed_ms = now;
+        else
+            store_preallocate(node.store, 32u << 20, 4u << 20);
+    }
     struct resp_buf e;
     resp_buf_init(&e);
     if (store_prepare_expire(node.store, proxy_now_ms(), 1000, &e) > 0) {

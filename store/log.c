@@ -599,9 +599,20 @@ int store_log_save_ready(struct store_log *l, const struct raft_ready *rd)
 
 /* ------------------------------------------------------------------ read */
 
+/* A store's log is read where the store's reads are: in what the journal
+ * has acknowledged (store_view_begin). */
 static int read_begin(struct store_log *l, MDB_txn **txn)
 {
+    if (l->store) return (*txn = store_view_begin(l->store)) ? 0 : STORE_LOG_EIO;
     return map_err(mdb_txn_begin(l->env, NULL, MDB_RDONLY, txn));
+}
+
+static void read_end(struct store_log *l, MDB_txn *txn)
+{
+    if (l->store)
+        store_view_end(l->store, txn);
+    else
+        mdb_txn_abort(txn);
 }
 
 uint64_t store_log_snapshot_index(struct store_log *l)
@@ -610,7 +621,7 @@ uint64_t store_log_snapshot_index(struct store_log *l)
     struct raft_snapshot_meta m = {0};
     if (read_begin(l, &txn)) return 0;
     snap_read(txn, l->meta, &m);
-    mdb_txn_abort(txn);
+    read_end(l, txn);
     return m.index;
 }
 
@@ -620,7 +631,7 @@ uint64_t store_log_last_index(struct store_log *l)
     uint64_t last = 0;
     if (read_begin(l, &txn)) return 0;
     last_index(txn, l, &last);
-    mdb_txn_abort(txn);
+    read_end(l, txn);
     return last;
 }
 
@@ -639,7 +650,7 @@ int store_log_term(struct store_log *l, uint64_t index, uint64_t *term)
     if (index < m.index) rc = STORE_LOG_ERANGE; /* a run may still hold it: dead */
     else if (!(rc = entry_at(txn, l, index, &e))) *term = e.term;
 out:
-    mdb_txn_abort(txn);
+    read_end(l, txn);
     return rc;
 }
 
@@ -713,7 +724,7 @@ int store_log_entries(struct store_log *l, uint64_t lo, uint64_t hi, struct raft
         if (lo <= m.index || hi > last) rc = STORE_LOG_ERANGE;
         else rc = read_range(txn, l, lo, hi, out, n);
     }
-    mdb_txn_abort(txn);
+    read_end(l, txn);
     return rc;
 }
 
@@ -770,7 +781,7 @@ int store_log_load(struct store_log *l, struct raft_restore *rs)
     rs->entries = ents;
     rs->n_entries = n;
 out:
-    mdb_txn_abort(txn);
+    read_end(l, txn);
     if (rc == 1) rc = 0;
     return rc;
 }
@@ -816,7 +827,7 @@ int store_log_attach(struct store *s, char *err, size_t errlen)
     if (!rc) {
         rc = last_index(txn, l, &last);
         if (!rc) rc = snap_read(txn, l->meta, &m);
-        mdb_txn_abort(txn);
+        read_end(l, txn);
     }
     if (rc) {
         snprintf(err, errlen, "raft log: %s", store_log_strerror(rc));
@@ -880,6 +891,7 @@ int store_txn_log_applied(struct store_txn *t, uint64_t keep)
 {
     struct store *s = t->s;
     if (t->dead) return STORE_EIO;
+    t->log_keep = keep;
     uint64_t n = t->applied - s->applied;
     if (n == 0) return 0;
     struct store_log_txn *lt = store_txn_log(t);

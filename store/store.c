@@ -22,6 +22,7 @@ enum entry_kind {
 static const char META_APPLIED[] = "applied_index";
 static const char META_VERSION[] = "version";
 static const char META_TS[] = "last_ts";
+const char STORE_META_EPOCH[] = "journal_epoch";
 
 const char *store_strerror(int err)
 {
@@ -77,6 +78,30 @@ static int store_meta_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t 
     store_put_u64(b, val);
     MDB_val k = {strlen(name), (void *)name}, v = {8, b};
     return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+void store_load_meta(struct store *s, MDB_txn *txn)
+{
+    s->applied = store_meta_u64(txn, s->meta, META_APPLIED);
+    s->version = store_meta_u64(txn, s->meta, META_VERSION);
+    s->last_ts = store_meta_u64(txn, s->meta, META_TS);
+    s->jepoch = store_meta_u64(txn, s->meta, STORE_META_EPOCH);
+    if (s->prep_ts < s->last_ts)
+        s->prep_ts = s->last_ts;
+}
+
+MDB_txn *store_view_begin(struct store *s)
+{
+    MDB_txn *txn;
+    if (s->jtxn && !s->in_txn)
+        return s->jtxn;
+    return mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0 ? txn : NULL;
+}
+
+void store_view_end(struct store *s, MDB_txn *txn)
+{
+    if (txn && txn != s->jtxn)
+        mdb_txn_abort(txn);
 }
 
 /* Stores written before keys were placed by store_key_slot kept them, under
@@ -186,6 +211,7 @@ int store_open(struct store **out, const char *dir, size_t map_size, unsigned fl
     struct store *s = calloc(1, sizeof(*s));
     STORE_ASSERT(s != NULL);
     s->lock_fd = lock_fd;
+    s->jfd = -1;
     MDB_txn *txn = NULL;
     s->flags = flags;
     s->map_size = map_size;
@@ -214,15 +240,16 @@ int store_open(struct store **out, const char *dir, size_t map_size, unsigned fl
         (rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &s->expires)) != 0 ||
         (rc = store_migrate_hashed(txn, s)) != 0)
         goto fail;
-    s->applied = store_meta_u64(txn, s->meta, META_APPLIED);
-    s->version = store_meta_u64(txn, s->meta, META_VERSION);
-    s->last_ts = store_meta_u64(txn, s->meta, META_TS);
-    s->prep_ts = s->last_ts;
+    store_load_meta(s, txn);
     if ((rc = mdb_txn_commit(txn)) != 0) {
         txn = NULL;
         goto fail;
     }
-    if ((rc = store_log_attach(s, err, errlen)) != 0) {
+    if ((rc = store_log_attach(s, err, errlen)) != 0 ||
+        (!(flags & STORE_NOSYNC) && (rc = store_journal_open(s, dir, err, errlen)) != 0)) {
+        if (s->jtxn)
+            mdb_txn_abort(s->jtxn);
+        s->jtxn = NULL;
         store_close(s);
         return rc;
     }
@@ -249,6 +276,11 @@ void store_close(struct store *s)
     STORE_ASSERT(!s->in_txn);
     if (s->rtxn)
         mdb_txn_abort(s->rtxn);
+    s->rtxn = NULL;
+    if (s->jtxn && store_checkpoint(s) != 0 && s->jtxn)
+        mdb_txn_abort(s->jtxn); /* the journal still holds it */
+    s->jtxn = NULL;
+    store_journal_close(s);
     resp_buf_fini(&s->wtxn.done);
     resp_buf_fini(&s->wtxn.ready);
     resp_buf_fini(&s->wtxn.deleted);
@@ -261,6 +293,8 @@ void store_close(struct store *s)
 long long store_preallocate(struct store *s, size_t ahead, size_t chunk)
 {
     STORE_ASSERT(!s->in_txn);
+    if (s->jtxn)
+        return 0; /* its commit may be writing there: after the checkpoint */
     MDB_envinfo info;
     MDB_stat st;
     int fd;
@@ -309,30 +343,25 @@ uint64_t store_last_ts(const struct store *s)
     return s->last_ts;
 }
 
+static uint64_t store_count(struct store *s, MDB_dbi dbi)
+{
+    MDB_txn *txn = store_view_begin(s);
+    MDB_stat st;
+    uint64_t n = 0;
+    if (txn && mdb_stat(txn, dbi, &st) == 0)
+        n = st.ms_entries;
+    store_view_end(s, txn);
+    return n;
+}
+
 uint64_t store_key_count(struct store *s)
 {
-    MDB_txn *txn;
-    MDB_stat st;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
-        return 0;
-    uint64_t n = 0;
-    if (mdb_stat(txn, s->keys, &st) == 0)
-        n = st.ms_entries;
-    mdb_txn_abort(txn);
-    return n;
+    return store_count(s, s->keys);
 }
 
 uint64_t store_expires_count(struct store *s)
 {
-    MDB_txn *txn;
-    MDB_stat st;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
-        return 0;
-    uint64_t n = 0;
-    if (mdb_stat(txn, s->expires, &st) == 0)
-        n = st.ms_entries;
-    mdb_txn_abort(txn);
-    return n;
+    return store_count(s, s->expires);
 }
 
 void store_get_stats(struct store *s, struct store_stats *out)
@@ -343,6 +372,7 @@ void store_get_stats(struct store *s, struct store_stats *out)
     out->used_bytes = 0;
     if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0)
         out->used_bytes = (info.me_last_pgno + 1) * (uint64_t)st.ms_psize;
+    out->journal_bytes = s->jend;
 }
 
 /* ------------------------------------------------------------------ reads */
@@ -366,6 +396,8 @@ static void store_ctx_init(struct store_ctx *c, struct store *s, MDB_txn *txn, u
 static MDB_txn *store_read_txn(struct store *s, int *rc)
 {
     *rc = 0;
+    if (s->jtxn && !s->in_txn)
+        return s->jtxn;
     if (s->rtxn_live)
         return s->rtxn;
     if (s->rtxn)
@@ -404,7 +436,8 @@ int store_read(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t
     c.count_lookups = 1;
     store_exec_cmd(&c, argc, argv, argvlen);
     if (c.err) {
-        store_read_txn_reset(s);
+        if (txn == s->rtxn)
+            store_read_txn_reset(s);
         return STORE_EIO;
     }
     return c.needs_write ? STORE_EWRITE : 0;
@@ -422,14 +455,14 @@ int store_txn_read(struct store_txn *t, int argc, char **argv, size_t *argvlen, 
 
 uint64_t store_key_version(struct store *s, const char *key, size_t klen, uint64_t now_ms)
 {
-    MDB_txn *txn;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+    MDB_txn *txn = store_view_begin(s);
+    if (txn == NULL)
         return 0;
     struct store_ctx c;
     struct store_rec r;
     store_ctx_init(&c, s, txn, now_ms, NULL);
     uint64_t v = store_db_lookup(&c, key, klen, &r) ? r.version : 0;
-    mdb_txn_abort(txn);
+    store_view_end(s, txn);
     return v;
 }
 
@@ -585,12 +618,10 @@ int store_prepare(struct store *s, int argc, char **argv, size_t *argvlen, uint6
                   uint64_t seed, struct resp_buf *entry, struct resp_buf *reply)
 {
     MDB_txn *txn = NULL;
-    if (argc >= 1 && store_is_float_cmd(argv[0], argvlen[0]) &&
-        mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
-        txn = NULL;
+    if (argc >= 1 && store_is_float_cmd(argv[0], argvlen[0]))
+        txn = store_view_begin(s);
     int rc = store_prepare_in(s, txn, argc, argv, argvlen, now_ms, seed, entry, reply);
-    if (txn)
-        mdb_txn_abort(txn);
+    store_view_end(s, txn);
     return rc;
 }
 
@@ -632,12 +663,12 @@ void store_prepare_exec_end(struct resp_buf *entry)
 
 int store_prepare_expire(struct store *s, uint64_t now_ms, int max, struct resp_buf *entry)
 {
-    MDB_txn *txn;
+    MDB_txn *txn = store_view_begin(s);
     MDB_cursor *cur;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+    if (txn == NULL)
         return 0;
     if (mdb_cursor_open(txn, s->expires, &cur) != 0) {
-        mdb_txn_abort(txn);
+        store_view_end(s, txn);
         return 0;
     }
     MDB_val k, v;
@@ -657,7 +688,7 @@ int store_prepare_expire(struct store *s, uint64_t now_ms, int max, struct resp_
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    store_view_end(s, txn);
     if (n == 0)
         entry->len = mark;
     return n;
@@ -669,7 +700,18 @@ int store_txn_begin(struct store *s, struct store_txn **out)
 {
     STORE_ASSERT(!s->in_txn);
     struct store_txn *t = &s->wtxn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
+    int rc = 0;
+    if (s->jfd >= 0 && s->jtxn == NULL) {
+        /* A reader must not hold old pages while jtxn writes new ones. */
+        store_read_txn_reset(s);
+        rc = mdb_txn_begin(s->env, NULL, 0, &s->jtxn);
+        if (rc != 0)
+            s->jtxn = NULL;
+    }
+    /* With a journal, the turn is a child of jtxn: if its record cannot be
+     * written, aborting the child takes back exactly the turn. */
+    if (rc == 0)
+        rc = mdb_txn_begin(s->env, s->jtxn, 0, &t->txn);
     if (rc != 0)
         return store_map_err(rc);
     t->s = s;
@@ -678,6 +720,7 @@ int store_txn_begin(struct store *s, struct store_txn **out)
     t->last_ts = s->last_ts;
     t->dead = 0;
     t->expired = 0;
+    t->log_keep = 0;
     t->kcur = NULL;
     resp_buf_reset(&t->done);
     resp_buf_reset(&t->ready);
@@ -731,6 +774,106 @@ static int store_usable(struct store *s)
     return rc != MDB_PANIC;
 }
 
+/* The turn is in the journal and its child commits into jtxn. */
+static void store_txn_done(struct store_txn *t)
+{
+    struct store *s = t->s;
+    s->applied = t->applied;
+    s->version = t->version;
+    s->last_ts = t->last_ts;
+    s->stats.expired_keys += t->expired;
+    if (s->prep_ts < s->last_ts)
+        s->prep_ts = s->last_ts;
+}
+
+/* Checkpoint thresholds: journal bytes and entries since the last one. A
+ * larger one writes a page that many turns touch fewer times, and holds
+ * more dirty pages in memory (LMDB keeps them until the commit). */
+#define STORE_CKPT_BYTES ((uint64_t)2 << 20)
+#define STORE_CKPT_ENTRIES 8192
+
+static int store_txn_commit_journal(struct store_txn *t)
+{
+    struct store *s = t->s;
+    uint64_t n = t->applied - s->applied;
+    if (n > 0 && !s->jreplay) {
+        int e = store_journal_append(s, &t->done, s->applied + 1, n, t->log_keep);
+        if (e != 0) {
+            /* Not acknowledged: the turn is taken back, the journal goes
+             * on at the same place. A checkpoint frees the journal's room
+             * for the next turns. */
+            store_txn_abort(t);
+            s->last_errno = e;
+            int rc = store_checkpoint(s);
+            return rc == STORE_EFATAL ? rc : STORE_EDISK;
+        }
+    }
+    int rc = mdb_txn_commit(t->txn);
+    t->txn = NULL;
+    store_txn_end(t);
+    if (rc != 0) {
+        /* Journaled but not in jtxn (a child commits in memory: only
+         * ENOMEM fails it): rebuild jtxn from the journal. */
+        char err[256];
+        if (s->jtxn)
+            mdb_txn_abort(s->jtxn);
+        s->jtxn = NULL;
+        return store_journal_replay(s, err, sizeof(err)) ? STORE_EFATAL : 0;
+    }
+    store_txn_done(t);
+    if (!s->jreplay && s->jend >= s->jretry &&
+        (s->jend >= STORE_CKPT_BYTES || s->jentries >= STORE_CKPT_ENTRIES)) {
+        rc = store_checkpoint(s);
+        if (rc == STORE_EFATAL)
+            return rc; /* this turn is durable; the store cannot go on */
+    }
+    return 0;
+}
+
+int store_checkpoint(struct store *s)
+{
+    STORE_ASSERT(!s->in_txn);
+    if (s->jtxn == NULL)
+        return 0;
+    if (s->jend == 0) {
+        /* Only turns that wrote nothing since the last one. */
+        mdb_txn_abort(s->jtxn);
+        s->jtxn = NULL;
+        return 0;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = store_meta_put(s->jtxn, s->meta, STORE_META_EPOCH, s->jepoch + 1);
+    if (rc == 0) {
+        rc = mdb_txn_commit(s->jtxn);
+    } else {
+        mdb_txn_abort(s->jtxn);
+    }
+    s->jtxn = NULL;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    s->stats.checkpoint_usec += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000LL +
+                                           (t1.tv_nsec - t0.tv_nsec) / 1000);
+    if (rc == 0) {
+        s->jepoch++;
+        s->stats.checkpoints++;
+        store_journal_reset(s);
+        return 0;
+    }
+    /* LMDB still has the last checkpoint, the journal everything since:
+     * rebuild jtxn from them, and try again after more has been written. */
+    s->stats.checkpoint_failures++;
+    if (rc > 0)
+        s->last_errno = store_disk_errno(s, rc);
+    if (!store_usable(s))
+        return STORE_EFATAL;
+    char err[256];
+    uint64_t tried = s->jend;
+    if (store_journal_replay(s, err, sizeof(err)) != 0)
+        return STORE_EFATAL;
+    s->jretry = tried + STORE_CKPT_BYTES / 4;
+    return rc > 0 ? STORE_EDISK : store_map_err(rc);
+}
+
 int store_txn_commit(struct store_txn *t)
 {
     struct store *s = t->s;
@@ -745,6 +888,8 @@ int store_txn_commit(struct store_txn *t)
         store_txn_abort(t);
         return store_map_err(rc);
     }
+    if (s->jtxn)
+        return store_txn_commit_journal(t);
     rc = mdb_txn_commit(t->txn);
     t->txn = NULL;
     store_txn_end(t);
@@ -759,12 +904,7 @@ int store_txn_commit(struct store_txn *t)
     if (rc != 0)
         return store_map_err(rc);
     store_read_txn_reset(s); /* the next read sees this commit */
-    s->applied = t->applied;
-    s->version = t->version;
-    s->last_ts = t->last_ts;
-    s->stats.expired_keys += t->expired;
-    if (s->prep_ts < s->last_ts)
-        s->prep_ts = s->last_ts;
+    store_txn_done(t);
     return 0;
 }
 
@@ -1034,7 +1174,7 @@ static int store_txn_replay(struct store_txn *t)
     t->txn = NULL;
     t->kcur = NULL;
     store_log_txn_lost(s);
-    int rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
+    int rc = mdb_txn_begin(s->env, s->jtxn, 0, &t->txn);
     if (rc != 0) {
         t->dead = 1;
         return store_map_err(rc);
@@ -1095,8 +1235,8 @@ int store_txn_apply(struct store_txn *t, uint64_t index, const void *entry, size
 
 int store_dump(struct store *s, struct resp_buf *out)
 {
-    MDB_txn *txn;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+    MDB_txn *txn = store_view_begin(s);
+    if (txn == NULL)
         return STORE_EIO;
     MDB_dbi dbis[4] = {s->meta, s->keys, s->members, s->expires};
     const char *names[4] = {"meta", "keyspace", "items", "expiry"};
@@ -1105,13 +1245,16 @@ int store_dump(struct store *s, struct resp_buf *out)
         MDB_val k, v;
         resp_add_simple(out, names[i]);
         if (mdb_cursor_open(txn, dbis[i], &cur) != 0) {
-            mdb_txn_abort(txn);
+            store_view_end(s, txn);
             return STORE_EIO;
         }
         int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
         while (rc == 0) {
-            /* Raft state in meta (raft.hs, raft.snap) is log, not data. */
-            if (i == 0 && k.mv_size > 5 && memcmp(k.mv_data, "raft.", 5) == 0) {
+            /* Raft state in meta (raft.hs, raft.snap) is log, not data;
+             * the checkpoint's number is the journal's. */
+            if (i == 0 && ((k.mv_size > 5 && memcmp(k.mv_data, "raft.", 5) == 0) ||
+                           (k.mv_size == strlen(STORE_META_EPOCH) &&
+                            memcmp(k.mv_data, STORE_META_EPOCH, k.mv_size) == 0))) {
                 rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
                 continue;
             }
@@ -1121,6 +1264,6 @@ int store_dump(struct store *s, struct resp_buf *out)
         }
         mdb_cursor_close(cur);
     }
-    mdb_txn_abort(txn);
+    store_view_end(s, txn);
     return 0;
 }

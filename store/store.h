@@ -97,6 +97,15 @@ void store_close(struct store *s); /* NULL is a no-op */
  * Returns the bytes written (0: nothing to do) or STORE_EIO. */
 long long store_preallocate(struct store *s, size_t ahead, size_t chunk);
 
+/* With `sync` on (no STORE_NOSYNC), a commit appends its entries to the
+ * journal and syncs that; LMDB's files take them at a checkpoint, which a
+ * commit makes when the journal has grown enough and which the owner also
+ * calls when idle (then store_preallocate has work to do). Returns 0,
+ * STORE_EDISK or STORE_EFULL (the writes stay in the journal and in what
+ * reads see; a later checkpoint takes them), or STORE_EFATAL. Without a
+ * journal, a no-op. */
+int store_checkpoint(struct store *s);
+
 /* The errno of the last commit that failed with STORE_EDISK (ENOSPC for a
  * full disk), 0 if none has. */
 int store_last_errno(const struct store *s);
@@ -118,6 +127,10 @@ struct store_stats {
     uint64_t keyspace_misses; /* ... and did not (absent or expired) */
     uint64_t expired_keys;    /* deleted as expired by committed entries */
     uint64_t used_bytes;      /* of the data file, in pages in use (filled by the call) */
+    uint64_t checkpoints;     /* journal checkpoints committed ... */
+    uint64_t checkpoint_failures; /* ... and refused (the journal keeps the writes) */
+    uint64_t checkpoint_usec; /* time spent in them */
+    uint64_t journal_bytes;   /* of records since the last checkpoint (filled by the call) */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 

@@ -48,6 +48,7 @@ struct store_txn {
     struct resp_buf deleted; /* deleted keys, same layout */
     int dead;             /* the LMDB txn failed: only abort is possible */
     uint64_t expired;     /* keys deleted as expired by this txn's entries */
+    uint64_t log_keep;    /* store_txn_log_applied's keep, for the journal */
     /* The keyspace cursor of this txn: a lookup leaves it on the key's leaf
      * page, so the write that usually follows (SET after reading the old
      * record) finds its place there instead of descending from the root
@@ -67,6 +68,18 @@ struct store {
     uint64_t read_rng; /* randomness of reads (RANDOMKEY); apply has its own */
     int in_txn;
     int last_errno;  /* of the last commit that failed with STORE_EDISK */
+    /* The journal (store/journal.c), with `sync` on. A turn's entries are
+     * appended to it and synced, and applied in a child of jtxn, an LMDB
+     * transaction that stays open across turns; a checkpoint commits jtxn
+     * (LMDB's own two syncs) and starts the journal over. */
+    int jfd;            /* -1 without a journal (STORE_NOSYNC) */
+    MDB_txn *jtxn;      /* everything journaled since the last checkpoint */
+    uint64_t jepoch;    /* the checkpoint's number, in its records */
+    uint64_t jend;      /* bytes of records since the checkpoint */
+    uint64_t jentries;  /* entries in them */
+    uint64_t jsize;     /* the file's size (zero-filled beyond jend) */
+    uint64_t jretry;    /* after a failed checkpoint: jend for the next try */
+    int jreplay;        /* applying the journal's own records: not again */
     int lock_fd;     /* holds the flock on STORE_LOCK_FILE in the directory */
     struct store_txn wtxn;
     MDB_txn *rtxn;   /* the read snapshot store_read reuses until a commit */
@@ -74,6 +87,26 @@ struct store {
     struct store_log *rlog; /* the Raft log on this environment (store/log.c) */
     struct store_stats stats; /* INFO's counters (store_get_stats) */
 };
+
+/* The transaction reads see: jtxn between turns (what was acknowledged),
+ * else a fresh read-only one. store_view_end releases what begin gave. */
+MDB_txn *store_view_begin(struct store *s);
+void store_view_end(struct store *s, MDB_txn *txn);
+
+/* store/journal.c. open: opens (creating and zero-filling) the journal in
+ * dir and applies its records of the current checkpoint to the store (in
+ * jtxn); replay: the same from an aborted jtxn, after a failed checkpoint.
+ * append: writes the record of n entries (done's u64-length-prefixed form)
+ * from index first, with the turn's log keep, and syncs it; 0 or an errno. reset: after a checkpoint. */
+int store_journal_open(struct store *s, const char *dir, char *err, size_t errlen);
+int store_journal_replay(struct store *s, char *err, size_t errlen);
+int store_journal_append(struct store *s, const struct resp_buf *done, uint64_t first, uint64_t n,
+                         uint64_t keep);
+void store_journal_reset(struct store *s);
+void store_journal_close(struct store *s);
+/* Reads applied index, version, timestamp and checkpoint epoch from txn. */
+void store_load_meta(struct store *s, MDB_txn *txn);
+extern const char STORE_META_EPOCH[];
 
 /* store/log.c on the store's environment. attach: after the store's meta is
  * loaded; fails (STORE_ECORRUPT, message in err) when the log ends above
