@@ -93,7 +93,10 @@ void store_load_meta(struct store *s, MDB_txn *txn)
 MDB_txn *store_view_begin(struct store *s)
 {
     MDB_txn *txn;
-    if (s->jtxn && !s->in_txn)
+    /* While a turn's child is open its parent cannot be read, and LMDB's
+     * files hold only the last checkpoint: a read here would be stale. */
+    STORE_ASSERT(!(s->jtxn && s->in_txn));
+    if (s->jtxn)
         return s->jtxn;
     return mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0 ? txn : NULL;
 }
@@ -396,7 +399,8 @@ static void store_ctx_init(struct store_ctx *c, struct store *s, MDB_txn *txn, u
 static MDB_txn *store_read_txn(struct store *s, int *rc)
 {
     *rc = 0;
-    if (s->jtxn && !s->in_txn)
+    STORE_ASSERT(!(s->jtxn && s->in_txn)); /* as in store_view_begin */
+    if (s->jtxn)
         return s->jtxn;
     if (s->rtxn_live)
         return s->rtxn;

@@ -28,7 +28,10 @@
  * with lazy expiry against the caller's clock; expired keys are deleted only
  * through entries (store_prepare_expire).
  *
- * Threading: a struct store and its transactions belong to one thread.
+ * Threading: a struct store and its transactions belong to one thread. The
+ * calls that read the store outside a transaction (store_read, store_prepare,
+ * store_key_version, the counts, store_dump) are made between transactions,
+ * not while one is open.
  * Errors: functions return 0 (or a documented non-negative value) or a
  * negative STORE_E* code; store_strerror names it. */
 #ifndef FERRY_STORE_H
