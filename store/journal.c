@@ -85,41 +85,9 @@ int store_journal_open(struct store *s, const char *dir, char *err, size_t errle
     return store_journal_replay(s, err, errlen);
 }
 
-/* Applies one record's entries in a child of jtxn, as the turn that wrote
- * it did. */
-static int journal_apply(struct store *s, uint64_t first, uint64_t count, uint64_t keep,
-                         const unsigned char *p, uint64_t len, char *err, size_t errlen)
-{
-    struct store_txn *t;
-    int rc = store_txn_begin(s, &t);
-    uint64_t off = 0, i = 0;
-    for (; rc == 0 && i < count; i++) {
-        uint64_t n = off + 8 <= len ? store_get_u64(p + off) : UINT64_MAX;
-        if (n > len - off - 8) {
-            rc = STORE_ECORRUPT;
-            break;
-        }
-        rc = store_txn_apply(t, first + i, p + off + 8, n, NULL, NULL);
-        off += 8 + n;
-    }
-    if (rc == 0)
-        rc = store_txn_log_applied(t, keep);
-    if (rc == 0) {
-        s->jreplay = 1; /* already journaled */
-        rc = store_txn_commit(t);
-        s->jreplay = 0;
-    } else {
-        store_txn_abort(t);
-    }
-    if (rc != 0)
-        snprintf(err, errlen, "cannot apply the journal's entry %llu: %s",
-                 (unsigned long long)(first + i), store_strerror(rc));
-    return rc;
-}
-
 int store_journal_replay(struct store *s, char *err, size_t errlen)
 {
-    STORE_ASSERT(s->jtxn == NULL && !s->in_txn);
+    STORE_ASSERT(s->jtxn == NULL);
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0) {
@@ -129,6 +97,10 @@ int store_journal_replay(struct store *s, char *err, size_t errlen)
     store_load_meta(s, txn);
     mdb_txn_abort(txn);
     s->jend = s->jentries = 0;
+    if ((rc = store_jtxn_begin(s)) != 0) {
+        snprintf(err, errlen, "cannot begin the store's transaction: %s", store_strerror(rc));
+        return rc;
+    }
     unsigned char hdr[JOURNAL_HDR];
     unsigned char *buf = NULL;
     rc = 0;
@@ -154,9 +126,13 @@ int store_journal_replay(struct store *s, char *err, size_t errlen)
             rc = STORE_ECORRUPT;
             break;
         }
-        if ((rc = journal_apply(s, first, count, store_get_u64(hdr + 40), buf, len, err,
-                                errlen)) != 0)
+        uint64_t at;
+        if ((rc = store_apply_record(s, first, count, store_get_u64(hdr + 40), buf, len,
+                                     &at)) != 0) {
+            snprintf(err, errlen, "cannot apply the journal's entry %llu: %s",
+                     (unsigned long long)at, store_strerror(rc));
             break;
+        }
         s->jend += JOURNAL_HDR + len;
         s->jentries += count;
     }

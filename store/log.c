@@ -869,6 +869,11 @@ void store_log_txn_lost(struct store *s)
     if (s->rlog->wtxn.txn) s->rlog->wtxn.failed = 1;
 }
 
+void store_log_txn_mark_failed(struct store *s)
+{
+    s->rlog->wtxn.failed = 1;
+}
+
 int store_log_txn_failed(struct store *s)
 {
     return s->rlog->wtxn.failed;

@@ -93,8 +93,8 @@ void store_load_meta(struct store *s, MDB_txn *txn)
 MDB_txn *store_view_begin(struct store *s)
 {
     MDB_txn *txn;
-    /* While a turn's child is open its parent cannot be read, and LMDB's
-     * files hold only the last checkpoint: a read here would be stale. */
+    /* During a turn, jtxn holds writes nobody has been answered for, and
+     * LMDB's files only the last checkpoint: neither is the read's state. */
     STORE_ASSERT(!(s->jtxn && s->in_txn));
     if (s->jtxn)
         return s->jtxn;
@@ -700,25 +700,22 @@ int store_prepare_expire(struct store *s, uint64_t now_ms, int max, struct resp_
 
 /* ------------------------------------------------------------------ transactions */
 
-int store_txn_begin(struct store *s, struct store_txn **out)
+int store_jtxn_begin(struct store *s)
 {
-    STORE_ASSERT(!s->in_txn);
-    struct store_txn *t = &s->wtxn;
-    int rc = 0;
-    if (s->jfd >= 0 && s->jtxn == NULL) {
-        /* A reader must not hold old pages while jtxn writes new ones. */
-        store_read_txn_reset(s);
-        rc = mdb_txn_begin(s->env, NULL, 0, &s->jtxn);
-        if (rc != 0)
-            s->jtxn = NULL;
-    }
-    /* With a journal, the turn is a child of jtxn: if its record cannot be
-     * written, aborting the child takes back exactly the turn. */
-    if (rc == 0)
-        rc = mdb_txn_begin(s->env, s->jtxn, 0, &t->txn);
+    STORE_ASSERT(s->jtxn == NULL);
+    /* A reader must not hold old pages while jtxn writes new ones. */
+    store_read_txn_reset(s);
+    int rc = mdb_txn_begin(s->env, NULL, 0, &s->jtxn);
     if (rc != 0)
-        return store_map_err(rc);
+        s->jtxn = NULL;
+    return rc == 0 ? 0 : store_map_err(rc);
+}
+
+/* Starts t's working copies from the store's values, in txn. */
+static void store_txn_init(struct store *s, struct store_txn *t, MDB_txn *txn)
+{
     t->s = s;
+    t->txn = txn;
     t->applied = s->applied;
     t->version = s->version;
     t->last_ts = s->last_ts;
@@ -729,6 +726,29 @@ int store_txn_begin(struct store *s, struct store_txn **out)
     resp_buf_reset(&t->done);
     resp_buf_reset(&t->ready);
     resp_buf_reset(&t->deleted);
+}
+
+int store_txn_begin(struct store *s, struct store_txn **out)
+{
+    STORE_ASSERT(!s->in_txn);
+    if (s->jbroken)
+        return STORE_EFATAL;
+    struct store_txn *t = &s->wtxn;
+    MDB_txn *txn = NULL;
+    int rc = 0;
+    /* With a journal, the turn writes in jtxn itself; taking a turn back
+     * (its record could not be written) rebuilds jtxn from the journal. A
+     * nested transaction per turn would make that an abort, but costs a
+     * copy of every page the turn touches and of LMDB's page lists: about
+     * a tenth of synced SET throughput. */
+    if (s->jfd >= 0) {
+        if (s->jtxn == NULL && (rc = store_jtxn_begin(s)) != 0)
+            return rc;
+        txn = s->jtxn;
+    } else if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+        return store_map_err(rc);
+    }
+    store_txn_init(s, t, txn);
     store_log_txn_reset(s);
     s->in_txn = 1;
     *out = t;
@@ -737,6 +757,11 @@ int store_txn_begin(struct store *s, struct store_txn **out)
 
 static void store_txn_end(struct store_txn *t)
 {
+    /* A cursor left open in jtxn would live on across turns, and LMDB
+     * adjusts every open cursor of a transaction on each write. */
+    if (t->kcur && t->txn && t->txn == t->s->jtxn)
+        mdb_cursor_close(t->kcur);
+    t->kcur = NULL;
     t->s->in_txn = 0;
     t->txn = NULL;
     /* A large transaction's entries are not kept until the next one. */
@@ -745,12 +770,35 @@ static void store_txn_end(struct store_txn *t)
     resp_buf_reset_shrink(&t->deleted, STORE_BUF_KEEP);
 }
 
+/* jtxn again from the last checkpoint and the journal, without the turn
+ * in progress; if that fails, the store takes no more transactions. */
+static int store_rebuild(struct store *s)
+{
+    char err[256];
+    if (s->jtxn)
+        mdb_txn_abort(s->jtxn);
+    s->jtxn = NULL;
+    store_log_txn_reset(s); /* the turn's log state is not the replay's */
+    int rc = store_journal_replay(s, err, sizeof(err));
+    if (rc != 0) {
+        if (s->jtxn)
+            mdb_txn_abort(s->jtxn);
+        s->jtxn = NULL;
+        s->jbroken = 1;
+    }
+    return rc;
+}
+
 void store_txn_abort(struct store_txn *t)
 {
-    if (t->txn)
+    struct store *s = t->s;
+    int in_jtxn = t->txn && t->txn == s->jtxn;
+    if (t->txn && !in_jtxn)
         mdb_txn_abort(t->txn);
-    t->s->prep_ts = t->s->prep_ts > t->s->last_ts ? t->s->prep_ts : t->s->last_ts;
+    s->prep_ts = s->prep_ts > s->last_ts ? s->prep_ts : s->last_ts;
     store_txn_end(t);
+    if (in_jtxn && !s->jreplay)
+        store_rebuild(s);
 }
 
 /* LMDB reports a short page write as EIO. A file system that has run out
@@ -778,7 +826,7 @@ static int store_usable(struct store *s)
     return rc != MDB_PANIC;
 }
 
-/* The turn is in the journal and its child commits into jtxn. */
+/* The turn is committed (or journaled): its values become the store's. */
 static void store_txn_done(struct store_txn *t)
 {
     struct store *s = t->s;
@@ -800,7 +848,7 @@ static int store_txn_commit_journal(struct store_txn *t)
 {
     struct store *s = t->s;
     uint64_t n = t->applied - s->applied;
-    if (n > 0 && !s->jreplay) {
+    if (n > 0) {
         int e = store_journal_append(s, &t->done, s->applied + 1, n, t->log_keep);
         if (e != 0) {
             /* Not acknowledged: the turn is taken back, the journal goes
@@ -808,35 +856,83 @@ static int store_txn_commit_journal(struct store_txn *t)
              * for the next turns. */
             store_txn_abort(t);
             s->last_errno = e;
+            if (s->jbroken)
+                return STORE_EFATAL;
             int rc = store_checkpoint(s);
             return rc == STORE_EFATAL ? rc : STORE_EDISK;
         }
     }
-    int rc = mdb_txn_commit(t->txn);
-    t->txn = NULL;
     store_txn_end(t);
-    if (rc != 0) {
-        /* Journaled but not in jtxn (a child commits in memory: only
-         * ENOMEM fails it): rebuild jtxn from the journal. */
-        char err[256];
-        if (s->jtxn)
-            mdb_txn_abort(s->jtxn);
-        s->jtxn = NULL;
-        return store_journal_replay(s, err, sizeof(err)) ? STORE_EFATAL : 0;
-    }
     store_txn_done(t);
-    if (!s->jreplay && s->jend >= s->jretry &&
+    if (s->jend >= s->jretry &&
         (s->jend >= STORE_CKPT_BYTES || s->jentries >= STORE_CKPT_ENTRIES)) {
-        rc = store_checkpoint(s);
+        int rc = store_checkpoint(s);
         if (rc == STORE_EFATAL)
             return rc; /* this turn is durable; the store cannot go on */
     }
     return 0;
 }
 
+/* The values a turn's commit records in the meta database. */
+static int store_txn_put_meta(struct store_txn *t)
+{
+    struct store *s = t->s;
+    int rc;
+    if ((rc = store_meta_put(t->txn, s->meta, META_APPLIED, t->applied)) != 0 ||
+        (rc = store_meta_put(t->txn, s->meta, META_VERSION, t->version)) != 0 ||
+        (rc = store_meta_put(t->txn, s->meta, META_TS, t->last_ts)) != 0)
+        return store_map_err(rc);
+    return 0;
+}
+
+int store_apply_record(struct store *s, uint64_t first, uint64_t count, uint64_t keep,
+                       const unsigned char *p, uint64_t len, uint64_t *failed_at)
+{
+    struct store_txn rt;
+    memset(&rt, 0, sizeof(rt));
+    resp_buf_init(&rt.done);
+    resp_buf_init(&rt.ready);
+    resp_buf_init(&rt.deleted);
+    store_txn_init(s, &rt, s->jtxn);
+    s->jreplay = 1; /* a failure here is the replay's, not a turn's */
+    int rc = 0;
+    uint64_t off = 0, i = 0;
+    for (; rc == 0 && i < count; i++) {
+        uint64_t n = off + 8 <= len ? store_get_u64(p + off) : UINT64_MAX;
+        if (n > len - off - 8) {
+            rc = STORE_ECORRUPT;
+            break;
+        }
+        rc = store_txn_apply(&rt, first + i, p + off + 8, n, NULL, NULL);
+        off += 8 + n;
+    }
+    *failed_at = first + i;
+    if (rc == 0)
+        rc = store_txn_log_applied(&rt, keep);
+    if (rc == 0)
+        rc = store_txn_put_meta(&rt);
+    if (rc == 0) {
+        if (rt.kcur)
+            mdb_cursor_close(rt.kcur);
+        store_txn_done(&rt);
+    }
+    s->jreplay = 0;
+    resp_buf_fini(&rt.done);
+    resp_buf_fini(&rt.ready);
+    resp_buf_fini(&rt.deleted);
+    return rc;
+}
+
+static int store_checkpoint_in(struct store *s);
+
 int store_checkpoint(struct store *s)
 {
     STORE_ASSERT(!s->in_txn);
+    return store_checkpoint_in(s);
+}
+
+static int store_checkpoint_in(struct store *s)
+{
     if (s->jtxn == NULL)
         return 0;
     if (s->jend == 0) {
@@ -868,11 +964,12 @@ int store_checkpoint(struct store *s)
     s->stats.checkpoint_failures++;
     if (rc > 0)
         s->last_errno = store_disk_errno(s, rc);
-    if (!store_usable(s))
+    if (!store_usable(s)) {
+        s->jbroken = 1;
         return STORE_EFATAL;
-    char err[256];
+    }
     uint64_t tried = s->jend;
-    if (store_journal_replay(s, err, sizeof(err)) != 0)
+    if (store_rebuild(s) != 0)
         return STORE_EFATAL;
     s->jretry = tried + STORE_CKPT_BYTES / 4;
     return rc > 0 ? STORE_EDISK : store_map_err(rc);
@@ -886,13 +983,11 @@ int store_txn_commit(struct store_txn *t)
         store_txn_abort(t);
         return STORE_EIO;
     }
-    if ((rc = store_meta_put(t->txn, s->meta, META_APPLIED, t->applied)) != 0 ||
-        (rc = store_meta_put(t->txn, s->meta, META_VERSION, t->version)) != 0 ||
-        (rc = store_meta_put(t->txn, s->meta, META_TS, t->last_ts)) != 0) {
+    if ((rc = store_txn_put_meta(t)) != 0) {
         store_txn_abort(t);
-        return store_map_err(rc);
+        return rc;
     }
-    if (s->jtxn)
+    if (s->jfd >= 0)
         return store_txn_commit_journal(t);
     rc = mdb_txn_commit(t->txn);
     t->txn = NULL;
@@ -1174,14 +1269,36 @@ static int store_txn_apply_raw(struct store_txn *t, const unsigned char *e, size
 static int store_txn_replay(struct store_txn *t)
 {
     struct store *s = t->s;
-    mdb_txn_abort(t->txn);
-    t->txn = NULL;
-    t->kcur = NULL;
+    int rc;
+    t->kcur = NULL; /* LMDB frees it with the transaction */
     store_log_txn_lost(s);
-    int rc = mdb_txn_begin(s->env, s->jtxn, 0, &t->txn);
-    if (rc != 0) {
-        t->dead = 1;
-        return store_map_err(rc);
+    if (s->jfd >= 0) {
+        if (s->jreplay) {
+            t->dead = 1; /* the journal's replay fails as a whole */
+            return STORE_EIO;
+        }
+        /* jtxn again, then (MAP_FULL: the map may be short of room for
+         * pages that only a commit frees) a checkpoint, and the turn's
+         * entries so far. Log writes of the turn before this are gone:
+         * its commit must fail, as store_log_txn_lost says. */
+        int lost = store_log_txn_failed(s);
+        t->txn = NULL;
+        if ((rc = store_rebuild(s)) != 0 || (rc = store_checkpoint_in(s)) == STORE_EFATAL ||
+            (s->jtxn == NULL && (rc = store_jtxn_begin(s)) != 0)) {
+            t->dead = 1;
+            return rc;
+        }
+        store_log_txn_reset(s);
+        if (lost)
+            store_log_txn_mark_failed(s);
+        t->txn = s->jtxn;
+    } else {
+        mdb_txn_abort(t->txn);
+        t->txn = NULL;
+        if ((rc = mdb_txn_begin(s->env, NULL, 0, &t->txn)) != 0) {
+            t->dead = 1;
+            return store_map_err(rc);
+        }
     }
     t->applied = s->applied;
     t->version = s->version;

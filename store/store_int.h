@@ -69,9 +69,9 @@ struct store {
     int in_txn;
     int last_errno;  /* of the last commit that failed with STORE_EDISK */
     /* The journal (store/journal.c), with `sync` on. A turn's entries are
-     * appended to it and synced, and applied in a child of jtxn, an LMDB
-     * transaction that stays open across turns; a checkpoint commits jtxn
-     * (LMDB's own two syncs) and starts the journal over. */
+     * appended to it and synced, and applied in jtxn, an LMDB transaction
+     * that stays open across turns; a checkpoint commits jtxn (LMDB's own
+     * two syncs) and starts the journal over. */
     int jfd;            /* -1 without a journal (STORE_NOSYNC) */
     MDB_txn *jtxn;      /* everything journaled since the last checkpoint */
     uint64_t jepoch;    /* the checkpoint's number, in its records */
@@ -80,6 +80,7 @@ struct store {
     uint64_t jsize;     /* the file's size (zero-filled beyond jend) */
     uint64_t jretry;    /* after a failed checkpoint: jend for the next try */
     int jreplay;        /* applying the journal's own records: not again */
+    int jbroken;        /* jtxn could not be rebuilt: no more transactions */
     int lock_fd;     /* holds the flock on STORE_LOCK_FILE in the directory */
     struct store_txn wtxn;
     MDB_txn *rtxn;   /* the read snapshot store_read reuses until a commit */
@@ -104,6 +105,13 @@ int store_journal_append(struct store *s, const struct resp_buf *done, uint64_t 
                          uint64_t keep);
 void store_journal_reset(struct store *s);
 void store_journal_close(struct store *s);
+/* Begins jtxn (after which reads see it). apply_record: applies a journal
+ * record's count entries (as store_txn_apply, from index first) in jtxn,
+ * appends them to the Raft log with keep and records the meta values, as
+ * the turn that wrote it did; on failure *failed_at is the entry. */
+int store_jtxn_begin(struct store *s);
+int store_apply_record(struct store *s, uint64_t first, uint64_t count, uint64_t keep,
+                       const unsigned char *p, uint64_t len, uint64_t *failed_at);
 /* Reads applied index, version, timestamp and checkpoint epoch from txn. */
 void store_load_meta(struct store *s, MDB_txn *txn);
 extern const char STORE_META_EPOCH[];
@@ -116,6 +124,7 @@ int store_log_attach(struct store *s, char *err, size_t errlen);
 void store_log_detach(struct store *s);
 void store_log_txn_reset(struct store *s);
 void store_log_txn_lost(struct store *s);
+void store_log_txn_mark_failed(struct store *s);
 int store_log_txn_failed(struct store *s);
 /* Opens the log's database in txn, moving a log of the older one-record-
  * per-entry layout into it; an LMDB code. */

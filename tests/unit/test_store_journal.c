@@ -247,3 +247,58 @@ Test(store_journal, a_turn_whose_record_cannot_be_written_is_taken_back)
     rmdir_all(d);
     free(d);
 }
+
+Test(store_journal, a_full_map_refuses_the_write_and_keeps_what_was_acknowledged)
+{
+    char *d = tmpdir();
+    struct store *s;
+    char err[256];
+    cr_assert_eq(store_open(&s, d, 1 << 20, 0, err, sizeof(err)), 0, "%s", err);
+    static char value[3000];
+    memset(value, 'v', sizeof(value) - 1);
+    int acked = 0, full = 0;
+    for (int i = 0; i < 2000 && !full; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "k%d", i);
+        char *argv[3] = {"SET", key, value};
+        size_t len[3] = {3, strlen(key), strlen(value)};
+        struct resp_buf e, out;
+        resp_buf_init(&e);
+        resp_buf_init(&out);
+        cr_assert_eq(store_prepare(s, 3, argv, len, 1000, 7, &e, &out), 1);
+        struct store_txn *t;
+        cr_assert_eq(store_txn_begin(s, &t), 0);
+        int rc = store_txn_apply(t, 0, e.data, e.len, &out, NULL);
+        if (rc == STORE_EFULL) {
+            full = 1;
+            cr_assert_eq(store_txn_commit(t), 0); /* nothing applied: an empty turn */
+        } else if ((rc = store_txn_log_applied(t, 0)) != 0) {
+            /* Applied, but the log append found the map full: as the
+             * node does, the turn is taken back. */
+            cr_assert_eq(rc, STORE_EFULL);
+            store_txn_abort(t);
+            full = 1;
+        } else {
+            cr_assert_eq(store_txn_commit(t), 0);
+            acked++;
+        }
+        resp_buf_fini(&e);
+        resp_buf_fini(&out);
+    }
+    cr_assert(full, "the map never filled");
+    cr_assert_eq(store_applied_index(s), (uint64_t)acked);
+    char last[32];
+    snprintf(last, sizeof(last), "k%d", acked - 1);
+    cr_assert(has_key(s, "k0"));
+    cr_assert(has_key(s, last));
+    snprintf(last, sizeof(last), "k%d", acked);
+    cr_assert(!has_key(s, last), "%s was refused", last);
+    snprintf(last, sizeof(last), "k%d", acked - 1);
+    store_close(s);
+    cr_assert_eq(store_open(&s, d, 64 << 20, 0, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(store_applied_index(s), (uint64_t)acked);
+    cr_assert(has_key(s, last));
+    store_close(s);
+    rmdir_all(d);
+    free(d);
+}
