@@ -1274,8 +1274,8 @@ static int store_txn_replay(struct store_txn *t)
     store_log_txn_lost(s);
     if (s->jfd >= 0) {
         if (s->jreplay) {
-            t->dead = 1; /* the journal's replay fails as a whole */
-            return STORE_EIO;
+            t->dead = 1; /* the journal's replay fails as a whole, with */
+            return 0;    /* the entry's own error */
         }
         /* jtxn again, then (MAP_FULL: the map may be short of room for
          * pages that only a commit frees) a checkpoint, and the turn's
