@@ -331,3 +331,20 @@ long support_rss_kb(pid_t pid)
 {
     return support_status_kb(pid, "VmRSS");
 }
+
+char *support_tmpdir(const char *prefix)
+{
+    char *d = NULL;
+    cr_assert(asprintf(&d, "/tmp/%s.XXXXXX", prefix) > 0);
+    cr_assert(mkdtemp(d) != NULL, "mkdtemp %s: %s", d, strerror(errno));
+    return d;
+}
+
+void support_rmdir(char *dir)
+{
+    char *cmd = NULL;
+    cr_assert(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
+    cr_assert(system(cmd) == 0);
+    free(cmd);
+    free(dir);
+}

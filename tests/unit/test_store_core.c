@@ -8,21 +8,8 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tests/support/support.h"
 #include "store/store_int.h"
-
-static char *tmpdir(void)
-{
-    char *d = strdup("/tmp/ferry-store-test.XXXXXX");
-    cr_assert(mkdtemp(d) != NULL);
-    return d;
-}
-
-static void rmdir_all(const char *d)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
-    cr_assert(system(cmd) == 0);
-}
 
 static struct store *open_store(const char *dir, size_t map)
 {
@@ -142,7 +129,7 @@ Test(store_util, glob_match_like_redis)
 
 Test(store_strings, set_get_incr_and_errors)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 64 << 20);
     cr_assert_str_eq(run(s, 1000, "SET k v"), "+OK\r\n");
     cr_assert_str_eq(run(s, 1000, "GET k"), "$1\r\nv\r\n");
@@ -154,13 +141,12 @@ Test(store_strings, set_get_incr_and_errors)
                      "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
     cr_assert_str_eq(run(s, 1000, "GET"), "-ERR wrong number of arguments for 'get' command\r\n");
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 Test(store_expiry, lazy_on_read_and_ttl)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 64 << 20);
     cr_assert_str_eq(run(s, 1000, "SET k v PX 500"), "+OK\r\n");
     cr_assert_str_eq(run(s, 1100, "PTTL k"), ":400\r\n");
@@ -189,13 +175,12 @@ Test(store_expiry, lazy_on_read_and_ttl)
     cr_assert_str_eq(run(s, 2000, "TTL b"), ":-1\r\n");
     resp_buf_fini(&e);
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 Test(store_entries, timestamps_never_go_backwards)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 64 << 20);
     char *argv[] = {"SET", "k", "v"};
     size_t len[] = {3, 1, 1};
@@ -233,8 +218,7 @@ Test(store_entries, timestamps_never_go_backwards)
     cr_assert_eq(store_applied_index(s), 1);
     cr_assert_str_eq(run(s, 8000, "GET k"), "$1\r\nv\r\n");
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 /* A small deterministic command mix for the determinism test. */
@@ -269,7 +253,8 @@ static int gen_cmd(uint64_t *rng, char **argv, size_t *len, char bufs[][32])
 
 Test(store_entries, same_entries_give_identical_databases)
 {
-    char *d1 = tmpdir(), *d2 = tmpdir(), *d0 = tmpdir();
+    char *d1 = support_tmpdir("ferry-store-test"), *d2 = support_tmpdir("ferry-store-test");
+    char *d0 = support_tmpdir("ferry-store-test");
     struct store *leader = open_store(d0, 64 << 20);
     struct store *a = open_store(d1, 64 << 20), *b = open_store(d2, 64 << 20);
     uint64_t rng = 7;
@@ -339,17 +324,14 @@ Test(store_entries, same_entries_give_identical_databases)
     store_close(a);
     store_close(b);
     store_close(leader);
-    rmdir_all(d0);
-    rmdir_all(d1);
-    rmdir_all(d2);
-    free(d0);
-    free(d1);
-    free(d2);
+    support_rmdir(d0);
+    support_rmdir(d1);
+    support_rmdir(d2);
 }
 
 Test(store_map, full_map_refuses_writes_keeps_reads_and_recovers)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 1 << 20);
     cr_assert_str_eq(run(s, 1000, "SET first 1"), "+OK\r\n");
     char big[600];
@@ -398,13 +380,12 @@ Test(store_map, full_map_refuses_writes_keeps_reads_and_recovers)
     resp_buf_fini(&e);
     resp_buf_fini(&r);
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 Test(store_entries, too_long_member_rolls_the_whole_entry_back)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 64 << 20);
     char longf[600];
     memset(longf, 'f', sizeof(longf) - 1);
@@ -426,13 +407,12 @@ Test(store_entries, too_long_member_rolls_the_whole_entry_back)
     resp_buf_fini(&e);
     resp_buf_fini(&r);
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 Test(store_entries, incrbyfloat_result_is_fixed_by_prepare)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 64 << 20);
     run(s, 1000, "SET f 1.5");
     char *argv[] = {"INCRBYFLOAT", "f", "0.1"};
@@ -466,8 +446,7 @@ Test(store_entries, incrbyfloat_result_is_fixed_by_prepare)
     resp_buf_fini(&e);
     resp_buf_fini(&r);
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 /* One SCAN page with COUNT 7: appends the keys to seen, updates cursor. */
@@ -506,7 +485,7 @@ static void scan_page(struct store *s, unsigned long *cursor, char seen[][16], i
 
 Test(store_keys, scan_returns_every_key_present_throughout)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 64 << 20);
     char cmd[64];
     run_each(s, "SET stay%d v", 300);
@@ -534,13 +513,12 @@ Test(store_keys, scan_returns_every_key_present_throughout)
         cr_assert(found, "%s was never returned", cmd);
     }
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 Test(store_lists, positions_survive_pushes_and_pops_on_both_ends)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 64 << 20);
     for (int i = 0; i < 50; i++) {
         run(s, 1000, "LPUSH l a");
@@ -557,8 +535,7 @@ Test(store_lists, positions_survive_pushes_and_pops_on_both_ends)
     cr_assert_str_eq(run(s, 1000, "LTRIM l 5 -100"), "+OK\r\n");
     cr_assert_str_eq(run(s, 1000, "EXISTS l"), ":0\r\n");
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 /* Rewrites a store into the layout of stores written before keys were
@@ -614,7 +591,7 @@ static size_t to_hashed_layout(const char *dir)
 
 Test(store_keys, a_store_in_the_hashed_layout_is_migrated_with_nothing_lost)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 64 << 20);
     run_each(s, "SET user:%d v%d", 3000);
     run(s, 1000, "SET temp x PX 500000");
@@ -646,15 +623,14 @@ Test(store_keys, a_store_in_the_hashed_layout_is_migrated_with_nothing_lost)
     store_close(s);
     resp_buf_fini(&before);
     resp_buf_fini(&after);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 /* Moving a layout needs room for both copies: a map too small for it gets
  * a clear error, and a larger one finds everything. */
 Test(store_keys, migration_without_room_says_so_and_loses_nothing)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 64 << 20);
     char value[201];
     memset(value, 'v', 200);
@@ -682,8 +658,7 @@ Test(store_keys, migration_without_room_says_so_and_loses_nothing)
     store_close(s);
     resp_buf_fini(&before);
     resp_buf_fini(&after);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 /* Keys that differ in their last two bytes share a bucket (high 24 bits);
@@ -708,7 +683,7 @@ Test(store_keys, slots_keep_keys_that_differ_in_their_tail_together)
  * none far more often than the rest (buckets of 10, 90 and 100 keys here). */
 Test(store_keys, randomkey_spreads_over_the_keys)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 64 << 20);
     run_each(s, "SET user:%d v", 1000);
     static int seen[1000];
@@ -723,14 +698,13 @@ Test(store_keys, randomkey_spreads_over_the_keys)
     cr_assert_gt(distinct, 950, "%d distinct keys of 1000", distinct);
     cr_assert_lt(most, 200, "one key came up %d times of 20000", most);
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 /* One store owns a directory; the lock goes with the store. */
 Test(store_open, a_directory_has_one_owner_at_a_time)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 64 << 20), *t = (struct store *)1;
     char err[256], want[64];
     cr_assert_eq(store_open(&t, d, 64 << 20, STORE_NOSYNC, err, sizeof(err)), STORE_EBUSY);
@@ -742,13 +716,12 @@ Test(store_open, a_directory_has_one_owner_at_a_time)
     s = open_store(d, 64 << 20);
     cr_assert_str_eq(run(s, 1000, "GET k"), "$1\r\nv\r\n");
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 Test(store_sort, sort_ro_on_a_listpack_sorted_set_runs_as_a_write_that_keeps_the_version)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 64 << 20);
     run(s, 1000, "ZADD z 2 b 1 a");
     uint64_t v = store_key_version(s, "z", 1, 1000);
@@ -772,13 +745,12 @@ Test(store_sort, sort_ro_on_a_listpack_sorted_set_runs_as_a_write_that_keeps_the
     cr_assert_str_eq(run(s, 1000, "ZSCORE y c"), "$1\r\n0\r\n");
     resp_buf_fini(&out);
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 Test(store_sort, patterns_limits_and_store)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-test");
     struct store *s = open_store(d, 64 << 20);
     run(s, 1000, "RPUSH l 3 1 2");
     run(s, 1000, "SET w_1 30");
@@ -801,6 +773,5 @@ Test(store_sort, patterns_limits_and_store)
                      "-ERR One or more scores can't be converted into double\r\n");
     cr_assert_str_eq(run(s, 1000, "SORT_RO l STORE d"), "-ERR syntax error\r\n");
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }

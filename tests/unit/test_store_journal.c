@@ -11,21 +11,8 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tests/support/support.h"
 #include "store/store_int.h"
-
-static char *tmpdir(void)
-{
-    char *d = strdup("/tmp/ferry-journal-test.XXXXXX");
-    cr_assert(mkdtemp(d) != NULL);
-    return d;
-}
-
-static void rmdir_all(const char *d)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
-    cr_assert(system(cmd) == 0);
-}
 
 static struct store *open_store(const char *dir, unsigned flags)
 {
@@ -106,7 +93,7 @@ static void hundred_turns(const char *dir)
 
 Test(store_journal, acknowledged_turns_survive_a_crash_byte_for_byte)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-journal-test");
     crash_after(d, hundred_turns);
     struct store *s = open_store(d, 0);
     cr_assert_eq(store_applied_index(s), 100);
@@ -116,7 +103,7 @@ Test(store_journal, acknowledged_turns_survive_a_crash_byte_for_byte)
         cr_assert(has_key(s, k), "%s lost", k);
     }
     /* The same turns applied directly, without a journal: the same store. */
-    char *d2 = tmpdir();
+    char *d2 = support_tmpdir("ferry-journal-test");
     struct store *direct = open_store(d2, STORE_NOSYNC);
     write_keys(direct, "k", 0, 100);
     struct resp_buf a, b;
@@ -130,10 +117,8 @@ Test(store_journal, acknowledged_turns_survive_a_crash_byte_for_byte)
     resp_buf_fini(&b);
     store_close(direct);
     store_close(s);
-    rmdir_all(d);
-    rmdir_all(d2);
-    free(d);
-    free(d2);
+    support_rmdir(d);
+    support_rmdir(d2);
 }
 
 static uint64_t journal_end(const char *dir)
@@ -153,7 +138,7 @@ static uint64_t journal_end(const char *dir)
 
 Test(store_journal, a_torn_last_record_is_not_replayed_and_the_journal_goes_on)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-journal-test");
     crash_after(d, hundred_turns);
     /* The last turn's sync never returned: one byte of it is wrong. */
     uint64_t end = journal_end(d);
@@ -184,8 +169,7 @@ Test(store_journal, a_torn_last_record_is_not_replayed_and_the_journal_goes_on)
     cr_assert(has_key(s, "again:12345"));
     cr_assert_eq(store_applied_index(s), 100);
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 static void checkpoint_then_more(const char *dir)
@@ -202,7 +186,7 @@ static void checkpoint_then_more(const char *dir)
 
 Test(store_journal, a_checkpoint_starts_an_epoch_whose_records_alone_are_replayed)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-journal-test");
     crash_after(d, checkpoint_then_more);
     struct store *s = open_store(d, 0);
     cr_assert_eq(store_applied_index(s), 55);
@@ -215,13 +199,12 @@ Test(store_journal, a_checkpoint_starts_an_epoch_whose_records_alone_are_replaye
     cr_assert_eq(st.journal_bytes, 0);
     cr_assert_eq(store_applied_index(s), 55);
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 Test(store_journal, a_turn_whose_record_cannot_be_written_is_taken_back)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-journal-test");
     struct store *s = open_store(d, 0);
     write_keys(s, "k", 0, 3);
     /* A journal that refuses writes, as a failing disk does. */
@@ -244,13 +227,12 @@ Test(store_journal, a_turn_whose_record_cannot_be_written_is_taken_back)
     cr_assert(!has_key(s, "lost"));
     cr_assert_eq(store_applied_index(s), 4);
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }
 
 Test(store_journal, a_full_map_refuses_the_write_and_keeps_what_was_acknowledged)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-journal-test");
     struct store *s;
     char err[256];
     cr_assert_eq(store_open(&s, d, 1 << 20, 0, err, sizeof(err)), 0, "%s", err);
@@ -299,6 +281,5 @@ Test(store_journal, a_full_map_refuses_the_write_and_keeps_what_was_acknowledged
     cr_assert_eq(store_applied_index(s), (uint64_t)acked);
     cr_assert(has_key(s, last));
     store_close(s);
-    rmdir_all(d);
-    free(d);
+    support_rmdir(d);
 }

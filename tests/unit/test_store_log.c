@@ -6,21 +6,7 @@
 #include <string.h>
 
 #include "store/store.h"
-
-static char *tmpdir(void)
-{
-    char *d = strdup("/tmp/ferry-store-log-test.XXXXXX");
-    cr_assert(mkdtemp(d) != NULL);
-    return d;
-}
-
-static void rmdir_all(char *d)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
-    cr_assert(system(cmd) == 0);
-    free(d);
-}
+#include "tests/support/support.h"
 
 static struct store *open_store(const char *dir)
 {
@@ -94,7 +80,7 @@ static void assert_empty(struct store *s)
 
 Test(store_log, abort_before_commit_leaves_nothing)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-log-test");
     struct store *s = open_store(d);
     struct store_txn *t = apply_sets(s, 0, 3, NULL);
     cr_assert_eq(store_txn_log_applied(t, 0), 0);
@@ -104,12 +90,12 @@ Test(store_log, abort_before_commit_leaves_nothing)
     s = open_store(d);
     assert_empty(s);
     store_close(s);
-    rmdir_all(d);
+    support_rmdir(d);
 }
 
 Test(store_log, failed_log_write_fails_the_commit_and_leaves_nothing)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-log-test");
     struct store *s = open_store(d);
     struct store_txn *t = apply_sets(s, 0, 3, NULL);
     cr_assert_eq(store_txn_log_applied(t, 0), 0);
@@ -118,12 +104,12 @@ Test(store_log, failed_log_write_fails_the_commit_and_leaves_nothing)
     cr_assert_eq(store_txn_commit(t), STORE_EIO);
     assert_empty(s);
     store_close(s);
-    rmdir_all(d);
+    support_rmdir(d);
 }
 
 Test(store_log, commit_holds_entries_hard_state_apply_and_applied_index)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-log-test");
     struct store *s = open_store(d);
     struct resp_buf ents[5];
     struct store_txn *t = apply_sets(s, 0, 3, ents);
@@ -155,12 +141,12 @@ Test(store_log, commit_holds_entries_hard_state_apply_and_applied_index)
     store_log_restore_fini(&rs);
     cr_assert(has_key(s, "k0") && has_key(s, "k4"));
     store_close(s);
-    rmdir_all(d);
+    support_rmdir(d);
 }
 
 Test(store_log, compaction_keeps_between_keep_and_twice_keep)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-log-test");
     struct store *s = open_store(d);
     for (int i = 0; i < 50; i++) {
         struct store_txn *t = apply_sets(s, i, 1, NULL);
@@ -174,12 +160,12 @@ Test(store_log, compaction_keeps_between_keep_and_twice_keep)
     }
     cr_assert_eq(store_applied_index(s), 50);
     store_close(s);
-    rmdir_all(d);
+    support_rmdir(d);
 }
 
 Test(store_log, open_refuses_a_log_above_applied_index)
 {
-    char *d = tmpdir();
+    char *d = support_tmpdir("ferry-store-log-test");
     struct store *s = open_store(d);
     struct store_txn *t;
     cr_assert_eq(store_txn_begin(s, &t), 0);
@@ -191,5 +177,5 @@ Test(store_log, open_refuses_a_log_above_applied_index)
     char err[256];
     cr_assert_eq(store_open(&s, d, 64 << 20, STORE_NOSYNC, err, sizeof(err)), STORE_ECORRUPT);
     cr_assert(strstr(err, "above applied_index") != NULL, "%s", err);
-    rmdir_all(d);
+    support_rmdir(d);
 }
