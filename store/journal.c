@@ -55,11 +55,13 @@ static int journal_fill(struct store *s, uint64_t from, uint64_t to)
     return fdatasync(s->jfd) != 0 ? errno : 0;
 }
 
-int store_journal_open(struct store *s, const char *dir, char *err, size_t errlen)
+int store_journal_open(struct store *s, const char *dir, int create, char *err, size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/" JOURNAL_FILE, dir);
-    s->jfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    s->jfd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    if (s->jfd < 0 && !create && errno == ENOENT)
+        return 0;
     struct stat st;
     if (s->jfd < 0 || fstat(s->jfd, &st) != 0) {
         snprintf(err, errlen, "cannot open the journal %s: %s", path, strerror(errno));

@@ -24,6 +24,8 @@ static const char META_VERSION[] = "version";
 static const char META_TS[] = "last_ts";
 const char STORE_META_EPOCH[] = "journal_epoch";
 
+static int store_checkpoint_in(struct store *s);
+
 const char *store_strerror(int err)
 {
     switch (err) {
@@ -249,12 +251,26 @@ int store_open(struct store **out, const char *dir, size_t map_size, unsigned fl
         goto fail;
     }
     if ((rc = store_log_attach(s, err, errlen)) != 0 ||
-        (!(flags & STORE_NOSYNC) && (rc = store_journal_open(s, dir, err, errlen)) != 0)) {
+        (rc = store_journal_open(s, dir, !(flags & STORE_NOSYNC), err, errlen)) != 0) {
         if (s->jtxn)
             mdb_txn_abort(s->jtxn);
         s->jtxn = NULL;
         store_close(s);
         return rc;
+    }
+    if (s->jfd >= 0 && (flags & STORE_NOSYNC)) {
+        /* Opened with `sync no` after a crash under `sync yes`: what the
+         * journal acknowledged goes into LMDB, then there is no journal. */
+        if ((rc = store_checkpoint_in(s)) != 0) {
+            snprintf(err, errlen, "cannot move the journal into the store in %s: %s", dir,
+                     store_strerror(rc));
+            if (s->jtxn)
+                mdb_txn_abort(s->jtxn);
+            s->jtxn = NULL;
+            store_close(s);
+            return rc;
+        }
+        store_journal_close(s);
     }
     *out = s;
     return 0;
@@ -922,8 +938,6 @@ int store_apply_record(struct store *s, uint64_t first, uint64_t count, uint64_t
     resp_buf_fini(&rt.deleted);
     return rc;
 }
-
-static int store_checkpoint_in(struct store *s);
 
 int store_checkpoint(struct store *s)
 {

@@ -94,12 +94,12 @@ struct store {
 MDB_txn *store_view_begin(struct store *s);
 void store_view_end(struct store *s, MDB_txn *txn);
 
-/* store/journal.c. open: opens (creating and zero-filling) the journal in
- * dir and applies its records of the current checkpoint to the store (in
- * jtxn); replay: the same from an aborted jtxn, after a failed checkpoint.
+/* store/journal.c. open: opens (with create, creating and zero-filling)
+ * the journal in dir and applies its records of the current checkpoint to
+ * the store (in jtxn); without create and without a journal, does nothing; replay: the same from an aborted jtxn, after a failed checkpoint.
  * append: writes the record of n entries (done's u64-length-prefixed form)
  * from index first, with the turn's log keep, and syncs it; 0 or an errno. reset: after a checkpoint. */
-int store_journal_open(struct store *s, const char *dir, char *err, size_t errlen);
+int store_journal_open(struct store *s, const char *dir, int create, char *err, size_t errlen);
 int store_journal_replay(struct store *s, char *err, size_t errlen);
 int store_journal_append(struct store *s, const struct resp_buf *done, uint64_t first, uint64_t n,
                          uint64_t keep);

@@ -283,3 +283,20 @@ Test(store_journal, a_full_map_refuses_the_write_and_keeps_what_was_acknowledged
     store_close(s);
     support_rmdir(d);
 }
+
+Test(store_journal, sync_no_after_a_crash_takes_the_journal_in_and_sync_yes_later_too)
+{
+    char *d = support_tmpdir("ferry-journal-test");
+    crash_after(d, hundred_turns);
+    struct store *s = open_store(d, STORE_NOSYNC);
+    cr_assert_eq(store_applied_index(s), 100);
+    cr_assert(has_key(s, "k99"));
+    write_keys(s, "n", 0, 3); /* no journal: LMDB commits */
+    store_close(s);
+    s = open_store(d, 0); /* the journal's old records are of an older epoch */
+    cr_assert_eq(store_applied_index(s), 103);
+    cr_assert(has_key(s, "k99"));
+    cr_assert(has_key(s, "n2"));
+    store_close(s);
+    support_rmdir(d);
+}
