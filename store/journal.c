@@ -42,19 +42,6 @@ static uint32_t journal_crc(const unsigned char *hdr, const void *payload, size_
     return raft_crc32c(crc, payload, len);
 }
 
-static int journal_fill(struct store *s, uint64_t from, uint64_t to)
-{
-    static const char zeros[1 << 16];
-    while (from < to) {
-        size_t n = to - from < sizeof(zeros) ? (size_t)(to - from) : sizeof(zeros);
-        ssize_t w = pwrite(s->jfd, zeros, n, (off_t)from);
-        if (w <= 0)
-            return w < 0 ? errno : EIO;
-        from += (uint64_t)w;
-    }
-    return fdatasync(s->jfd) != 0 ? errno : 0;
-}
-
 int store_journal_open(struct store *s, const char *dir, int create, char *err, size_t errlen)
 {
     char path[4096];
@@ -69,7 +56,9 @@ int store_journal_open(struct store *s, const char *dir, int create, char *err, 
     }
     s->jsize = (uint64_t)st.st_size;
     if (s->jsize < JOURNAL_PREALLOC) {
-        int e = journal_fill(s, s->jsize, JOURNAL_PREALLOC);
+        int e = store_write_zeros(s->jfd, s->jsize, JOURNAL_PREALLOC);
+        if (e == 0 && fdatasync(s->jfd) != 0)
+            e = errno;
         if (e == 0) {
             /* The file's name must outlive a power loss as well. */
             int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -26,6 +26,14 @@ const char STORE_META_EPOCH[] = "journal_epoch";
 
 static int store_checkpoint_in(struct store *s);
 
+/* Ends jtxn without committing it (the journal holds what it had). */
+static void store_jtxn_drop(struct store *s)
+{
+    if (s->jtxn)
+        mdb_txn_abort(s->jtxn);
+    s->jtxn = NULL;
+}
+
 const char *store_strerror(int err)
 {
     switch (err) {
@@ -252,9 +260,7 @@ int store_open(struct store **out, const char *dir, size_t map_size, unsigned fl
     }
     if ((rc = store_log_attach(s, err, errlen)) != 0 ||
         (rc = store_journal_open(s, dir, !(flags & STORE_NOSYNC), err, errlen)) != 0) {
-        if (s->jtxn)
-            mdb_txn_abort(s->jtxn);
-        s->jtxn = NULL;
+        store_jtxn_drop(s);
         store_close(s);
         return rc;
     }
@@ -264,9 +270,7 @@ int store_open(struct store **out, const char *dir, size_t map_size, unsigned fl
         if ((rc = store_checkpoint_in(s)) != 0) {
             snprintf(err, errlen, "cannot move the journal into the store in %s: %s", dir,
                      store_strerror(rc));
-            if (s->jtxn)
-                mdb_txn_abort(s->jtxn);
-            s->jtxn = NULL;
+            store_jtxn_drop(s);
             store_close(s);
             return rc;
         }
@@ -296,9 +300,8 @@ void store_close(struct store *s)
     if (s->rtxn)
         mdb_txn_abort(s->rtxn);
     s->rtxn = NULL;
-    if (s->jtxn && store_checkpoint(s) != 0 && s->jtxn)
-        mdb_txn_abort(s->jtxn); /* the journal still holds it */
-    s->jtxn = NULL;
+    if (s->jtxn && store_checkpoint(s) != 0)
+        store_jtxn_drop(s); /* the journal still holds it */
     store_journal_close(s);
     resp_buf_fini(&s->wtxn.done);
     resp_buf_fini(&s->wtxn.ready);
@@ -329,14 +332,8 @@ long long store_preallocate(struct store *s, size_t ahead, size_t chunk)
     if (size >= want)
         return 0;
     size_t end = size + chunk < want ? size + chunk : want;
-    static const char zeros[1 << 16];
-    for (size_t off = size; off < end;) {
-        size_t n = end - off < sizeof(zeros) ? end - off : sizeof(zeros);
-        ssize_t w = pwrite(fd, zeros, n, (off_t)off);
-        if (w <= 0)
-            return STORE_EIO;
-        off += (size_t)w;
-    }
+    if (store_write_zeros(fd, size, end) != 0)
+        return STORE_EIO;
     if (!(s->flags & STORE_NOSYNC) && fdatasync(fd) != 0)
         return STORE_EIO;
     return (long long)(end - size);
@@ -791,15 +788,11 @@ static void store_txn_end(struct store_txn *t)
 static int store_rebuild(struct store *s)
 {
     char err[256];
-    if (s->jtxn)
-        mdb_txn_abort(s->jtxn);
-    s->jtxn = NULL;
+    store_jtxn_drop(s);
     store_log_txn_reset(s); /* the turn's log state is not the replay's */
     int rc = store_journal_replay(s, err, sizeof(err));
     if (rc != 0) {
-        if (s->jtxn)
-            mdb_txn_abort(s->jtxn);
-        s->jtxn = NULL;
+        store_jtxn_drop(s);
         s->jbroken = 1;
     }
     return rc;
@@ -950,9 +943,7 @@ static int store_checkpoint_in(struct store *s)
     if (s->jtxn == NULL)
         return 0;
     if (s->jend == 0) {
-        /* Only turns that wrote nothing since the last one. */
-        mdb_txn_abort(s->jtxn);
-        s->jtxn = NULL;
+        store_jtxn_drop(s); /* only turns that wrote nothing since the last one */
         return 0;
     }
     struct timespec t0, t1;

@@ -157,6 +157,9 @@ struct store_rec {
 };
 
 /* ----- util.c */
+/* Writes zeros over [from, to) of fd (allocating file that a later write
+ * then overwrites without changing the file's size): 0 or an errno. */
+int store_write_zeros(int fd, uint64_t from, uint64_t to);
 int store_string2l(const char *s, size_t slen, long *value);
 int store_string2d(const char *s, size_t slen, double *value);
 int store_string2ld(const char *s, size_t slen, long double *value);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 int store_string2l(const char *s, size_t slen, long *lval)
 {
@@ -146,4 +147,17 @@ uint64_t store_rng_next(uint64_t *state)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
+}
+
+int store_write_zeros(int fd, uint64_t from, uint64_t to)
+{
+    static const char zeros[1 << 16];
+    while (from < to) {
+        size_t n = to - from < sizeof(zeros) ? (size_t)(to - from) : sizeof(zeros);
+        ssize_t w = pwrite(fd, zeros, n, (off_t)from);
+        if (w <= 0)
+            return w < 0 ? errno : EIO;
+        from += (uint64_t)w;
+    }
+    return 0;
 }
