@@ -172,6 +172,34 @@ const char *resp_reader_error(const struct resp_reader *r);
 /* Bytes fed but not yet returned as requests (for backpressure decisions). */
 size_t resp_reader_pending(const struct resp_reader *r);
 
+/* ------------------------------------------------------------------ RESP3
+ * The store replies in RESP2; a client that said HELLO 3 gets each reply
+ * converted, as Redis 7.0 writes it in RESP3 (resp/resp3.c). */
+enum resp3_shape {
+    RESP3_NONE = 0,      /* not converted (Redis answered itself) */
+    RESP3_PLAIN,         /* only nulls change, to `_` */
+    RESP3_MAP,           /* a flat name, value ... array: a map (HGETALL) */
+    RESP3_SET,           /* an array: a set (SMEMBERS) */
+    RESP3_DOUBLE,        /* a bulk: a double (ZSCORE) */
+    RESP3_DOUBLES,       /* an array of bulks: doubles (ZMSCORE) */
+    RESP3_SCORED,        /* member, score ...: [member, double] pairs */
+    RESP3_POP,           /* [member, score]: the score a double (ZPOPMIN) */
+    RESP3_PAIRS,         /* field, value ...: [field, value] pairs */
+    RESP3_KEY_SCORED,    /* [key, member, score] (BZPOPMIN) */
+    RESP3_KEY_SCOREDS,   /* [key, [[member, score] ...]] (ZMPOP) */
+    RESP3_VERBATIM,      /* a bulk: a verbatim txt string (INFO) */
+    RESP3_PUSH,          /* each array a push (SUBSCRIBE's confirmations) */
+    RESP3_COMMAND_INFO,  /* COMMAND [INFO]: flag lists sets, key specs maps */
+    RESP3_COMMAND_DOCS,  /* COMMAND DOCS: maps all the way down */
+};
+
+/* The shape of the reply to this request. */
+int resp3_shape_of(int argc, char **argv, const size_t *len);
+/* Appends to out the RESP3 form of the RESP2 replies in[0..len) of a
+ * request of that shape (several for SUBSCRIBE a b). Errors pass as they
+ * are. 0, or -1 on input that is not whole RESP (out then holds a prefix). */
+int resp3_convert(int shape, const char *in, size_t len, struct resp_buf *out);
+
 /* ------------------------------------------------------------------ scanner
  * Finds reply boundaries in a stream of RESP2 (and RESP3) replies from an
  * upstream server. Resumable: bytes can arrive in any split, and a large
