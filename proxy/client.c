@@ -254,6 +254,7 @@ static void client_write_cb(evutil_socket_t fd, short what, void *arg)
 struct proxy_slot *proxy_client_reserve(struct proxy_client *c)
 {
     struct proxy_slot *s = slot_new(PROXY_SLOT_LOCAL);
+    s->shape = c->resp3 ? c->reply_shape : RESP3_NONE;
     c->unfilled++;
     if (c->gone)
         return s; /* never queued: fill only frees it */
@@ -275,7 +276,16 @@ void proxy_slot_fill(struct proxy_client *c, struct proxy_slot *s, const char *r
             client_free(c);
         return;
     }
-    evbuffer_add(proxy_client_slot_dest(c, s), reply, len);
+    if (s->shape != RESP3_NONE) {
+        struct resp_buf conv = {0};
+        if (resp3_convert(s->shape, reply, len, &conv) == 0)
+            evbuffer_add(proxy_client_slot_dest(c, s), conv.data, conv.len);
+        else /* not whole RESP: a bug, but the client still gets an answer */
+            evbuffer_add(proxy_client_slot_dest(c, s), reply, len);
+        resp_buf_fini(&conv);
+    } else {
+        evbuffer_add(proxy_client_slot_dest(c, s), reply, len);
+    }
     if (s == c->head)
         client_flush_slots(c);
     proxy_client_mark_dirty(c);
@@ -608,9 +618,10 @@ static void client_dispatch_routed(struct proxy_client *c, struct resp_request *
                                    struct proxy_cmd_props props);
 
 /* HELLO: RESP3 passes to Redis in phase redis (the client is on its own
- * connection by then, and the scanner frames RESP3); the store speaks RESP2
- * only. AUTH inside HELLO is checked here when ferry has its own password,
- * and the rest goes where the phase says. */
+ * connection by then, and the scanner frames RESP3); in raft-only the node
+ * converts the store's RESP2 replies (resp/resp3.c). AUTH inside HELLO is
+ * checked here when ferry has its own password, and the rest goes where the
+ * phase says. */
 static void client_hello(struct proxy_client *c, struct resp_request *r,
                          struct proxy_cmd_props props)
 {
@@ -620,8 +631,7 @@ static void client_hello(struct proxy_client *c, struct resp_request *r,
             proxy_client_reply_error(c, "ERR Protocol version is not an integer or out of range");
             return;
         }
-        /* RESP3 only where Redis answers: the store speaks RESP2. */
-        if (ver != 2 && !(ver == 3 && c->srv->cfg.phase == PROXY_PHASE_REDIS)) {
+        if (ver != 2 && ver != 3) {
             proxy_client_reply_error(c, "NOPROTO unsupported protocol version");
             return;
         }

@@ -27,6 +27,7 @@ struct proxy_slot {
     struct proxy_slot *next;
     uint8_t kind;          /* enum proxy_slot_kind */
     uint8_t filled;        /* LOCAL: the reply is in buf; RAW: the stream ended */
+    uint8_t shape;         /* LOCAL: enum resp3_shape to convert its reply by */
     uint32_t expect;       /* UPSTREAM: replies still to come */
     struct proxy_upstream *up; /* UPSTREAM: the connection they come on */
     struct evbuffer *buf;  /* replies held while an earlier slot is unanswered */
@@ -90,6 +91,10 @@ struct proxy_client {
     unsigned db_selected : 1;
     unsigned named : 1;
     unsigned resp3 : 1;            /* HELLO 3: its replies are RESP3 */
+    /* The enum resp3_shape of the reply to the request being served by the
+     * node, for a RESP3 client: slots reserved meanwhile take it, and their
+     * store (RESP2) replies are converted when filled. */
+    uint8_t reply_shape;
     unsigned killed : 1;           /* CLIENT KILL: closed at the next flush */
     uint64_t created_ms;
     char addr[64];                 /* the peer, ip:port */

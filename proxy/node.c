@@ -534,7 +534,12 @@ static void node_exec_finish(struct node_op *op, int ok)
             resp_scanner_init(&sc);
             if (resp_scanner_scan(&sc, src->data + *off, src->len - *off, &used) != RESP_OK)
                 break;
-            resp_buf_append(&op->reply, src->data + *off, used);
+            const struct node_argv *a = &op->queued[i];
+            if (op->c && op->c->resp3)
+                resp3_convert(resp3_shape_of(a->argc, a->argv, a->len), src->data + *off, used,
+                              &op->reply);
+            else
+                resp_buf_append(&op->reply, src->data + *off, used);
             *off += used;
         }
     }
@@ -901,7 +906,7 @@ static void node_client_line(struct proxy_client *c, struct resp_buf *out, uint6
                      "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 "
                      "sub=%d psub=%d ssub=%d multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
                      "rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default "
-                     "redir=-1 resp=2\n",
+                     "redir=-1 resp=%d\n",
                      (unsigned long long)proxy_client_id(c), c->addr, c->laddr, c->fd,
                      nc->name ? nc->name : "", (unsigned long long)((now - c->created_ms) / 1000),
                      (unsigned long long)((now - c->last_active_ms) / 1000),
@@ -909,7 +914,8 @@ static void node_client_line(struct proxy_client *c, struct resp_buf *out, uint6
                      : nc->in_multi                     ? "x"
                      : proxy_pubsub_subscribed(nc->pubsub) ? "P"
                                                         : "N",
-                     sub, psub, ssub, nc->in_multi ? nc->nqueued : -1, nc->last_cmd ? nc->last_cmd->name : "NULL");
+                     sub, psub, ssub, nc->in_multi ? nc->nqueued : -1,
+                     nc->last_cmd ? nc->last_cmd->name : "NULL", c->resp3 ? 3 : 2);
     resp_buf_append(out, line, (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));
 }
 
@@ -1415,6 +1421,9 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
     } else if (proxy_arg_is(name, nl, "hello")) {
         /* Version checks and AUTH were done by the proxy core. */
         struct node_client *nc = node_client_get(c);
+        int proto = c->resp3 ? 3 : 2;
+        if (argc >= 2)
+            proto = len[1] == 1 && argv[1][0] == '3' ? 3 : 2;
         for (int i = 2; i < argc; i++) {
             if (proxy_arg_is(argv[i], len[i], "setname") && i + 1 < argc) {
                 for (size_t k = 0; k < len[i + 1]; k++) {
@@ -1435,13 +1444,15 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
                 return 1;
             }
         }
+        /* Switched now: this reply is the first in the new protocol. */
+        c->resp3 = proto == 3;
         resp_add_array(out, 14);
         resp_add_bulk_str(out, "server");
         resp_add_bulk_str(out, "redis");
         resp_add_bulk_str(out, "version");
         resp_add_bulk_str(out, PROXY_REDIS_VERSION);
         resp_add_bulk_str(out, "proto");
-        resp_add_int(out, 2);
+        resp_add_int(out, proto);
         resp_add_bulk_str(out, "id");
         resp_add_int(out, (long long)proxy_client_id(c));
         resp_add_bulk_str(out, "mode");
@@ -1513,6 +1524,8 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     }
     const char *name = argv[0];
     size_t nl = len[0];
+    if (c->resp3 || proxy_arg_is(name, nl, "hello")) /* HELLO 3 answers in RESP3 */
+        c->reply_shape = (uint8_t)resp3_shape_of(argc, argv, len);
     const struct resp_command *rcmd = resp_command_lookup(name, nl);
     if (rcmd) {
         const struct resp_command *sub =
@@ -1526,7 +1539,9 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node_reply_buf(c, out);
         return;
     }
-    if (rcmd && proxy_pubsub_subscribed(nc->pubsub) && !node_subscribed_may_run(name, nl)) {
+    /* RESP3 has no subscribed mode: pushes cannot be taken for replies. */
+    if (rcmd && !c->resp3 && proxy_pubsub_subscribed(nc->pubsub) &&
+        !node_subscribed_may_run(name, nl)) {
         resp_add_errorf(out, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
                              "PING / QUIT / RESET are allowed in this context",
                         nc->last_cmd->name);
@@ -1602,6 +1617,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node_discard(nc);
         free(nc->name);
         nc->name = NULL;
+        c->resp3 = 0;
         node_unwatch_reply(c, "+RESET\r\n");
         return;
     }
@@ -1619,7 +1635,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node_reply_buf(c, out);
         return;
     }
-    if (!nc->in_multi && (pubsub || (proxy_pubsub_subscribed(nc->pubsub) &&
+    if (!nc->in_multi && (pubsub || (!c->resp3 && proxy_pubsub_subscribed(nc->pubsub) &&
                                      proxy_arg_is(name, nl, "ping")))) {
         if (nc->pending && proxy_pubsub_is_publish(name, nl)) {
             /* After the client's writes are committed, so that a

@@ -229,7 +229,11 @@ static void ps_deliver(struct proxy_client *c, const struct resp_buf *msg)
 {
     if (proxy_client_killed(c))
         return;
-    if (proxy_client_push_bytes(c, msg->data, msg->len) > PS_OUTPUT_LIMIT) {
+    /* The same message in RESP3 is a push: only its first byte differs. */
+    if (c->resp3)
+        proxy_client_push_bytes(c, ">", 1);
+    size_t skip = c->resp3 ? 1 : 0;
+    if (proxy_client_push_bytes(c, msg->data + skip, msg->len - skip) > PS_OUTPUT_LIMIT) {
         proxy_log_warning("client %s: disconnected, over %u MB of pub/sub messages not read",
                           c->addr, PS_OUTPUT_LIMIT >> 20);
         proxy_client_kill(c);

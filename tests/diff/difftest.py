@@ -97,6 +97,20 @@ class Conn:
             if n < 0:
                 return ("*", None)
             return ("*", [self._read(raw) for _ in range(n)])
+        # RESP3 (--resp3): the type is kept, so that comparing values
+        # compares types too; a map's items come flat, as RESP2's.
+        if t in (b"~", b">"):
+            return (t.decode(), [self._read(raw) for _ in range(int(rest))])
+        if t == b"%":
+            return ("%", [self._read(raw) for _ in range(2 * int(rest))])
+        if t == b"_":
+            return ("_", None)
+        if t in (b",", b"#", b"("):
+            return (t.decode(), rest)
+        if t == b"=":
+            data = self.r.read(int(rest) + 2)
+            raw.append(data)
+            return ("=", data[:-2])
         raise RuntimeError("%s sent a bad reply line %r" % (self.name, line))
 
 
@@ -141,6 +155,16 @@ class Servers:
                                                stderr=open(os.path.join(self.tmp, "ferry.log"), "wb")))
             self.target = Conn.tcp(fport, "ferry")
             self.target2 = Conn.tcp(fport, "ferry")
+        # The commands under test go on redis/target (and redis2/target2);
+        # the test's own reads (contents, resyncs, store snapshots) on
+        # hredis/htarget, which stay RESP2.
+        self.hredis, self.htarget = self.redis, self.target
+        if args.resp3:
+            self.hredis, self.htarget = Conn.tcp(rport, "redis"), Conn.tcp(fport, "ferry")
+            for c in (self.redis, self.redis2, self.target, self.target2):
+                raw, v = c.call([b"HELLO", b"3"])
+                if v[0] != "%":
+                    raise RuntimeError("%s refused HELLO 3: %r" % (c.name, raw))
 
     def stop(self):
         for p in self.procs:
@@ -159,34 +183,34 @@ class Servers:
 # ------------------------------------------------------------------ comparing
 
 def items(v):
-    return v[1] if v[0] == "*" and v[1] is not None else None
+    return v[1] if v[0] in ("*", "~", "%", ">") and v[1] is not None else None
 
 
 def raw_of(v):
     t, x = v
-    if t in ("+", "-"):
+    if t in ("+", "-", ",", "#", "(", "="):
         return t.encode() + x
     if t == ":":
         return b":%d" % x
     if t == "$":
         return b"$-" if x is None else b"$" + x
     if x is None:
-        return b"*-"
-    return b"*[" + b",".join(raw_of(e) for e in x) + b"]"
+        return t.encode() + b"-"
+    return t.encode() + b"[" + b",".join(raw_of(e) for e in x) + b"]"
 
 
 def norm_set(v):
     it = items(v)
     if it is None:
         return raw_of(v)
-    return sorted(raw_of(e) for e in it)
+    return [v[0]] + sorted(raw_of(e) for e in it)
 
 
 def norm_pairs(v):
     it = items(v)
     if it is None or len(it) % 2:
         return raw_of(v)
-    return sorted((raw_of(it[i]), raw_of(it[i + 1])) for i in range(0, len(it), 2))
+    return [v[0]] + sorted((raw_of(it[i]), raw_of(it[i + 1])) for i in range(0, len(it), 2))
 
 
 def scan_all(conn, argv):
@@ -253,14 +277,16 @@ def check_random(cmd, ra, va, rb, vb, before):
         if vb[1] is not None and (coll is None or vb[1] not in coll):
             raise Mismatch("element not in the collection", ra, rb)
         return
-    if va[0] == "*":
+    if va[0] in ("*", "~"):
         a, b = items(va), items(vb)
         if (a is None) != (b is None) or (a is not None and len(a) != len(b)):
             raise Mismatch("count", ra, rb)
         if not b:
             return
         withv = len(cmd.argv) == 4 and name in (b"HRANDFIELD", b"ZRANDMEMBER")
-        els = [e[1] for e in b]
+        els = []
+        for e in b:  # RESP3 gives [field, value] pairs
+            els += [x[1] for x in e[1]] if e[0] == "*" else [e[1]]
         if withv:
             ps = [(els[i], els[i + 1]) for i in range(0, len(els), 2)]
             for m, v in ps:
@@ -283,7 +309,7 @@ def check_random(cmd, ra, va, rb, vb, before):
 def resync(srv, key):
     """After SPOP the two stores hold different members: copy redis's state
     of key to the target."""
-    r, t = srv.redis, srv.target
+    r, t = srv.hredis, srv.htarget
     typ, coll = contents(r, key)
     if typ not in (b"set", b"none"):
         return
@@ -306,7 +332,7 @@ def mixed_skiplist(conn, key):
 
 
 def resync_zset(srv, key):
-    r, t = srv.redis, srv.target
+    r, t = srv.hredis, srv.htarget
     if r.call([b"TYPE", key])[1][1] not in (b"zset", b"none"):
         return
     it = r.call([b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"])[1][1]
@@ -378,14 +404,14 @@ def run_sort(srv, cmd):
     if va[0] == ":":
         if ra != rb:
             raise Mismatch("reply", ra, rb)
-        got = [srv.redis.call([b"LRANGE", store, b"0", b"-1"])[1],
-               srv.target.call([b"LRANGE", store, b"0", b"-1"])[1]]
+        got = [srv.hredis.call([b"LRANGE", store, b"0", b"-1"])[1],
+               srv.htarget.call([b"LRANGE", store, b"0", b"-1"])[1]]
         if not limit and norm_set(got[0]) != norm_set(got[1]):
             raise Mismatch("stored sort result", raw_of(got[0]), raw_of(got[1]))
-        srv.target.call([b"DEL", store])
+        srv.htarget.call([b"DEL", store])
         els = [e[1] for e in items(got[0]) or []]
         if els:
-            srv.target.call([b"RPUSH", store] + els)
+            srv.htarget.call([b"RPUSH", store] + els)
         return
     if limit:
         if len(items(va) or []) != len(items(vb) or []):
@@ -414,9 +440,9 @@ def run_one(srv, cmd):
     # source is argv[2]); what such a range wrote is copied to the target.
     stores = name == b"ZRANGESTORE"
     writes = stores or name == b"ZREMRANGEBYLEX"
-    undefined_lex = cmd.kind == "lex" and mixed_skiplist(srv.redis, cmd.argv[2 if stores else 1])
+    undefined_lex = cmd.kind == "lex" and mixed_skiplist(srv.hredis, cmd.argv[2 if stores else 1])
     if cmd.kind == "random" and name != b"RANDOMKEY":
-        before = contents(srv.redis, cmd.argv[1])
+        before = contents(srv.hredis, cmd.argv[1])
     ra, va = srv.redis.call(cmd.argv)
     rb, vb = srv.target.call(cmd.argv)
     if cmd.kind == "exact":
@@ -587,7 +613,7 @@ def snapshot(conn):
 
 
 def compare_stores(srv):
-    a, b = snapshot(srv.redis), snapshot(srv.target)
+    a, b = snapshot(srv.hredis), snapshot(srv.htarget)
     if a != b:
         diff = sorted(set(a) ^ set(b)) + sorted(k for k in set(a) & set(b) if a[k] != b[k])
         k = diff[0]
@@ -658,7 +684,11 @@ def main():
     ap.add_argument("--redis-server", default="redis-server")
     ap.add_argument("--no-tx", action="store_true")
     ap.add_argument("--no-minimize", action="store_true")
+    ap.add_argument("--resp3", action="store_true",
+                    help="the commands under test speak RESP3 (HELLO 3); needs --ferry")
     args = ap.parse_args()
+    if args.resp3 and not args.ferry:
+        ap.error("--resp3 needs --ferry")
     if not args.ferry and not args.pipe:
         ap.error("--ferry or --pipe is required")
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")

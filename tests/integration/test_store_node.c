@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "resp/resp.h"
 #include "tests/support/support.h"
 
 static struct support_proc ferry;
@@ -558,16 +559,177 @@ Test(store_node, a_large_value_leaves_no_large_buffers_behind)
 #endif
 }
 
-/* The store answers in RESP2 only. */
-Test(store_node, hello_3_gets_noproto_and_hello_2_works)
+/* One whole reply from a raw connection (its framing found by the resp
+ * scanner); returns its length. */
+static size_t read_reply(int fd, char *buf, size_t cap)
+{
+    struct resp_scanner sc;
+    resp_scanner_init(&sc);
+    size_t have = 0, scanned = 0;
+    for (;;) {
+        size_t used;
+        int rc = resp_scanner_scan(&sc, buf + scanned, have - scanned, &used);
+        cr_assert_neq(rc, RESP_ERR, "not RESP: %.*s", (int)have, buf);
+        if (rc == RESP_OK)
+            return scanned + used;
+        scanned += used;
+        cr_assert_lt(have, cap, "reply over %zu bytes", cap);
+        ssize_t r = recv(fd, buf + have, cap - have, 0);
+        cr_assert_gt(r, 0, "connection closed or timed out after %zu bytes", have);
+        have += (size_t)r;
+    }
+}
+
+static int cmp_lines(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The reply's lines, sorted, joined by \n. */
+static size_t sorted_lines(char *buf, size_t n, char *out)
+{
+    static char *lines[1 << 16];
+    size_t k = 0, o = 0;
+    buf[n] = 0;
+    for (char *save, *l = strtok_r(buf, "\r\n", &save); l; l = strtok_r(NULL, "\r\n", &save)) {
+        cr_assert_lt(k, sizeof(lines) / sizeof(lines[0]));
+        lines[k++] = l;
+    }
+    qsort(lines, k, sizeof(lines[0]), cmp_lines);
+    for (size_t i = 0; i < k; i++)
+        o += (size_t)sprintf(out + o, "%s\n", lines[i]);
+    return o;
+}
+
+/* Sends cmd (inline) to both connections and checks that ferry's reply is
+ * Redis's, byte for byte; or, with any_order, line for line in any order
+ * (subcommands come in the order of a Redis dict, which differs from one
+ * Redis process to another). */
+static void expect_same_as(int redis, int fer, const char *cmd, int any_order)
+{
+    static char a[1 << 20], b[1 << 20], sa[1 << 20], sb[1 << 20];
+    raw_cmd(redis, cmd);
+    raw_cmd(fer, cmd);
+    size_t na = read_reply(redis, a, sizeof(a) - 1), nb = read_reply(fer, b, sizeof(b) - 1);
+    if (any_order) {
+        na = sorted_lines(a, na, sa);
+        nb = sorted_lines(b, nb, sb);
+        memcpy(a, sa, na);
+        memcpy(b, sb, nb);
+    }
+    cr_assert(na == nb && memcmp(a, b, na) == 0, "%s\nredis: %.*s\nferry: %.*s", cmd, (int)na,
+              a, (int)nb, b);
+}
+
+static void expect_same(int redis, int fer, const char *cmd)
+{
+    expect_same_as(redis, fer, cmd, 0);
+}
+
+/* HELLO's reply with the connection id taken out (it differs). */
+static void hello_without_id(int fd, const char *cmd, char *out, size_t cap)
+{
+    raw_cmd(fd, cmd);
+    size_t n = read_reply(fd, out, cap - 1);
+    out[n] = 0;
+    char *id = strstr(out, "$2\r\nid\r\n:");
+    cr_assert(id != NULL, "%s: %s", cmd, out);
+    char *end = strstr(id + 9, "\r\n");
+    memmove(id, end, strlen(end) + 1);
+}
+
+/* RESP3 from the store: the data commands' shapes are checked against Redis
+ * by the differential test (difftest.py --resp3); these are the node's own
+ * replies and the protocol switch itself. */
+Test(store_node, resp3_replies_are_redis_s)
+{
+    struct support_proc redis;
+    cr_assert_eq(support_redis_start(&redis, NULL), 0);
+    start_ferry(NULL);
+    int r = support_raw_connect(redis.port), f = support_raw_connect(ferry.port);
+    char hr[1024], hf[1024];
+    static const char *const hellos[] = {"HELLO 3\r\n", "HELLO\r\n", "HELLO 2\r\n",
+                                         "HELLO 3 SETNAME x\r\n"};
+    for (size_t i = 0; i < sizeof(hellos) / sizeof(hellos[0]); i++) {
+        hello_without_id(r, hellos[i], hr, sizeof(hr));
+        hello_without_id(f, hellos[i], hf, sizeof(hf));
+        cr_assert_str_eq(hf, hr, "%s", hellos[i]);
+    }
+    /* Every command's COMMAND INFO and DOCS: sets and maps all the way down. */
+    for (int i = 0; i < resp_ncommands; i++) {
+        char cmd[128];
+        int any_order = resp_commands[i].nsub > 0;
+        snprintf(cmd, sizeof(cmd), "COMMAND INFO %s\r\n", resp_commands[i].name);
+        expect_same_as(r, f, cmd, any_order);
+        snprintf(cmd, sizeof(cmd), "COMMAND DOCS %s\r\n", resp_commands[i].name);
+        expect_same_as(r, f, cmd, any_order);
+    }
+    expect_same(r, f, "COMMAND INFO get nosuch set\r\n");
+    expect_same(r, f, "BLPOP nokey 0.01\r\n");
+    expect_same(r, f, "HSET h f v\r\n");
+    expect_same(r, f, "MULTI\r\n");
+    expect_same(r, f, "HGETALL h\r\n");
+    expect_same(r, f, "ZSCORE nokey m\r\n");
+    expect_same(r, f, "EXEC\r\n");
+    expect_same(r, f, "CONFIG GET nosuchparameter\r\n");
+    /* ferry's own parameters: a map too. */
+    char buf[8192], want[128];
+    raw_cmd(f, "CONFIG GET port\r\n");
+    buf[read_reply(f, buf, sizeof(buf) - 1)] = 0;
+    snprintf(want, sizeof(want), "%d", ferry.port);
+    snprintf(want, sizeof(want), "%%1\r\n$4\r\nport\r\n$%zu\r\n%d\r\n", strlen(want), ferry.port);
+    cr_assert_str_eq(buf, want);
+    /* Verbatim strings, as Redis writes INFO and CLIENT LIST in RESP3. */
+    raw_cmd(f, "INFO server\r\n");
+    size_t n = read_reply(f, buf, sizeof(buf) - 1);
+    buf[n] = 0;
+    cr_assert(buf[0] == '=' && strstr(buf, "\r\ntxt:# Server\r\n") != NULL, "%s", buf);
+    cr_assert_eq(strtol(buf + 1, NULL, 10), (long)(n - (size_t)(strstr(buf, "txt:") - buf) - 2));
+    raw_cmd(f, "CLIENT INFO\r\n");
+    n = read_reply(f, buf, sizeof(buf) - 1);
+    buf[n] = 0;
+    cr_assert(strncmp(buf, "=", 1) == 0 && strstr(buf, "\r\ntxt:id=") && strstr(buf, " resp=3\n"),
+              "%s", buf);
+    /* RESET goes back to RESP2. */
+    expect_same(r, f, "RESET\r\n");
+    expect_same(r, f, "HGETALL nokey\r\n");
+    expect_same(r, f, "BLPOP nokey 0.01\r\n");
+    close(r);
+    close(f);
+    support_proc_stop(&redis);
+}
+
+/* RESP3 has no subscribed mode: confirmations and messages are pushes, and
+ * a subscriber may run any command. A RESP2 subscriber beside it is
+ * unchanged. */
+Test(store_node, resp3_subscribers_get_pushes_and_may_run_any_command)
 {
     start_ferry(NULL);
+    int s = support_raw_connect(ferry.port), old = support_raw_connect(ferry.port);
+    char buf[1024];
+    raw_cmd(s, "HELLO 3\r\n");
+    read_reply(s, buf, sizeof(buf));
+    raw_cmd(s, "SUBSCRIBE a b\r\nPSUBSCRIBE a*\r\nPING\r\nGET k\r\n");
+    expect_raw(s, ">3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"
+                  ">3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n"
+                  ">3\r\n$10\r\npsubscribe\r\n$2\r\na*\r\n:3\r\n+PONG\r\n_\r\n");
+    raw_cmd(old, "SUBSCRIBE a\r\n");
+    expect_raw(old, "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n");
     redisContext *c = support_connect(ferry.port);
-    support_expect_str(c, REDIS_REPLY_ERROR, "NOPROTO unsupported protocol version", "HELLO 3");
-    redisReply *r = redisCommand(c, "HELLO 2");
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 14);
-    freeReplyObject(r);
-    support_expect_str(c, REDIS_REPLY_STRING, "v", "ECHO v");
+    support_expect_int(c, 3, "PUBLISH a hi");
+    expect_raw(s, ">3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n"
+                  ">4\r\n$8\r\npmessage\r\n$2\r\na*\r\n$1\r\na\r\n$2\r\nhi\r\n");
+    expect_raw(old, "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n");
+    raw_cmd(s, "UNSUBSCRIBE\r\nPUNSUBSCRIBE\r\nUNSUBSCRIBE\r\nSSUBSCRIBE q\r\n");
+    expect_raw(s, ">3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:2\r\n"
+                  ">3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:1\r\n"
+                  ">3\r\n$12\r\npunsubscribe\r\n$2\r\na*\r\n:0\r\n"
+                  ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n"
+                  ">3\r\n$10\r\nssubscribe\r\n$1\r\nq\r\n:1\r\n");
+    support_expect_int(c, 1, "SPUBLISH q m");
+    expect_raw(s, ">3\r\n$8\r\nsmessage\r\n$1\r\nq\r\n$1\r\nm\r\n");
+    close(s);
+    close(old);
     redisFree(c);
 }
 
