@@ -277,12 +277,13 @@ void proxy_slot_fill(struct proxy_client *c, struct proxy_slot *s, const char *r
         return;
     }
     if (s->shape != RESP3_NONE) {
-        struct resp_buf conv = {0};
+        static struct resp_buf conv; /* one loop thread: reused, not reallocated */
+        resp_buf_reset(&conv);
         if (resp3_convert(s->shape, reply, len, &conv) == 0)
             evbuffer_add(proxy_client_slot_dest(c, s), conv.data, conv.len);
         else /* not whole RESP: a bug, but the client still gets an answer */
             evbuffer_add(proxy_client_slot_dest(c, s), reply, len);
-        resp_buf_fini(&conv);
+        resp_buf_reset_shrink(&conv, 64 * 1024);
     } else {
         evbuffer_add(proxy_client_slot_dest(c, s), reply, len);
     }
