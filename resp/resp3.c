@@ -269,6 +269,10 @@ static int copy_pairs(struct conv *cv, int doubles)
         return 0;
     if (n < 0)
         return 1;
+    if (n % 2) { /* not pairs: as it is */
+        put_header(cv->out, '*', n);
+        return copy_values(cv, n);
+    }
     put_header(cv->out, '*', n / 2);
     for (long long i = 0; i + 1 < n; i += 2) {
         put_header(cv->out, '*', 2);
@@ -286,6 +290,8 @@ static int copy_as(struct conv *cv, char type)
         return 0;
     if (n < 0)
         return 1;
+    if (type == '%' && n % 2)
+        type = '*'; /* not pairs: an array still */
     put_header(cv->out, type, type == '%' ? n / 2 : n);
     return copy_values(cv, n);
 }
@@ -301,6 +307,10 @@ static int copy_map_with(struct conv *cv, value_fn value)
         return 0;
     if (n < 0)
         return 1;
+    if (n % 2) { /* not pairs: as it is */
+        put_header(cv->out, '*', n);
+        return copy_values(cv, n);
+    }
     put_header(cv->out, '%', n / 2);
     for (long long i = 0; i + 1 < n; i += 2) {
         char type;

@@ -164,6 +164,7 @@ class Servers:
             for c in (self.redis, self.redis2, self.target, self.target2):
                 raw, v = c.call([b"HELLO", b"3"])
                 if v[0] != "%":
+                    self.stop()  # the caller has no Servers to stop yet
                     raise RuntimeError("%s refused HELLO 3: %r" % (c.name, raw))
 
     def stop(self):

@@ -69,6 +69,10 @@ Test(resp3, aggregates_change_type)
     expect(RESP3_MAP, "*4\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$1\r\nw\r\n",
            "%2\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$1\r\nw\r\n");
     expect(RESP3_MAP, "*0\r\n", "%0\r\n");
+    /* An odd count is no map or list of pairs: it stays an array. */
+    expect(RESP3_MAP, "*1\r\n$1\r\nf\r\n", "*1\r\n$1\r\nf\r\n");
+    expect(RESP3_SCORED, "*1\r\n$1\r\nf\r\n", "*1\r\n$1\r\nf\r\n");
+    expect(RESP3_COMMAND_DOCS, "*1\r\n$1\r\nf\r\n", "*1\r\n$1\r\nf\r\n");
     expect(RESP3_SET, "*2\r\n$1\r\ny\r\n$1\r\nx\r\n", "~2\r\n$1\r\ny\r\n$1\r\nx\r\n");
     expect(RESP3_DOUBLE, "$3\r\n2.5\r\n", ",2.5\r\n");
     expect(RESP3_DOUBLE, "$-1\r\n", "_\r\n");
