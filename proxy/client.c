@@ -255,6 +255,10 @@ struct proxy_slot *proxy_client_reserve(struct proxy_client *c)
 {
     struct proxy_slot *s = slot_new(PROXY_SLOT_LOCAL);
     s->shape = c->resp3 ? c->reply_shape : RESP3_NONE;
+    /* A request's shape is for the one slot it reserves; the proxy's own
+     * replies after it (AUTH's, say) only have nulls to convert. */
+    if (c->reply_shape != RESP3_NONE)
+        c->reply_shape = RESP3_PLAIN;
     c->unfilled++;
     if (c->gone)
         return s; /* never queued: fill only frees it */

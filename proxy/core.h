@@ -92,8 +92,9 @@ struct proxy_client {
     unsigned named : 1;
     unsigned resp3 : 1;            /* HELLO 3: its replies are RESP3 */
     /* The enum resp3_shape of the reply to the request being served by the
-     * node, for a RESP3 client: slots reserved meanwhile take it, and their
-     * store (RESP2) replies are converted when filled. */
+     * node, for a RESP3 client: the slot it reserves takes it (it is then
+     * RESP3_PLAIN again), and its store (RESP2) reply is converted when
+     * filled. 0 in phase redis, where Redis answers in RESP3 itself. */
     uint8_t reply_shape;
     unsigned killed : 1;           /* CLIENT KILL: closed at the next flush */
     uint64_t created_ms;
