@@ -13,6 +13,7 @@
 #include "tests/support/support.h"
 
 static struct support_proc ferry;
+static struct support_proc real_redis; /* for tests that compare with Redis */
 
 static void start_ferry(const char *const *extra)
 {
@@ -27,6 +28,7 @@ static void start_ferry(const char *const *extra)
 static void stop_ferry(void)
 {
     support_proc_stop(&ferry);
+    support_proc_stop(&real_redis);
 }
 
 static void expect_raw(int fd, const char *want)
@@ -643,10 +645,9 @@ static void hello_without_id(int fd, const char *cmd, char *out, size_t cap)
  * replies and the protocol switch itself. */
 Test(store_node, resp3_replies_are_redis_s)
 {
-    struct support_proc redis;
-    cr_assert_eq(support_redis_start(&redis, NULL), 0);
+    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
     start_ferry(NULL);
-    int r = support_raw_connect(redis.port), f = support_raw_connect(ferry.port);
+    int r = support_raw_connect(real_redis.port), f = support_raw_connect(ferry.port);
     char hr[1024], hf[1024];
     static const char *const hellos[] = {"HELLO 3\r\n", "HELLO\r\n", "HELLO 2\r\n",
                                          "HELLO 3 SETNAME x\r\n"};
@@ -696,7 +697,6 @@ Test(store_node, resp3_replies_are_redis_s)
     expect_same(r, f, "BLPOP nokey 0.01\r\n");
     close(r);
     close(f);
-    support_proc_stop(&redis);
 }
 
 /* RESP3 has no subscribed mode: confirmations and messages are pushes, and
