@@ -242,58 +242,93 @@ static int copy_double(struct conv *cv)
     return 1;
 }
 
-/* An array whose header is replaced: the RESP3 type and item count; or, for
- * anything but a non-null array, the value as it is. Returns the RESP2
- * item count through items, -1 when it was copied. */
-static int retype_array(struct conv *cv, long long *items)
+/* Opens a value of type `want` (an array or a bulk) for conversion: its
+ * header is consumed and its count or length returned in *n; anything else
+ * (another type, a null) is copied as it is, with *n = -1. 0 on bad input. */
+static int open_typed(struct conv *cv, char want, long long *n)
 {
     char type;
-    long long n;
-    *items = -1;
-    if (!peek(cv, &type, &n))
+    if (!peek(cv, &type, n))
         return 0;
-    if (type != '*' || n < 0)
+    if (type != want || *n < 0) {
+        *n = -1;
         return copy_value(cv);
+    }
     skip_line(cv);
-    *items = n;
+    return 1;
+}
+
+/* An array as an aggregate of `type` whose items are each converted by
+ * `item` (told its index and the count); anything else as it is. */
+typedef int (*item_fn)(struct conv *cv, long long i, long long n);
+
+static int each_item(struct conv *cv, char type, item_fn item)
+{
+    long long n;
+    if (!open_typed(cv, '*', &n))
+        return 0;
+    if (n < 0)
+        return 1;
+    put_header(cv->out, type, n);
+    for (long long i = 0; i < n; i++)
+        if (!item(cv, i, n))
+            return 0;
+    return 1;
+}
+
+static int item_value(struct conv *cv, long long i, long long n)
+{
+    (void)i;
+    (void)n;
+    return copy_value(cv);
+}
+
+static int item_double(struct conv *cv, long long i, long long n)
+{
+    (void)i;
+    (void)n;
+    return copy_double(cv);
+}
+
+/* [member, score] and [key, member, score]: the score is last. */
+static int item_last_double(struct conv *cv, long long i, long long n)
+{
+    return i == n - 1 ? copy_double(cv) : copy_value(cv);
+}
+
+/* A flat array of pairs, opened: its pair count in *pairs, or -1 when it
+ * was copied as it is (not an array, or an odd count: no pairs). */
+static int open_pairs(struct conv *cv, long long *pairs)
+{
+    long long n;
+    *pairs = -1;
+    if (!open_typed(cv, '*', &n))
+        return 0;
+    if (n >= 0 && n % 2) {
+        put_header(cv->out, '*', n);
+        return copy_values(cv, n);
+    }
+    if (n >= 0)
+        *pairs = n / 2;
     return 1;
 }
 
 /* A flat member, score, member, score ... array as [member, double] pairs
- * (pairs = 1, doubles = 1), or a flat field, value ... array as [field,
- * value] pairs (doubles = 0). */
+ * (doubles = 1), or a flat field, value ... array as [field, value] pairs
+ * (doubles = 0). */
 static int copy_pairs(struct conv *cv, int doubles)
 {
     long long n;
-    if (!retype_array(cv, &n))
+    if (!open_pairs(cv, &n))
         return 0;
-    if (n < 0)
-        return 1;
-    if (n % 2) { /* not pairs: as it is */
+    if (n >= 0)
         put_header(cv->out, '*', n);
-        return copy_values(cv, n);
-    }
-    put_header(cv->out, '*', n / 2);
-    for (long long i = 0; i + 1 < n; i += 2) {
+    for (long long i = 0; i < n; i++) {
         put_header(cv->out, '*', 2);
         if (!copy_value(cv) || !(doubles ? copy_double(cv) : copy_value(cv)))
             return 0;
     }
     return 1;
-}
-
-/* An array as a RESP3 aggregate of another type; a map counts pairs. */
-static int copy_as(struct conv *cv, char type)
-{
-    long long n;
-    if (!retype_array(cv, &n))
-        return 0;
-    if (n < 0)
-        return 1;
-    if (type == '%' && n % 2)
-        type = '*'; /* not pairs: an array still */
-    put_header(cv->out, type, type == '%' ? n / 2 : n);
-    return copy_values(cv, n);
 }
 
 /* A flat name, value, ... array as a map whose values are converted by
@@ -303,16 +338,11 @@ typedef int (*value_fn)(struct conv *cv, const char *name, size_t len);
 static int copy_map_with(struct conv *cv, value_fn value)
 {
     long long n;
-    if (!retype_array(cv, &n))
+    if (!open_pairs(cv, &n))
         return 0;
-    if (n < 0)
-        return 1;
-    if (n % 2) { /* not pairs: as it is */
-        put_header(cv->out, '*', n);
-        return copy_values(cv, n);
-    }
-    put_header(cv->out, '%', n / 2);
-    for (long long i = 0; i + 1 < n; i += 2) {
+    if (n >= 0)
+        put_header(cv->out, '%', n);
+    for (long long i = 0; i < n; i++) {
         char type;
         long long len;
         const char *name = cv->p;
@@ -323,7 +353,7 @@ static int copy_map_with(struct conv *cv, value_fn value)
         if (type == '$' && len >= 0 && nl) {
             name = nl + 1;
             nlen = (size_t)len;
-        } else if ((type == '+') && nl) {
+        } else if (type == '+' && nl) {
             name = cv->p + 1;
             nlen = (size_t)(nl - 1 - name);
         }
@@ -333,6 +363,13 @@ static int copy_map_with(struct conv *cv, value_fn value)
     return 1;
 }
 
+static int plain_value(struct conv *cv, const char *name, size_t len)
+{
+    (void)name;
+    (void)len;
+    return copy_value(cv);
+}
+
 static int name_is(const char *name, size_t len, const char *word)
 {
     return len == strlen(word) && memcmp(name, word, len) == 0;
@@ -340,7 +377,6 @@ static int name_is(const char *name, size_t len, const char *word)
 
 /* COMMAND INFO's key specs and COMMAND DOCS's entries are maps in RESP3,
  * with their flag lists as sets, the way Redis 7.0 writes them. */
-static int keyspec_value(struct conv *cv, const char *name, size_t len);
 static int search_value(struct conv *cv, const char *name, size_t len)
 {
     if (name_is(name, len, "spec"))
@@ -351,78 +387,47 @@ static int search_value(struct conv *cv, const char *name, size_t len)
 static int keyspec_value(struct conv *cv, const char *name, size_t len)
 {
     if (name_is(name, len, "flags"))
-        return copy_as(cv, '~');
+        return each_item(cv, '~', item_value);
     if (name_is(name, len, "begin_search") || name_is(name, len, "find_keys"))
         return copy_map_with(cv, search_value);
     return copy_value(cv);
 }
 
-static int command_info_entry(struct conv *cv);
-
-/* A set whose members are each copied by `member`. */
-static int copy_set_of(struct conv *cv, int (*member)(struct conv *cv))
+static int item_keyspec(struct conv *cv, long long i, long long n)
 {
-    long long n;
-    if (!retype_array(cv, &n))
-        return 0;
-    if (n < 0)
-        return 1;
-    put_header(cv->out, '~', n);
-    for (long long i = 0; i < n; i++)
-        if (!member(cv))
-            return 0;
-    return 1;
-}
-
-static int keyspec_map(struct conv *cv)
-{
+    (void)i;
+    (void)n;
     return copy_map_with(cv, keyspec_value);
 }
 
-/* An entry's subcommands: an array, or an empty set when it has none (as
- * Redis 7.0 writes them). */
-static int copy_subcommands(struct conv *cv)
+static int item_info_entry(struct conv *cv, long long i, long long n);
+
+/* A field of a COMMAND INFO entry: name, arity, flags, first, last, step,
+ * ACL categories, tips, key specs, subcommands. Flags, categories, tips and
+ * key specs are sets in Redis 7.0's RESP3; subcommands an array, or an
+ * empty set when there are none. */
+static int item_info_field(struct conv *cv, long long i, long long n)
 {
-    char type;
-    long long n;
-    if (!peek(cv, &type, &n))
-        return 0;
-    if (type == '*' && n == 0) {
-        skip_line(cv);
-        resp_buf_append(cv->out, "~0\r\n", 4);
-        return 1;
-    }
-    if (!retype_array(cv, &n))
-        return 0;
-    if (n < 0)
-        return 1;
-    put_header(cv->out, '*', n);
-    for (long long i = 0; i < n; i++)
-        if (!command_info_entry(cv))
+    (void)n;
+    if (i == 2 || i == 6 || i == 7)
+        return each_item(cv, '~', item_value);
+    if (i == 8)
+        return each_item(cv, '~', item_keyspec);
+    if (i == 9) {
+        char type;
+        long long k;
+        if (!peek(cv, &type, &k))
             return 0;
-    return 1;
+        return each_item(cv, type == '*' && k == 0 ? '~' : '*', item_info_entry);
+    }
+    return copy_value(cv);
 }
 
-/* One COMMAND INFO entry: name, arity, flags, first, last, step, ACL
- * categories, tips, key specs, subcommands; flags, categories, tips and key
- * specs are sets in Redis 7.0's RESP3. */
-static int command_info_entry(struct conv *cv)
+static int item_info_entry(struct conv *cv, long long i, long long n)
 {
-    long long n;
-    if (!retype_array(cv, &n))
-        return 0;
-    if (n < 0)
-        return 1;
-    put_header(cv->out, '*', n);
-    for (long long i = 0; i < n; i++) {
-        int ok = i == 2 || i == 6 || i == 7 ? copy_as(cv, '~')
-                 : i == 8                   ? copy_set_of(cv, keyspec_map)
-                 : i == 9                   ? copy_subcommands(cv)
-                                            : copy_value(cv);
-        if (!ok)
-            return 0;
-    }
-    return 1;
+    (void)i;
+    (void)n;
+    return each_item(cv, '*', item_info_field);
 }
 
 static int doc_value(struct conv *cv, const char *name, size_t len);
@@ -440,109 +445,79 @@ static int doc_entry(struct conv *cv, const char *name, size_t len)
 static int arg_value(struct conv *cv, const char *name, size_t len)
 {
     if (name_is(name, len, "flags"))
-        return copy_as(cv, '~');
+        return each_item(cv, '~', item_value);
     if (name_is(name, len, "arguments"))
         return doc_value(cv, name, len);
     return copy_value(cv);
 }
 
+static int item_arg(struct conv *cv, long long i, long long n)
+{
+    (void)i;
+    (void)n;
+    return copy_map_with(cv, arg_value);
+}
+
 static int doc_value(struct conv *cv, const char *name, size_t len)
 {
     if (name_is(name, len, "doc_flags") || name_is(name, len, "history"))
-        return copy_as(cv, '~');
+        return each_item(cv, '~', item_value);
     if (name_is(name, len, "subcommands"))
         return copy_map_with(cv, doc_entry);
-    if (name_is(name, len, "arguments")) {
-        long long k;
-        if (!retype_array(cv, &k))
-            return 0;
-        if (k < 0)
-            return 1;
-        put_header(cv->out, '*', k);
-        for (long long j = 0; j < k; j++)
-            if (!copy_map_with(cv, arg_value))
-                return 0;
-        return 1;
-    }
+    if (name_is(name, len, "arguments"))
+        return each_item(cv, '*', item_arg);
     return copy_value(cv);
+}
+
+/* ZMPOP's [key, [[member, score], ...]]. */
+static int item_pop(struct conv *cv, long long i, long long n)
+{
+    (void)i;
+    (void)n;
+    return each_item(cv, '*', item_last_double);
+}
+
+static int item_key_pops(struct conv *cv, long long i, long long n)
+{
+    (void)n;
+    return i == 1 ? each_item(cv, '*', item_pop) : copy_value(cv);
 }
 
 /* One top-level value of the given shape. */
 static int convert_one(struct conv *cv, int shape)
 {
-    long long n;
     switch (shape) {
     case RESP3_MAP:
-        return copy_as(cv, '%');
+        return copy_map_with(cv, plain_value);
     case RESP3_SET:
-        return copy_as(cv, '~');
+        return each_item(cv, '~', item_value);
     case RESP3_PUSH:
-        return copy_as(cv, '>');
+        return each_item(cv, '>', item_value);
     case RESP3_DOUBLE:
         return copy_double(cv);
     case RESP3_DOUBLES:
-        if (!retype_array(cv, &n))
-            return 0;
-        if (n >= 0) {
-            put_header(cv->out, '*', n);
-            for (long long i = 0; i < n; i++)
-                if (!copy_double(cv))
-                    return 0;
-        }
-        return 1;
+        return each_item(cv, '*', item_double);
     case RESP3_SCORED:
         return copy_pairs(cv, 1);
     case RESP3_PAIRS:
         return copy_pairs(cv, 0);
     case RESP3_POP:        /* [member, score] */
     case RESP3_KEY_SCORED: /* [key, member, score] */
-        if (!retype_array(cv, &n))
-            return 0;
-        if (n >= 0) {
-            put_header(cv->out, '*', n);
-            for (long long i = 0; i < n; i++)
-                if (!(i == n - 1 ? copy_double(cv) : copy_value(cv)))
-                    return 0;
-        }
-        return 1;
-    case RESP3_KEY_SCOREDS: /* [key, [[member, score], ...]] */
-        if (!retype_array(cv, &n))
-            return 0;
-        if (n == 2) {
-            put_header(cv->out, '*', 2);
-            long long k;
-            if (!copy_value(cv) || !retype_array(cv, &k))
-                return 0;
-            if (k >= 0) {
-                put_header(cv->out, '*', k);
-                for (long long i = 0; i < k; i++)
-                    if (!convert_one(cv, RESP3_POP))
-                        return 0;
-            }
-            return 1;
-        }
-        return n < 0 || copy_values(cv, n);
+        return each_item(cv, '*', item_last_double);
+    case RESP3_KEY_SCOREDS:
+        return each_item(cv, '*', item_key_pops);
     case RESP3_VERBATIM: {
-        char type;
-        if (!peek(cv, &type, &n))
+        long long n;
+        if (!open_typed(cv, '$', &n))
             return 0;
-        if (type != '$' || n < 0)
-            return copy_value(cv);
-        skip_line(cv);
+        if (n < 0)
+            return 1;
         put_header(cv->out, '=', n + 4);
         resp_buf_append(cv->out, "txt:", 4);
         return copy_payload(cv, n);
     }
     case RESP3_COMMAND_INFO:
-        if (!retype_array(cv, &n))
-            return 0;
-        if (n >= 0) {
-            put_header(cv->out, '*', n);
-            for (long long i = 0; i < n; i++)
-                if (!command_info_entry(cv))
-                    return 0;
-        }
-        return 1;
+        return each_item(cv, '*', item_info_entry);
     case RESP3_COMMAND_DOCS:
         return copy_map_with(cv, doc_entry);
     default:
