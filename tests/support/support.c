@@ -348,3 +348,16 @@ void support_rmdir(char *dir)
     free(cmd);
     free(dir);
 }
+
+int support_split(char *line, char **argv, size_t *len, int max)
+{
+    int argc = 0;
+    char *save;
+    for (char *t = strtok_r(line, " ", &save); t && argc < max; t = strtok_r(NULL, " ", &save)) {
+        if (strcmp(t, "''") == 0)
+            *t = '\0';
+        argv[argc] = t;
+        len[argc++] = strlen(t);
+    }
+    return argc;
+}

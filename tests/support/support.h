@@ -56,12 +56,15 @@ size_t support_raw_recv(int fd, char *buf, size_t n);
 /* Runs a shell command, capturing its standard output (NUL-terminated, at
  * most cap-1 bytes); returns its exit status, or -1 if it did not exit. */
 int support_run(const char *cmd, char *out, size_t cap);
-/* Resident set size of pid in KiB. */
+/* Splits line in place on spaces into at most max arguments ('' stands for
+ * an empty one); returns how many. */
+int support_split(char *line, char **argv, size_t *len, int max);
 /* A fresh directory under /tmp named after prefix (malloc'd; the test fails
  * if it cannot be made), and its removal with everything in it (frees it). */
 char *support_tmpdir(const char *prefix);
 void support_rmdir(char *dir);
 
+/* Resident set size of pid in KiB. */
 long support_rss_kb(pid_t pid);
 /* A "Field: N kB" line of /proc/pid/status (RssAnon, VmHWM, ...); -1 if none. */
 long support_status_kb(pid_t pid, const char *field);

@@ -5,17 +5,14 @@
 #include <string.h>
 
 #include "resp/resp.h"
+#include "tests/support/support.h"
 
 static int shape(const char *line)
 {
     char copy[256], *argv[16];
     size_t len[16];
-    int argc = 0;
-    strcpy(copy, line);
-    for (char *save, *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-        argv[argc] = w;
-        len[argc++] = strlen(w);
-    }
+    snprintf(copy, sizeof(copy), "%s", line);
+    int argc = support_split(copy, argv, len, 16);
     return resp3_shape_of(argc, argv, len);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "resp/resp.h"
+#include "tests/support/support.h"
 #include "tests/unit/resp_test_redis.h"
 
 #define LOOKUP(s) resp_command_lookup((s), strlen(s))
@@ -85,19 +86,6 @@ Test(resp_command, arity_and_flags_are_redis_own)
     cr_assert(memcmp(get->docs_reply, "$3\r\nget\r\n*", 10) == 0);
 }
 
-/* Splits a space-separated line into argv (no quoting needed here). */
-static int split(char *line, char **argv, size_t *argvlen, int max)
-{
-    int argc = 0;
-    for (char *t = strtok(line, " "); t && argc < max; t = strtok(NULL, " ")) {
-        if (strcmp(t, "''") == 0)
-            *t = '\0'; /* '' stands for an empty argument */
-        argv[argc] = t;
-        argvlen[argc] = strlen(t);
-        argc++;
-    }
-    return argc;
-}
 
 Test(resp_command, keys_follow_the_key_specs)
 {
@@ -121,7 +109,7 @@ Test(resp_command, keys_follow_the_key_specs)
         snprintf(line, sizeof(line), "%s", cases[i].line);
         char *argv[16];
         size_t argvlen[16];
-        int argc = split(line, argv, argvlen, 16);
+        int argc = support_split(line, argv, argvlen, 16);
         int pos[6];
         int n = resp_command_keys(LOOKUP(argv[0]), argc, argv, argvlen, pos, 6);
         cr_assert_eq(n, cases[i].n, "%s: %d keys", cases[i].line, n);
@@ -132,7 +120,7 @@ Test(resp_command, keys_follow_the_key_specs)
     char line[] = "DEL a b c d e f g";
     char *argv[16];
     size_t argvlen[16];
-    int argc = split(line, argv, argvlen, 16);
+    int argc = support_split(line, argv, argvlen, 16);
     int pos[2];
     cr_assert_eq(resp_command_keys(LOOKUP("del"), argc, argv, argvlen, pos, 2), 7);
     cr_assert_eq(pos[0], 1);
@@ -262,7 +250,7 @@ Test(resp_command, keys_agree_with_redis_command_getkeys, .timeout = 60)
         argv[1] = "GETKEYS";
         argvlen[0] = 7;
         argvlen[1] = 7;
-        int argc = split(line, argv + 2, argvlen + 2, 32);
+        int argc = support_split(line, argv + 2, argvlen + 2, 32);
         redis_call(&rs, argc + 2, (const char *const *)argv, argvlen, &got);
 
         const struct resp_command *cmd = resp_command_lookup(argv[2], argvlen[2]);

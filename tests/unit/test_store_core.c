@@ -39,12 +39,8 @@ static const char *run(struct store *s, uint64_t now, const char *line)
     static char copy[1024];
     char *argv[32];
     size_t len[32];
-    int argc = 0;
     snprintf(copy, sizeof(copy), "%s", line);
-    for (char *tok = strtok(copy, " "); tok; tok = strtok(NULL, " ")) {
-        argv[argc] = tok;
-        len[argc++] = strlen(tok);
-    }
+    int argc = support_split(copy, argv, len, 32);
     resp_buf_reset(&out);
     int cls = store_command_class(argv[0], len[0], NULL);
     cr_assert_neq(cls, STORE_CLASS_UNKNOWN, "unknown %s", argv[0]);

@@ -29,12 +29,8 @@ static int write_turn(struct store *s, const char *line)
 {
     char copy[256], *argv[16];
     size_t len[16];
-    int argc = 0;
     snprintf(copy, sizeof(copy), "%s", line);
-    for (char *tok = strtok(copy, " "); tok; tok = strtok(NULL, " ")) {
-        argv[argc] = tok;
-        len[argc++] = strlen(tok);
-    }
+    int argc = support_split(copy, argv, len, 16);
     struct resp_buf e, out;
     resp_buf_init(&e);
     resp_buf_init(&out);
