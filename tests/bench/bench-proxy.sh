@@ -127,19 +127,27 @@ for test in ("SET", "GET"):
     pa = lat("ferry-sleep") - lat("direct")
     print(f"(c) {test} with busy-poll 0: ferry added {pa*1000:.1f} us, "
           f"{pa / ta if ta > 0 else float('inf'):.2f} of twemproxy's (not the default)")
-# CPU time per request at -c 1 (SET and GET together): what busy-poll auto
-# costs, next to sleeping between reads and to twemproxy.
+# (a) from round to round: each round's ratio is of two runs seconds apart,
+# so its spread shows how much of a median's distance from a target is noise.
+for test in ("SET", "GET"):
+    f = [v[0] for v in med[("ferry", "a", test)]]
+    tw = [v[0] for v in med[("twemproxy", "a", test)]]
+    rs = sorted(a / b for a, b in zip(f, tw))
+    print(f"(a) {test} ferry/twemproxy by round: " + " ".join(f"{r:.2f}" for r in rs))
+# CPU time per request, SET and GET together. It moves less with machine
+# noise than ops/s and is what a proxy itself decides; at -c 1 it shows what
+# busy-poll auto costs, next to sleeping between reads and to twemproxy.
 cpu = {}
 for line in open(sys.argv[2]):
     t, s, ticks, reqs = line.split()
-    if s == "c":
-        c = cpu.setdefault(t, [0, 0])
-        c[0] += int(ticks)
-        c[1] += int(reqs)
+    c = cpu.setdefault((t, s), [0, 0])
+    c[0] += int(ticks)
+    c[1] += int(reqs)
 hz = float(sys.argv[3])
-print("(c) CPU time per request: " + ", ".join(
-    f"{t} {cpu[t][0] / hz / cpu[t][1] * 1e6:.1f} us"
-    for t in ("ferry", "ferry-sleep", "twemproxy") if t in cpu and cpu[t][1]))
+for s in "abc":
+    print(f"({s}) CPU time per request: " + ", ".join(
+        f"{t} {cpu[(t, s)][0] / hz / cpu[(t, s)][1] * 1e6:.1f} us"
+        for t in ("ferry", "ferry-sleep", "twemproxy") if (t, s) in cpu and cpu[(t, s)][1]))
 EOF
 
 # Memory: idle, then with 1,000 idle clients connected.
