@@ -65,6 +65,7 @@ struct node_op {
     struct resp_buf entry; /* EXPIRE: the prepared entry; EXEC: the store's reply */
     struct resp_buf reply;
     int blocked;           /* a blocking pop that found nothing */
+    int may_block;         /* a blocking pop: its client waits for the batch */
     struct node_argv *queued; /* EXEC: the transaction's commands */
     int nqueued;
     /* EXEC applied: its reply is put together after the commit, when its
@@ -113,6 +114,11 @@ struct node_client {
      * blocked client, so they run once it is unblocked. */
     struct node_argv *deferred;
     int ndeferred, capdeferred;
+    /* A blocking pop of this client is in the batch: until the batch says
+     * whether it blocked, the client's next requests wait, as they would
+     * behind a blocked one (else a pipelined LPUSH could serve its own
+     * BLPOP, which Redis never lets happen). */
+    int pop_pending;
 };
 
 static struct {
@@ -312,7 +318,8 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
 /* Runs the requests a client sent while it was blocked. */
 static void node_client_resume(struct node_client *nc)
 {
-    while (nc->ndeferred > 0 && nc->blocked == NULL && !proxy_client_killed(nc->c)) {
+    while (nc->ndeferred > 0 && nc->blocked == NULL && !nc->pop_pending &&
+           !proxy_client_killed(nc->c)) {
         struct node_argv a = nc->deferred[0];
         memmove(nc->deferred, nc->deferred + 1, sizeof(*nc->deferred) * (size_t)(nc->ndeferred - 1));
         nc->ndeferred--;
@@ -746,7 +753,16 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         } else if (ops[i].kind == NODE_OP_EXEC) {
             node_exec_finish(&ops[i], ok);
         }
-        node_fill_op(&ops[i]);
+        struct proxy_client *c = ops[i].c;
+        int resume = 0;
+        if (ops[i].may_block) {
+            struct node_client *nc = node_client_get(c);
+            nc->pop_pending = 0;
+            resume = !ops[i].blocked; /* else when it is served or times out */
+        }
+        node_fill_op(&ops[i]); /* may free a closed client's state */
+        if (resume && !c->gone)
+            node_client_resume(node_client_get(c));
         node_argv_free(&ops[i].a);
         resp_buf_fini(&ops[i].reply);
         resp_buf_fini(&ops[i].entry);
@@ -1513,7 +1529,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     struct node_client *nc = node_client_get(c);
     struct resp_buf *out = &node.scratch;
     resp_buf_reset(out);
-    if (nc->blocked) {
+    if (nc->blocked || nc->pop_pending) {
         if (nc->ndeferred == nc->capdeferred) {
             nc->capdeferred = nc->capdeferred ? nc->capdeferred * 2 : 4;
             nc->deferred =
@@ -1686,6 +1702,8 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         struct node_op *op =
             node_op_add(cls == STORE_CLASS_WRITE ? NODE_OP_WRITE : NODE_OP_READ, c);
         node_argv_copy(&op->a, argc, argv, len);
+        if (rcmd && (rcmd->flags & RESP_CMD_BLOCKING))
+            op->may_block = nc->pop_pending = 1;
         return;
     }
     if (!node_local_reply(c, argc, argv, len, out))

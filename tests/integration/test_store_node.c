@@ -939,3 +939,15 @@ Test(store_node, subscribers_are_exempt_from_the_idle_timeout)
     close(idle);
     redisFree(c);
 }
+
+/* A client's pipeline after a blocking pop waits for the pop, as Redis
+ * reads nothing more from a blocked client: its own LPUSH must not serve
+ * it. */
+Test(store_node, a_pipelined_push_does_not_serve_the_same_client_s_pop)
+{
+    start_ferry(NULL);
+    int k = support_raw_connect(ferry.port);
+    raw_cmd(k, "BLPOP l 0.2\r\nLPUSH l x\r\nLLEN l\r\nBRPOP l 0\r\nLLEN l\r\n");
+    expect_raw(k, "*-1\r\n:1\r\n:1\r\n*2\r\n$1\r\nl\r\n$1\r\nx\r\n:0\r\n");
+    close(k);
+}
