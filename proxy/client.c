@@ -627,18 +627,18 @@ static void client_dispatch_routed(struct proxy_client *c, struct resp_request *
  * converts the store's RESP2 replies (resp/resp3.c). AUTH inside HELLO is
  * checked here when ferry has its own password, and the rest goes where the
  * phase says. */
-static void client_hello(struct proxy_client *c, struct resp_request *r,
-                         struct proxy_cmd_props props)
+static int client_hello(struct proxy_client *c, struct resp_request *r,
+                        struct proxy_cmd_props props)
 {
     if (r->argc >= 2) {
         long long ver;
         if (!resp_string2ll(r->argv[1], r->argvlen[1], &ver)) {
             proxy_client_reply_error(c, "ERR Protocol version is not an integer or out of range");
-            return;
+            return 1;
         }
         if (ver != 2 && ver != 3) {
             proxy_client_reply_error(c, "NOPROTO unsupported protocol version");
-            return;
+            return 1;
         }
     }
     if (c->srv->cfg.requirepass) {
@@ -659,7 +659,7 @@ static void client_hello(struct proxy_client *c, struct resp_request *r,
             if (!client_check_password(c, 2, r->argv + auth_at + 1, r->argvlen + auth_at + 1)) {
                 proxy_client_reply_error(c, "WRONGPASS invalid username-password pair or "
                                             "user is disabled.");
-                return;
+                return 1;
             }
             /* The upstream has its own credentials: drop ours. */
             int tail = r->argc - (auth_at + 3);
@@ -674,10 +674,11 @@ static void client_hello(struct proxy_client *c, struct resp_request *r,
                    "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
                    "authenticate the client and select the RESP protocol version at the "
                    "same time");
-            return;
+            return 1;
         }
     }
     client_dispatch_routed(c, r, props);
+    return 0;
 }
 
 static void client_dispatch_routed(struct proxy_client *c, struct resp_request *r,
@@ -706,13 +707,19 @@ static void client_dispatch(struct proxy_client *c, struct resp_request *r)
          * application's business with Redis. */
         if (cfg->requirepass || cfg->phase != PROXY_PHASE_REDIS) {
             client_auth(c, r);
+            if (cfg->phase != PROXY_PHASE_REDIS)
+                proxy_node_monitor(c, r);
             return;
         }
         break;
     case PROXY_CMD_HELLO:
-        client_hello(c, r, props);
+        /* Answered here (a refusal) or by whoever serves the phase. */
+        if (client_hello(c, r, props) && cfg->phase != PROXY_PHASE_REDIS)
+            proxy_node_monitor(c, r);
         return;
     case PROXY_CMD_QUIT:
+        if (cfg->phase != PROXY_PHASE_REDIS)
+            proxy_node_monitor(c, r);
         proxy_client_reply(c, "+OK\r\n", 5);
         proxy_client_close_after_reply(c);
         return;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,6 +115,7 @@ struct node_client {
      * blocked client, so they run once it is unblocked. */
     struct node_argv *deferred;
     int ndeferred, capdeferred;
+    int monitor;            /* in MONITOR mode: on node.monitors */
     /* A blocking pop of this client is in the batch: until the batch says
      * whether it blocked, the client's next requests wait, as they would
      * behind a blocked one (else a pipelined LPUSH could serve its own
@@ -141,6 +143,9 @@ static struct {
     int fatal;                /* the store took a STORE_EFATAL: ferry is exiting */
     long watched;         /* watches held by all clients */
     struct resp_buf scratch;
+    struct proxy_client **monitors; /* clients in MONITOR mode */
+    int nmonitors, capmonitors;
+    int unfed;            /* the request being served is not for the monitors (yet) */
 } node;
 
 #define NODE_OOM_FMT                                                                             \
@@ -313,7 +318,145 @@ static void node_blocked_unlink(struct node_blocked *b)
     b->prev = b->next = NULL;
 }
 
+/* ------------------------------------------------------------------ monitor */
+
+/* MONITOR shows the commands this ferry carries out, in Redis 7.0's words:
+ * `+<unix time> [<db> <client addr>] "arg" ...`. A ferry is its own
+ * application's sidecar, so its feed is that application's commands; the
+ * group's other ferries feed their own. Like Redis, it shows a command
+ * once it is carried out (not when refused, nor when queued in MULTI: the
+ * queue shows at EXEC), and never admin commands or passwords. */
+
+/* A monitor that does not read is disconnected past this, as a subscriber
+ * is: the sidecar's memory is the application's. */
+#define NODE_MONITOR_LIMIT (32u << 20)
+
+static void node_monitor_remove(struct node_client *nc)
+{
+    if (!nc->monitor)
+        return;
+    for (int i = 0; i < node.nmonitors; i++) {
+        if (node.monitors[i] == nc->c) {
+            node.monitors[i] = node.monitors[--node.nmonitors];
+            break;
+        }
+    }
+    nc->monitor = 0;
+}
+
+/* Appends arg as Redis's sdscatrepr does: quoted, C escapes, \xHH. Runs
+ * of printable bytes go in one append: values may be megabytes. */
+static void node_monitor_repr(struct resp_buf *b, const char *arg, size_t len, int redacted)
+{
+    if (redacted) {
+        resp_buf_append(b, " \"(redacted)\"", 13);
+        return;
+    }
+    resp_buf_append(b, " \"", 2);
+    size_t i = 0;
+    while (i < len) {
+        size_t run = i;
+        while (run < len && arg[run] >= 0x20 && arg[run] < 0x7f && arg[run] != '\\' &&
+               arg[run] != '"')
+            run++;
+        resp_buf_append(b, arg + i, run - i);
+        if (run == len)
+            break;
+        unsigned char ch = (unsigned char)arg[run];
+        const char *e = ch == '\\' ? "\\\\" : ch == '"' ? "\\\"" : ch == '\n' ? "\\n"
+                      : ch == '\r' ? "\\r" : ch == '\t' ? "\\t" : ch == '\a' ? "\\a"
+                      : ch == '\b' ? "\\b" : NULL;
+        char hex[5];
+        if (e == NULL) {
+            snprintf(hex, sizeof(hex), "\\x%02x", ch);
+            e = hex;
+        }
+        resp_buf_append(b, e, strlen(e));
+        i = run + 1;
+    }
+    resp_buf_append(b, "\"", 1);
+}
+
+/* Which argument Redis shows as "(redacted)": AUTH's all, HELLO's after
+ * AUTH (its user and password). */
+static int node_monitor_redacted(int argc, char **argv, size_t *len, int i)
+{
+    if (proxy_arg_is(argv[0], len[0], "auth"))
+        return 1;
+    if (!proxy_arg_is(argv[0], len[0], "hello"))
+        return 0;
+    for (int j = 2; j < i && j < argc; j++)
+        if (proxy_arg_is(argv[j], len[j], "auth") && i <= j + 2 && argc - 1 - j >= 2)
+            return 1;
+    return 0;
+}
+
+static void node_monitor_feed(struct proxy_client *from, int argc, char **argv, size_t *len)
+{
+    if (node.nmonitors == 0 || argc < 1)
+        return;
+    const struct resp_command *cmd = resp_command_lookup(argv[0], len[0]);
+    if (cmd && cmd->nsub)
+        cmd = argc > 1 ? resp_command_lookup_sub(cmd, argv[1], len[1]) : NULL;
+    if (cmd == NULL || (cmd->flags & (RESP_CMD_ADMIN | RESP_CMD_SKIP_MONITOR)))
+        return;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    static struct resp_buf line; /* one loop thread: reused */
+    resp_buf_reset(&line);
+    char head[128];
+    int n = snprintf(head, sizeof(head), "+%ld.%06ld [0 %s]", (long)tv.tv_sec,
+                     (long)tv.tv_usec, from->addr);
+    resp_buf_append(&line, head, (size_t)n);
+    for (int i = 0; i < argc; i++)
+        node_monitor_repr(&line, argv[i], len[i], i > 0 && node_monitor_redacted(argc, argv, len, i));
+    resp_buf_append(&line, "\r\n", 2);
+    for (int i = 0; i < node.nmonitors; i++) {
+        struct proxy_client *m = node.monitors[i];
+        if (proxy_client_killed(m))
+            continue;
+        if (proxy_client_push_bytes(m, line.data, line.len) > NODE_MONITOR_LIMIT) {
+            proxy_log_warning("client %s: disconnected, over %u MB of MONITOR output not read",
+                              m->addr, NODE_MONITOR_LIMIT >> 20);
+            proxy_client_kill(m);
+        }
+    }
+    resp_buf_reset_shrink(&line, 64 * 1024);
+}
+
+void proxy_node_monitor(struct proxy_client *c, const struct resp_request *r)
+{
+    node_monitor_feed(c, r->argc, r->argv, r->argvlen);
+}
+
+static void node_monitor_start(struct proxy_client *c, struct node_client *nc)
+{
+    if (nc->monitor)
+        return; /* Redis ignores a second MONITOR: no reply at all */
+    if (node.nmonitors == node.capmonitors) {
+        node.capmonitors = node.capmonitors ? node.capmonitors * 2 : 4;
+        node.monitors =
+            node_xrealloc(node.monitors, sizeof(*node.monitors) * (size_t)node.capmonitors);
+    }
+    node.monitors[node.nmonitors++] = c;
+    nc->monitor = 1;
+    proxy_client_reply(c, "+OK\r\n", 5);
+}
+
 static void node_request_internal(struct proxy_client *c, int argc, char **argv, size_t *len);
+
+/* Serves a request, then shows it to the monitors unless it was refused,
+ * deferred or queued. */
+static void node_request(struct proxy_client *c, int argc, char **argv, size_t *len)
+{
+    int outer = node.unfed; /* CLIENT UNBLOCK runs the unblocked one's requests inside */
+    node.unfed = 0;
+    node_request_internal(c, argc, argv, len);
+    int unfed = node.unfed;
+    node.unfed = outer;
+    if (!unfed)
+        node_monitor_feed(c, argc, argv, len);
+}
 
 /* Runs the requests a client sent while it was blocked. */
 static void node_client_resume(struct node_client *nc)
@@ -323,7 +466,7 @@ static void node_client_resume(struct node_client *nc)
         struct node_argv a = nc->deferred[0];
         memmove(nc->deferred, nc->deferred + 1, sizeof(*nc->deferred) * (size_t)(nc->ndeferred - 1));
         nc->ndeferred--;
-        node_request_internal(nc->c, a.argc, a.argv, a.len);
+        node_request(nc->c, a.argc, a.argv, a.len);
         node_argv_free(&a);
     }
 }
@@ -884,6 +1027,7 @@ void proxy_node_client_closed(struct proxy_client *c)
     for (int i = 0; i < nc->ndeferred; i++)
         node_argv_free(&nc->deferred[i]);
     free(nc->deferred);
+    node_monitor_remove(nc);
     proxy_pubsub_reset(c, &nc->pubsub);
     node_discard(nc);
     free(nc->queued);
@@ -927,6 +1071,7 @@ static void node_client_line(struct proxy_client *c, struct resp_buf *out, uint6
                      nc->name ? nc->name : "", (unsigned long long)((now - c->created_ms) / 1000),
                      (unsigned long long)((now - c->last_active_ms) / 1000),
                      nc->blocked                        ? "b"
+                     : nc->monitor                      ? "O"
                      : nc->in_multi                     ? "x"
                      : proxy_pubsub_subscribed(nc->pubsub) ? "P"
                                                         : "N",
@@ -1372,7 +1517,10 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
 {
     const char *name = argv[0];
     size_t nl = len[0];
-    if (proxy_arg_is(name, nl, "ping")) {
+    if (proxy_arg_is(name, nl, "monitor")) {
+        /* Only inside EXEC: elsewhere node_monitor_start takes it. */
+        resp_add_error(out, "ERR MONITOR isn't allowed for DENY BLOCKING client");
+    } else if (proxy_arg_is(name, nl, "ping")) {
         if (argc > 2)
             node_arity_error(out, "ping");
         else if (argc == 2)
@@ -1536,6 +1684,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
                 node_xrealloc(nc->deferred, sizeof(*nc->deferred) * (size_t)nc->capdeferred);
         }
         node_argv_copy(&nc->deferred[nc->ndeferred++], argc, argv, len);
+        node.unfed = 1; /* shown when it runs */
         return;
     }
     const char *name = argv[0];
@@ -1549,6 +1698,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         nc->last_cmd = sub ? sub : rcmd;
     }
     if (rcmd && !resp_command_arity_ok(rcmd, argc)) {
+        node.unfed = 1;
         node_arity_error(out, rcmd->name);
         if (nc->in_multi)
             nc->multi_dirty = 1;
@@ -1558,6 +1708,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     /* RESP3 has no subscribed mode: pushes cannot be taken for replies. */
     if (rcmd && !c->resp3 && proxy_pubsub_subscribed(nc->pubsub) &&
         !node_subscribed_may_run(name, nl)) {
+        node.unfed = 1;
         resp_add_errorf(out, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
                              "PING / QUIT / RESET are allowed in this context",
                         nc->last_cmd->name);
@@ -1595,6 +1746,10 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
                 c, "-EXECABORT Transaction discarded because of previous errors.\r\n");
             return;
         } else {
+            /* The monitors see the queue now, in the order the batch will
+             * run it, then EXEC (even if a WATCH is to abort it). */
+            for (int i = 0; i < nc->nqueued; i++)
+                node_monitor_feed(c, nc->queued[i].argc, nc->queued[i].argv, nc->queued[i].len);
             struct node_op *op = node_op_add(NODE_OP_EXEC, c);
             op->queued = nc->queued;
             op->nqueued = nc->nqueued;
@@ -1629,12 +1784,17 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         return;
     }
     if (proxy_arg_is(name, nl, "reset")) {
+        node_monitor_remove(nc);
         proxy_pubsub_reset(c, &nc->pubsub);
         node_discard(nc);
         free(nc->name);
         nc->name = NULL;
         c->resp3 = 0;
         node_unwatch_reply(c, "+RESET\r\n");
+        return;
+    }
+    if (proxy_arg_is(name, nl, "monitor") && !nc->in_multi) {
+        node_monitor_start(c, nc);
         return;
     }
     unsigned flags = 0;
@@ -1648,6 +1808,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node_upper_name(nc->last_cmd->name, upper, sizeof(upper));
         resp_add_errorf(out, "ERR ferry: %s inside MULTI is not supported", upper);
         nc->multi_dirty = 1;
+        node.unfed = 1;
         node_reply_buf(c, out);
         return;
     }
@@ -1665,13 +1826,14 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         return;
     }
     if (nc->in_multi) {
+        node.unfed = 1; /* queued ones show at EXEC */
         int known = cls != STORE_CLASS_UNKNOWN || publish || proxy_arg_is(name, nl, "ping") ||
                     proxy_arg_is(name, nl, "echo") || proxy_arg_is(name, nl, "time") ||
                     proxy_arg_is(name, nl, "select") || proxy_arg_is(name, nl, "unwatch") ||
                     proxy_arg_is(name, nl, "client") || proxy_arg_is(name, nl, "info") ||
                     proxy_arg_is(name, nl, "command") || proxy_arg_is(name, nl, "config") ||
                     proxy_arg_is(name, nl, "role") || proxy_arg_is(name, nl, "readonly") ||
-                    proxy_arg_is(name, nl, "readwrite");
+                    proxy_arg_is(name, nl, "readwrite") || proxy_arg_is(name, nl, "monitor");
         if (!known) {
             node_unsupported(out, argc, argv, len);
             nc->multi_dirty = 1;
@@ -1715,5 +1877,5 @@ void proxy_node_request(struct proxy_client *c, struct resp_request *req)
 {
     if (req->argc < 1)
         return;
-    node_request_internal(c, req->argc, req->argv, req->argvlen);
+    node_request(c, req->argc, req->argv, req->argvlen);
 }

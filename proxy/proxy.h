@@ -170,5 +170,8 @@ void proxy_node_client_closed(struct proxy_client *c);
 /* Whether c is subscribed to a channel: such a client idles by design and
  * is exempt from `timeout`, as in Redis. */
 int proxy_node_client_subscribed(const struct proxy_client *c);
+/* Shows a request the proxy answered itself (AUTH, HELLO's refusals, QUIT)
+ * to the clients in MONITOR mode. */
+void proxy_node_monitor(struct proxy_client *c, const struct resp_request *r);
 
 #endif

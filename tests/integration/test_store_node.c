@@ -940,6 +940,106 @@ Test(store_node, subscribers_are_exempt_from_the_idle_timeout)
     redisFree(c);
 }
 
+/* What a monitor connection receives until `last` is in it, with each
+ * line's `+<time> [0 <addr>]` cut to `[0]`, the rest compared as is. */
+static void monitor_feed(int m, const char *last, char *out, size_t cap)
+{
+    static char raw[1 << 16];
+    size_t have = 0;
+    raw[0] = 0;
+    while (strstr(raw, last) == NULL) {
+        cr_assert_lt(have, sizeof(raw) - 1);
+        ssize_t r = recv(m, raw + have, sizeof(raw) - 1 - have, 0);
+        cr_assert_gt(r, 0, "monitor feed ended or timed out after: %s", raw);
+        have += (size_t)r;
+        raw[have] = 0;
+    }
+    size_t o = 0;
+    for (char *save, *l = strtok_r(raw, "\r\n", &save); l; l = strtok_r(NULL, "\r\n", &save)) {
+        char *addr_end = strchr(l, ']');
+        cr_assert(l[0] == '+' && strstr(l, " [0 ") != NULL && addr_end, "%s", l);
+        o += (size_t)snprintf(out + o, cap - o, "[0]%s\n", addr_end + 1);
+        cr_assert_lt(o, cap);
+    }
+}
+
+/* MONITOR in raft-only: the same lines Redis 7.0 feeds for the same
+ * commands (not the refused, the queued until EXEC, admin commands or
+ * passwords), and Redis's answers to MONITOR itself. */
+Test(store_node, monitor_feeds_what_redis_feeds)
+{
+    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
+    start_ferry(NULL);
+    static const char script[] =
+        "PING\r\nSET a 1\r\nSET \"b c\" \"x\\ty\\x00\\\"q\\xff\\\\\\n\\r\\a\\b\"\r\n"
+        "MULTI\r\nINCR a\r\nGET nosuch\r\nMONITOR\r\nEXEC\r\nMULTI\r\nSET q 1\r\nDISCARD\r\n"
+        "WATCH a\r\nUNWATCH\r\nAUTH secret\r\nAUTH user secret\r\nHELLO 2 AUTH default pw\r\n"
+        "CONFIG GET maxclients\r\nNOSUCHCMD\r\nGET\r\nCLIENT NOSUCH\r\nCLIENT SETNAME n\r\n"
+        "LPUSH l v\r\nBLPOP l 0\r\nECHO end\r\n";
+    static char want[1 << 16], got[1 << 16];
+    int ports[2] = {real_redis.port, ferry.port};
+    for (int i = 0; i < 2; i++) {
+        int m = support_raw_connect(ports[i]), k = support_raw_connect(ports[i]);
+        raw_cmd(m, "MONITOR\r\n");
+        expect_raw(m, "+OK\r\n");
+        raw_cmd(k, script);
+        monitor_feed(m, "\"end\"\r\n", i == 0 ? want : got, sizeof(want));
+        close(m);
+        close(k);
+    }
+    cr_assert_str_eq(got, want);
+    cr_assert(strstr(got, "\"(redacted)\"") && !strstr(got, "secret") && !strstr(got, "maxclients"),
+              "%s", got);
+
+    /* A second MONITOR is not answered; the monitor still runs commands
+     * (and sees them), CLIENT LIST marks it O, RESET ends it. */
+    int m = support_raw_connect(ferry.port);
+    redisContext *c = support_connect(ferry.port);
+    raw_cmd(m, "MONITOR\r\nMONITOR\r\nPING\r\n");
+    expect_raw(m, "+OK\r\n+PONG\r\n");
+    char feed[4096];
+    monitor_feed(m, "\"PING\"\r\n", feed, sizeof(feed));
+    cr_assert_str_eq(feed, "[0] \"PING\"\n");
+    redisReply *list = redisCommand(c, "CLIENT LIST");
+    cr_assert(list && list->type == REDIS_REPLY_STRING && strstr(list->str, " flags=O "), "%s",
+              list ? list->str : "");
+    freeReplyObject(list);
+    raw_cmd(m, "RESET\r\n");
+    expect_raw(m, "+RESET\r\n");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET after reset");
+    raw_cmd(m, "PING\r\n");
+    expect_raw(m, "+PONG\r\n"); /* and no line for the SET before it */
+    close(m);
+    redisFree(c);
+}
+
+/* A monitor that reads nothing is disconnected before ferry holds more
+ * than 32 MB for it; the others carry on. */
+Test(store_node, a_monitor_that_does_not_read_is_disconnected)
+{
+    start_ferry(NULL);
+    int m = support_raw_connect(ferry.port);
+    int rcvbuf = 4096;
+    setsockopt(m, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    raw_cmd(m, "MONITOR\r\n");
+    expect_raw(m, "+OK\r\n");
+    redisContext *c = support_connect(ferry.port);
+    static char big[1 << 20];
+    memset(big, 'v', sizeof(big));
+    for (int i = 0; i < 40; i++) {
+        redisReply *r = redisCommand(c, "SET big %b", big, sizeof(big));
+        cr_assert(r && r->type == REDIS_REPLY_STATUS, "SET %d", i);
+        freeReplyObject(r);
+    }
+    redisReply *list = redisCommand(c, "CLIENT LIST");
+    cr_assert(list && list->type == REDIS_REPLY_STRING && !strstr(list->str, " flags=O "), "%s",
+              list ? list->str : "");
+    freeReplyObject(list);
+    support_expect_int(c, 1 << 20, "STRLEN big");
+    close(m);
+    redisFree(c);
+}
+
 /* A client's pipeline after a blocking pop waits for the pop, as Redis
  * reads nothing more from a blocked client: its own LPUSH must not serve
  * it. */
