@@ -901,10 +901,12 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         if (ops[i].may_block) {
             struct node_client *nc = node_client_get(c);
             nc->pop_pending = 0;
-            resume = !ops[i].blocked; /* else when it is served or times out */
+            /* A blocked pop resumes it when served or timed out. A closed
+             * client has nothing to resume, and the fill may free it. */
+            resume = !ops[i].blocked && !c->gone;
         }
-        node_fill_op(&ops[i]); /* may free a closed client's state */
-        if (resume && !c->gone)
+        node_fill_op(&ops[i]);
+        if (resume)
             node_client_resume(node_client_get(c));
         node_argv_free(&ops[i].a);
         resp_buf_fini(&ops[i].reply);
