@@ -707,19 +707,17 @@ static void client_dispatch(struct proxy_client *c, struct resp_request *r)
          * application's business with Redis. */
         if (cfg->requirepass || cfg->phase != PROXY_PHASE_REDIS) {
             client_auth(c, r);
-            if (cfg->phase != PROXY_PHASE_REDIS)
-                proxy_node_monitor(c, r);
+            proxy_node_monitor(c, r);
             return;
         }
         break;
     case PROXY_CMD_HELLO:
         /* Answered here (a refusal) or by whoever serves the phase. */
-        if (client_hello(c, r, props) && cfg->phase != PROXY_PHASE_REDIS)
+        if (client_hello(c, r, props))
             proxy_node_monitor(c, r);
         return;
     case PROXY_CMD_QUIT:
-        if (cfg->phase != PROXY_PHASE_REDIS)
-            proxy_node_monitor(c, r);
+        proxy_node_monitor(c, r);
         proxy_client_reply(c, "+OK\r\n", 5);
         proxy_client_close_after_reply(c);
         return;

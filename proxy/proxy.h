@@ -171,7 +171,8 @@ void proxy_node_client_closed(struct proxy_client *c);
  * is exempt from `timeout`, as in Redis. */
 int proxy_node_client_subscribed(const struct proxy_client *c);
 /* Shows a request the proxy answered itself (AUTH, HELLO's refusals, QUIT)
- * to the clients in MONITOR mode. */
+ * to the clients in MONITOR mode; a no-op without any (always in phase
+ * redis, where MONITOR is Redis's). */
 void proxy_node_monitor(struct proxy_client *c, const struct resp_request *r);
 
 #endif
