@@ -300,8 +300,10 @@ static void sort_generic(struct store_ctx *c, int argc, char **argv, size_t *len
         } else if (store_strcasecmp_arg(argv[j], len[j], "by") && left >= 1) {
             s.by = argv[++j];
             s.bylen = len[j];
-            /* A pattern without '*' names no key: nothing to sort by. */
-            s.dontsort = memchr(s.by, '*', strnlen(s.by, s.bylen)) == NULL;
+            /* A pattern without '*' names no key: nothing to sort by. As
+             * in Redis, that holds even when a later BY has a '*'. */
+            if (memchr(s.by, '*', strnlen(s.by, s.bylen)) == NULL)
+                s.dontsort = 1;
         } else if (store_strcasecmp_arg(argv[j], len[j], "get") && left >= 1) {
             get[ngets] = argv[++j];
             getlen[ngets++] = len[j];

@@ -758,6 +758,9 @@ Test(store_sort, patterns_limits_and_store)
                      "*2\r\n$1\r\n2\r\n$1\r\n1\r\n");
     cr_assert_str_eq(run(s, 1000, "SORT l BY nosort DESC LIMIT 0 2"),
                      "*2\r\n$1\r\n2\r\n$1\r\n1\r\n");
+    /* A BY without '*' holds even after a BY with one (Redis 7.0). */
+    cr_assert_str_eq(run(s, 1000, "SORT l BY nosort BY w_*"),
+                     "*3\r\n$1\r\n3\r\n$1\r\n1\r\n$1\r\n2\r\n");
     /* STORE takes GET # from the elements themselves, after the arena
      * that holds them has grown. */
     cr_assert_str_eq(run(s, 1000, "SORT l GET # GET # GET # STORE d"), ":9\r\n");
