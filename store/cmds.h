@@ -158,6 +158,11 @@ STORE_CMD(zunion, -3, R, 0)
 STORE_CMD(zinter, -3, R, 0)
 STORE_CMD(zdiff, -3, R, 0)
 STORE_CMD(zintercard, -3, R, 0)
+/* HyperLogLog: PFCOUNT is a read that writes when it caches a count */
+STORE_CMD(pfadd, -2, W, 0)
+STORE_CMD(pfcount, -2, R, 0)
+STORE_CMD(pfmerge, -2, W, 0)
+STORE_CMD(pfdebug, 3, W, 0)
 #undef R
 #undef W
 #ifdef STORE_CMD_UNDEF

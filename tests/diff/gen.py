@@ -18,8 +18,9 @@ HASH_KEYS = ["h0", "h1", "h2"]
 LIST_KEYS = ["l0", "l1", "l2"]
 SET_KEYS = ["S0", "S1", "S2"]
 ZSET_KEYS = ["z0", "z1", "z2"]
+HLL_KEYS = ["p0", "p1", "p2"]
 ANY_KEYS = ["x0", "x1"]
-ALL_KEYS = STR_KEYS + HASH_KEYS + LIST_KEYS + SET_KEYS + ZSET_KEYS + ANY_KEYS
+ALL_KEYS = STR_KEYS + HASH_KEYS + LIST_KEYS + SET_KEYS + ZSET_KEYS + HLL_KEYS + ANY_KEYS
 
 VALUES = ["", "a", "b", "c", "foo", "bar", "hello world", "0", "1", "-1", "10", "42", "007",
           "3.5", "-2.25", "1e3", "9223372036854775807", "-9223372036854775808",
@@ -902,6 +903,75 @@ def g_bulk(rng, now):
     return Cmd(args, keys=[k])
 
 
+# ----------------------------------------------------------------- HyperLogLog
+
+def hll_element(rng):
+    r = rng.random()
+    if r < 0.4:
+        return str(rng.randint(0, 300))
+    if r < 0.7:
+        return rng.choice(MEMBERS + VALUES)
+    return "e%d" % rng.randint(0, 1 << 30)
+
+
+def g_pfadd(rng, now):
+    k = key(rng, HLL_KEYS)
+    if rng.random() < 0.03:
+        # Enough distinct elements to outgrow the sparse code (3,000 bytes).
+        n = rng.randint(300, 3000)
+    else:
+        n = rng.choice([0, 1, 1, 2, 3, 5, 8])
+    return Cmd(["PFADD", k] + [hll_element(rng) for _ in range(n)], keys=[k])
+
+
+def g_pfcount(rng, now):
+    ks = [key(rng, HLL_KEYS) for _ in range(rng.choice([1, 1, 1, 2, 3]))]
+    return Cmd(["PFCOUNT"] + ks, keys=ks)
+
+
+def g_pfmerge(rng, now):
+    ks = [key(rng, HLL_KEYS) for _ in range(rng.randint(1, 4))]
+    return Cmd(["PFMERGE"] + ks, keys=ks)
+
+
+def g_pfdebug(rng, now):
+    k = key(rng, HLL_KEYS)
+    sub = rng.choice(["ENCODING", "decode", "DECODE", "TODENSE", "GETREG", "bogus"])
+    return Cmd(["PFDEBUG", sub, k], keys=[k])
+
+
+HLL_SPARSE_HDR = b"HYLL\x01\x00\x00\x00" + b"\x00" * 8
+HLL_MADE_UP = [
+    b"HYLL", b"HYLL\x01\x00\x00\x00", HLL_SPARSE_HDR,  # too short, or no registers
+    HLL_SPARSE_HDR + b"\x7f\xff",  # an empty sparse one, cache valid
+    HLL_SPARSE_HDR + b"\x7f\xfe",  # one register short
+    HLL_SPARSE_HDR + b"\x7f\xff\x80",  # one register over
+    HLL_SPARSE_HDR + b"\x80\x7f\xfe",  # a VAL, then the rest
+    HLL_SPARSE_HDR + b"\x7f\xfb\x83",  # ends in a VAL of 4 that passes the end
+    b"HYLL\x01\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\x7f\xff",  # cached 5
+    b"HYLL\x00\x00\x00\x00" + b"\x00" * 8 + b"\xff" * 12288,  # dense, every register 63
+    b"HYLL\x00\x00\x00\x00" + b"\x00" * 7 + b"\x80" + b"\x41" * 12288,  # dense
+    b"HYLL\x00\x00\x00\x00" + b"\x00" * 8 + b"\x00" * 100,  # dense, wrong size
+    b"HYLL\x02\x00\x00\x00" + b"\x00" * 8 + b"\x7f\xff",  # unknown encoding
+    b"HYLx" + b"\x01" + b"\x00" * 11 + b"\x7f\xff",  # bad magic
+]
+
+
+def g_pfcorrupt(rng, now):
+    """Strings that look like a HyperLogLog, or one changed in place."""
+    k = key(rng, HLL_KEYS)
+    r = rng.random()
+    if r < 0.4:
+        return Cmd(["SET", k, rng.choice(HLL_MADE_UP)], keys=[k])
+    if r < 0.8:
+        # The header: magic, encoding, unused bytes, cached count.
+        off = rng.choice([0, 3, 4, 5, 8, 11, 15, rng.randint(16, 40)])
+        return Cmd(["SETRANGE", k, str(off), rng.choice([b"\x00", b"\x01", b"\x7f", b"\x80",
+                                                         b"\xff", b"\x3f\x81", b"Y"])], keys=[k])
+    return Cmd(["APPEND", k, rng.choice([b"\x00", b"\x81", b"\xff", b"\x7f\xff", b"\x3f",
+                                         b"\x40", b"a"])], keys=[k])
+
+
 def g_arity(rng, now):
     """Wrong arity for a random command."""
     c = rng.choice(["GET", "SET", "HSET", "LPUSH", "ZADD", "SADD", "EXPIRE", "INCR", "LRANGE",
@@ -931,6 +1001,7 @@ WEIGHTED = [
     (g_zrange, 6), (g_zpop, 2), (g_zremrange, 2), (g_zscan, 1), (g_zrandmember, 1),
     (g_zstore, 2), (g_zsetop, 3), (g_zrangestore, 2), (g_mpop, 2),
     (g_sort, 3),
+    (g_pfadd, 4), (g_pfcount, 3), (g_pfmerge, 1.5), (g_pfdebug, 0.5), (g_pfcorrupt, 1),
     (g_arity, 1), (g_unknown, 0.3), (g_bulk, 0.3),
 ]
 

@@ -774,3 +774,57 @@ Test(store_sort, patterns_limits_and_store)
     store_close(s);
     support_rmdir(d);
 }
+
+/* HyperLogLog, with the answers of a real Redis 7.0 for the same commands. */
+Test(store_hll, sparse_dense_counts_and_merges_like_redis)
+{
+    char *d = support_tmpdir("ferry-store-test");
+    struct store *s = open_store(d, 64 << 20);
+    cr_assert_str_eq(run(s, 1000, "PFADD h a b c"), ":1\r\n");
+    cr_assert_str_eq(run(s, 1000, "PFCOUNT h"), ":3\r\n");
+    cr_assert_str_eq(run(s, 1000, "PFADD h a"), ":0\r\n");
+    cr_assert_str_eq(run(s, 1000, "PFDEBUG DECODE h"),
+                     "$44\r\nZ:8436 v:1,1 Z:4274 v:2,1 Z:3068 v:1,1 Z:603\r\n");
+    /* 10,000 elements: past the sparse code's 3,000 bytes. */
+    for (int i = 0; i < 1000; i++) {
+        char line[256];
+        int n = snprintf(line, sizeof(line), "PFADD big");
+        for (int j = 0; j < 10; j++)
+            n += snprintf(line + n, sizeof(line) - (size_t)n, " e%d_%d", i, j);
+        run(s, 1000, line);
+    }
+    cr_assert_str_eq(run(s, 1000, "PFDEBUG ENCODING big"), "+dense\r\n");
+    cr_assert_str_eq(run(s, 1000, "PFCOUNT big"), ":10118\r\n");
+    cr_assert_str_eq(run(s, 1000, "PFCOUNT big h"), ":10120\r\n");
+    cr_assert_str_eq(run(s, 1000, "PFADD small x y"), ":1\r\n");
+    cr_assert_str_eq(run(s, 1000, "PFMERGE m h small"), "+OK\r\n");
+    cr_assert_str_eq(run(s, 1000, "PFCOUNT m"), ":5\r\n");
+    cr_assert_str_eq(run(s, 1000, "PFDEBUG DECODE m"),
+                     "$66\r\nZ:8436 v:1,1 Z:4274 v:2,1 Z:2220 v:3,1 Z:847 v:1,1 Z:593 v:2,1 "
+                     "z:9\r\n");
+    cr_assert_str_eq(run(s, 1000, "PFCOUNT nosuch"), ":0\r\n");
+    store_close(s);
+    support_rmdir(d);
+}
+
+Test(store_hll, strings_that_are_not_a_hyperloglog_get_redis_errors)
+{
+    char *d = support_tmpdir("ferry-store-test");
+    struct store *s = open_store(d, 64 << 20);
+    run(s, 1000, "SET x HYLL");
+    cr_assert_str_eq(run(s, 1000, "PFADD x a"),
+                     "-WRONGTYPE Key is not a valid HyperLogLog string value.\r\n");
+    run(s, 1000, "RPUSH l a");
+    cr_assert_str_eq(run(s, 1000, "PFCOUNT l"),
+                     "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+    /* A sparse code one register short: added to, but not counted. */
+    run(s, 1000, "PFADD y");
+    run(s, 1000, "SETRANGE y 17 \xfe");
+    cr_assert_str_eq(run(s, 1000, "PFCOUNT y"), "-INVALIDOBJ Corrupted HLL object detected\r\n");
+    cr_assert_str_eq(run(s, 1000, "PFMERGE z y"), "-INVALIDOBJ Corrupted HLL object detected\r\n");
+    cr_assert_str_eq(run(s, 1000, "EXISTS z"), ":0\r\n");
+    cr_assert_str_eq(run(s, 1000, "PFDEBUG ENCODING nosuch"),
+                     "-ERR The specified key does not exist\r\n");
+    store_close(s);
+    support_rmdir(d);
+}
