@@ -569,34 +569,49 @@ STORE_DECL(pfadd)
     hll_free(&h);
 }
 
+/* max = the register-wise maximum of the HyperLogLogs at argv[1..argc),
+ * a missing key counting as an empty one, and *dense set when one of them
+ * is dense. -1 after an error reply (the first key that is not a valid
+ * HyperLogLog, in order). */
+static int hll_union(struct store_ctx *c, int argc, char **argv, size_t *len, unsigned char *max,
+                     int *dense)
+{
+    for (int j = 1; j < argc; j++) {
+        struct store_rec r;
+        struct hll h;
+        int found = store_db_lookup_type(c, argv[j], len[j], STORE_T_STRING, &r);
+        if (found < 0)
+            return -1;
+        if (!found)
+            continue;
+        if (hll_load(c, &h, &r) != 0)
+            return -1;
+        *dense |= hll_encoding(&h) == HLL_DENSE;
+        int rc = hll_merge(max, &h);
+        hll_free(&h);
+        if (rc != 0) {
+            resp_add_error(c->out, HLL_EINVALID);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 STORE_DECL(pfcount)
 {
-    struct store_rec r;
-    struct hll h;
     if (argc > 2) {
         /* The count of the union; no cache to use or update. */
         unsigned char max[HLL_REGISTERS] = {0};
-        for (int j = 1; j < argc; j++) {
-            int found = store_db_lookup_type(c, argv[j], len[j], STORE_T_STRING, &r);
-            if (found < 0)
-                return;
-            if (!found)
-                continue;
-            if (hll_load(c, &h, &r) != 0)
-                return;
-            int rc = hll_merge(max, &h);
-            hll_free(&h);
-            if (rc != 0) {
-                resp_add_error(c->out, HLL_EINVALID);
-                return;
-            }
-        }
+        int dense = 0;
+        if (hll_union(c, argc, argv, len, max, &dense) != 0)
+            return;
         int histo[64] = {0};
         for (long i = 0; i < HLL_REGISTERS; i++)
             histo[max[i]]++;
         resp_add_int(c->out, (long long)hll_estimate(histo));
         return;
     }
+    struct store_rec r;
     int found = store_db_lookup_type(c, argv[1], len[1], STORE_T_STRING, &r);
     if (found <= 0) {
         if (found == 0)
@@ -611,6 +626,7 @@ STORE_DECL(pfcount)
         resp_add_int(c->out, (long long)hll_get_card(r.payload));
         return;
     }
+    struct hll h;
     hll_load(c, &h, &r);
     uint64_t card;
     if (hll_count(&h, &card) != 0) {
@@ -634,22 +650,8 @@ STORE_DECL(pfmerge)
     struct hll h;
     int dense = 0;
     /* The destination is a source too. */
-    for (int j = 1; j < argc; j++) {
-        int found = store_db_lookup_type(c, argv[j], len[j], STORE_T_STRING, &r);
-        if (found < 0)
-            return;
-        if (!found)
-            continue;
-        if (hll_load(c, &h, &r) != 0)
-            return;
-        dense |= hll_encoding(&h) == HLL_DENSE;
-        int rc = hll_merge(max, &h);
-        hll_free(&h);
-        if (rc != 0) {
-            resp_add_error(c->out, HLL_EINVALID);
-            return;
-        }
-    }
+    if (hll_union(c, argc, argv, len, max, &dense) != 0)
+        return;
     int found = store_db_lookup(c, argv[1], len[1], &r);
     if (found) {
         hll_alloc(&h, r.plen); /* checked as a source above */
