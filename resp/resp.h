@@ -191,6 +191,8 @@ enum resp3_shape {
     RESP3_PUSH,          /* each array a push (SUBSCRIBE's confirmations) */
     RESP3_COMMAND_INFO,  /* COMMAND [INFO]: flag lists sets, key specs maps */
     RESP3_COMMAND_DOCS,  /* COMMAND DOCS: maps all the way down */
+    RESP3_GEOPOS,        /* [[longitude, latitude] ...]: doubles (GEOPOS) */
+    RESP3_GEO_ITEMS,     /* [[member, ..., [longitude, latitude]] ...] (WITHCOORD) */
 };
 
 /* The shape of the reply to this request. */

@@ -65,7 +65,11 @@ int resp3_shape_of(int argc, char **argv, const size_t *len)
         {"hello", RESP3_MAP},           {"subscribe", RESP3_PUSH},
         {"psubscribe", RESP3_PUSH},     {"ssubscribe", RESP3_PUSH},
         {"unsubscribe", RESP3_PUSH},    {"punsubscribe", RESP3_PUSH},
-        {"sunsubscribe", RESP3_PUSH},
+        {"sunsubscribe", RESP3_PUSH},   {"geopos", RESP3_GEOPOS},
+        {"georadius", RESP3_GEO_ITEMS}, {"georadius_ro", RESP3_GEO_ITEMS},
+        {"georadiusbymember", RESP3_GEO_ITEMS},
+        {"georadiusbymember_ro", RESP3_GEO_ITEMS},
+        {"geosearch", RESP3_GEO_ITEMS},
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         if (arg_is(n, nl, fixed[i].name))
@@ -483,6 +487,33 @@ static int item_key_pops(struct conv *cv, long long i, long long n)
     return i == 1 ? each_item(cv, '*', item_pop) : copy_value(cv);
 }
 
+/* GEOPOS's [longitude, latitude] (a null for a missing member). */
+static int item_doubles(struct conv *cv, long long i, long long n)
+{
+    (void)i;
+    (void)n;
+    return each_item(cv, '*', item_double);
+}
+
+/* A search's [member, distance?, hash?, [longitude, latitude]?]: only an
+ * array in last place is the coordinates (WITHCOORD), whatever the options
+ * were, so they need not be parsed here. */
+static int item_geo_last(struct conv *cv, long long i, long long n)
+{
+    char type;
+    long long m;
+    if (i != n - 1 || !peek(cv, &type, &m) || type != '*')
+        return copy_value(cv);
+    return each_item(cv, '*', item_double);
+}
+
+static int item_geo(struct conv *cv, long long i, long long n)
+{
+    (void)i;
+    (void)n;
+    return each_item(cv, '*', item_geo_last);
+}
+
 /* One top-level value of the given shape. */
 static int convert_one(struct conv *cv, int shape)
 {
@@ -520,6 +551,10 @@ static int convert_one(struct conv *cv, int shape)
         return each_item(cv, '*', item_info_entry);
     case RESP3_COMMAND_DOCS:
         return copy_map_with(cv, doc_entry);
+    case RESP3_GEOPOS:
+        return each_item(cv, '*', item_doubles);
+    case RESP3_GEO_ITEMS:
+        return each_item(cv, '*', item_geo);
     default:
         return copy_value(cv);
     }

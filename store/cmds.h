@@ -163,6 +163,17 @@ STORE_CMD(pfadd, -2, W, 0)
 STORE_CMD(pfcount, -2, R, 0)
 STORE_CMD(pfmerge, -2, W, 0)
 STORE_CMD(pfdebug, 3, W, 0)
+/* geo: the forms that may STORE are writes, as Redis flags them */
+STORE_CMD(geoadd, -5, W, 0)
+STORE_CMD(geopos, -2, R, 0)
+STORE_CMD(geodist, -4, R, 0)
+STORE_CMD(geohash, -2, R, 0)
+STORE_CMD(georadius, -6, W, 0)
+STORE_CMD(georadius_ro, -6, R, 0)
+STORE_CMD(georadiusbymember, -5, W, 0)
+STORE_CMD(georadiusbymember_ro, -5, R, 0)
+STORE_CMD(geosearch, -7, R, 0)
+STORE_CMD(geosearchstore, -8, W, 0)
 #undef R
 #undef W
 #ifdef STORE_CMD_UNDEF

@@ -329,6 +329,17 @@ void store_zset_walk(struct store_ctx *c, const char *key, size_t klen, long sta
  * listpack's scores back from text, and such a score leaves errno ERANGE
  * behind it. */
 int store_zset_is_skiplist(const struct store_rec *r);
+/* For geo (t_geo.c): a member's score (1, or 0 when absent); a walk of the
+ * members from score min upward in the index's order, cb returning 1 to
+ * stop; and dst replaced by the sorted set of m[i] with scores sc[i],
+ * deleted when n is 0, replying its size (the STORE forms). */
+typedef int (*store_zscore_cb)(void *arg, const unsigned char *m, size_t ml, double score);
+int store_zset_score(struct store_ctx *c, const char *key, size_t klen, const void *m,
+                     size_t ml, double *score);
+void store_zset_walk_scores(struct store_ctx *c, const char *key, size_t klen, double min,
+                            store_zscore_cb cb, void *arg);
+void store_zset_store(struct store_ctx *c, const char *dst, size_t dlen,
+                      const unsigned char *const *m, const size_t *ml, const double *sc, long n);
 int store_zset_to_skiplist(struct store_ctx *c, const char *key, size_t klen,
                            const struct store_rec *r);
 

@@ -1599,3 +1599,46 @@ int store_zset_to_skiplist(struct store_ctx *c, const char *key, size_t klen,
     store_db_put_same_version(c, key, klen, r, h, 9);
     return subnormal;
 }
+
+/* ------------------------------------------------------------------ for geo */
+
+int store_zset_score(struct store_ctx *c, const char *key, size_t klen, const void *m,
+                     size_t ml, double *score)
+{
+    return zs_score(c, key, klen, m, ml, score);
+}
+
+struct zs_scores {
+    store_zscore_cb cb;
+    void *arg;
+};
+
+static int zs_scores_cb(void *arg, const unsigned char *sub, size_t sublen,
+                        const unsigned char *val, size_t vlen)
+{
+    struct zs_scores *w = arg;
+    double score;
+    if (sublen < 9 || sub[0] != 's' || vlen != 8)
+        return 1;
+    memcpy(&score, val, 8);
+    return w->cb(w->arg, sub + 9, sublen - 9, score);
+}
+
+void store_zset_walk_scores(struct store_ctx *c, const char *key, size_t klen, double min,
+                            store_zscore_cb cb, void *arg)
+{
+    unsigned char from[9] = {'s'};
+    zs_enc(from + 1, min);
+    struct zs_scores w = {cb, arg};
+    store_m_iter(c, key, klen, from, sizeof(from), 0, zs_scores_cb, &w);
+}
+
+void store_zset_store(struct store_ctx *c, const char *dst, size_t dlen,
+                      const unsigned char *const *m, const size_t *ml, const double *sc, long n)
+{
+    struct zacc acc = {NULL, 0, 0};
+    for (long i = 0; i < n; i++)
+        zacc_find(&acc, m[i], ml[i], 1)->score = sc[i];
+    zacc_store(c, dst, dlen, &acc);
+    zacc_free(&acc);
+}

@@ -19,8 +19,10 @@ LIST_KEYS = ["l0", "l1", "l2"]
 SET_KEYS = ["S0", "S1", "S2"]
 ZSET_KEYS = ["z0", "z1", "z2"]
 HLL_KEYS = ["p0", "p1", "p2"]
+GEO_KEYS = ["g0", "g1", "g2"]
 ANY_KEYS = ["x0", "x1"]
-ALL_KEYS = STR_KEYS + HASH_KEYS + LIST_KEYS + SET_KEYS + ZSET_KEYS + HLL_KEYS + ANY_KEYS
+ALL_KEYS = (STR_KEYS + HASH_KEYS + LIST_KEYS + SET_KEYS + ZSET_KEYS + HLL_KEYS + GEO_KEYS +
+            ANY_KEYS)
 
 VALUES = ["", "a", "b", "c", "foo", "bar", "hello world", "0", "1", "-1", "10", "42", "007",
           "3.5", "-2.25", "1e3", "9223372036854775807", "-9223372036854775808",
@@ -972,6 +974,129 @@ def g_pfcorrupt(rng, now):
                                          b"\x40", b"a"])], keys=[k])
 
 
+# ----------------------------------------------------------------- geo
+
+# A few places, so that members share coordinates (equal distances, whose
+# order the sorts decide) and searches find several.
+GEO_PLACES = [("13.361389", "38.115556"), ("15.087269", "37.502669"), ("13.5", "38.5"),
+              ("0", "0"), ("-0.1275", "51.507222"), ("179.99", "-0.5"), ("-179.99", "0.5")]
+GEO_MEMBERS = ["m%d" % i for i in range(30)]
+
+
+def geo_lon(rng):
+    r = rng.random()
+    if r < 0.4:
+        return rng.choice(GEO_PLACES)[0]
+    if r < 0.8:
+        return "%.5f" % rng.uniform(-180, 180)
+    if r < 0.9:
+        return "%.5f" % rng.uniform(12, 16)
+    return rng.choice(["180", "-180", "180.5", "abc", "", "1e2", "-0"])
+
+
+def geo_lat(rng):
+    r = rng.random()
+    if r < 0.4:
+        return rng.choice(GEO_PLACES)[1]
+    if r < 0.8:
+        return "%.5f" % rng.uniform(-85.05, 85.05)
+    if r < 0.9:
+        return "%.5f" % rng.uniform(36, 40)
+    return rng.choice(["85.05112878", "-85.05112878", "85.06", "-90", "84.99", "x"])
+
+
+def geo_dist(rng):
+    return rng.choice(["0", "1", "500", "5000", "50000", "200000", "1000000", "5000000",
+                       "20000000", "0.5", "-1", "abc"])
+
+
+def geo_unit(rng):
+    return rng.choice(["m", "km", "KM", "ft", "mi", "km", "m", "yd"])
+
+
+def geo_options(rng, store):
+    opts = []
+    for _ in range(rng.randint(0, 4)):
+        r = rng.random()
+        if r < 0.15:
+            opts.append(rng.choice(["WITHDIST", "withdist"]))
+        elif r < 0.3:
+            opts.append("WITHCOORD")
+        elif r < 0.4:
+            opts.append("WITHHASH")
+        elif r < 0.5:
+            opts.append(rng.choice(["ASC", "DESC", "desc"]))
+        elif r < 0.65:
+            opts += ["COUNT", rng.choice(["1", "2", "3", "5", "10", "0", "-1", "x"])]
+        elif r < 0.72:
+            opts.append("ANY")
+        elif r < 0.8 and store == "key":
+            opts += [rng.choice(["STORE", "STOREDIST"]), rng.choice(GEO_KEYS + ZSET_KEYS)]
+        elif r < 0.85 and store == "dist":
+            opts.append("STOREDIST")
+        else:
+            opts.append(rng.choice(["bogus", "STORE"]))
+    return opts
+
+
+def g_geoadd(rng, now):
+    k = key(rng, GEO_KEYS)
+    args = ["GEOADD", k] + rng.choice([[], [], [], ["NX"], ["XX"], ["CH"], ["CH", "XX"],
+                                       ["NX", "XX"]])
+    for _ in range(rng.choice([1, 1, 2, 3, 6])):
+        args += [geo_lon(rng), geo_lat(rng), rng.choice(GEO_MEMBERS)]
+    if rng.random() < 0.03:
+        args.pop()
+    return Cmd(args, keys=[k])
+
+
+def g_geoget(rng, now):
+    k = key(rng, GEO_KEYS)
+    r = rng.random()
+    if r < 0.35:
+        return Cmd(["GEOPOS", k] + pick(rng, GEO_MEMBERS + ["nosuch"], rng.randint(1, 3)),
+                   keys=[k])
+    if r < 0.7:
+        unit = rng.choice([[], [], ["km"], ["mi"], ["ft"], ["M"], ["yd"], ["km", "x"]])
+        return Cmd(["GEODIST", k] + pick(rng, GEO_MEMBERS, 2) + unit, keys=[k])
+    return Cmd(["GEOHASH", k] + pick(rng, GEO_MEMBERS + ["nosuch"], rng.randint(1, 3)), keys=[k])
+
+
+def g_geosearch(rng, now):
+    k = key(rng, GEO_KEYS)
+    r = rng.random()
+    if r < 0.25:
+        c = rng.choice(["GEORADIUS", "GEORADIUS_RO"])
+        args = [c, k, geo_lon(rng), geo_lat(rng), geo_dist(rng), geo_unit(rng)]
+        args += geo_options(rng, "key" if c == "GEORADIUS" else None)
+    elif r < 0.45:
+        c = rng.choice(["GEORADIUSBYMEMBER", "GEORADIUSBYMEMBER_RO"])
+        args = [c, k, rng.choice(GEO_MEMBERS), geo_dist(rng), geo_unit(rng)]
+        args += geo_options(rng, "key" if c == "GEORADIUSBYMEMBER" else None)
+    else:
+        store = rng.random() < 0.3
+        if store:
+            dst = rng.choice(GEO_KEYS + ZSET_KEYS)
+            args, keys = ["GEOSEARCHSTORE", dst, k], [dst, k]
+        else:
+            args, keys = ["GEOSEARCH", k], [k]
+        opts = []
+        if rng.random() < 0.95:
+            opts.append(["FROMMEMBER", rng.choice(GEO_MEMBERS)] if rng.random() < 0.5 else
+                        ["FROMLONLAT", geo_lon(rng), geo_lat(rng)])
+        if rng.random() < 0.95:
+            opts.append(["BYRADIUS", geo_dist(rng), geo_unit(rng)] if rng.random() < 0.5 else
+                        ["BYBOX", geo_dist(rng), geo_dist(rng), geo_unit(rng)])
+        for o in geo_options(rng, "dist" if store else None):
+            opts.append([o])
+        rng.shuffle(opts)
+        for o in opts:
+            args += o
+        return Cmd(args, keys=keys)
+    stores = [args[i + 1] for i in range(len(args) - 1) if args[i] in ("STORE", "STOREDIST")]
+    return Cmd(args, keys=[k] + stores)
+
+
 def g_arity(rng, now):
     """Wrong arity for a random command."""
     c = rng.choice(["GET", "SET", "HSET", "LPUSH", "ZADD", "SADD", "EXPIRE", "INCR", "LRANGE",
@@ -1002,6 +1127,7 @@ WEIGHTED = [
     (g_zstore, 2), (g_zsetop, 3), (g_zrangestore, 2), (g_mpop, 2),
     (g_sort, 3),
     (g_pfadd, 4), (g_pfcount, 3), (g_pfmerge, 1.5), (g_pfdebug, 0.5), (g_pfcorrupt, 1),
+    (g_geoadd, 5), (g_geoget, 3), (g_geosearch, 6),
     (g_arity, 1), (g_unknown, 0.3), (g_bulk, 0.3),
 ]
 

@@ -46,6 +46,9 @@ Test(resp3, shapes_follow_the_arguments)
     cr_assert_eq(shape("COMMAND"), RESP3_COMMAND_INFO);
     cr_assert_eq(shape("COMMAND DOCS get"), RESP3_COMMAND_DOCS);
     cr_assert_eq(shape("COMMAND COUNT"), RESP3_PLAIN);
+    cr_assert_eq(shape("GEOPOS g a"), RESP3_GEOPOS);
+    cr_assert_eq(shape("GEOSEARCH g FROMMEMBER withcoord BYRADIUS 1 km"), RESP3_GEO_ITEMS);
+    cr_assert_eq(shape("GEODIST g a b"), RESP3_PLAIN);
 }
 
 Test(resp3, nulls_become_underscore_at_any_depth)
@@ -87,6 +90,16 @@ Test(resp3, aggregates_change_type)
     expect(RESP3_KEY_SCOREDS, "*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n",
            "*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nb\r\n,2\r\n");
     expect(RESP3_VERBATIM, "$4\r\na\r\nb\r\n", "=8\r\ntxt:a\r\nb\r\n");
+    /* Coordinates are doubles; a distance stays a bulk, a hash an integer. */
+    expect(RESP3_GEOPOS, "*2\r\n*2\r\n$3\r\n1.5\r\n$2\r\n-2\r\n*-1\r\n",
+           "*2\r\n*2\r\n,1.5\r\n,-2\r\n_\r\n");
+    expect(RESP3_GEO_ITEMS,
+           "*2\r\n*4\r\n$1\r\na\r\n$6\r\n1.0000\r\n:7\r\n*2\r\n$3\r\n1.5\r\n$1\r\n2\r\n"
+           "$1\r\nb\r\n",
+           "*2\r\n*4\r\n$1\r\na\r\n$6\r\n1.0000\r\n:7\r\n*2\r\n,1.5\r\n,2\r\n$1\r\nb\r\n");
+    expect(RESP3_GEO_ITEMS, "*1\r\n*2\r\n$1\r\na\r\n$6\r\n1.0000\r\n",
+           "*1\r\n*2\r\n$1\r\na\r\n$6\r\n1.0000\r\n");
+    expect(RESP3_GEO_ITEMS, ":3\r\n", ":3\r\n"); /* STORE */
 }
 
 Test(resp3, every_reply_of_a_request_is_converted_and_errors_pass)

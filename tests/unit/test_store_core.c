@@ -828,3 +828,47 @@ Test(store_hll, strings_that_are_not_a_hyperloglog_get_redis_errors)
     store_close(s);
     support_rmdir(d);
 }
+
+/* Geo, with the answers of a real Redis 7.0 for the same commands. */
+Test(store_geo, add_read_and_search_like_redis)
+{
+    char *d = support_tmpdir("ferry-store-test");
+    struct store *s = open_store(d, 64 << 20);
+    cr_assert_str_eq(
+        run(s, 1000, "GEOADD Sicily 13.361389 38.115556 Palermo 15.087269 37.502669 Catania"),
+        ":2\r\n");
+    cr_assert_str_eq(run(s, 1000, "GEODIST Sicily Palermo Catania km"), "$8\r\n166.2742\r\n");
+    cr_assert_str_eq(run(s, 1000, "GEOHASH Sicily Palermo Catania"),
+                     "*2\r\n$11\r\nsqc8b49rny0\r\n$11\r\nsqdtr74hyu0\r\n");
+    cr_assert_str_eq(run(s, 1000, "GEOPOS Sicily Palermo nosuch"),
+                     "*2\r\n*2\r\n$20\r\n13.36138933897018433\r\n$20\r\n38.11555639549629859\r\n"
+                     "*-1\r\n");
+    cr_assert_str_eq(
+        run(s, 1000, "GEOSEARCH Sicily FROMLONLAT 15 37 BYRADIUS 200 km ASC WITHDIST WITHCOORD "
+                     "WITHHASH"),
+        "*2\r\n*4\r\n$7\r\nCatania\r\n$7\r\n56.4413\r\n:3479447370796909\r\n*2\r\n$20\r\n"
+        "15.08726745843887329\r\n$20\r\n37.50266842333162032\r\n*4\r\n$7\r\nPalermo\r\n$8\r\n"
+        "190.4424\r\n:3479099956230698\r\n*2\r\n$20\r\n13.36138933897018433\r\n$20\r\n"
+        "38.11555639549629859\r\n");
+    cr_assert_str_eq(run(s, 1000, "GEOSEARCH Sicily FROMMEMBER Palermo BYBOX 400 400 km DESC"),
+                     "*2\r\n$7\r\nCatania\r\n$7\r\nPalermo\r\n");
+    cr_assert_str_eq(run(s, 1000, "GEORADIUS Sicily 15 37 200 km COUNT 1 STORE d"), ":1\r\n");
+    cr_assert_str_eq(run(s, 1000, "ZRANGE d 0 -1 WITHSCORES"),
+                     "*2\r\n$7\r\nCatania\r\n$16\r\n3479447370796909\r\n");
+    /* Equal distances: the full sort keeps the order the search found
+     * them in (glibc's merge sort), COUNT's partial quicksort does not. */
+    run(s, 1000, "GEOADD t 0.5 0 p0 0.6 0 p1 0.1 0 p2 0.8 0 p3 0.4 0 p4");
+    run(s, 1000, "GEOADD t 0.1 0 p5 0.3 0 p6 0.2 0 p7 0.6 0 p8 0.8 0 p9");
+    run(s, 1000, "GEOADD t 0.4 0 p10 0.7 0 p11 0.2 0 p12 0.4 0 p13 0.1 0 p14");
+    cr_assert_str_eq(run(s, 1000, "GEOSEARCH t FROMLONLAT 0 0 BYRADIUS 1000 km ASC COUNT 5"),
+                     "*5\r\n$2\r\np2\r\n$3\r\np14\r\n$2\r\np5\r\n$3\r\np12\r\n$2\r\np7\r\n");
+    cr_assert_str_eq(run(s, 1000, "GEOSEARCH t FROMLONLAT 0 0 BYRADIUS 12 km ASC"),
+                     "*3\r\n$3\r\np14\r\n$2\r\np2\r\n$2\r\np5\r\n");
+    cr_assert_str_eq(run(s, 1000, "GEOADD Sicily 181 0 x"),
+                     "-ERR invalid longitude,latitude pair 181.000000,0.000000\r\n");
+    cr_assert_str_eq(
+        run(s, 1000, "GEOSEARCH Sicily FROMMEMBER Palermo BYRADIUS 1 km WITHDIST STORE x"),
+        "-ERR syntax error\r\n");
+    store_close(s);
+    support_rmdir(d);
+}
