@@ -153,35 +153,26 @@ static uint64_t gh_align52(struct gh_bits h)
     return h.bits << (52 - h.step * 2);
 }
 
-/* Moves h one cell east (d > 0) or west along the odd bits. */
-static void gh_move_x(struct gh_bits *h, int d)
+/* Moves h one cell along the axis whose bits are mask: the odd bits
+ * (longitude) east when d > 0, else west; the even bits (latitude) north
+ * when d > 0, else south. Setting the other axis's bits first lets the
+ * carry or borrow run through them. */
+static void gh_move(struct gh_bits *h, uint64_t mask, int d)
 {
-    uint64_t x = h->bits & 0xaaaaaaaaaaaaaaaaULL, y = h->bits & 0x5555555555555555ULL;
-    uint64_t zz = 0x5555555555555555ULL >> (64 - h->step * 2);
+    uint64_t v = h->bits & mask, other = h->bits & ~mask;
+    uint64_t zz = ~mask >> (64 - h->step * 2);
     if (d > 0) {
-        x = x + (zz + 1);
+        v = v + (zz + 1);
     } else {
-        x = x | zz;
-        x = x - (zz + 1);
+        v = v | zz;
+        v = v - (zz + 1);
     }
-    x &= 0xaaaaaaaaaaaaaaaaULL >> (64 - h->step * 2);
-    h->bits = x | y;
+    v &= mask >> (64 - h->step * 2);
+    h->bits = v | other;
 }
 
-/* Moves h one cell north (d > 0) or south along the even bits. */
-static void gh_move_y(struct gh_bits *h, int d)
-{
-    uint64_t x = h->bits & 0xaaaaaaaaaaaaaaaaULL, y = h->bits & 0x5555555555555555ULL;
-    uint64_t zz = 0xaaaaaaaaaaaaaaaaULL >> (64 - h->step * 2);
-    if (d > 0) {
-        y = y + (zz + 1);
-    } else {
-        y = y | zz;
-        y = y - (zz + 1);
-    }
-    y &= 0x5555555555555555ULL >> (64 - h->step * 2);
-    h->bits = x | y;
-}
+#define GH_LON_BITS 0xaaaaaaaaaaaaaaaaULL
+#define GH_LAT_BITS 0x5555555555555555ULL
 
 /* The nine cells of a search, in the order Redis walks them. */
 enum { GH_SELF, GH_N, GH_S, GH_E, GH_W, GH_NE, GH_NW, GH_SE, GH_SW, GH_CELLS };
@@ -193,9 +184,9 @@ static void gh_neighbours(struct gh_bits h, struct gh_bits *cells)
     for (int i = 0; i < GH_CELLS; i++) {
         cells[i] = h;
         if (dx[i])
-            gh_move_x(&cells[i], dx[i]);
+            gh_move(&cells[i], GH_LON_BITS, dx[i]);
         if (dy[i])
-            gh_move_y(&cells[i], dy[i]);
+            gh_move(&cells[i], GH_LAT_BITS, dy[i]);
     }
 }
 
