@@ -77,8 +77,8 @@ static uint64_t gh_squash(uint64_t v)
 static int gh_encode(struct gh_range lon_r, struct gh_range lat_r, double lon, double lat,
                      uint8_t step, struct gh_bits *h)
 {
-    if (step > 32 || step == 0 || lon > GEO_LONG_MAX || lon < GEO_LONG_MIN ||
-        lat > GEO_LAT_MAX || lat < GEO_LAT_MIN)
+    if (step > 32 || step == 0 || lon > GEO_LONG_MAX || lon < GEO_LONG_MIN || lat > GEO_LAT_MAX ||
+        lat < GEO_LAT_MIN)
         return 0;
     h->bits = 0;
     h->step = step;
@@ -269,15 +269,15 @@ static void geo_search_cells(const struct geo_shape *s, struct gh_bits *cells)
     /* The bounding box: wider in longitude on the side nearer a pole. */
     double lat_delta = rad_deg(height / GEO_EARTH_RADIUS);
     double lon_delta_top = rad_deg(width / GEO_EARTH_RADIUS / cos(deg_rad(lat + lat_delta)));
-    double lon_delta_bottom =
-        rad_deg(width / GEO_EARTH_RADIUS / cos(deg_rad(lat - lat_delta)));
+    double lon_delta_bottom = rad_deg(width / GEO_EARTH_RADIUS / cos(deg_rad(lat - lat_delta)));
     int south = lat < 0;
     double min_lon = south ? lon - lon_delta_bottom : lon - lon_delta_top;
     double max_lon = south ? lon + lon_delta_bottom : lon + lon_delta_top;
     double min_lat = lat - lat_delta, max_lat = lat + lat_delta;
 
-    double radius = s->box ? sqrt((s->width / 2) * (s->width / 2) + (s->height / 2) * (s->height / 2))
-                           : s->radius;
+    double radius = s->box
+                        ? sqrt((s->width / 2) * (s->width / 2) + (s->height / 2) * (s->height / 2))
+                        : s->radius;
     radius *= s->conversion;
     int step = geo_estimate_step(radius, lat);
     struct gh_bits h;
@@ -291,8 +291,8 @@ static void geo_search_cells(const struct geo_shape *s, struct gh_bits *cells)
     gh_decode(GH_LON, GH_LAT, cells[GH_S], &so);
     gh_decode(GH_LON, GH_LAT, cells[GH_E], &e);
     gh_decode(GH_LON, GH_LAT, cells[GH_W], &w);
-    int coarser = n.lat.max < max_lat || so.lat.min > min_lat || e.lon.max < max_lon ||
-                  w.lon.min > min_lon;
+    int coarser =
+        n.lat.max < max_lat || so.lat.min > min_lat || e.lon.max < max_lon || w.lon.min > min_lon;
     if (step > 1 && coarser) {
         step--;
         gh_encode(GH_LON, GH_LAT, lon, lat, (uint8_t)step, &h);
@@ -325,8 +325,8 @@ struct geo_result {
     long n, cap;
     struct resp_buf arena;
     const struct geo_shape *shape;
-    long limit; /* COUNT n ANY: stop at n; 0 for all */
-    uint64_t max;  /* the current cell's scores end below this */
+    long limit;   /* COUNT n ANY: stop at n; 0 for all */
+    uint64_t max; /* the current cell's scores end below this */
 };
 
 static int geo_collect_cb(void *arg, const unsigned char *m, size_t ml, double score)
@@ -350,8 +350,8 @@ static int geo_collect_cb(void *arg, const unsigned char *m, size_t ml, double s
 
 /* The members of key in shape s, walking the nine cells in Redis's order;
  * a cell that repeats the one walked before it is skipped. */
-static void geo_search(struct store_ctx *c, const char *key, size_t klen,
-                       const struct geo_shape *s, struct geo_result *g)
+static void geo_search(struct store_ctx *c, const char *key, size_t klen, const struct geo_shape *s,
+                       struct geo_result *g)
 {
     struct gh_bits cells[GH_CELLS];
     geo_search_cells(s, cells);
@@ -425,8 +425,8 @@ static void geo_insertion_sort(struct geo_point *a, long n, geo_cmp_fn cmp)
 /* Redis's pqsort: Bentley and McIlroy's quicksort that sorts only the
  * parts overlapping [lo, hi] (indexes into the whole array, base). Its
  * order among equal elements is its own, and shows in replies. */
-static void geo_pqsort(struct geo_point *base, struct geo_point *a, long n, geo_cmp_fn cmp,
-                       long lo, long hi)
+static void geo_pqsort(struct geo_point *base, struct geo_point *a, long n, geo_cmp_fn cmp, long lo,
+                       long hi)
 {
     for (;;) {
         if (n < 7) {
@@ -525,8 +525,7 @@ static double geo_unit(struct store_ctx *c, const char *u, size_t len)
     return -1;
 }
 
-static int geo_number(struct store_ctx *c, const char *s, size_t len, const char *err,
-                      double *v)
+static int geo_number(struct store_ctx *c, const char *s, size_t len, const char *err, double *v)
 {
     if (store_string2d(s, len, v))
         return 0;
@@ -613,7 +612,7 @@ STORE_DECL(geoadd)
     int n = (argc - first) / 3, zargc = first + 2 * n;
     char **zargv = malloc(sizeof(*zargv) * (size_t)zargc);
     size_t *zlen = malloc(sizeof(*zlen) * (size_t)zargc);
-    char (*scores)[24] = malloc(sizeof(*scores) * (size_t)(n ? n : 1));
+    char(*scores)[24] = malloc(sizeof(*scores) * (size_t)(n ? n : 1));
     STORE_ASSERT(zargv && zlen && scores);
     zargv[0] = "zadd";
     zlen[0] = 4;
@@ -725,17 +724,17 @@ STORE_DECL(geohash)
 }
 
 enum {
-    GEO_COORDS = 1 << 0,    /* around a longitude, latitude (GEORADIUS) */
-    GEO_MEMBER = 1 << 1,    /* around a member (GEORADIUSBYMEMBER) */
-    GEO_NOSTORE = 1 << 2,   /* no STORE, STOREDIST (the _RO forms) */
-    GEO_SEARCH = 1 << 3,    /* GEOSEARCH's arguments */
+    GEO_COORDS = 1 << 0,      /* around a longitude, latitude (GEORADIUS) */
+    GEO_MEMBER = 1 << 1,      /* around a member (GEORADIUSBYMEMBER) */
+    GEO_NOSTORE = 1 << 2,     /* no STORE, STOREDIST (the _RO forms) */
+    GEO_SEARCH = 1 << 3,      /* GEOSEARCH's arguments */
     GEO_SEARCHSTORE = 1 << 4, /* GEOSEARCHSTORE: only STOREDIST */
 };
 
 enum { GEO_SORT_NONE, GEO_SORT_ASC, GEO_SORT_DESC };
 
-static void geo_store(struct store_ctx *c, const char *dst, size_t dlen,
-                      const struct geo_result *g, long n, int storedist, double conversion)
+static void geo_store(struct store_ctx *c, const char *dst, size_t dlen, const struct geo_result *g,
+                      long n, int storedist, double conversion)
 {
     const unsigned char **m = malloc(sizeof(*m) * (size_t)(n + 1));
     size_t *ml = malloc(sizeof(*ml) * (size_t)(n + 1));
@@ -879,7 +878,8 @@ static void geo_radius_generic(struct store_ctx *c, int argc, char **argv, size_
     /* Redis names the command as the client spelled it, up to a NUL. */
     int namelen = (int)strnlen(argv[0], len[0]);
     if ((flags & GEO_SEARCH) && !(frommember || fromloc)) {
-        resp_add_errorf(c->out, "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for %.*s",
+        resp_add_errorf(c->out,
+                        "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for %.*s",
                         namelen, argv[0]);
         return;
     }

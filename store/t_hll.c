@@ -47,13 +47,13 @@
 #define HLL_ALPHA_INF 0.721347520444481703680 /* 0.5 / ln(2) */
 
 /* Sparse opcodes. */
-#define SP_IS_ZERO(b) (((b) & 0xc0) == 0)
-#define SP_IS_XZERO(b) (((b) & 0xc0) == 0x40)
-#define SP_IS_VAL(b) (((b) & 0x80) != 0)
-#define SP_ZERO_LEN(b) (((b) & 0x3f) + 1)
+#define SP_IS_ZERO(b) (((b)&0xc0) == 0)
+#define SP_IS_XZERO(b) (((b)&0xc0) == 0x40)
+#define SP_IS_VAL(b) (((b)&0x80) != 0)
+#define SP_ZERO_LEN(b) (((b)&0x3f) + 1)
 #define SP_XZERO_LEN(p) (((((p)[0] & 0x3f) << 8) | (p)[1]) + 1)
 #define SP_VAL_VALUE(b) ((((b) >> 2) & 0x1f) + 1)
-#define SP_VAL_LEN(b) (((b) & 0x3) + 1)
+#define SP_VAL_LEN(b) (((b)&0x3) + 1)
 #define SP_VAL_MAX_VALUE 32
 #define SP_VAL_MAX_LEN 4
 #define SP_ZERO_MAX_LEN 64
@@ -200,8 +200,7 @@ static void dense_put(unsigned char *regs, long i, unsigned v)
     regs[byte] = (unsigned char)((regs[byte] & ~(HLL_REGISTER_MAX << fb)) | (v << fb));
     if (fb > 8 - HLL_BITS) {
         unsigned hi = 8 - fb;
-        regs[byte + 1] =
-            (unsigned char)((regs[byte + 1] & ~(HLL_REGISTER_MAX >> hi)) | (v >> hi));
+        regs[byte + 1] = (unsigned char)((regs[byte + 1] & ~(HLL_REGISTER_MAX >> hi)) | (v >> hi));
     }
 }
 
@@ -750,8 +749,8 @@ STORE_DECL(pfdebug)
         resp_add_simple(c->out, sparse ? "sparse" : "dense");
     } else {
         /* Redis prints the name as a C string: up to a NUL byte. */
-        resp_add_errorf(c->out, "ERR Unknown PFDEBUG subcommand '%.*s'",
-                        (int)strnlen(sub, sublen), sub);
+        resp_add_errorf(c->out, "ERR Unknown PFDEBUG subcommand '%.*s'", (int)strnlen(sub, sublen),
+                        sub);
     }
     hll_free(&h);
 }
