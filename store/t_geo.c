@@ -639,31 +639,61 @@ done:
     free(scores);
 }
 
-/* The sorted set at key for a geo read: 1 found, 0 missing, -1 after a
- * WRONGTYPE reply. */
-static int geo_lookup(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r)
-{
-    return store_db_lookup_type(c, key, klen, STORE_T_ZSET, r);
-}
+/* GEOPOS and GEOHASH: for each member at argv[2..] of the geo set at
+ * argv[1], emit with its position, or a null (an array's when null_array)
+ * when the key or the member is missing. */
+typedef void (*geo_member_fn)(struct resp_buf *out, const double *xy);
 
-STORE_DECL(geopos)
+static void geo_each_member(struct store_ctx *c, int argc, char **argv, size_t *len, int null_array,
+                            geo_member_fn emit)
 {
     struct store_rec r;
-    int found = geo_lookup(c, argv[1], len[1], &r);
+    int found = store_db_lookup_type(c, argv[1], len[1], STORE_T_ZSET, &r);
     if (found < 0)
         return;
     resp_add_array(c->out, argc - 2);
     for (int j = 2; j < argc; j++) {
         double score, xy[2];
         if (!found || !store_zset_score(c, argv[1], len[1], argv[j], len[j], &score)) {
-            resp_add_null_array(c->out);
+            if (null_array)
+                resp_add_null_array(c->out);
+            else
+                resp_add_null(c->out);
             continue;
         }
         geo_decode_score(score, xy);
-        resp_add_array(c->out, 2);
-        geo_add_coord(c->out, xy[0]);
-        geo_add_coord(c->out, xy[1]);
+        emit(c->out, xy);
     }
+}
+
+static void geo_emit_pos(struct resp_buf *out, const double *xy)
+{
+    resp_add_array(out, 2);
+    geo_add_coord(out, xy[0]);
+    geo_add_coord(out, xy[1]);
+}
+
+/* The standard geohash spans latitudes -90 to 90, not the Mercator limits
+ * of the scores: the position is encoded again. */
+static void geo_emit_hash(struct resp_buf *out, const double *xy)
+{
+    static const char alphabet[] = "0123456789bcdefghjkmnpqrstuvwxyz";
+    struct gh_range lon = {-180, 180}, lat = {-90, 90};
+    struct gh_bits h;
+    gh_encode(lon, lat, xy[0], xy[1], 26, &h);
+    char buf[11];
+    for (int i = 0; i < 11; i++) {
+        /* 52 bits make ten characters; the eleventh, kept for
+         * compatibility, is always '0'. */
+        int idx = i == 10 ? 0 : (int)((h.bits >> (52 - (i + 1) * 5)) & 0x1f);
+        buf[i] = alphabet[idx];
+    }
+    resp_add_bulk(out, buf, 11);
+}
+
+STORE_DECL(geopos)
+{
+    geo_each_member(c, argc, argv, len, 1, geo_emit_pos);
 }
 
 STORE_DECL(geodist)
@@ -678,7 +708,7 @@ STORE_DECL(geodist)
         return;
     }
     struct store_rec r;
-    int found = geo_lookup(c, argv[1], len[1], &r);
+    int found = store_db_lookup_type(c, argv[1], len[1], STORE_T_ZSET, &r);
     if (found < 0)
         return;
     double s1, s2, a[2], b[2];
@@ -694,33 +724,7 @@ STORE_DECL(geodist)
 
 STORE_DECL(geohash)
 {
-    static const char alphabet[] = "0123456789bcdefghjkmnpqrstuvwxyz";
-    struct store_rec r;
-    int found = geo_lookup(c, argv[1], len[1], &r);
-    if (found < 0)
-        return;
-    resp_add_array(c->out, argc - 2);
-    for (int j = 2; j < argc; j++) {
-        double score, xy[2];
-        if (!found || !store_zset_score(c, argv[1], len[1], argv[j], len[j], &score)) {
-            resp_add_null(c->out);
-            continue;
-        }
-        /* The standard geohash spans latitudes -90 to 90, not the
-         * Mercator limits of the scores: decode, then encode again. */
-        geo_decode_score(score, xy);
-        struct gh_range lon = {-180, 180}, lat = {-90, 90};
-        struct gh_bits h;
-        gh_encode(lon, lat, xy[0], xy[1], 26, &h);
-        char buf[11];
-        for (int i = 0; i < 11; i++) {
-            /* 52 bits make ten characters; the eleventh, kept for
-             * compatibility, is always '0'. */
-            int idx = i == 10 ? 0 : (int)((h.bits >> (52 - (i + 1) * 5)) & 0x1f);
-            buf[i] = alphabet[idx];
-        }
-        resp_add_bulk(c->out, buf, 11);
-    }
+    geo_each_member(c, argc, argv, len, 0, geo_emit_hash);
 }
 
 enum {
@@ -760,7 +764,7 @@ static void geo_radius_generic(struct store_ctx *c, int argc, char **argv, size_
     size_t storelen = 0;
     int storedist = 0;
     struct store_rec r;
-    int found = geo_lookup(c, argv[src], len[src], &r);
+    int found = store_db_lookup_type(c, argv[src], len[src], STORE_T_ZSET, &r);
     if (found < 0)
         return;
 

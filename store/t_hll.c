@@ -651,13 +651,12 @@ STORE_DECL(pfmerge)
     /* The destination is a source too. */
     if (hll_union(c, argc, argv, len, max, &dense) != 0)
         return;
+    /* A destination that exists passed as a source above. */
     int found = store_db_lookup(c, argv[1], len[1], &r);
-    if (found) {
-        hll_alloc(&h, r.plen); /* checked as a source above */
-        memcpy(h.p, r.payload, r.plen);
-    } else {
+    if (!found)
         hll_new(&h);
-    }
+    else if (hll_load(c, &h, &r) != 0)
+        return;
     /* With a dense source the result is dense at once, as Redis makes it. */
     if (dense && hll_sparse_to_dense(&h) != 0) {
         resp_add_error(c->out, HLL_EINVALID);
