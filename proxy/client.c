@@ -259,6 +259,9 @@ struct proxy_slot *proxy_client_reserve(struct proxy_client *c)
      * replies after it (AUTH's, say) only have nulls to convert. */
     if (c->reply_shape != RESP3_NONE)
         c->reply_shape = RESP3_PLAIN;
+    s->stat = c->stat; /* the first slot a request reserves times its reply */
+    s->start_us = c->stat_start_us;
+    c->stat = 0;
     c->unfilled++;
     if (c->gone)
         return s; /* never queued: fill only frees it */
@@ -272,6 +275,8 @@ void proxy_slot_fill(struct proxy_client *c, struct proxy_slot *s, const char *r
     PROXY_ASSERT(c->unfilled > 0);
     s->filled = 1;
     c->unfilled--;
+    if (s->stat)
+        proxy_stats_reply(s->stat, proxy_mono_us() - s->start_us, len > 0 && reply[0] == '-');
     if (c->gone) {
         /* Slots of a closed client are no longer queued; the last fill frees
          * the client. */
@@ -427,6 +432,7 @@ enum proxy_cmd_kind {
 struct proxy_cmd_props {
     uint8_t kind;     /* enum proxy_cmd_kind */
     uint8_t own_conn; /* needs the client's own upstream connection */
+    const struct resp_command *cmd; /* NULL: not a Redis command */
 };
 
 static struct proxy_cmd_props *cmd_props;
@@ -458,13 +464,16 @@ static void cmd_props_init(void)
     PROXY_ASSERT(cmd_props != NULL);
     for (int i = 0; i < resp_ncommands; i++)
         /* Blocking commands (Redis's own flag) would stall a shared one. */
-        cmd_props[i].own_conn = (resp_commands[i].flags & RESP_CMD_BLOCKING) != 0;
+        cmd_props[i] = (struct proxy_cmd_props){
+            .own_conn = (resp_commands[i].flags & RESP_CMD_BLOCKING) != 0,
+            .cmd = &resp_commands[i],
+        };
     for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
         const struct resp_command *cmd =
             resp_command_lookup(special[i].name, strlen(special[i].name));
         PROXY_ASSERT(cmd != NULL);
-        cmd_props[cmd - resp_commands] = (struct proxy_cmd_props){special[i].kind,
-                                                                  special[i].own_conn};
+        cmd_props[cmd - resp_commands].kind = special[i].kind;
+        cmd_props[cmd - resp_commands].own_conn = special[i].own_conn;
     }
 }
 
@@ -474,7 +483,7 @@ static struct proxy_cmd_props request_props(const struct resp_request *r)
         cmd_props_init();
     const struct resp_command *cmd = resp_command_lookup(r->argv[0], r->argvlen[0]);
     /* An unknown command gets Redis's "unknown command" on any connection. */
-    return cmd ? cmd_props[cmd - resp_commands] : (struct proxy_cmd_props){0, 0};
+    return cmd ? cmd_props[cmd - resp_commands] : (struct proxy_cmd_props){0, 0, NULL};
 }
 
 int proxy_arg_is(const char *arg, size_t len, const char *word)
@@ -694,6 +703,8 @@ static void client_dispatch(struct proxy_client *c, struct resp_request *r)
 {
     struct proxy_cmd_props props = request_props(r);
     const struct proxy_config *cfg = &c->srv->cfg;
+    c->stat = proxy_stats_index(props.cmd, r->argc, r->argv, r->argvlen);
+    proxy_stats_call(c->stat);
     /* RESP2's subscribed mode refuses AUTH and HELLO too; the node words
      * the refusal (phase redis leaves it to Redis). */
     if ((props.kind == PROXY_CMD_AUTH || props.kind == PROXY_CMD_HELLO) &&
@@ -752,6 +763,7 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     c->last_active_ms = proxy_now_ms();
+    uint64_t now_us = proxy_mono_us(); /* every request of this read arrived now */
     resp_reader_feed(c->reader, client_readbuf, (size_t)n);
     struct resp_request req;
     while (!c->close_after_reply) {
@@ -767,7 +779,9 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
             break;
         }
         c->srv->stats.commands++;
+        c->stat_start_us = now_us;
         client_dispatch(c, &req);
+        c->stat = 0; /* a request that reserved no reply (SUBSCRIBE) is not timed */
         if (c->gone)
             return;
     }

@@ -12,7 +12,16 @@
 #include <string.h>
 #include <strings.h>
 
-enum option_type { OPT_STRING, OPT_INT, OPT_MEMORY, OPT_BOOL, OPT_ENUM, OPT_BIND, OPT_ADDR };
+enum option_type {
+    OPT_STRING,
+    OPT_INT,
+    OPT_MEMORY,
+    OPT_BOOL,
+    OPT_ENUM,
+    OPT_BIND,
+    OPT_ADDR,
+    OPT_HOST, /* one address or host name to listen on */
+};
 
 struct option {
     const char *name;
@@ -53,6 +62,8 @@ static const struct option options[] = {
     {"sync", OPT_BOOL, OFF(sync), 0, 0, NULL},
     {"shutdown-timeout", OPT_INT, OFF(shutdown_timeout), 0, 3600, NULL},
     {"busy-poll", OPT_INT, OFF(busy_poll), 0, 1000000, busypoll_words},
+    {"admin-bind", OPT_HOST, OFF(admin_bind), 0, 0, NULL},
+    {"admin-port", OPT_INT, OFF(admin_port), 0, 65535, NULL},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -87,6 +98,8 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->sync = 1;
     cfg->shutdown_timeout = 10;
     cfg->busy_poll = PROXY_BUSY_POLL_AUTO;
+    cfg->admin_bind = xstrdup("127.0.0.1");
+    cfg->admin_port = 0;
 }
 
 void proxy_config_fini(struct proxy_config *cfg)
@@ -99,6 +112,7 @@ void proxy_config_fini(struct proxy_config *cfg)
     free(cfg->requirepass);
     free(cfg->logfile);
     free(cfg->dir);
+    free(cfg->admin_bind);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -226,6 +240,23 @@ static void enum_list(const char *const *choices, char *out, size_t outlen)
     }
 }
 
+/* An address to listen on. No address or host name holds a blank, and
+ * CONFIG GET prints bind's addresses separated by spaces: refuse them here,
+ * with the line. */
+static int check_host(const struct option *o, const char *host, char *err, size_t errlen)
+{
+    const char *a = host;
+    while (*a && host_char((unsigned char)*a))
+        a++;
+    if (*a || host[0] == '\0')
+        return fail(err, errlen, "'%s' address '%s' is empty or holds a blank or control character",
+                    o->name, host);
+    if (a - host > PROXY_CONFIG_HOST_MAX)
+        return fail(err, errlen, "'%s' address is longer than %d bytes", o->name,
+                    PROXY_CONFIG_HOST_MAX);
+    return 0;
+}
+
 int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     const struct option *o = option_find(argv[0]);
@@ -237,20 +268,9 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
             return fail(err, errlen, "'%s' needs at least one address", o->name);
         if (argc - 1 > PROXY_MAX_BIND)
             return fail(err, errlen, "'%s' takes at most %d addresses", o->name, PROXY_MAX_BIND);
-        /* No address or host name holds a blank, and CONFIG GET prints the
-         * addresses separated by spaces: refuse them here, with the line. */
-        for (int i = 1; i < argc; i++) {
-            const char *a = argv[i];
-            while (*a && host_char((unsigned char)*a))
-                a++;
-            if (*a || argv[i][0] == '\0')
-                return fail(err, errlen,
-                            "'%s' address '%s' is empty or holds a blank or control character",
-                            o->name, argv[i]);
-            if (a - argv[i] > PROXY_CONFIG_HOST_MAX)
-                return fail(err, errlen, "'%s' address is longer than %d bytes", o->name,
-                            PROXY_CONFIG_HOST_MAX);
-        }
+        for (int i = 1; i < argc; i++)
+            if (check_host(o, argv[i], err, errlen) < 0)
+                return -1;
         for (int i = 0; i < cfg->nbind; i++)
             free(cfg->bind[i]);
         cfg->nbind = 0;
@@ -330,6 +350,14 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
         free(cfg->upstream_host);
         cfg->upstream_host = host;
         cfg->upstream_port = port;
+        return 0;
+    }
+    case OPT_HOST: {
+        if (check_host(o, v, err, errlen) < 0)
+            return -1;
+        char **s = field;
+        free(*s);
+        *s = xstrdup(v);
         return 0;
     }
     case OPT_BIND:
@@ -487,7 +515,8 @@ int proxy_config_get(const struct proxy_config *cfg, const char *name, char *out
         return -1;
     const void *field = (const char *)cfg + o->offset;
     switch (o->type) {
-    case OPT_STRING: {
+    case OPT_STRING:
+    case OPT_HOST: {
         const char *s = *(char *const *)field;
         snprintf(out, outlen, "%s", s ? s : "");
         break;

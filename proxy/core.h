@@ -29,6 +29,8 @@ struct proxy_slot {
     uint8_t filled;        /* LOCAL: the reply is in buf; RAW: the stream ended */
     uint8_t shape;         /* LOCAL: enum resp3_shape to convert its reply by */
     uint32_t expect;       /* UPSTREAM: replies still to come */
+    uint32_t stat;         /* LOCAL: the request's stats.c index; 0: not timed */
+    uint64_t start_us;     /* LOCAL: when the request was read (proxy_mono_us) */
     struct proxy_upstream *up; /* UPSTREAM: the connection they come on */
     struct evbuffer *buf;  /* replies held while an earlier slot is unanswered */
 };
@@ -39,6 +41,8 @@ enum proxy_upstream_state { PROXY_UP_IDLE = 0, PROXY_UP_CONNECTING, PROXY_UP_REA
 struct proxy_waiter {
     struct proxy_client *c;
     struct proxy_slot *s;
+    uint32_t stat;     /* the request's stats.c index; 0: not timed */
+    uint64_t start_us; /* when the request was read */
 };
 
 /* A connection to the upstream Redis: either a client's own (owner set),
@@ -76,6 +80,11 @@ struct proxy_client {
     struct proxy_upstream *shared; /* the shared connection it uses until then */
     unsigned shared_inflight;      /* its requests on `shared` not yet answered */
     uint64_t last_active_ms;
+    /* The request being dispatched, for stats.c: its index (0 once taken
+     * by the slot or upstream waiter that will time its reply) and when
+     * the read that brought it happened. */
+    uint32_t stat;
+    uint64_t stat_start_us;
     void *node_state;
     struct proxy_client *dirty_prev, *dirty_next; /* the server's flush list */
     unsigned dirty : 1;            /* on the flush list */
@@ -120,6 +129,7 @@ struct proxy_server {
     int nshared;
     struct event *sigterm, *sigint, *sighup;
     struct event *shutdown_timer;
+    struct proxy_admin *admin;     /* admin.c; NULL without admin-port */
     int shutting_down;
     int exit_status;               /* of proxy_server_run: 1 after proxy_server_fail */
     /* What the polling loop watches (server.c): socket reads served, and
@@ -171,6 +181,40 @@ struct proxy_info_node {
 };
 void proxy_info_reply(struct proxy_server *s, const struct proxy_info_node *node, int argc,
                       char **argv, size_t *len, struct resp_buf *out);
+unsigned long long proxy_rss_bytes(void); /* resident memory, from /proc/self/statm */
+/* node.c: the node's figures (INFO, /metrics), in a store-served phase. */
+void proxy_node_figures(struct proxy_info_node *out);
+
+/* stats.c: per-command figures (see there). Index 0 means "none". */
+#define PROXY_STAT_UNKNOWN 1   /* commands not in the table */
+#define PROXY_STAT_BUCKETS 17  /* finite latency buckets; one more for +Inf */
+struct proxy_cmdstat {
+    uint64_t calls;   /* requests */
+    uint64_t replies; /* replies timed (pub/sub and MONITOR streams are not) */
+    uint64_t errors;  /* of those, error replies */
+    uint64_t usec;    /* their total time */
+    uint64_t bucket[PROXY_STAT_BUCKETS + 1]; /* replies per latency bucket, not cumulative */
+};
+struct resp_command;
+/* The index of a request's command: its subcommand for a container (argv[1]
+ * names it), PROXY_STAT_UNKNOWN for NULL (a command not in the table). */
+uint32_t proxy_stats_index(const struct resp_command *cmd, int argc, char *const *argv,
+                           const size_t *argvlen);
+void proxy_stats_call(uint32_t idx);
+void proxy_stats_reply(uint32_t idx, uint64_t usec, int error);
+/* Calls fn for every command with a request or reply counted, by index. */
+void proxy_stats_each(void (*fn)(const char *name, const struct proxy_cmdstat *s, void *arg),
+                      void *arg);
+uint32_t proxy_stats_bucket_le_us(int b); /* upper bound of finite bucket b */
+void proxy_stats_free(void);
+
+/* admin.c: the HTTP admin endpoint (admin-port): /healthz, /readyz,
+ * /metrics. */
+int proxy_admin_start(struct proxy_server *s, char *err, size_t errlen);
+void proxy_admin_stop(struct proxy_server *s);
+/* Called by upstream.c when a connection to the upstream opens or fails:
+ * a /readyz waiting for its probe connection gets its answer. */
+void proxy_admin_upstream_event(struct proxy_server *s);
 
 /* server.c: ip:port, [ipv6]:port, or "unix". */
 void proxy_format_addr(const struct sockaddr *sa, char *buf, size_t len);

@@ -130,7 +130,7 @@ static void info_bytes(struct info *in, const char *name, unsigned long long n)
     info_line(in, "%s_human:%s", name, human);
 }
 
-static unsigned long long info_rss(void)
+unsigned long long proxy_rss_bytes(void)
 {
     unsigned long long pages_total, pages_resident;
     FILE *f = fopen("/proc/self/statm", "r");
@@ -211,7 +211,7 @@ void proxy_info_reply(struct proxy_server *s, const struct proxy_info_node *node
          * mapping, counted in the RSS and in ferry_store_used. */
         struct mallinfo2 mi = mallinfo2();
         info_bytes(&in, "used_memory", (unsigned long long)(mi.uordblks + mi.hblkhd));
-        info_bytes(&in, "used_memory_rss", info_rss());
+        info_bytes(&in, "used_memory_rss", proxy_rss_bytes());
         info_bytes(&in, "total_system_memory",
                    (unsigned long long)sysconf(_SC_PHYS_PAGES) *
                        (unsigned long long)sysconf(_SC_PAGESIZE));

@@ -44,6 +44,9 @@ struct node_argv {
     int argc;
     char **argv;
     size_t *len;
+    /* A deferred request's stats.c timing, given back when it runs. */
+    uint32_t stat;
+    uint64_t stat_start_us;
 };
 
 enum node_op_kind {
@@ -193,6 +196,8 @@ static void node_argv_copy(struct node_argv *a, int argc, char **argv, const siz
     for (int i = 0; i < argc; i++)
         total += len[i] + 1;
     a->argc = argc;
+    a->stat = 0;
+    a->stat_start_us = 0;
     a->argv = node_xcalloc((size_t)argc, sizeof(char *));
     a->len = node_xcalloc((size_t)argc, sizeof(size_t));
     char *mem = node_xcalloc(1, total);
@@ -466,7 +471,10 @@ static void node_client_resume(struct node_client *nc)
         struct node_argv a = nc->deferred[0];
         memmove(nc->deferred, nc->deferred + 1, sizeof(*nc->deferred) * (size_t)(nc->ndeferred - 1));
         nc->ndeferred--;
+        nc->c->stat = a.stat;
+        nc->c->stat_start_us = a.stat_start_us;
         node_request(nc->c, a.argc, a.argv, a.len);
+        nc->c->stat = 0;
         node_argv_free(&a);
     }
 }
@@ -1500,9 +1508,9 @@ static int node_blocked_count(void)
     return n;
 }
 
-static void node_cmd_info(int argc, char **argv, size_t *len, struct resp_buf *out)
+void proxy_node_figures(struct proxy_info_node *out)
 {
-    struct proxy_info_node info = {
+    *out = (struct proxy_info_node){
         .store = node.store,
         .blocked_clients = node_blocked_count(),
         .commit_failing = node.failing,
@@ -1511,6 +1519,12 @@ static void node_cmd_info(int argc, char **argv, size_t *len, struct resp_buf *o
         .commit_usec = node.commit_usec,
         .entries = node.entries,
     };
+}
+
+static void node_cmd_info(int argc, char **argv, size_t *len, struct resp_buf *out)
+{
+    struct proxy_info_node info;
+    proxy_node_figures(&info);
     proxy_info_reply(node.srv, &info, argc, argv, len, out);
 }
 
@@ -1685,7 +1699,11 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
             nc->deferred =
                 node_xrealloc(nc->deferred, sizeof(*nc->deferred) * (size_t)nc->capdeferred);
         }
-        node_argv_copy(&nc->deferred[nc->ndeferred++], argc, argv, len);
+        struct node_argv *d = &nc->deferred[nc->ndeferred++];
+        node_argv_copy(d, argc, argv, len);
+        d->stat = c->stat; /* timed from its arrival, not from when it runs */
+        d->stat_start_us = c->stat_start_us;
+        c->stat = 0;
         node.unfed = 1; /* shown when it runs */
         return;
     }

@@ -72,6 +72,8 @@ struct proxy_config {
     int shutdown_timeout;         /* seconds to flush replies on SIGTERM */
     int busy_poll;                /* us to keep polling after a read; 0 = sleep;
                                      PROXY_BUSY_POLL_AUTO: see server.c */
+    char *admin_bind;             /* the HTTP admin endpoint's address */
+    int admin_port;               /* 0: no admin endpoint */
 };
 
 /* The longest value CONFIG GET prints, so its callers' buffers of
@@ -125,6 +127,8 @@ struct event_base *proxy_server_base(struct proxy_server *s);
 const struct proxy_config *proxy_server_config(struct proxy_server *s);
 /* Wall-clock milliseconds (the node turns it into entry timestamps). */
 uint64_t proxy_now_ms(void);
+/* Monotonic microseconds, for durations. */
+uint64_t proxy_mono_us(void);
 
 /* ------------------------------------------------------------------ clients
  * Replies leave in request order whatever answered them. A request that is

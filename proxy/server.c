@@ -23,6 +23,13 @@ uint64_t proxy_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t proxy_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 struct event_base *proxy_server_base(struct proxy_server *s)
 {
     return s->base;
@@ -276,18 +283,11 @@ struct proxy_server *proxy_server_new(const struct proxy_config *cfg, char *err,
         proxy_server_free(s);
         return NULL;
     }
-    if (server_listen(s, err, errlen) < 0) {
+    if (server_listen(s, err, errlen) < 0 || proxy_admin_start(s, err, errlen) < 0) {
         proxy_server_free(s);
         return NULL;
     }
     return s;
-}
-
-static uint64_t server_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* The first two words of dir/file into w1 and w2; how many were read. */
@@ -408,14 +408,14 @@ static void server_loop(struct proxy_server *s)
         skipped = 0;
         seen = s->io.reads;
         uint64_t client_reads = s->io.client_reads;
-        uint64_t since = server_now_us();
-        while (!event_base_got_break(s->base) && server_now_us() - since < window &&
+        uint64_t since = proxy_mono_us();
+        while (!event_base_got_break(s->base) && proxy_mono_us() - since < window &&
                (!autopoll || server_one_talker(s))) {
             if (event_base_loop(s->base, EVLOOP_NONBLOCK) != 0)
                 return;
             if (s->io.reads != seen) {
                 seen = s->io.reads;
-                since = server_now_us();
+                since = proxy_mono_us();
             } else {
                 /* A client or Redis woken by ferry's write may have been
                  * queued on this CPU: let it run now, not when the window
@@ -458,6 +458,7 @@ void proxy_server_free(struct proxy_server *s)
     if (s == NULL)
         return;
     server_stop_listening(s);
+    proxy_admin_stop(s);
     while (s->clients)
         proxy_client_close(s->clients);
     if (s->cfg.phase != PROXY_PHASE_REDIS)
@@ -472,6 +473,7 @@ void proxy_server_free(struct proxy_server *s)
             event_free(evs[i]);
     event_base_free(s->base);
     proxy_config_fini(&s->cfg);
+    proxy_stats_free();
     free(s);
 }
 
@@ -493,7 +495,8 @@ void proxy_server_reload(struct proxy_server *s)
     }
     struct proxy_config *cur = &s->cfg;
     static const char *const restart_only[] = {"bind", "port",       "upstream", "phase",
-                                               "dir",  "store-size", "sync",     "busy-poll"};
+                                               "dir",  "store-size", "sync",     "busy-poll",
+                                               "admin-bind", "admin-port"};
     for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
         char was[PROXY_CONFIG_VALUE_MAX + 1], now[PROXY_CONFIG_VALUE_MAX + 1];
         proxy_config_get(cur, restart_only[i], was, sizeof(was));

@@ -84,8 +84,18 @@ static void waiter_push(struct proxy_upstream *up, struct proxy_client *c, struc
         up->qcap = cap;
         up->qhead = 0;
     }
-    up->q[(up->qhead + up->qlen) % up->qcap] = (struct proxy_waiter){c, s};
+    /* The waiter times the request's reply. */
+    up->q[(up->qhead + up->qlen) % up->qcap] = (struct proxy_waiter){c, s, c->stat,
+                                                                     c->stat_start_us};
+    c->stat = 0;
     up->qlen++;
+}
+
+/* A waiter's reply has come (or an error stands for it): its figures. */
+static void waiter_timed(const struct proxy_waiter *w, uint64_t now_us, int error)
+{
+    if (w->stat)
+        proxy_stats_reply(w->stat, now_us - w->start_us, error);
 }
 
 static struct proxy_waiter waiter_pop(struct proxy_upstream *up)
@@ -152,14 +162,17 @@ static void upstream_fail(struct proxy_upstream *up, const char *reason, int con
                           up->qlen);
     upstream_disconnect(up);
     struct evbuffer *err = evbuffer_new();
+    uint64_t now_us = up->qlen > 0 ? proxy_mono_us() : 0;
     while (up->qlen > 0) {
         struct proxy_waiter w = waiter_pop(up);
+        waiter_timed(&w, now_us, 1);
         proxy_upstream_error_reply(srv, err, reason);
         proxy_client_deliver(w.c, w.s, err, evbuffer_get_length(err), 1, up->owner == NULL);
     }
     evbuffer_free(err);
     if (up->owner)
         proxy_client_upstream_lost(up->owner);
+    proxy_admin_upstream_event(srv);
 }
 
 /* ------------------------------------------------------------------ connect */
@@ -185,6 +198,7 @@ static void upstream_connected(struct proxy_upstream *up)
     up->connect_timer = NULL;
     up->state = PROXY_UP_READY;
     upstream_mark_up(up->srv);
+    proxy_admin_upstream_event(up->srv);
     event_add(up->rev, NULL);
     proxy_upstream_flush(up);
 }
@@ -424,8 +438,8 @@ static int upstream_push(struct proxy_upstream *up, size_t len)
     return 0;
 }
 
-/* Hands every complete reply in the input to its waiter. */
-static void upstream_route(struct proxy_upstream *up)
+/* Hands every complete reply in the input, read at now_us, to its waiter. */
+static void upstream_route(struct proxy_upstream *up, uint64_t now_us)
 {
     for (;;) {
         int rc = upstream_scan(up);
@@ -448,8 +462,9 @@ static void upstream_route(struct proxy_upstream *up)
         struct proxy_waiter w;
         if (up->qlen > 0) {
             w = waiter_pop(up);
+            waiter_timed(&w, now_us, up->scan.is_error);
         } else if (up->owner && up->owner->raw) {
-            w = (struct proxy_waiter){up->owner, up->owner->raw}; /* pushed message */
+            w = (struct proxy_waiter){up->owner, up->owner->raw, 0, 0}; /* pushed message */
         } else {
             upstream_fail(up, "reply to no request", 0);
             return;
@@ -460,7 +475,8 @@ static void upstream_route(struct proxy_upstream *up)
         unsigned n = 1;
         while (up->qlen > 0 && up->q[up->qhead].c == w.c && up->q[up->qhead].s == w.s &&
                (rc = upstream_scan(up)) == RESP_OK && !up->scan.is_push) {
-            waiter_pop(up);
+            struct proxy_waiter next = waiter_pop(up);
+            waiter_timed(&next, now_us, up->scan.is_error);
             len = up->scanned;
             n++;
         }
@@ -497,7 +513,7 @@ static void upstream_read_cb(evutil_socket_t fd, short what, void *arg)
     }
     evbuffer_add(up->in, buf, (size_t)n);
     struct proxy_client *owner = up->owner;
-    upstream_route(up);
+    upstream_route(up, proxy_mono_us());
     /* A dedicated connection stops reading while its client is slow to
      * take replies: they wait in Redis's output buffer instead of ours. */
     if (owner && up->state == PROXY_UP_READY && !owner->gone &&

@@ -69,6 +69,8 @@ Test(proxy_config, good_file_sets_every_kind_of_option)
     cr_assert_eq(cfg.sync, 0);
     cr_assert_eq(cfg.phase, PROXY_PHASE_RAFT_ONLY);
     cr_assert_eq(cfg.store_size, 10 * 1000 * 1000);
+    cr_assert_str_eq(cfg.admin_bind, "127.0.0.1"); /* the defaults */
+    cr_assert_eq(cfg.admin_port, 0);
     char out[64];
     cr_assert_eq(proxy_config_get(&cfg, "upstream", out, sizeof(out)), 0);
     cr_assert_str_eq(out, "redis.local:6379");
@@ -100,6 +102,10 @@ Test(proxy_config, bad_lines_say_file_line_and_reason)
                  "'bind' address '::1 ' is empty or holds a blank or control character");
     expect_error("bind \"\"\n", 1,
                  "'bind' address '' is empty or holds a blank or control character");
+    expect_error("port 1\nadmin-bind \"0.0.0.0 \"\n", 2,
+                 "'admin-bind' address '0.0.0.0 ' is empty or holds a blank or control character");
+    expect_error("admin-bind 127.0.0.1 ::1\n", 1, "'admin-bind' takes exactly one value, got 2");
+    expect_error("admin-port -1\n", 1, "'admin-port' must be an integer from 0 to 65535, got '-1'");
     expect_error("upstream [[]:30\n", 1, "'upstream' must be host:port, got '[[]:30'");
     /* Values stay short enough for CONFIG GET to print whole. */
     char line[PROXY_CONFIG_VALUE_MAX + 64], host[PROXY_CONFIG_HOST_MAX + 2];
