@@ -143,13 +143,11 @@ static void admin_conn_closed(struct evhttp_connection *conn, void *arg)
 
 struct metrics {
     struct evbuffer *b;
-    const char *family; /* the last family given HELP and TYPE */
 };
 
 static void m_family(struct metrics *m, const char *name, const char *type, const char *help)
 {
     evbuffer_add_printf(m->b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-    m->family = name;
 }
 
 static void m_value(struct metrics *m, const char *name, const char *type, const char *help,
@@ -294,7 +292,7 @@ static int admin_open_fds(void)
 static void admin_metrics(struct proxy_admin *a, struct evbuffer *b)
 {
     struct proxy_server *s = a->srv;
-    struct metrics m = {b, NULL};
+    struct metrics m = {b};
     m_family(&m, "ferry_info", "gauge", "Version and phase of this ferry (always 1).");
     evbuffer_add_printf(b, "ferry_info{version=\"%s\",phase=\"%s\"} 1\n", PROXY_VERSION,
                         proxy_phase_name(s->cfg.phase));

@@ -983,26 +983,24 @@ GEO_PLACES = [("13.361389", "38.115556"), ("15.087269", "37.502669"), ("13.5", "
 GEO_MEMBERS = ["m%d" % i for i in range(30)]
 
 
-def geo_lon(rng):
-    r = rng.random()
-    if r < 0.4:
-        return rng.choice(GEO_PLACES)[0]
-    if r < 0.8:
-        return "%.5f" % rng.uniform(-180, 180)
-    if r < 0.9:
-        return "%.5f" % rng.uniform(12, 16)
-    return rng.choice(["180", "-180", "180.5", "abc", "", "1e2", "-0"])
+# Per axis: its index in GEO_PLACES, its range, a range near the places,
+# and edge or invalid values.
+GEO_AXES = {
+    "lon": (0, 180, (12, 16), ["180", "-180", "180.5", "abc", "", "1e2", "-0"]),
+    "lat": (1, 85.05, (36, 40), ["85.05112878", "-85.05112878", "85.06", "-90", "84.99", "x"]),
+}
 
 
-def geo_lat(rng):
+def geo_coord(rng, axis):
+    place, limit, near, odd = GEO_AXES[axis]
     r = rng.random()
     if r < 0.4:
-        return rng.choice(GEO_PLACES)[1]
+        return rng.choice(GEO_PLACES)[place]
     if r < 0.8:
-        return "%.5f" % rng.uniform(-85.05, 85.05)
+        return "%.5f" % rng.uniform(-limit, limit)
     if r < 0.9:
-        return "%.5f" % rng.uniform(36, 40)
-    return rng.choice(["85.05112878", "-85.05112878", "85.06", "-90", "84.99", "x"])
+        return "%.5f" % rng.uniform(*near)
+    return rng.choice(odd)
 
 
 def geo_dist(rng):
@@ -1044,7 +1042,7 @@ def g_geoadd(rng, now):
     args = ["GEOADD", k] + rng.choice([[], [], [], ["NX"], ["XX"], ["CH"], ["CH", "XX"],
                                        ["NX", "XX"]])
     for _ in range(rng.choice([1, 1, 2, 3, 6])):
-        args += [geo_lon(rng), geo_lat(rng), rng.choice(GEO_MEMBERS)]
+        args += [geo_coord(rng, "lon"), geo_coord(rng, "lat"), rng.choice(GEO_MEMBERS)]
     if rng.random() < 0.03:
         args.pop()
     return Cmd(args, keys=[k])
@@ -1067,7 +1065,7 @@ def g_geosearch(rng, now):
     r = rng.random()
     if r < 0.25:
         c = rng.choice(["GEORADIUS", "GEORADIUS_RO"])
-        args = [c, k, geo_lon(rng), geo_lat(rng), geo_dist(rng), geo_unit(rng)]
+        args = [c, k, geo_coord(rng, "lon"), geo_coord(rng, "lat"), geo_dist(rng), geo_unit(rng)]
         args += geo_options(rng, "key" if c == "GEORADIUS" else None)
     elif r < 0.45:
         c = rng.choice(["GEORADIUSBYMEMBER", "GEORADIUSBYMEMBER_RO"])
@@ -1083,7 +1081,7 @@ def g_geosearch(rng, now):
         opts = []
         if rng.random() < 0.95:
             opts.append(["FROMMEMBER", rng.choice(GEO_MEMBERS)] if rng.random() < 0.5 else
-                        ["FROMLONLAT", geo_lon(rng), geo_lat(rng)])
+                        ["FROMLONLAT", geo_coord(rng, "lon"), geo_coord(rng, "lat")])
         if rng.random() < 0.95:
             opts.append(["BYRADIUS", geo_dist(rng), geo_unit(rng)] if rng.random() < 0.5 else
                         ["BYBOX", geo_dist(rng), geo_dist(rng), geo_unit(rng)])
