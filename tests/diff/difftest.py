@@ -385,8 +385,11 @@ def resync_zset(srv, key):
 
 
 def sort_opts(argv):
-    """What a SORT asks for: (alpha, BY pattern or None, LIMIT given, STORE key)."""
-    alpha, by, limit, store = False, None, False, None
+    """What a SORT asks for: (alpha, the last BY pattern or None, whether
+    any BY pattern lacks a '*', LIMIT given, STORE key). Redis reads a
+    pattern as a C string, and one BY without a '*' turns sorting off for
+    good: a later BY pattern does not turn it on again."""
+    alpha, by, nosort, limit, store = False, None, False, False, None
     i = 2
     while i < len(argv):
         w, left = argv[i].upper(), len(argv) - i - 1
@@ -399,9 +402,10 @@ def sort_opts(argv):
         elif w in (b"BY", b"GET") and left >= 1:
             if w == b"BY":
                 by = argv[i + 1]
+                nosort |= b"*" not in by.split(b"\0")[0]
             i += 1
         i += 1
-    return alpha, by, limit, store
+    return alpha, by, nosort, limit, store
 
 
 def run_sort(srv, cmd):
@@ -412,11 +416,11 @@ def run_sort(srv, cmd):
     LIMIT, wherever Redis's partial quicksort puts them. There the replies
     are compared as multisets (only their size with LIMIT), and a stored
     result is copied from Redis to the target."""
-    alpha, by, limit, store = sort_opts(cmd.argv)
+    alpha, by, nosort, limit, store = sort_opts(cmd.argv)
     typ = srv.redis.call([b"TYPE", cmd.argv[1]])[1][1]
-    star = by is not None and b"*" in by.split(b"\0")[0]
-    undefined = ((alpha and star and (typ in (b"set", b"zset") or limit)) or
-                 (typ == b"set" and by is not None and not star and store is None))
+    undefined = ((typ == b"set" and nosort and store is None) or
+                 (not nosort and by is not None and alpha and
+                  (typ in (b"set", b"zset") or limit)))
     # Redis 7.0's SORT tests errno after strtod without clearing it first:
     # an ERANGE left by an earlier command (ZADD 1e-400, say) fails it.
     # ZUNION's WEIGHTS parse clears errno.
