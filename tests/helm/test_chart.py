@@ -323,6 +323,12 @@ def test_image(tmp):
               % (lib, pkg))
     # The build stage copies these and runs this make command: it must build.
     copied = re.findall(r"(?m)^COPY (?!--)(\S+)", dockerfile)
+    # .dockerignore leaves everything out but what it lets in by name.
+    ignore = [l.strip() for l in open(os.path.join(ROOT, ".dockerignore"))
+              if l.strip() and not l.startswith("#")]
+    check(ignore[0] == "*", ".dockerignore starts by leaving everything out")
+    for path in copied:
+        check("!" + path.rstrip("/") in ignore, "%s is copied but .dockerignore leaves it out" % path)
     src = os.path.join(tmp, "src")
     os.makedirs(src)
     for path in copied:
