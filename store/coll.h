@@ -154,6 +154,28 @@ static inline int coll_range_long(struct store_ctx *c, const char *s, size_t sle
     return 0;
 }
 
+/* HRANDFIELD key [count [WITHVALUES]] and ZRANDMEMBER key [count
+ * [WITHSCORES]] (t_set.c): the count (0 when absent) and whether `with`
+ * was given; -1 after an error reply. */
+int coll_rand_args(struct store_ctx *c, int argc, char **argv, size_t *len, const char *with,
+                   long *count, int *withflag);
+
+/* Which of `size` members (size > 0) they reply with, drawn as Redis draws
+ * them: one without a count; |count| with repeats for a negative count
+ * (and for 1); otherwise min(count, size) distinct ones, by a partial
+ * Fisher-Yates shuffle drawn as the reply goes. Nothing is allocated for
+ * repeats, so a huge negative count streams. */
+struct coll_rand {
+    long n;    /* how many the reply holds */
+    long k;    /* how many were drawn */
+    long size;
+    long *idx; /* distinct draws: the shuffle's state */
+};
+
+void coll_rand_begin(struct coll_rand *p, int given, long count, long size);
+long coll_rand_next(struct store_ctx *c, struct coll_rand *p); /* -1: done */
+void coll_rand_end(struct coll_rand *p);
+
 /* The SCAN family over members (t_set.c). */
 void store_coll_scan(struct store_ctx *c, int argc, char **argv, size_t *len, int type);
 

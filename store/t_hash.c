@@ -286,22 +286,10 @@ STORE_DECL(hscan)
 
 STORE_DECL(hrandfield)
 {
-    long l = 0;
-    int withvalues = 0;
-    if (argc >= 3) {
-        if (coll_range_long(c, argv[2], len[2], -LONG_MAX, LONG_MAX, &l, NULL) != 0)
-            return;
-        if (argc > 4 || (argc == 4 && !store_strcasecmp_arg(argv[3], len[3], "withvalues"))) {
-            resp_add_error(c->out, STORE_ESYNTAX);
-            return;
-        } else if (argc == 4) {
-            withvalues = 1;
-            if (l < -LONG_MAX / 2 || l > LONG_MAX / 2) {
-                resp_add_error(c->out, "ERR value is out of range");
-                return;
-            }
-        }
-    }
+    long l;
+    int withvalues;
+    if (coll_rand_args(c, argc, argv, len, "withvalues", &l, &withvalues) < 0)
+        return;
     struct store_rec r;
     int rc = hash_lookup(c, argv[1], len[1], &r);
     if (rc < 0)
@@ -316,50 +304,23 @@ STORE_DECL(hrandfield)
     struct coll_items it;
     coll_collect(c, argv[1], len[1], &it);
     long size = it.n;
-    /* index the items */
+    /* index the fields and their values */
     const unsigned char **subs = malloc(sizeof(*subs) * (size_t)size * 2);
     size_t *lens = malloc(sizeof(*lens) * (size_t)size * 2);
     STORE_ASSERT(subs && lens);
-    struct coll_pos p = {0};
+    struct coll_pos pos = {0};
     for (long i = 0; i < size; i++)
-        coll_next(&it, &p, &subs[2 * i], &lens[2 * i], &subs[2 * i + 1], &lens[2 * i + 1]);
-    if (argc < 3) {
-        long i = (long)(store_rng_next(&c->rng) % (uint64_t)size);
+        coll_next(&it, &pos, &subs[2 * i], &lens[2 * i], &subs[2 * i + 1], &lens[2 * i + 1]);
+    struct coll_rand p;
+    coll_rand_begin(&p, argc >= 3, l, size);
+    if (argc >= 3)
+        resp_add_array(c->out, withvalues ? p.n * 2 : p.n);
+    for (long i; (i = coll_rand_next(c, &p)) >= 0;) {
         resp_add_bulk(c->out, subs[2 * i], lens[2 * i]);
-    } else if (l == 0) {
-        resp_add_array(c->out, 0);
-    } else if (l < 0 || l == 1) {
-        long count = l < 0 ? -l : l;
-        resp_add_array(c->out, withvalues ? count * 2 : count);
-        for (long k = 0; k < count; k++) {
-            long i = (long)(store_rng_next(&c->rng) % (uint64_t)size);
-            resp_add_bulk(c->out, subs[2 * i], lens[2 * i]);
-            if (withvalues)
-                resp_add_bulk(c->out, subs[2 * i + 1], lens[2 * i + 1]);
-        }
-    } else {
-        long count = l >= size ? size : l;
-        /* A partial Fisher-Yates shuffle picks count distinct fields. */
-        long *idx = malloc(sizeof(long) * (size_t)size);
-        STORE_ASSERT(idx);
-        for (long i = 0; i < size; i++)
-            idx[i] = i;
-        if (count < size) {
-            for (long k = 0; k < count; k++) {
-                long j = k + (long)(store_rng_next(&c->rng) % (uint64_t)(size - k));
-                long t = idx[k];
-                idx[k] = idx[j];
-                idx[j] = t;
-            }
-        }
-        resp_add_array(c->out, withvalues ? count * 2 : count);
-        for (long k = 0; k < count; k++) {
-            resp_add_bulk(c->out, subs[2 * idx[k]], lens[2 * idx[k]]);
-            if (withvalues)
-                resp_add_bulk(c->out, subs[2 * idx[k] + 1], lens[2 * idx[k] + 1]);
-        }
-        free(idx);
+        if (withvalues)
+            resp_add_bulk(c->out, subs[2 * i + 1], lens[2 * i + 1]);
     }
+    coll_rand_end(&p);
     free(subs);
     free(lens);
     coll_items_fini(&it);

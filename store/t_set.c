@@ -560,6 +560,68 @@ static int scan_cb(void *arg, const unsigned char *sub, size_t sublen, const uns
     return 0;
 }
 
+int coll_rand_args(struct store_ctx *c, int argc, char **argv, size_t *len, const char *with,
+                   long *count, int *withflag)
+{
+    *count = 0;
+    *withflag = 0;
+    if (argc < 3)
+        return 0;
+    if (coll_range_long(c, argv[2], len[2], -LONG_MAX, LONG_MAX, count, NULL) != 0)
+        return -1;
+    if (argc > 4 || (argc == 4 && !store_strcasecmp_arg(argv[3], len[3], with))) {
+        resp_add_error(c->out, STORE_ESYNTAX);
+        return -1;
+    }
+    if (argc == 4) {
+        *withflag = 1;
+        /* Redis refuses a count whose reply length (two per member) overflows. */
+        if (*count < -LONG_MAX / 2 || *count > LONG_MAX / 2) {
+            resp_add_error(c->out, "ERR value is out of range");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void coll_rand_begin(struct coll_rand *p, int given, long count, long size)
+{
+    *p = (struct coll_rand){.size = size};
+    if (!given || count < 0 || count == 1) {
+        p->n = !given ? 1 : count < 0 ? -count : 1;
+        return;
+    }
+    p->n = count >= size ? size : count;
+    if (p->n == 0)
+        return;
+    p->idx = malloc(sizeof(*p->idx) * (size_t)size);
+    STORE_ASSERT(p->idx);
+    for (long i = 0; i < size; i++)
+        p->idx[i] = i;
+}
+
+long coll_rand_next(struct store_ctx *c, struct coll_rand *p)
+{
+    if (p->k == p->n)
+        return -1;
+    long k = p->k++;
+    if (p->idx == NULL)
+        return (long)(store_rng_next(&c->rng) % (uint64_t)p->size);
+    if (p->n < p->size) { /* all of them: no draws, in stored order */
+        long j = k + (long)(store_rng_next(&c->rng) % (uint64_t)(p->size - k));
+        long t = p->idx[k];
+        p->idx[k] = p->idx[j];
+        p->idx[j] = t;
+    }
+    return p->idx[k];
+}
+
+void coll_rand_end(struct coll_rand *p)
+{
+    free(p->idx);
+    p->idx = NULL;
+}
+
 void store_coll_scan(struct store_ctx *c, int argc, char **argv, size_t *len, int type)
 {
     unsigned long cursor;

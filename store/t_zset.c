@@ -1086,22 +1086,10 @@ STORE_DECL(zscan)
 
 STORE_DECL(zrandmember)
 {
-    long l = 0;
-    int withscores = 0;
-    if (argc >= 3) {
-        if (coll_range_long(c, argv[2], len[2], -LONG_MAX, LONG_MAX, &l, NULL) != 0)
-            return;
-        if (argc > 4 || (argc == 4 && !store_strcasecmp_arg(argv[3], len[3], "withscores"))) {
-            resp_add_error(c->out, STORE_ESYNTAX);
-            return;
-        } else if (argc == 4) {
-            withscores = 1;
-            if (l < -LONG_MAX / 2 || l > LONG_MAX / 2) {
-                resp_add_error(c->out, "ERR value is out of range");
-                return;
-            }
-        }
-    }
+    long l;
+    int withscores;
+    if (coll_rand_args(c, argc, argv, len, "withscores", &l, &withscores) < 0)
+        return;
     struct store_rec r;
     int rc = zs_lookup(c, argv[1], len[1], &r);
     if (rc < 0)
@@ -1115,36 +1103,13 @@ STORE_DECL(zrandmember)
     }
     struct zs_arr a;
     zs_load(c, argv[1], len[1], &a);
-    long size = a.n;
-    if (argc < 3) {
-        long i = (long)(store_rng_next(&c->rng) % (uint64_t)size);
-        resp_add_bulk(c->out, a.m[i], a.ml[i]);
-    } else if (l == 0) {
-        resp_add_array(c->out, 0);
-    } else if (l < 0 || l == 1) {
-        long count = l < 0 ? -l : l;
-        resp_add_array(c->out, withscores ? count * 2 : count);
-        for (long k = 0; k < count; k++)
-            zs_emit(c, &a, (long)(store_rng_next(&c->rng) % (uint64_t)size), withscores);
-    } else {
-        long count = l >= size ? size : l;
-        long *idx = malloc(sizeof(long) * (size_t)size);
-        STORE_ASSERT(idx);
-        for (long i = 0; i < size; i++)
-            idx[i] = i;
-        if (count < size) {
-            for (long k = 0; k < count; k++) {
-                long j = k + (long)(store_rng_next(&c->rng) % (uint64_t)(size - k));
-                long t = idx[k];
-                idx[k] = idx[j];
-                idx[j] = t;
-            }
-        }
-        resp_add_array(c->out, withscores ? count * 2 : count);
-        for (long k = 0; k < count; k++)
-            zs_emit(c, &a, idx[k], withscores);
-        free(idx);
-    }
+    struct coll_rand p;
+    coll_rand_begin(&p, argc >= 3, l, a.n);
+    if (argc >= 3)
+        resp_add_array(c->out, withscores ? p.n * 2 : p.n);
+    for (long i; (i = coll_rand_next(c, &p)) >= 0;)
+        zs_emit(c, &a, i, withscores);
+    coll_rand_end(&p);
     zs_free(&a);
 }
 
