@@ -64,6 +64,8 @@ static const struct option options[] = {
     {"busy-poll", OPT_INT, OFF(busy_poll), 0, 1000000, busypoll_words},
     {"admin-bind", OPT_HOST, OFF(admin_bind), 0, 0, NULL},
     {"admin-port", OPT_INT, OFF(admin_port), 0, 65535, NULL},
+    {"slowlog-log-slower-than", OPT_INT, OFF(slowlog_log_slower_than), -1, INT_MAX, NULL},
+    {"slowlog-max-len", OPT_INT, OFF(slowlog_max_len), 0, INT_MAX, NULL},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -100,6 +102,8 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->busy_poll = PROXY_BUSY_POLL_AUTO;
     cfg->admin_bind = xstrdup("127.0.0.1");
     cfg->admin_port = 0;
+    cfg->slowlog_log_slower_than = 10000; /* Redis's defaults */
+    cfg->slowlog_max_len = 128;
 }
 
 void proxy_config_fini(struct proxy_config *cfg)

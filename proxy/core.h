@@ -262,6 +262,17 @@ void proxy_pubsub_reset(struct proxy_client *c, struct proxy_pubsub **ps);
 void proxy_pubsub_stats(size_t *channels, size_t *patterns, size_t *shard_channels);
 void proxy_pubsub_free_all(void);
 
+/* slowlog.c: SLOWLOG in phase raft-only. proxy_slowlog_push logs a
+ * command that ran for usec microseconds if the config asks for it (the
+ * caller leaves out what Redis never logs: EXEC, refused commands). */
+void proxy_slowlog_push(const struct proxy_config *cfg, const char *addr, const char *name,
+                        int argc, char **argv, const size_t *len, uint64_t usec);
+void proxy_slowlog_command(int argc, char **argv, size_t *len, struct resp_buf *out);
+void proxy_slowlog_reset(void);
+/* Whether Redis shows argument i as "(redacted)" in MONITOR and SLOWLOG
+ * (AUTH's password, HELLO's AUTH user and password). */
+int proxy_arg_redacted(int argc, char **argv, const size_t *len, int i);
+
 /* upstream.c */
 struct proxy_upstream *proxy_upstream_new(struct proxy_server *s, struct proxy_client *owner);
 /* Closes the connection. Waiters get no reply: only for an owner that is

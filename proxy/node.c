@@ -149,6 +149,7 @@ static struct {
     struct proxy_client **monitors; /* clients in MONITOR mode */
     int nmonitors, capmonitors;
     int unfed;            /* the request being served is not for the monitors (yet) */
+    int batched;          /* the request being served went into the batch: timed there */
 } node;
 
 #define NODE_OOM_FMT                                                                             \
@@ -301,6 +302,7 @@ static struct node_op *node_op_add(int kind, struct proxy_client *c)
     op->kind = kind;
     op->c = c;
     if (c) {
+        node.batched = 1;
         op->slot = proxy_client_reserve(c);
         node_client_get(c)->pending++;
     }
@@ -382,20 +384,6 @@ static void node_monitor_repr(struct resp_buf *b, const char *arg, size_t len, i
     resp_buf_append(b, "\"", 1);
 }
 
-/* Which argument Redis shows as "(redacted)": AUTH's all, HELLO's after
- * AUTH (its user and password). */
-static int node_monitor_redacted(int argc, char **argv, size_t *len, int i)
-{
-    if (proxy_arg_is(argv[0], len[0], "auth"))
-        return 1;
-    if (!proxy_arg_is(argv[0], len[0], "hello"))
-        return 0;
-    for (int j = 2; j < i && j < argc; j++)
-        if (proxy_arg_is(argv[j], len[j], "auth") && i <= j + 2 && argc - 1 - j >= 2)
-            return 1;
-    return 0;
-}
-
 static void node_monitor_feed(struct proxy_client *from, int argc, char **argv, size_t *len)
 {
     if (node.nmonitors == 0 || argc < 1)
@@ -414,7 +402,7 @@ static void node_monitor_feed(struct proxy_client *from, int argc, char **argv, 
                      (long)tv.tv_usec, from->addr);
     resp_buf_append(&line, head, (size_t)n);
     for (int i = 0; i < argc; i++)
-        node_monitor_repr(&line, argv[i], len[i], i > 0 && node_monitor_redacted(argc, argv, len, i));
+        node_monitor_repr(&line, argv[i], len[i], proxy_arg_redacted(argc, argv, len, i));
     resp_buf_append(&line, "\r\n", 2);
     for (int i = 0; i < node.nmonitors; i++) {
         struct proxy_client *m = node.monitors[i];
@@ -450,17 +438,46 @@ static void node_monitor_start(struct proxy_client *c, struct node_client *nc)
 
 static void node_request_internal(struct proxy_client *c, int argc, char **argv, size_t *len);
 
+/* The slow log times what Redis times: a command's execution, here or in
+ * the batch (not its wait for the commit's sync, nor a pop's wait). */
+static int node_slowlog_on(void)
+{
+    return node.srv->cfg.slowlog_log_slower_than >= 0;
+}
+
+static void node_slowlog(struct proxy_client *c, int argc, char **argv, size_t *len, uint64_t t0)
+{
+    proxy_slowlog_push(&node.srv->cfg, c->addr, node_client_get(c)->name, argc, argv, len,
+                       proxy_mono_us() - t0);
+}
+
+/* Redis rejects unknown commands and subcommands before running them, and
+ * never logs EXEC (its commands are logged instead). */
+static int node_slowlog_may_log(int argc, char **argv, size_t *len)
+{
+    const struct resp_command *cmd = resp_command_lookup(argv[0], len[0]);
+    if (cmd == NULL || proxy_arg_is(argv[0], len[0], "exec"))
+        return 0;
+    return cmd->nsub == 0 || (argc > 1 && resp_command_lookup_sub(cmd, argv[1], len[1]));
+}
+
 /* Serves a request, then shows it to the monitors unless it was refused,
- * deferred or queued. */
+ * deferred or queued, and to the slow log if it also ran now rather than
+ * in the batch. */
 static void node_request(struct proxy_client *c, int argc, char **argv, size_t *len)
 {
-    int outer = node.unfed; /* CLIENT UNBLOCK runs the unblocked one's requests inside */
-    node.unfed = 0;
+    /* CLIENT UNBLOCK runs the unblocked one's requests inside. */
+    int outer = node.unfed, outer_batched = node.batched;
+    node.unfed = node.batched = 0;
+    uint64_t t0 = node_slowlog_on() ? proxy_mono_us() : 0;
     node_request_internal(c, argc, argv, len);
-    int unfed = node.unfed;
+    int unfed = node.unfed, batched = node.batched;
     node.unfed = outer;
+    node.batched = outer_batched;
     if (!unfed)
         node_monitor_feed(c, argc, argv, len);
+    if (t0 && !unfed && !batched && node_slowlog_may_log(argc, argv, len))
+        node_slowlog(c, argc, argv, len, t0);
 }
 
 /* Runs the requests a client sent while it was blocked. */
@@ -795,9 +812,14 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
     /* New ops (from resumed clients) go into a fresh array. */
     node.ops = NULL;
     node.nops = node.capops = 0;
+    int timed = node_slowlog_on();
     for (int i = 0; i < nops && rc == 0; i++) {
         struct node_op *op = &ops[i];
         resp_buf_init(&op->reply);
+        uint64_t t0 = timed && (op->kind == NODE_OP_READ || op->kind == NODE_OP_WRITE ||
+                                op->kind == NODE_OP_EXEC)
+                          ? proxy_mono_us()
+                          : 0;
         switch (op->kind) {
         case NODE_OP_WATCH: {
             struct node_client *nc = node_client_get(op->c);
@@ -854,6 +876,16 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             }
             break;
         }
+        }
+        if (t0 && op->kind == NODE_OP_EXEC) {
+            /* The store runs a transaction as one entry: it is timed and
+             * logged whole, as EXEC (Redis logs its commands one by one). */
+            static char exec[] = "EXEC";
+            char *argv[] = {exec};
+            size_t len[] = {4};
+            node_slowlog(op->c, 1, argv, len, t0);
+        } else if (t0 && !op->blocked) {
+            node_slowlog(op->c, op->a.argc, op->a.argv, op->a.len, t0);
         }
     }
     int ok = 0;
@@ -1009,6 +1041,7 @@ void proxy_node_close(struct proxy_server *s)
     free(node.ops);
     resp_buf_fini(&node.scratch);
     proxy_pubsub_free_all();
+    proxy_slowlog_reset();
     store_close(node.store);
     node.store = NULL;
 }
@@ -1587,6 +1620,8 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
             node_cmd_config(argc, argv, len, out);
     } else if (proxy_arg_is(name, nl, "info")) {
         node_cmd_info(argc, argv, len, out);
+    } else if (proxy_arg_is(name, nl, "slowlog")) {
+        proxy_slowlog_command(argc, argv, len, out);
     } else if (proxy_arg_is(name, nl, "role")) {
         /* One node, no replicas yet: a master at offset 0, as Redis alone. */
         resp_add_array(out, 3);

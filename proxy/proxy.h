@@ -74,6 +74,8 @@ struct proxy_config {
                                      PROXY_BUSY_POLL_AUTO: see server.c */
     char *admin_bind;             /* the HTTP admin endpoint's address */
     int admin_port;               /* 0: no admin endpoint */
+    int slowlog_log_slower_than;  /* us; -1: no slow log (raft-only) */
+    int slowlog_max_len;          /* entries the slow log keeps */
 };
 
 /* The longest value CONFIG GET prints, so its callers' buffers of

@@ -519,6 +519,8 @@ void proxy_server_reload(struct proxy_server *s)
     RELOAD(upstream_connect_timeout);
     RELOAD(proto_max_bulk_len);
     RELOAD(shutdown_timeout);
+    RELOAD(slowlog_log_slower_than);
+    RELOAD(slowlog_max_len);
 #undef RELOAD
     proxy_config_fini(&next);
     proxy_log_open(cur);

@@ -1,6 +1,7 @@
 /* ferry --phase raft-only: the node serving from the store (blocking pops,
  * read-your-writes in a pipeline, WATCH, group commit, map full, pub/sub). */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1050,4 +1051,185 @@ Test(store_node, a_pipelined_push_does_not_serve_the_same_client_s_pop)
     raw_cmd(k, "BLPOP l 0.2\r\nLPUSH l x\r\nLLEN l\r\nBRPOP l 0\r\nLLEN l\r\n");
     expect_raw(k, "*-1\r\n:1\r\n:1\r\n*2\r\n$1\r\nl\r\n$1\r\nx\r\n:0\r\n");
     close(k);
+}
+
+/* SLOWLOG GET's entries (newest first), each as "name|arg|arg|...|client
+ * name" without the id, time, duration and address, which differ between
+ * two servers; one line each. */
+static void slowlog_args(redisContext *c, char *out, size_t cap)
+{
+    redisReply *r = redisCommand(c, "SLOWLOG GET -1");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    size_t n = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *e = r->element[i];
+        cr_assert(e->type == REDIS_REPLY_ARRAY && e->elements == 6);
+        for (int k = 0; k < 3; k++)
+            cr_assert_eq(e->element[k]->type, REDIS_REPLY_INTEGER);
+        for (size_t k = 0; k < e->element[3]->elements; k++)
+            n += (size_t)snprintf(out + n, cap - n, "%s|", e->element[3]->element[k]->str);
+        cr_assert_eq(e->element[4]->type, REDIS_REPLY_STRING);
+        cr_assert(strncmp(e->element[4]->str, "127.0.0.1:", 10) == 0, "%s", e->element[4]->str);
+        n += (size_t)snprintf(out + n, cap - n, "%s\n", e->element[5]->str);
+        cr_assert(n < cap);
+    }
+    freeReplyObject(r);
+}
+
+/* The same commands logged as Redis logs them: arguments cut at 32 and
+ * at 128 bytes, passwords redacted, the client's name; refused commands
+ * and a pop that timed out left out. Its errors and help are Redis's. */
+Test(store_node, slowlog_logs_what_redis_logs)
+{
+    const char *const all[] = {"--slowlog-log-slower-than", "0", NULL};
+    cr_assert_eq(support_redis_start(&real_redis, all), 0);
+    start_ferry(all);
+    static char script[8192];
+    /* Writes wait for the batch, where they are timed, so the commands
+     * ferry runs at once come first, as they would be logged after them. */
+    int n = snprintf(script, sizeof(script), "%s%0200d\r\nRPUSH l",
+                     "HELLO 2 AUTH default pw\r\nCLIENT SETNAME app\r\nGET\r\nNOSUCHCMD\r\n"
+                     "CLIENT NOSUCH\r\nSET k ", 7);
+    for (int i = 0; i < 40; i++)
+        n += snprintf(script + n, sizeof(script) - (size_t)n, " %d", i);
+    snprintf(script + n, sizeof(script) - (size_t)n, "%s",
+             "\r\nBLPOP nolist 0.01\r\nGETRANGE k 0 2\r\nSLOWLOG NOSUCH\r\nSLOWLOG LEN\r\n"
+             "slowlog help\r\nECHO end\r\n");
+    static char want[16384], got[16384];
+    int ports[2] = {real_redis.port, ferry.port};
+    for (int i = 0; i < 2; i++) {
+        redisContext *c = support_connect(ports[i]);
+        support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SLOWLOG RESET");
+        redisFree(c);
+        int k = support_raw_connect(ports[i]);
+        raw_cmd(k, script);
+        char echo[16384] = "";
+        size_t got_n = 0;
+        while (!strstr(echo, "$3\r\nend\r\n")) {
+            size_t r = support_raw_recv(k, echo + got_n, 1);
+            cr_assert_eq(r, 1, "no reply to ECHO end");
+            echo[++got_n] = 0;
+        }
+        close(k);
+        c = support_connect(ports[i]);
+        slowlog_args(c, i == 0 ? want : got, sizeof(want));
+        redisFree(c);
+    }
+    cr_assert_str_eq(got, want);
+    cr_assert(strstr(got, "... (11 more arguments)|") && strstr(got, "... (72 more bytes)|") &&
+                  strstr(got, "|(redacted)|(redacted)|") && !strstr(got, "pw") &&
+                  strstr(got, "GETRANGE|k|0|2|app\n") && !strstr(got, "NOSUCH") &&
+                  !strstr(got, "nolist"),
+              "%s", got);
+
+    const char *misuse[] = {"SLOWLOG", "SLOWLOG FOO", "SLOWLOG LEN 1", "SLOWLOG GET 1 2",
+                            "SLOWLOG GET -2", "SLOWLOG GET x", "SLOWLOG HELP"};
+    redisContext *r = support_connect(real_redis.port), *f = support_connect(ferry.port);
+    for (size_t i = 0; i < sizeof(misuse) / sizeof(misuse[0]); i++) {
+        redisReply *a = redisCommand(r, misuse[i]), *b = redisCommand(f, misuse[i]);
+        cr_assert(a && b && a->type == b->type, "%s", misuse[i]);
+        if (a->type == REDIS_REPLY_ERROR)
+            cr_assert_str_eq(b->str, a->str, "%s", misuse[i]);
+        else
+            for (size_t k = 0; k < a->elements; k++)
+                cr_assert_str_eq(b->element[k]->str, a->element[k]->str, "%s", misuse[i]);
+        freeReplyObject(a);
+        freeReplyObject(b);
+    }
+    redisFree(r);
+    redisFree(f);
+}
+
+/* Ids grow and RESET does not restart them; the log keeps the newest
+ * slowlog-max-len; a transaction is logged whole as EXEC; a threshold
+ * above every command's time logs nothing. */
+Test(store_node, slowlog_keeps_the_newest_with_growing_ids)
+{
+    const char *const args[] = {"--slowlog-log-slower-than", "0", "--slowlog-max-len", "3", NULL};
+    start_ferry(args);
+    redisContext *c = support_connect(ferry.port);
+    for (int i = 0; i < 5; i++)
+        support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k%d v", i);
+    support_expect_int(c, 3, "SLOWLOG LEN");
+    redisReply *r = redisCommand(c, "SLOWLOG GET");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+    /* SET k3, SET k4 and SLOWLOG LEN, newest first: ids 5, 4, 3. */
+    cr_assert_str_eq(r->element[0]->element[3]->element[0]->str, "SLOWLOG");
+    cr_assert_str_eq(r->element[1]->element[3]->element[1]->str, "k4");
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(r->element[i]->element[0]->integer, 5 - i);
+    long long t = r->element[0]->element[1]->integer;
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    cr_assert(t <= now.tv_sec && t > now.tv_sec - 60, "logged at %lld", t);
+    freeReplyObject(r);
+
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SLOWLOG RESET");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "MULTI");
+    support_expect_str(c, REDIS_REPLY_STATUS, "QUEUED", "INCR n");
+    r = redisCommand(c, "EXEC");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+    freeReplyObject(r);
+    r = redisCommand(c, "SLOWLOG GET 1");
+    cr_assert(r && r->elements == 1);
+    cr_assert_str_eq(r->element[0]->element[3]->element[0]->str, "EXEC");
+    /* After SLOWLOG LEN (5), GET (6), RESET (7, logged once it ran) and
+     * MULTI (8). */
+    cr_assert_eq(r->element[0]->element[0]->integer, 9);
+    freeReplyObject(r);
+    redisFree(c);
+
+    const char *const never[] = {"--phase", "raft-only", "--slowlog-log-slower-than", "2000000000",
+                                 NULL};
+    cr_assert_eq(support_ferry_restart(&ferry, 0, never), 0);
+    c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k v");
+    support_expect_int(c, 0, "SLOWLOG LEN");
+    redisFree(c);
+}
+
+/* SIGHUP re-reads the config file: the slow log turns on with its new
+ * length; options that need a restart keep their value. */
+Test(store_node, sighup_applies_the_slowlog_options)
+{
+    snprintf(ferry.dir, sizeof(ferry.dir), "/tmp/ferry-test-hup-XXXXXX");
+    cr_assert(mkdtemp(ferry.dir) != NULL);
+    snprintf(ferry.log, sizeof(ferry.log), "%s/out.log", ferry.dir);
+    char conf[300];
+    snprintf(conf, sizeof(conf), "%s/ferry.conf", ferry.dir);
+    ferry.port = support_free_port();
+    for (int round = 0; round < 2; round++) {
+        FILE *f = fopen(conf, "w");
+        cr_assert(f != NULL);
+        fprintf(f, "port %d\nphase raft-only\ndir %s/data\nslowlog-log-slower-than %s\n%s",
+                round ? ferry.port + 1 : ferry.port, ferry.dir, round ? "0" : "-1",
+                round ? "slowlog-max-len 2\n" : "");
+        fclose(f);
+        if (round == 0) {
+            char *argv[] = {(char *)support_ferry_bin(), conf, NULL};
+            ferry.pid = support_spawn(argv, ferry.log);
+            cr_assert_eq(support_wait_port(ferry.port, 10000), 0);
+        } else {
+            kill(ferry.pid, SIGHUP);
+        }
+    }
+    redisContext *c = support_connect(ferry.port);
+    for (int i = 0; i < 500; i++) {
+        redisReply *r = redisCommand(c, "CONFIG GET slowlog-log-slower-than");
+        int on = r && r->elements == 2 && strcmp(r->element[1]->str, "0") == 0;
+        freeReplyObject(r);
+        if (on)
+            break;
+        usleep(10 * 1000);
+    }
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET a 1");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET b 2");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET c 3");
+    support_expect_int(c, 2, "SLOWLOG LEN");
+    redisReply *r = redisCommand(c, "CONFIG GET port");
+    cr_assert(r && r->elements == 2);
+    cr_assert_eq(atoi(r->element[1]->str), ferry.port, "port changed without a restart");
+    freeReplyObject(r);
+    redisFree(c);
 }

@@ -71,6 +71,8 @@ Test(proxy_config, good_file_sets_every_kind_of_option)
     cr_assert_eq(cfg.store_size, 10 * 1000 * 1000);
     cr_assert_str_eq(cfg.admin_bind, "127.0.0.1"); /* the defaults */
     cr_assert_eq(cfg.admin_port, 0);
+    cr_assert_eq(cfg.slowlog_log_slower_than, 10000);
+    cr_assert_eq(cfg.slowlog_max_len, 128);
     char out[64];
     cr_assert_eq(proxy_config_get(&cfg, "upstream", out, sizeof(out)), 0);
     cr_assert_str_eq(out, "redis.local:6379");
@@ -107,6 +109,10 @@ Test(proxy_config, bad_lines_say_file_line_and_reason)
     expect_error("admin-bind 127.0.0.1 ::1\n", 1, "'admin-bind' takes exactly one value, got 2");
     expect_error("admin-port -1\n", 1, "'admin-port' must be an integer from 0 to 65535, got '-1'");
     expect_error("upstream [[]:30\n", 1, "'upstream' must be host:port, got '[[]:30'");
+    expect_error("slowlog-log-slower-than -2\n", 1,
+                 "'slowlog-log-slower-than' must be an integer from -1 to 2147483647, got '-2'");
+    expect_error("slowlog-max-len many\n", 1,
+                 "'slowlog-max-len' must be an integer from 0 to 2147483647, got 'many'");
     /* Values stay short enough for CONFIG GET to print whole. */
     char line[PROXY_CONFIG_VALUE_MAX + 64], host[PROXY_CONFIG_HOST_MAX + 2];
     memset(host, 'h', sizeof(host) - 1);
