@@ -31,6 +31,7 @@ struct option {
     /* OPT_ENUM: NULL-terminated, the index is the value. OPT_INT: words
      * accepted besides numbers, word i standing for the value -(i + 1). */
     const char *const *choices;
+    int runtime; /* SIGHUP and CONFIG SET change it; the others need a restart */
 };
 
 static const char *const loglevels[] = {"debug", "verbose", "notice", "warning", NULL};
@@ -41,31 +42,31 @@ static const char *const busypoll_words[] = {"auto", NULL}; /* PROXY_BUSY_POLL_A
 #define OFF(field) offsetof(struct proxy_config, field)
 
 static const struct option options[] = {
-    {"bind", OPT_BIND, OFF(bind), 0, 0, NULL},
-    {"port", OPT_INT, OFF(port), 0, 65535, NULL},
-    {"upstream", OPT_ADDR, OFF(upstream_host), 0, 0, NULL},
-    {"upstream-user", OPT_STRING, OFF(upstream_user), 0, 0, NULL},
-    {"upstream-password", OPT_STRING, OFF(upstream_password), 0, 0, NULL},
-    {"upstream-connect-timeout", OPT_INT, OFF(upstream_connect_timeout), 1, 600000, NULL},
-    {"upstream-shared-connections", OPT_INT, OFF(upstream_shared_connections), 0, 64, NULL},
-    {"requirepass", OPT_STRING, OFF(requirepass), 0, 0, NULL},
-    {"maxclients", OPT_INT, OFF(maxclients), 1, 1000000, NULL},
-    {"timeout", OPT_INT, OFF(timeout), 0, INT_MAX, NULL},
-    {"tcp-keepalive", OPT_INT, OFF(tcp_keepalive), 0, INT_MAX, NULL},
-    {"proto-max-bulk-len", OPT_MEMORY, OFF(proto_max_bulk_len), 1024 * 1024, LLONG_MAX, NULL},
-    {"loglevel", OPT_ENUM, OFF(loglevel), 0, 0, loglevels},
-    {"logfile", OPT_STRING, OFF(logfile), 0, 0, NULL},
-    {"log-format", OPT_ENUM, OFF(log_format), 0, 0, logformats},
-    {"phase", OPT_ENUM, OFF(phase), 0, 0, phases},
-    {"dir", OPT_STRING, OFF(dir), 0, 0, NULL},
-    {"store-size", OPT_MEMORY, OFF(store_size), 1024 * 1024, 1LL << 46, NULL},
-    {"sync", OPT_BOOL, OFF(sync), 0, 0, NULL},
-    {"shutdown-timeout", OPT_INT, OFF(shutdown_timeout), 0, 3600, NULL},
-    {"busy-poll", OPT_INT, OFF(busy_poll), 0, 1000000, busypoll_words},
-    {"admin-bind", OPT_HOST, OFF(admin_bind), 0, 0, NULL},
-    {"admin-port", OPT_INT, OFF(admin_port), 0, 65535, NULL},
-    {"slowlog-log-slower-than", OPT_INT, OFF(slowlog_log_slower_than), -1, INT_MAX, NULL},
-    {"slowlog-max-len", OPT_INT, OFF(slowlog_max_len), 0, INT_MAX, NULL},
+    {"bind", OPT_BIND, OFF(bind), 0, 0, NULL, 0},
+    {"port", OPT_INT, OFF(port), 0, 65535, NULL, 0},
+    {"upstream", OPT_ADDR, OFF(upstream_host), 0, 0, NULL, 0},
+    {"upstream-user", OPT_STRING, OFF(upstream_user), 0, 0, NULL, 1},
+    {"upstream-password", OPT_STRING, OFF(upstream_password), 0, 0, NULL, 1},
+    {"upstream-connect-timeout", OPT_INT, OFF(upstream_connect_timeout), 1, 600000, NULL, 1},
+    {"upstream-shared-connections", OPT_INT, OFF(upstream_shared_connections), 0, 64, NULL, 0},
+    {"requirepass", OPT_STRING, OFF(requirepass), 0, 0, NULL, 1},
+    {"maxclients", OPT_INT, OFF(maxclients), 1, 1000000, NULL, 1},
+    {"timeout", OPT_INT, OFF(timeout), 0, INT_MAX, NULL, 1},
+    {"tcp-keepalive", OPT_INT, OFF(tcp_keepalive), 0, INT_MAX, NULL, 1},
+    {"proto-max-bulk-len", OPT_MEMORY, OFF(proto_max_bulk_len), 1024 * 1024, LLONG_MAX, NULL, 1},
+    {"loglevel", OPT_ENUM, OFF(loglevel), 0, 0, loglevels, 1},
+    {"logfile", OPT_STRING, OFF(logfile), 0, 0, NULL, 1},
+    {"log-format", OPT_ENUM, OFF(log_format), 0, 0, logformats, 1},
+    {"phase", OPT_ENUM, OFF(phase), 0, 0, phases, 0},
+    {"dir", OPT_STRING, OFF(dir), 0, 0, NULL, 0},
+    {"store-size", OPT_MEMORY, OFF(store_size), 1024 * 1024, 1LL << 46, NULL, 0},
+    {"sync", OPT_BOOL, OFF(sync), 0, 0, NULL, 0},
+    {"shutdown-timeout", OPT_INT, OFF(shutdown_timeout), 0, 3600, NULL, 1},
+    {"busy-poll", OPT_INT, OFF(busy_poll), 0, 1000000, busypoll_words, 0},
+    {"admin-bind", OPT_HOST, OFF(admin_bind), 0, 0, NULL, 0},
+    {"admin-port", OPT_INT, OFF(admin_port), 0, 65535, NULL, 0},
+    {"slowlog-log-slower-than", OPT_INT, OFF(slowlog_log_slower_than), -1, INT_MAX, NULL, 1},
+    {"slowlog-max-len", OPT_INT, OFF(slowlog_max_len), 0, INT_MAX, NULL, 1},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -559,6 +560,45 @@ int proxy_config_get(const struct proxy_config *cfg, const char *name, char *out
         break;
     }
     return 0;
+}
+
+int proxy_config_is_runtime(const char *name)
+{
+    const struct option *o = option_find(name);
+    return o ? o->runtime : -1;
+}
+
+void proxy_config_copy(struct proxy_config *dst, const struct proxy_config *src)
+{
+    *dst = *src;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const struct option *o = &options[i];
+        char **s = (char **)((char *)dst + o->offset);
+        if (o->type == OPT_BIND) {
+            for (int k = 0; k < dst->nbind; k++)
+                dst->bind[k] = xstrdup(src->bind[k]);
+        } else if ((o->type == OPT_STRING || o->type == OPT_HOST || o->type == OPT_ADDR) && *s) {
+            *s = xstrdup(*s);
+        }
+    }
+}
+
+void proxy_config_take_runtime(struct proxy_config *cur, struct proxy_config *next)
+{
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const struct option *o = &options[i];
+        if (!o->runtime)
+            continue;
+        char *a = (char *)cur + o->offset, *b = (char *)next + o->offset;
+        char tmp[sizeof(long long)];
+        size_t size = o->type == OPT_STRING   ? sizeof(char *)
+                      : o->type == OPT_MEMORY ? sizeof(long long)
+                                              : sizeof(int); /* OPT_INT, OPT_ENUM, OPT_BOOL */
+        _Static_assert(sizeof(char *) <= sizeof(tmp), "a field fits tmp");
+        memcpy(tmp, a, size);
+        memcpy(a, b, size);
+        memcpy(b, tmp, size);
+    }
 }
 
 void proxy_config_each(void (*fn)(const char *name, void *arg), void *arg)

@@ -270,7 +270,8 @@ void proxy_slowlog_push(const struct proxy_config *cfg, const char *addr, const 
 void proxy_slowlog_command(int argc, char **argv, size_t *len, struct resp_buf *out);
 void proxy_slowlog_reset(void);
 /* Whether Redis shows argument i as "(redacted)" in MONITOR and SLOWLOG
- * (AUTH's password, HELLO's AUTH user and password). */
+ * (AUTH's password, HELLO's AUTH user and password, credentials given to
+ * CONFIG SET). */
 int proxy_arg_redacted(int argc, char **argv, const size_t *len, int i);
 
 /* upstream.c */

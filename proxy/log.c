@@ -1,6 +1,7 @@
 /* Logging: one line per event, as text (Redis's layout) or JSON. */
 #include "proxy/proxy.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,16 +20,18 @@ void proxy_log_open(const struct proxy_config *cfg)
 {
     log_level = cfg->loglevel;
     log_format = cfg->log_format;
+    FILE *f = stdout; /* no logfile (any more): standard output */
     if (cfg->logfile && cfg->logfile[0]) {
-        FILE *f = fopen(cfg->logfile, "a");
+        f = fopen(cfg->logfile, "a");
         if (f == NULL) {
-            fprintf(stderr, "ferry: cannot open logfile %s, logging to stdout\n", cfg->logfile);
-        } else {
-            if (log_file && log_file != stdout)
-                fclose(log_file);
-            log_file = f;
+            fprintf(stderr, "ferry: cannot open logfile %s (%s), logging where it did\n",
+                    cfg->logfile, strerror(errno));
+            return;
         }
     }
+    if (log_file && log_file != stdout)
+        fclose(log_file);
+    log_file = f;
 }
 
 void proxy_log_close(void)

@@ -1500,7 +1500,76 @@ static void node_config_each(const char *name, void *arg)
     a->n++;
 }
 
-static void node_cmd_config(int argc, char **argv, size_t *len, struct resp_buf *out)
+/* CONFIG SET name value [name value ...]: the options SIGHUP may change,
+ * all of them or none (Redis's errors, with ferry's reason for a bad
+ * value). Like SIGHUP's, the change lasts until the next SIGHUP or restart
+ * reads the config file again. */
+static void node_config_set(struct proxy_client *c, int argc, char **argv, size_t *len,
+                            struct resp_buf *out)
+{
+    if (argc < 4 || argc % 2 != 0) {
+        node_arity_error(out, "config|set");
+        return;
+    }
+    for (int i = 2; i < argc; i += 2) {
+        int runtime = proxy_config_is_runtime(argv[i]);
+        if (runtime < 0) {
+            resp_add_errorf(out, "ERR Unknown option or number of arguments for CONFIG SET - '%s'",
+                            argv[i]);
+            return;
+        }
+        for (int j = 2; j < i; j += 2) {
+            if (proxy_arg_is(argv[i], len[i], argv[j])) {
+                resp_add_errorf(out, "ERR CONFIG SET failed (possibly related to argument '%s') - "
+                                     "duplicate parameter", argv[i]);
+                return;
+            }
+        }
+        if (!runtime) {
+            resp_add_errorf(out, "ERR CONFIG SET failed (possibly related to argument '%s') - "
+                                 "can't set immutable config",
+                            argv[i]);
+            return;
+        }
+    }
+    struct proxy_config *cur = &node.srv->cfg, next;
+    proxy_config_copy(&next, cur);
+    char err[512] = "", names[512] = "";
+    for (int i = 2; i < argc && !err[0]; i += 2) {
+        char *pair[2] = {argv[i], argv[i + 1]};
+        if (strlen(argv[i + 1]) != len[i + 1])
+            snprintf(err, sizeof(err), "'%s' holds a NUL byte", argv[i]);
+        else if (proxy_config_set(&next, 2, pair, err, sizeof(err)) == 0)
+            snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+                     names[0] ? ", " : "", argv[i]);
+        if (err[0])
+            resp_add_errorf(out, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
+                            argv[i], err);
+    }
+    if (!err[0] && proxy_config_validate(&next, err, sizeof(err)) < 0)
+        resp_add_errorf(out, "ERR CONFIG SET failed - %s", err);
+    if (!err[0] && next.logfile && next.logfile[0] &&
+        (cur->logfile == NULL || strcmp(cur->logfile, next.logfile) != 0)) {
+        FILE *f = fopen(next.logfile, "a"); /* refused now rather than ignored later */
+        if (f == NULL) {
+            snprintf(err, sizeof(err), "cannot open '%s': %s", next.logfile, strerror(errno));
+            resp_add_errorf(out, "ERR CONFIG SET failed (possibly related to argument "
+                                 "'logfile') - %s", err);
+        } else {
+            fclose(f);
+        }
+    }
+    if (!err[0]) {
+        proxy_config_take_runtime(cur, &next);
+        proxy_log_open(cur);
+        proxy_log_notice("CONFIG SET by client %s: %s", c->addr, names);
+        resp_add_simple(out, "OK");
+    }
+    proxy_config_fini(&next);
+}
+
+static void node_cmd_config(struct proxy_client *c, int argc, char **argv, size_t *len,
+                            struct resp_buf *out)
 {
     if (proxy_arg_is(argv[1], len[1], "get")) {
         if (argc < 3) {
@@ -1527,6 +1596,8 @@ static void node_cmd_config(int argc, char **argv, size_t *len, struct resp_buf 
         resp_add_array(out, 2LL * a.n);
         resp_buf_append(out, body.data, body.len);
         resp_buf_fini(&body);
+    } else if (proxy_arg_is(argv[1], len[1], "set")) {
+        node_config_set(c, argc, argv, len, out);
     } else {
         resp_add_errorf(out, "ERR ferry: CONFIG %s is not supported; edit the config file and "
                              "restart (or SIGHUP)", argv[1]);
@@ -1617,7 +1688,7 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
         if (argc < 2)
             node_arity_error(out, "config");
         else
-            node_cmd_config(argc, argv, len, out);
+            node_cmd_config(c, argc, argv, len, out);
     } else if (proxy_arg_is(name, nl, "info")) {
         node_cmd_info(argc, argv, len, out);
     } else if (proxy_arg_is(name, nl, "slowlog")) {

@@ -105,6 +105,14 @@ int proxy_config_validate(const struct proxy_config *cfg, char *err, size_t errl
 /* CONFIG GET: the value of option `name` as Redis would print it, written
  * into out; returns -1 for an unknown option. */
 int proxy_config_get(const struct proxy_config *cfg, const char *name, char *out, size_t outlen);
+/* 1 if option `name` can change while ferry runs (SIGHUP, CONFIG SET), 0
+ * if it needs a restart, -1 if there is no such option. */
+int proxy_config_is_runtime(const char *name);
+/* A deep copy (dst is then finished on its own). */
+void proxy_config_copy(struct proxy_config *dst, const struct proxy_config *src);
+/* Moves the runtime options' values from next into cur, and cur's old ones
+ * into next (which the caller finishes, freeing them). */
+void proxy_config_take_runtime(struct proxy_config *cur, struct proxy_config *next);
 /* Calls fn for every option name, in table order. */
 void proxy_config_each(void (*fn)(const char *name, void *arg), void *arg);
 const char *proxy_phase_name(int phase);

@@ -480,6 +480,23 @@ void proxy_server_free(struct proxy_server *s)
 /* SIGHUP. Options that only matter when something new starts (a client, a
  * connection, a log line) change at once; the others need a restart, and
  * the log says so rather than pretending. */
+struct reload_check {
+    const struct proxy_config *cur, *next;
+};
+
+static void reload_warn_restart_only(const char *name, void *arg)
+{
+    const struct reload_check *r = arg;
+    if (proxy_config_is_runtime(name))
+        return;
+    char was[PROXY_CONFIG_VALUE_MAX + 1], now[PROXY_CONFIG_VALUE_MAX + 1];
+    proxy_config_get(r->cur, name, was, sizeof(was));
+    proxy_config_get(r->next, name, now, sizeof(now));
+    if (strcmp(was, now) != 0)
+        proxy_log_warning("SIGHUP: '%s' changed to '%s' but needs a restart; still '%s'", name,
+                          now, was);
+}
+
 void proxy_server_reload(struct proxy_server *s)
 {
     struct proxy_config next;
@@ -494,34 +511,9 @@ void proxy_server_reload(struct proxy_server *s)
         return;
     }
     struct proxy_config *cur = &s->cfg;
-    static const char *const restart_only[] = {"bind", "port",       "upstream", "phase",
-                                               "dir",  "store-size", "sync",     "busy-poll",
-                                               "admin-bind", "admin-port"};
-    for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
-        char was[PROXY_CONFIG_VALUE_MAX + 1], now[PROXY_CONFIG_VALUE_MAX + 1];
-        proxy_config_get(cur, restart_only[i], was, sizeof(was));
-        proxy_config_get(&next, restart_only[i], now, sizeof(now));
-        if (strcmp(was, now) != 0)
-            proxy_log_warning("SIGHUP: '%s' changed to '%s' but needs a restart; still '%s'",
-                              restart_only[i], now, was);
-    }
-    /* Swap, so `next` takes the old strings and frees them. */
-#define RELOAD(field)                                                                              do {                                                                                               __typeof__(cur->field) old_ = cur->field;                                                      cur->field = next.field;                                                                       next.field = old_;                                                                         } while (0)
-    RELOAD(loglevel);
-    RELOAD(logfile);
-    RELOAD(log_format);
-    RELOAD(requirepass);
-    RELOAD(timeout);
-    RELOAD(maxclients);
-    RELOAD(tcp_keepalive);
-    RELOAD(upstream_user);
-    RELOAD(upstream_password);
-    RELOAD(upstream_connect_timeout);
-    RELOAD(proto_max_bulk_len);
-    RELOAD(shutdown_timeout);
-    RELOAD(slowlog_log_slower_than);
-    RELOAD(slowlog_max_len);
-#undef RELOAD
+    struct reload_check r = {cur, &next};
+    proxy_config_each(reload_warn_restart_only, &r);
+    proxy_config_take_runtime(cur, &next);
     proxy_config_fini(&next);
     proxy_log_open(cur);
     proxy_log_notice("SIGHUP: configuration reloaded");

@@ -38,13 +38,20 @@ static struct {
 } sl;
 
 /* Which argument Redis shows as "(redacted)": AUTH's all, HELLO's after
- * AUTH (its user and password). */
+ * AUTH (its user and password), and the values CONFIG SET gives to
+ * credentials (Redis's masteruser and masterauth are ferry's upstream-user
+ * and upstream-password). */
 int proxy_arg_redacted(int argc, char **argv, const size_t *len, int i)
 {
     if (i == 0)
         return 0;
     if (proxy_arg_is(argv[0], len[0], "auth"))
         return 1;
+    if (proxy_arg_is(argv[0], len[0], "config"))
+        return i >= 3 && i % 2 == 1 && proxy_arg_is(argv[1], len[1], "set") &&
+               (proxy_arg_is(argv[i - 1], len[i - 1], "requirepass") ||
+                proxy_arg_is(argv[i - 1], len[i - 1], "upstream-password") ||
+                proxy_arg_is(argv[i - 1], len[i - 1], "upstream-user"));
     if (!proxy_arg_is(argv[0], len[0], "hello"))
         return 0;
     for (int j = 2; j < i && j < argc; j++)

@@ -1233,3 +1233,62 @@ Test(store_node, sighup_applies_the_slowlog_options)
     freeReplyObject(r);
     redisFree(c);
 }
+
+/* CONFIG SET changes the options SIGHUP may change, all or none, with
+ * Redis's errors; credentials are redacted in the slow log as Redis
+ * redacts them. */
+Test(store_node, config_set_changes_runtime_options_all_or_none)
+{
+    const char *const all[] = {"--slowlog-log-slower-than", "0", NULL};
+    cr_assert_eq(support_redis_start(&real_redis, all), 0);
+    start_ferry(all);
+    redisContext *r = support_connect(real_redis.port), *f = support_connect(ferry.port);
+    const char *same[] = {"CONFIG SET nosuch 1", "CONFIG SET maxclients 10 maxclients 20",
+                          "CONFIG SET maxclients", "CONFIG SET maxclients 10 nosuch 1"};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        redisReply *a = redisCommand(r, same[i]), *b = redisCommand(f, same[i]);
+        cr_assert(a && b && a->type == REDIS_REPLY_ERROR && b->type == REDIS_REPLY_ERROR,
+                  "%s", same[i]);
+        cr_assert_str_eq(b->str, a->str, "%s", same[i]);
+        freeReplyObject(a);
+        freeReplyObject(b);
+    }
+    support_expect_str(f, REDIS_REPLY_ERROR,
+                       "ERR CONFIG SET failed (possibly related to argument 'port') - can't set "
+                       "immutable config", "CONFIG SET port 1");
+    support_expect_str(f, REDIS_REPLY_STATUS, "OK", "CONFIG SET MAXCLIENTS 100 slowlog-max-len 3");
+    support_expect_str(f, REDIS_REPLY_ERROR,
+                       "ERR CONFIG SET failed (possibly related to argument 'loglevel') - "
+                       "'loglevel' must be one of debug, verbose, notice, warning, got 'loud'",
+                       "CONFIG SET maxclients 200 loglevel loud");
+    support_expect_str(f, REDIS_REPLY_ERROR,
+                       "ERR CONFIG SET failed (possibly related to argument 'logfile') - cannot "
+                       "open '/nonexistent/ferry.log': No such file or directory",
+                       "CONFIG SET logfile /nonexistent/ferry.log");
+    redisReply *g = redisCommand(f, "CONFIG GET maxclients");
+    cr_assert(g && g->elements == 2);
+    cr_assert_str_eq(g->element[1]->str, "100"); /* not 200: none of the failed SET took */
+    freeReplyObject(g);
+
+    /* A new password holds for new connections; this one stays in. */
+    char want[4096], got[4096];
+    for (int i = 0; i < 2; i++) {
+        redisContext *c = i == 0 ? r : f;
+        support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG SET requirepass s3cret");
+        slowlog_args(c, i == 0 ? want : got, sizeof(want));
+        char *newest = strchr(i == 0 ? want : got, '\n');
+        newest[1] = 0;
+    }
+    cr_assert_str_eq(got, want);
+    cr_assert_str_eq(got, "CONFIG|SET|requirepass|(redacted)|\n");
+    redisContext *other = support_connect(ferry.port);
+    support_expect_str(other, REDIS_REPLY_ERROR, "NOAUTH Authentication required.", "PING");
+    support_expect_str(other, REDIS_REPLY_STATUS, "OK", "AUTH s3cret");
+    support_expect_str(other, REDIS_REPLY_STATUS, "OK", "CONFIG SET requirepass %s", "");
+    redisFree(other);
+    other = support_connect(ferry.port);
+    support_expect_str(other, REDIS_REPLY_STATUS, "PONG", "PING");
+    redisFree(other);
+    redisFree(r);
+    redisFree(f);
+}

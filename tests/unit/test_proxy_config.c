@@ -202,3 +202,33 @@ Test(proxy_config, validation_needs_an_upstream_for_phase_redis)
     cr_assert_str_eq(err, "phase redis needs an upstream Redis: set 'upstream host:port'");
     proxy_config_fini(&cfg);
 }
+
+/* docs/CONFIG.md has a row for every option, marked *runtime* exactly for
+ * those SIGHUP and CONFIG SET may change. */
+static char *config_doc;
+
+static void doc_row_check(const char *name, void *arg)
+{
+    (void)arg;
+    char head[96];
+    snprintf(head, sizeof(head), "\n| `%s` | ", name);
+    const char *row = strstr(config_doc, head);
+    cr_assert(row != NULL, "docs/CONFIG.md has no row for '%s'", name);
+    const char *end = strchr(row + 1, '\n');
+    int marked = end && memmem(row, (size_t)(end - row), "*runtime.*", 10) != NULL;
+    cr_assert_eq(marked, proxy_config_is_runtime(name), "'%s': *runtime.* in docs/CONFIG.md is %s",
+                 name, marked ? "there but it needs a restart" : "missing");
+}
+
+Test(proxy_config, every_option_is_documented_with_when_it_changes)
+{
+    FILE *f = fopen("docs/CONFIG.md", "r");
+    cr_assert(f != NULL, "run from the repository's root");
+    static char buf[1 << 17];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    config_doc = buf;
+    proxy_config_each(doc_row_check, NULL);
+    cr_assert_eq(proxy_config_is_runtime("nosuch"), -1);
+}
