@@ -1512,7 +1512,7 @@ static void node_config_set(struct proxy_client *c, int argc, char **argv, size_
         return;
     }
     for (int i = 2; i < argc; i += 2) {
-        int runtime = proxy_config_is_runtime(argv[i]);
+        int runtime = strlen(argv[i]) == len[i] ? proxy_config_is_runtime(argv[i]) : -1;
         if (runtime < 0) {
             resp_add_errorf(out, "ERR Unknown option or number of arguments for CONFIG SET - '%s'",
                             argv[i]);

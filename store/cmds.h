@@ -31,6 +31,7 @@ STORE_CMD(flushdb, -1, W, 0)
 STORE_CMD(flushall, -1, W, 0)
 STORE_CMD(touch, -2, R, 0)
 STORE_CMD(object, -2, R, 0)
+STORE_CMD(memory, -2, R, 0)
 STORE_CMD(sort, -2, W, 0)
 STORE_CMD(sort_ro, -2, R, 0)
 /* strings */

@@ -1040,6 +1040,125 @@ STORE_DECL(flushall)
     store_flush_generic(c, argc, argv, len);
 }
 
+/* MEMORY USAGE's measure: the bytes a key's LMDB records take. A record
+ * on a leaf page is its node (an 8-byte header, the key, the value) and a
+ * 2-byte slot; a node too big for half a page keeps its value on overflow
+ * pages of its own, whole pages (LMDB's me_nodemax). */
+static uint64_t memory_record_bytes(const struct store *s, size_t klen, size_t vlen)
+{
+    MDB_stat st;
+    static size_t page; /* one environment per process */
+    if (page == 0)
+        page = mdb_env_stat(s->env, &st) == 0 ? st.ms_psize : 4096;
+    size_t nodemax = (((page - 16) / 2) & ~(size_t)1) - 2;
+    if (8 + klen + vlen <= nodemax)
+        return 8 + klen + vlen + 2;
+    return 8 + klen + 8 + 2 + (vlen + 16 + page - 1) / page * page;
+}
+
+struct memory_sample {
+    const struct store *s;
+    size_t prefix; /* of a member record's key: slot, key length, key */
+    uint64_t records, bytes, max;
+};
+
+static int memory_sample_cb(void *arg, const unsigned char *sub, size_t sublen,
+                            const unsigned char *val, size_t vlen)
+{
+    (void)sub;
+    (void)val;
+    struct memory_sample *m = arg;
+    m->bytes += memory_record_bytes(m->s, m->prefix + sublen, vlen);
+    return ++m->records >= m->max;
+}
+
+/* USAGE key [SAMPLES count]: the key's record, its expiry's, and its
+ * members' (a sorted set has two records a member), the members
+ * estimated from the first `count` as Redis estimates (default 5, 0: all).
+ * The other subcommands are about Redis's allocator. */
+static const char *const memory_help[] = {
+    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+    "HELP",
+    "    Prints this help.",
+};
+
+STORE_DECL(memory)
+{
+    const struct resp_command *cmd = resp_command_lookup("memory", 6);
+    const struct resp_command *sub = resp_command_lookup_sub(cmd, argv[1], len[1]);
+    if (sub == NULL) {
+        resp_add_errorf(c->out, "ERR unknown subcommand '%.128s'. Try MEMORY HELP.", argv[1]);
+        return;
+    }
+    if (!resp_command_arity_ok(sub, argc)) {
+        resp_add_errorf(c->out, "ERR wrong number of arguments for '%s' command", sub->name);
+        return;
+    }
+    if (store_strcasecmp_arg(argv[1], len[1], "help")) {
+        size_t n = sizeof(memory_help) / sizeof(memory_help[0]);
+        resp_add_array(c->out, (long long)n);
+        for (size_t i = 0; i < n; i++)
+            resp_add_simple(c->out, memory_help[i]);
+        return;
+    }
+    if (!store_strcasecmp_arg(argv[1], len[1], "usage")) {
+        char name[32];
+        size_t n = 0;
+        for (; n < len[1] && n < sizeof(name) - 1; n++)
+            name[n] = (char)toupper((unsigned char)argv[1][n]);
+        name[n] = 0;
+        resp_add_errorf(c->out, "ERR ferry: MEMORY %s is not supported while reads/writes are "
+                                "served by the raft group", name);
+        return;
+    }
+    long long samples = 5;
+    for (int j = 3; j < argc; j++) {
+        if (store_strcasecmp_arg(argv[j], len[j], "samples") && j + 1 < argc) {
+            if (!resp_string2ll(argv[j + 1], len[j + 1], &samples)) {
+                resp_add_error(c->out, STORE_ENOTINT);
+                return;
+            }
+            if (samples < 0) {
+                resp_add_error(c->out, STORE_ESYNTAX);
+                return;
+            }
+            j++;
+        } else {
+            resp_add_error(c->out, STORE_ESYNTAX);
+            return;
+        }
+    }
+    struct store_rec r;
+    if (!store_db_lookup(c, argv[2], len[2], &r)) {
+        resp_add_null(c->out);
+        return;
+    }
+    uint64_t bytes = memory_record_bytes(c->s, 4 + len[2], STORE_REC_HDR + r.plen);
+    if (r.expire)
+        bytes += memory_record_bytes(c->s, 12 + len[2], 0);
+    if (r.type != STORE_T_STRING) {
+        uint64_t per = r.type == STORE_T_ZSET ? 2 : 1;
+        uint64_t total = (uint64_t)store_rec_count(&r) * per;
+        struct memory_sample m = {c->s, 8 + len[2], 0, 0,
+                                  samples == 0 ? UINT64_MAX : (uint64_t)samples * per};
+        store_m_iter(c, argv[2], len[2], NULL, 0, 0, memory_sample_cb, &m);
+        if (m.records > 0)
+            bytes += (uint64_t)((double)m.bytes / (double)m.records * (double)total);
+    }
+    resp_add_int(c->out, (long long)bytes);
+}
+
 STORE_DECL(object)
 {
     (void)argc;

@@ -509,6 +509,9 @@ def run_cmd(srv, cmd):
                 raise Mismatch("ttl", ra, rb)
         elif abs(va[1] - vb[1]) > TTL_TOL.get(name, 1):
             raise Mismatch("ttl beyond tolerance", ra, rb)
+    elif cmd.kind == "size":
+        if (va[0] == ":") != (vb[0] == ":") or (va[0] != ":" and ra != rb):
+            raise Mismatch("reply", ra, rb)
     elif cmd.kind == "random":
         check_random(cmd, ra, va, rb, vb, before)
         if name == b"SPOP":

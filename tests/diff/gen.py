@@ -10,6 +10,8 @@ Kinds:
   random    SPOP/SRANDMEMBER/RANDOMKEY/...: count and membership, then resync
   ttl       TTL-like integers compared within a tolerance
   sort      SORT: exact where Redis defines the order (see difftest.run_sort)
+  size      MEMORY USAGE: an integer from both (each counts its own bytes) or
+            the same reply
 """
 import random
 
@@ -122,6 +124,23 @@ def g_exists(rng, now):
 def g_type(rng, now):
     k = rng.choice(ALL_KEYS)
     return Cmd(["TYPE", k], keys=[k])
+
+
+def g_memory(rng, now):
+    """MEMORY USAGE with its options right and wrong, and the subcommand
+    checks (ferry serves only USAGE and HELP of MEMORY)."""
+    k = rng.choice(ALL_KEYS)
+    r = rng.random()
+    if r < 0.8:
+        args = ["MEMORY", "USAGE", k]
+        if rng.random() < 0.4:
+            args += ["SAMPLES", rng.choice(["0", "1", "5", "100", "-1", "x", ""])]
+        if rng.random() < 0.1:
+            args += [rng.choice(["SAMPLES", "FOO", "samples"])]
+    else:
+        args = rng.choice([["MEMORY"], ["MEMORY", "USAGE"], ["MEMORY", "NOSUCH"],
+                           ["MEMORY", "HELP"], ["MEMORY", "help", "x"]])
+    return Cmd([case(rng, a) if i < 2 else a for i, a in enumerate(args)], kind="size", keys=[k])
 
 
 def g_expire(rng, now):
@@ -1110,7 +1129,7 @@ def g_unknown(rng, now):
 WEIGHTED = [
     (g_del, 3), (g_exists, 2), (g_type, 2), (g_expire, 3), (g_ttl, 2), (g_persist, 1),
     (g_rename, 1), (g_copy, 1), (g_scan, 1), (g_keys, 1), (g_randomkey, 1), (g_dbsize, 1),
-    (g_flush, 0.05),
+    (g_flush, 0.05), (g_memory, 1),
     (g_get, 5), (g_set, 8), (g_setnx, 2), (g_mget, 2), (g_mset, 2), (g_getdel, 1),
     (g_getex, 1), (g_incr, 5), (g_append, 2), (g_strlen, 1), (g_getrange, 2),
     (g_setrange, 2), (g_bit, 4), (g_lcs, 1),
