@@ -1406,10 +1406,7 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
         else
             resp_add_error(out, "ERR syntax error");
     } else if (proxy_arg_is(sub, len[1], "help")) {
-        size_t n = sizeof(node_client_help) / sizeof(node_client_help[0]);
-        resp_add_array(out, (long long)n);
-        for (size_t i = 0; i < n; i++)
-            resp_add_simple(out, node_client_help[i]);
+        resp_add_help(out, node_client_help, sizeof(node_client_help) / sizeof(node_client_help[0]));
     } else if (sc) {
         char name[64];
         node_upper_name(sc->name, name, sizeof(name));

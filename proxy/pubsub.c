@@ -345,10 +345,7 @@ static void ps_pubsub(int argc, char **argv, size_t *len, struct resp_buf *out)
     } else if (proxy_arg_is(sub, sl, "numpat") && argc == 2) {
         resp_add_int(out, (long long)ps_tables[PS_PATTERN].n);
     } else if (proxy_arg_is(sub, sl, "help") && argc == 2) {
-        size_t n = sizeof(ps_help) / sizeof(ps_help[0]);
-        resp_add_array(out, (long long)n);
-        for (size_t i = 0; i < n; i++)
-            resp_add_simple(out, ps_help[i]);
+        resp_add_help(out, ps_help, sizeof(ps_help) / sizeof(ps_help[0]));
     } else if (proxy_arg_is(sub, sl, "channels") || proxy_arg_is(sub, sl, "shardchannels") ||
                proxy_arg_is(sub, sl, "numpat") || proxy_arg_is(sub, sl, "help")) {
         resp_add_errorf(out, "ERR unknown subcommand or wrong number of arguments for '%.128s'. "

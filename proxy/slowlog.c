@@ -160,24 +160,12 @@ static const char *const slowlog_help[] = {
     "    Prints this help.",
 };
 
-/* Redis's checks come first: the container's arity, a known subcommand,
- * the subcommand's arity; then SLOWLOG's own. */
 void proxy_slowlog_command(int argc, char **argv, size_t *len, struct resp_buf *out)
 {
-    const struct resp_command *cmd = resp_command_lookup("slowlog", 7);
-    const struct resp_command *sub =
-        argc >= 2 ? resp_command_lookup_sub(cmd, argv[1], len[1]) : NULL;
-    if (argc < 2) {
-        resp_add_error(out, "ERR wrong number of arguments for 'slowlog' command");
-    } else if (sub == NULL) {
-        resp_add_errorf(out, "ERR unknown subcommand '%.128s'. Try SLOWLOG HELP.", argv[1]);
-    } else if (!resp_command_arity_ok(sub, argc)) {
-        resp_add_errorf(out, "ERR wrong number of arguments for '%s' command", sub->name);
+    if (resp_subcommand_check("slowlog", argc, argv, len, out) == NULL) {
+        return;
     } else if (argc == 2 && proxy_arg_is(argv[1], len[1], "help")) {
-        size_t n = sizeof(slowlog_help) / sizeof(slowlog_help[0]);
-        resp_add_array(out, (long long)n);
-        for (size_t i = 0; i < n; i++)
-            resp_add_simple(out, slowlog_help[i]);
+        resp_add_help(out, slowlog_help, sizeof(slowlog_help) / sizeof(slowlog_help[0]));
     } else if (argc == 2 && proxy_arg_is(argv[1], len[1], "reset")) {
         proxy_slowlog_reset();
         resp_add_simple(out, "OK");

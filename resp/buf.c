@@ -109,6 +109,13 @@ void resp_add_simple(struct resp_buf *b, const char *s)
     resp_add_simple_len(b, s, strlen(s));
 }
 
+void resp_add_help(struct resp_buf *b, const char *const *lines, size_t n)
+{
+    resp_add_array(b, (long long)n);
+    for (size_t i = 0; i < n; i++)
+        resp_add_simple(b, lines[i]);
+}
+
 void resp_add_error(struct resp_buf *b, const char *s)
 {
     size_t n = strlen(s);

@@ -6,6 +6,7 @@
 #include "resp/resp.h"
 #include "resp/command_table.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -93,6 +94,31 @@ int resp_command_arity_ok(const struct resp_command *cmd, int argc)
     if (cmd->arity >= 0)
         return argc == cmd->arity;
     return argc >= -cmd->arity;
+}
+
+const struct resp_command *resp_subcommand_check(const char *container, int argc, char **argv,
+                                                 const size_t *len, struct resp_buf *err)
+{
+    const struct resp_command *cmd = resp_command_lookup(container, strlen(container));
+    if (cmd == NULL || !resp_command_arity_ok(cmd, argc)) {
+        resp_add_errorf(err, "ERR wrong number of arguments for '%s' command", container);
+        return NULL;
+    }
+    const struct resp_command *sub = resp_command_lookup_sub(cmd, argv[1], len[1]);
+    if (sub == NULL) {
+        char upper[32];
+        size_t n = 0;
+        for (; container[n] && n < sizeof(upper) - 1; n++)
+            upper[n] = (char)toupper((unsigned char)container[n]);
+        upper[n] = 0;
+        resp_add_errorf(err, "ERR unknown subcommand '%.128s'. Try %s HELP.", argv[1], upper);
+        return NULL;
+    }
+    if (!resp_command_arity_ok(sub, argc)) {
+        resp_add_errorf(err, "ERR wrong number of arguments for '%s' command", sub->name);
+        return NULL;
+    }
+    return sub;
 }
 
 static int resp_arg_is(char *const *argv, const size_t *argvlen, int i, const char *word)

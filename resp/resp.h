@@ -59,6 +59,9 @@ void resp_buf_consume(struct resp_buf *b, size_t n);
  * "WRONGTYPE ...") exactly as Redis words it. */
 void resp_add_simple(struct resp_buf *b, const char *s);
 void resp_add_simple_len(struct resp_buf *b, const char *s, size_t n);
+/* A HELP subcommand's reply: an array of n simple strings, as Redis's
+ * addReplyHelp. */
+void resp_add_help(struct resp_buf *b, const char *const *lines, size_t n);
 void resp_add_error(struct resp_buf *b, const char *s);
 void resp_add_errorf(struct resp_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -315,6 +318,11 @@ const struct resp_command *resp_command_lookup_sub(const struct resp_command *cm
                                                    const char *name, size_t len);
 /* Whether argc satisfies the arity. */
 int resp_command_arity_ok(const struct resp_command *cmd, int argc);
+/* The checks Redis makes of a container command (named in lower case)
+ * before running it: its own arity, a known subcommand, the subcommand's
+ * arity. Returns the subcommand, or NULL after writing Redis's error. */
+const struct resp_command *resp_subcommand_check(const char *container, int argc, char **argv,
+                                                 const size_t *len, struct resp_buf *err);
 /* Fills pos[] with the argv indices of the keys (at most max) and returns
  * how many keys there are (which may exceed max). The answer is what Redis
  * 7.0's COMMAND GETKEYS gives (checked against it in the tests): key specs,

@@ -1095,21 +1095,10 @@ static const char *const memory_help[] = {
 
 STORE_DECL(memory)
 {
-    const struct resp_command *cmd = resp_command_lookup("memory", 6);
-    const struct resp_command *sub = resp_command_lookup_sub(cmd, argv[1], len[1]);
-    if (sub == NULL) {
-        resp_add_errorf(c->out, "ERR unknown subcommand '%.128s'. Try MEMORY HELP.", argv[1]);
+    if (resp_subcommand_check("memory", argc, argv, len, c->out) == NULL)
         return;
-    }
-    if (!resp_command_arity_ok(sub, argc)) {
-        resp_add_errorf(c->out, "ERR wrong number of arguments for '%s' command", sub->name);
-        return;
-    }
     if (store_strcasecmp_arg(argv[1], len[1], "help")) {
-        size_t n = sizeof(memory_help) / sizeof(memory_help[0]);
-        resp_add_array(c->out, (long long)n);
-        for (size_t i = 0; i < n; i++)
-            resp_add_simple(c->out, memory_help[i]);
+        resp_add_help(c->out, memory_help, sizeof(memory_help) / sizeof(memory_help[0]));
         return;
     }
     if (!store_strcasecmp_arg(argv[1], len[1], "usage")) {
