@@ -283,7 +283,9 @@ struct proxy_server *proxy_server_new(const struct proxy_config *cfg, char *err,
         proxy_server_free(s);
         return NULL;
     }
-    if (server_listen(s, err, errlen) < 0 || proxy_admin_start(s, err, errlen) < 0) {
+    /* The admin endpoint first: once the client port accepts, so does it
+     * (a probe or a test may ask it as soon as clients can connect). */
+    if (proxy_admin_start(s, err, errlen) < 0 || server_listen(s, err, errlen) < 0) {
         proxy_server_free(s);
         return NULL;
     }
