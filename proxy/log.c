@@ -24,8 +24,10 @@ void proxy_log_open(const struct proxy_config *cfg)
     if (cfg->logfile && cfg->logfile[0]) {
         f = fopen(cfg->logfile, "a");
         if (f == NULL) {
-            fprintf(stderr, "ferry: cannot open logfile %s (%s), logging where it did\n",
-                    cfg->logfile, strerror(errno));
+            fprintf(stderr, "ferry: cannot open logfile %s (%s), %s\n", cfg->logfile,
+                    strerror(errno),
+                    log_file && log_file != stdout ? "keeping the log file it had"
+                                                   : "logging to standard output");
             return;
         }
     }

@@ -479,9 +479,6 @@ void proxy_server_free(struct proxy_server *s)
     free(s);
 }
 
-/* SIGHUP. Options that only matter when something new starts (a client, a
- * connection, a log line) change at once; the others need a restart, and
- * the log says so rather than pretending. */
 struct reload_check {
     const struct proxy_config *cur, *next;
 };
@@ -499,6 +496,9 @@ static void reload_warn_restart_only(const char *name, void *arg)
                           now, was);
 }
 
+/* SIGHUP. Options that only matter when something new starts (a client, a
+ * connection, a log line) change at once; the others need a restart, and
+ * the log says so rather than pretending. */
 void proxy_server_reload(struct proxy_server *s)
 {
     struct proxy_config next;
