@@ -181,6 +181,9 @@ struct proxy_info_node {
 };
 void proxy_info_reply(struct proxy_server *s, const struct proxy_info_node *node, int argc,
                       char **argv, size_t *len, struct resp_buf *out);
+/* CONFIG RESETSTAT: INFO's Stats counters count from now on. /metrics
+ * keeps its counters whole (a Prometheus counter only goes up). */
+void proxy_info_resetstat(struct proxy_server *s, const struct proxy_info_node *node);
 unsigned long long proxy_rss_bytes(void); /* resident memory, from /proc/self/statm */
 /* node.c: the node's figures (INFO, /metrics), in a store-served phase. */
 void proxy_node_figures(struct proxy_info_node *out);

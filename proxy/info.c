@@ -130,6 +130,30 @@ static void info_bytes(struct info *in, const char *name, unsigned long long n)
     info_line(in, "%s_human:%s", name, human);
 }
 
+/* The counters' values at the last CONFIG RESETSTAT, which INFO's Stats
+ * section subtracts: the counters themselves also feed /metrics. */
+static struct {
+    uint64_t connections_received, commands, connections_rejected, protocol_errors;
+    uint64_t expired_keys, keyspace_hits, keyspace_misses;
+    uint64_t commits, commit_usec, entries;
+} base;
+
+void proxy_info_resetstat(struct proxy_server *s, const struct proxy_info_node *node)
+{
+    struct store_stats st;
+    store_get_stats(node->store, &st);
+    base.connections_received = s->stats.connections_received;
+    base.commands = s->stats.commands;
+    base.connections_rejected = s->stats.connections_rejected;
+    base.protocol_errors = s->stats.protocol_errors;
+    base.expired_keys = st.expired_keys;
+    base.keyspace_hits = st.keyspace_hits;
+    base.keyspace_misses = st.keyspace_misses;
+    base.commits = node->commits;
+    base.commit_usec = node->commit_usec;
+    base.entries = node->entries;
+}
+
 unsigned long long proxy_rss_bytes(void)
 {
     unsigned long long pages_total, pages_resident;
@@ -240,26 +264,30 @@ void proxy_info_reply(struct proxy_server *s, const struct proxy_info_node *node
                   (unsigned long long)(st.checkpoints ? st.checkpoint_usec / st.checkpoints : 0));
     }
     if (info_section(&in, INFO_STATS, "Stats")) {
+#define SINCE(now, field) ((unsigned long long)((now) - base.field))
         info_line(&in, "total_connections_received:%llu",
-                  (unsigned long long)s->stats.connections_received);
-        info_line(&in, "total_commands_processed:%llu", (unsigned long long)s->stats.commands);
+                  SINCE(s->stats.connections_received, connections_received));
+        info_line(&in, "total_commands_processed:%llu", SINCE(s->stats.commands, commands));
         info_line(&in, "instantaneous_ops_per_sec:%llu", (unsigned long long)s->ops.per_sec);
         info_line(&in, "rejected_connections:%llu",
-                  (unsigned long long)s->stats.connections_rejected);
-        info_line(&in, "expired_keys:%llu", (unsigned long long)st.expired_keys);
+                  SINCE(s->stats.connections_rejected, connections_rejected));
+        info_line(&in, "expired_keys:%llu", SINCE(st.expired_keys, expired_keys));
         info_line(&in, "evicted_keys:0");
-        info_line(&in, "keyspace_hits:%llu", (unsigned long long)st.keyspace_hits);
-        info_line(&in, "keyspace_misses:%llu", (unsigned long long)st.keyspace_misses);
+        info_line(&in, "keyspace_hits:%llu", SINCE(st.keyspace_hits, keyspace_hits));
+        info_line(&in, "keyspace_misses:%llu", SINCE(st.keyspace_misses, keyspace_misses));
         size_t channels, patterns, shard_channels;
         proxy_pubsub_stats(&channels, &patterns, &shard_channels);
         info_line(&in, "pubsub_channels:%zu", channels);
         info_line(&in, "pubsub_patterns:%zu", patterns);
         info_line(&in, "pubsubshard_channels:%zu", shard_channels);
-        info_line(&in, "ferry_protocol_errors:%llu", (unsigned long long)s->stats.protocol_errors);
-        info_line(&in, "ferry_commits:%llu", (unsigned long long)node->commits);
+        info_line(&in, "ferry_protocol_errors:%llu",
+                  SINCE(s->stats.protocol_errors, protocol_errors));
+        uint64_t commits = node->commits - base.commits;
+        info_line(&in, "ferry_commits:%llu", (unsigned long long)commits);
         info_line(&in, "ferry_commit_avg_usec:%llu",
-                  (unsigned long long)(node->commits ? node->commit_usec / node->commits : 0));
-        info_line(&in, "ferry_entries_applied:%llu", (unsigned long long)node->entries);
+                  commits ? SINCE(node->commit_usec, commit_usec) / commits : 0ULL);
+        info_line(&in, "ferry_entries_applied:%llu", SINCE(node->entries, entries));
+#undef SINCE
     }
     if (info_section(&in, INFO_REPLICATION, "Replication")) {
         info_line(&in, "role:master");

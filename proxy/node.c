@@ -1595,6 +1595,15 @@ static void node_cmd_config(struct proxy_client *c, int argc, char **argv, size_
         resp_buf_fini(&body);
     } else if (proxy_arg_is(argv[1], len[1], "set")) {
         node_config_set(c, argc, argv, len, out);
+    } else if (proxy_arg_is(argv[1], len[1], "resetstat")) {
+        if (argc != 2) {
+            node_arity_error(out, "config|resetstat");
+            return;
+        }
+        struct proxy_info_node figures;
+        proxy_node_figures(&figures);
+        proxy_info_resetstat(node.srv, &figures);
+        resp_add_simple(out, "OK");
     } else {
         resp_add_errorf(out, "ERR ferry: CONFIG %s is not supported; edit the config file and "
                              "restart (or SIGHUP)", argv[1]);

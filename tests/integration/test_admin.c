@@ -262,6 +262,21 @@ Test(admin, raft_only_store_figures_and_shutdown)
     cr_assert_eq(metric(b, "ferry_commit_failing"), 0);
     cr_assert_eq(metric(b, "ferry_upstream_up"), -1, "no upstream in raft-only");
 
+    /* CONFIG RESETSTAT starts INFO's counters over; /metrics' only go up. */
+    double commits = metric(b, "ferry_commits_total");
+    support_expect_str(c, REDIS_REPLY_STRING, "v", "GET s");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG RESETSTAT");
+    redisReply *info = redisCommand(c, "INFO stats");
+    cr_assert(info && info->type == REDIS_REPLY_STRING);
+    cr_assert(strstr(info->str, "\r\nkeyspace_hits:0\r\n") &&
+                  strstr(info->str, "\r\nferry_commits:0\r\n") &&
+                  strstr(info->str, "\r\ntotal_connections_received:0\r\n"),
+              "%s", info->str);
+    freeReplyObject(info);
+    http("GET", "/metrics", r);
+    cr_assert_eq(metric(r->body, "ferry_store_keyspace_hits_total"), 1);
+    cr_assert(metric(r->body, "ferry_commits_total") >= commits);
+
     /* A blocked pop holds the shutdown open: meanwhile the process is
      * alive but no longer ready. */
     redisContext *blocked = support_connect(ferry.port);
