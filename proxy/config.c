@@ -67,6 +67,7 @@ static const struct option options[] = {
     {"admin-port", OPT_INT, OFF(admin_port), 0, 65535, NULL, 0},
     {"slowlog-log-slower-than", OPT_INT, OFF(slowlog_log_slower_than), -1, INT_MAX, NULL, 1},
     {"slowlog-max-len", OPT_INT, OFF(slowlog_max_len), 0, INT_MAX, NULL, 1},
+    {"latency-monitor-threshold", OPT_INT, OFF(latency_monitor_threshold), 0, INT_MAX, NULL, 1},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))

@@ -272,6 +272,13 @@ void proxy_slowlog_push(const struct proxy_config *cfg, const char *addr, const 
                         int argc, char **argv, const size_t *len, uint64_t usec);
 void proxy_slowlog_command(int argc, char **argv, size_t *len, struct resp_buf *out);
 void proxy_slowlog_reset(void);
+/* latency.c: LATENCY in phase raft-only. proxy_latency_add adds a sample
+ * of usec to an event if the config's threshold asks for it;
+ * proxy_latency_add_command does it for a command that ran for usec. */
+void proxy_latency_add(const struct proxy_config *cfg, const char *event, uint64_t usec);
+void proxy_latency_add_command(const struct proxy_config *cfg, const struct resp_command *cmd,
+                           uint64_t usec);
+void proxy_latency_command(int argc, char **argv, size_t *len, struct resp_buf *out);
 /* Whether Redis shows argument i as "(redacted)" in MONITOR and SLOWLOG
  * (AUTH's password, HELLO's AUTH user and password, credentials given to
  * CONFIG SET). */

@@ -438,27 +438,34 @@ static void node_monitor_start(struct proxy_client *c, struct node_client *nc)
 
 static void node_request_internal(struct proxy_client *c, int argc, char **argv, size_t *len);
 
-/* The slow log times what Redis times: a command's execution, here or in
- * the batch (not its wait for the commit's sync, nor a pop's wait). */
-static int node_slowlog_on(void)
+/* The slow log and the latency monitor time what Redis times: a command's
+ * execution, here or in the batch (not its wait for the commit's sync, nor
+ * a pop's wait). */
+static int node_timing_on(void)
 {
-    return node.srv->cfg.slowlog_log_slower_than >= 0;
+    const struct proxy_config *cfg = &node.srv->cfg;
+    return cfg->slowlog_log_slower_than >= 0 || cfg->latency_monitor_threshold > 0;
 }
 
-static void node_slowlog(struct proxy_client *c, int argc, char **argv, size_t *len, uint64_t t0)
-{
-    proxy_slowlog_push(&node.srv->cfg, c->addr, node_client_get(c)->name, argc, argv, len,
-                       proxy_mono_us() - t0);
-}
-
-/* Redis rejects unknown commands and subcommands before running them, and
- * never logs EXEC (its commands are logged instead). */
-static int node_slowlog_may_log(int argc, char **argv, size_t *len)
+/* The command Redis would time, or NULL: Redis rejects unknown commands
+ * and subcommands before running them, and never times EXEC itself (the
+ * commands in it instead). */
+static const struct resp_command *node_timed_command(int argc, char **argv, size_t *len)
 {
     const struct resp_command *cmd = resp_command_lookup(argv[0], len[0]);
     if (cmd == NULL || proxy_arg_is(argv[0], len[0], "exec"))
-        return 0;
-    return cmd->nsub == 0 || (argc > 1 && resp_command_lookup_sub(cmd, argv[1], len[1]));
+        return NULL;
+    if (cmd->nsub == 0)
+        return cmd;
+    return argc > 1 ? resp_command_lookup_sub(cmd, argv[1], len[1]) : NULL;
+}
+
+static void node_timed(struct proxy_client *c, const struct resp_command *cmd, int argc,
+                       char **argv, size_t *len, uint64_t t0)
+{
+    uint64_t usec = proxy_mono_us() - t0;
+    proxy_slowlog_push(&node.srv->cfg, c->addr, node_client_get(c)->name, argc, argv, len, usec);
+    proxy_latency_add_command(&node.srv->cfg, cmd, usec);
 }
 
 /* Serves a request, then shows it to the monitors unless it was refused,
@@ -469,15 +476,18 @@ static void node_request(struct proxy_client *c, int argc, char **argv, size_t *
     /* CLIENT UNBLOCK runs the unblocked one's requests inside. */
     int outer = node.unfed, outer_batched = node.batched;
     node.unfed = node.batched = 0;
-    uint64_t t0 = node_slowlog_on() ? proxy_mono_us() : 0;
+    uint64_t t0 = node_timing_on() ? proxy_mono_us() : 0;
     node_request_internal(c, argc, argv, len);
     int unfed = node.unfed, batched = node.batched;
     node.unfed = outer;
     node.batched = outer_batched;
     if (!unfed)
         node_monitor_feed(c, argc, argv, len);
-    if (t0 && !unfed && !batched && node_slowlog_may_log(argc, argv, len))
-        node_slowlog(c, argc, argv, len, t0);
+    const struct resp_command *timed = t0 && !unfed && !batched
+                                           ? node_timed_command(argc, argv, len)
+                                           : NULL;
+    if (timed)
+        node_timed(c, timed, argc, argv, len, t0);
 }
 
 /* Runs the requests a client sent while it was blocked. */
@@ -812,7 +822,7 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
     /* New ops (from resumed clients) go into a fresh array. */
     node.ops = NULL;
     node.nops = node.capops = 0;
-    int timed = node_slowlog_on();
+    int timed = node_timing_on();
     for (int i = 0; i < nops && rc == 0; i++) {
         struct node_op *op = &ops[i];
         resp_buf_init(&op->reply);
@@ -883,9 +893,11 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             static char exec[] = "EXEC";
             char *argv[] = {exec};
             size_t len[] = {4};
-            node_slowlog(op->c, 1, argv, len, t0);
+            node_timed(op->c, resp_command_lookup("exec", 4), 1, argv, len, t0);
         } else if (t0 && !op->blocked) {
-            node_slowlog(op->c, op->a.argc, op->a.argv, op->a.len, t0);
+            const struct resp_command *cmd = node_timed_command(op->a.argc, op->a.argv, op->a.len);
+            if (cmd)
+                node_timed(op->c, cmd, op->a.argc, op->a.argv, op->a.len, t0);
         }
     }
     int ok = 0;
@@ -902,8 +914,10 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         else
             store_txn_abort(t);
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        node.commit_usec += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000LL +
-                                       (t1.tv_nsec - t0.tv_nsec) / 1000);
+        uint64_t usec = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000LL +
+                                   (t1.tv_nsec - t0.tv_nsec) / 1000);
+        node.commit_usec += usec;
+        proxy_latency_add(&node.srv->cfg, "ferry-commit", usec);
         ok = rc == 0;
         node.commits++;
     }
@@ -1124,14 +1138,6 @@ static void node_client_line(struct proxy_client *c, struct resp_buf *out, uint6
 }
 
 /* "client|tracking" -> "CLIENT TRACKING", for errors naming a command. */
-static void node_upper_name(const char *name, char *buf, size_t size)
-{
-    size_t i = 0;
-    for (; name[i] && i + 1 < size; i++)
-        buf[i] = name[i] == '|' ? ' ' : (char)toupper((unsigned char)name[i]);
-    buf[i] = 0;
-}
-
 /* Redis's client types by name: a node's clients are "pubsub" while
  * subscribed, else "normal"; it has no replica or master clients. */
 enum { NODE_TYPE_NONE, NODE_TYPE_NORMAL, NODE_TYPE_PUBSUB };
@@ -1409,7 +1415,7 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
         resp_add_help(out, node_client_help, sizeof(node_client_help) / sizeof(node_client_help[0]));
     } else if (sc) {
         char name[64];
-        node_upper_name(sc->name, name, sizeof(name));
+        resp_command_upper_name(sc->name, name, sizeof(name));
         resp_add_errorf(out, "ERR ferry: %s is not supported while reads/writes are served by "
                              "the raft group", name);
     } else {
@@ -1699,6 +1705,8 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
         node_cmd_info(argc, argv, len, out);
     } else if (proxy_arg_is(name, nl, "slowlog")) {
         proxy_slowlog_command(argc, argv, len, out);
+    } else if (proxy_arg_is(name, nl, "latency")) {
+        proxy_latency_command(argc, argv, len, out);
     } else if (proxy_arg_is(name, nl, "role")) {
         /* One node, no replicas yet: a master at offset 0, as Redis alone. */
         resp_add_array(out, 3);
@@ -1792,7 +1800,7 @@ static void node_unsupported(struct resp_buf *out, int argc, char **argv, size_t
     const struct resp_command *cmd = resp_command_lookup(argv[0], len[0]);
     if (cmd) {
         char name[64];
-        node_upper_name(cmd->name, name, sizeof(name));
+        resp_command_upper_name(cmd->name, name, sizeof(name));
         resp_add_errorf(out, "ERR ferry: %s is not supported while reads/writes are served by "
                              "the raft group", name);
     } else {
@@ -1937,7 +1945,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         /* EXEC runs in the store, which has no channels; its PUBLISHes the
          * node sends after the commit. */
         char upper[64];
-        node_upper_name(nc->last_cmd->name, upper, sizeof(upper));
+        resp_command_upper_name(nc->last_cmd->name, upper, sizeof(upper));
         resp_add_errorf(out, "ERR ferry: %s inside MULTI is not supported", upper);
         nc->multi_dirty = 1;
         node.unfed = 1;

@@ -76,6 +76,7 @@ struct proxy_config {
     int admin_port;               /* 0: no admin endpoint */
     int slowlog_log_slower_than;  /* us; -1: no slow log (raft-only) */
     int slowlog_max_len;          /* entries the slow log keeps */
+    int latency_monitor_threshold; /* ms; 0: no latency monitor (raft-only) */
 };
 
 /* The longest value CONFIG GET prints, so its callers' buffers of

@@ -96,6 +96,14 @@ int resp_command_arity_ok(const struct resp_command *cmd, int argc)
     return argc >= -cmd->arity;
 }
 
+void resp_command_upper_name(const char *name, char *buf, size_t size)
+{
+    size_t i = 0;
+    for (; name[i] && i + 1 < size; i++)
+        buf[i] = name[i] == '|' ? ' ' : (char)toupper((unsigned char)name[i]);
+    buf[i] = 0;
+}
+
 const struct resp_command *resp_subcommand_check(const char *container, int argc, char **argv,
                                                  const size_t *len, struct resp_buf *err)
 {
@@ -107,10 +115,7 @@ const struct resp_command *resp_subcommand_check(const char *container, int argc
     const struct resp_command *sub = resp_command_lookup_sub(cmd, argv[1], len[1]);
     if (sub == NULL) {
         char upper[32];
-        size_t n = 0;
-        for (; container[n] && n < sizeof(upper) - 1; n++)
-            upper[n] = (char)toupper((unsigned char)container[n]);
-        upper[n] = 0;
+        resp_command_upper_name(container, upper, sizeof(upper));
         resp_add_errorf(err, "ERR unknown subcommand '%.128s'. Try %s HELP.", argv[1], upper);
         return NULL;
     }

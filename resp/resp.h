@@ -318,6 +318,8 @@ const struct resp_command *resp_command_lookup_sub(const struct resp_command *cm
                                                    const char *name, size_t len);
 /* Whether argc satisfies the arity. */
 int resp_command_arity_ok(const struct resp_command *cmd, int argc);
+/* A command's name as errors print it: "client|list" -> "CLIENT LIST". */
+void resp_command_upper_name(const char *name, char *buf, size_t size);
 /* The checks Redis makes of a container command (named in lower case)
  * before running it: its own arity, a known subcommand, the subcommand's
  * arity. Returns the subcommand, or NULL after writing Redis's error. */

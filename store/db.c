@@ -1095,20 +1095,18 @@ static const char *const memory_help[] = {
 
 STORE_DECL(memory)
 {
-    if (resp_subcommand_check("memory", argc, argv, len, c->out) == NULL)
+    const struct resp_command *sub = resp_subcommand_check("memory", argc, argv, len, c->out);
+    if (sub == NULL)
         return;
     if (store_strcasecmp_arg(argv[1], len[1], "help")) {
         resp_add_help(c->out, memory_help, sizeof(memory_help) / sizeof(memory_help[0]));
         return;
     }
     if (!store_strcasecmp_arg(argv[1], len[1], "usage")) {
-        char name[32];
-        size_t n = 0;
-        for (; n < len[1] && n < sizeof(name) - 1; n++)
-            name[n] = (char)toupper((unsigned char)argv[1][n]);
-        name[n] = 0;
-        resp_add_errorf(c->out, "ERR ferry: MEMORY %s is not supported while reads/writes are "
-                                "served by the raft group", name);
+        char name[64];
+        resp_command_upper_name(sub->name, name, sizeof(name));
+        resp_add_errorf(c->out, "ERR ferry: %s is not supported while reads/writes are served by "
+                                "the raft group", name);
         return;
     }
     long long samples = 5;

@@ -1339,3 +1339,61 @@ Test(store_node, memory_usage_counts_a_key_s_records)
                        "by the raft group", "MEMORY STATS");
     redisFree(c);
 }
+
+/* LATENCY answers as Redis's with the monitor off (the default), and with
+ * a threshold it keeps samples: here of "ferry-commit", the journal write
+ * and sync of an 8 MB value, which takes well over a millisecond. */
+Test(store_node, latency_monitor_keeps_events_over_the_threshold)
+{
+    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
+    start_ferry(NULL);
+    const char *same[] = {"LATENCY HELP", "LATENCY LATEST", "LATENCY HISTORY command",
+                          "LATENCY RESET", "LATENCY RESET a b", "LATENCY GRAPH command",
+                          "LATENCY", "LATENCY NOSUCH", "LATENCY HISTORY",
+                          "CONFIG GET latency-monitor-threshold"};
+    redisContext *r = support_connect(real_redis.port), *c = support_connect(ferry.port);
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        redisReply *a = redisCommand(r, same[i]), *b = redisCommand(c, same[i]);
+        cr_assert(a && b && a->type == b->type && a->elements == b->elements, "%s", same[i]);
+        if (a->type == REDIS_REPLY_ERROR)
+            cr_assert_str_eq(b->str, a->str, "%s", same[i]);
+        else if (a->type == REDIS_REPLY_INTEGER)
+            cr_assert_eq(b->integer, a->integer, "%s", same[i]);
+        for (size_t k = 0; k < a->elements; k++)
+            if (a->element[k]->type != REDIS_REPLY_ARRAY)
+                cr_assert_str_eq(b->element[k]->str, a->element[k]->str, "%s", same[i]);
+        freeReplyObject(a);
+        freeReplyObject(b);
+    }
+    redisFree(r);
+
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG SET latency-monitor-threshold 1");
+    char *big = malloc(8 << 20);
+    memset(big, 'x', 8 << 20);
+    redisReply *set = redisCommand(c, "SET big %b", big, (size_t)(8 << 20));
+    cr_assert(set && set->type == REDIS_REPLY_STATUS);
+    freeReplyObject(set);
+    free(big);
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    redisReply *latest = redisCommand(c, "LATENCY LATEST");
+    cr_assert(latest && latest->type == REDIS_REPLY_ARRAY);
+    redisReply *commit = NULL;
+    for (size_t i = 0; i < latest->elements; i++)
+        if (strcmp(latest->element[i]->element[0]->str, "ferry-commit") == 0)
+            commit = latest->element[i];
+    cr_assert(commit != NULL && commit->elements == 4, "no ferry-commit event");
+    cr_assert(commit->element[1]->integer <= now.tv_sec &&
+              commit->element[1]->integer > now.tv_sec - 60);
+    cr_assert(commit->element[2]->integer >= 1 &&
+              commit->element[3]->integer >= commit->element[2]->integer);
+    freeReplyObject(latest);
+    redisReply *h = redisCommand(c, "LATENCY HISTORY ferry-commit");
+    cr_assert(h && h->type == REDIS_REPLY_ARRAY && h->elements == 1);
+    freeReplyObject(h);
+    support_expect_int(c, 1, "LATENCY RESET ferry-commit nosuch");
+    h = redisCommand(c, "LATENCY HISTORY ferry-commit");
+    cr_assert(h && h->type == REDIS_REPLY_ARRAY && h->elements == 0);
+    freeReplyObject(h);
+    redisFree(c);
+}
