@@ -13,7 +13,6 @@
  * every write in a batch the lists it made non-empty serve the waiting
  * clients in arrival order, inside the same transaction, as Redis does.
  * Active expiry proposes deletions as entries, every 100 ms. */
-#include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fnmatch.h>
@@ -460,10 +459,20 @@ static const struct resp_command *node_timed_command(int argc, char **argv, size
     return argc > 1 ? resp_command_lookup_sub(cmd, argv[1], len[1]) : NULL;
 }
 
+/* A command that ran from t0 on: to the slow log and the latency monitor
+ * if it took long enough for either. cmd NULL: the one argv names, looked
+ * up only then, off the path of the many quick commands. */
 static void node_timed(struct proxy_client *c, const struct resp_command *cmd, int argc,
                        char **argv, size_t *len, uint64_t t0)
 {
+    const struct proxy_config *cfg = &node.srv->cfg;
     uint64_t usec = proxy_mono_us() - t0;
+    if (!(cfg->slowlog_log_slower_than >= 0 && usec >= (uint64_t)cfg->slowlog_log_slower_than) &&
+        !(cfg->latency_monitor_threshold > 0 &&
+          usec / 1000 >= (uint64_t)cfg->latency_monitor_threshold))
+        return;
+    if (cmd == NULL && (cmd = node_timed_command(argc, argv, len)) == NULL)
+        return;
     proxy_slowlog_push(&node.srv->cfg, c->addr, node_client_get(c)->name, argc, argv, len, usec);
     proxy_latency_add_command(&node.srv->cfg, cmd, usec);
 }
@@ -483,11 +492,8 @@ static void node_request(struct proxy_client *c, int argc, char **argv, size_t *
     node.batched = outer_batched;
     if (!unfed)
         node_monitor_feed(c, argc, argv, len);
-    const struct resp_command *timed = t0 && !unfed && !batched
-                                           ? node_timed_command(argc, argv, len)
-                                           : NULL;
-    if (timed)
-        node_timed(c, timed, argc, argv, len, t0);
+    if (t0 && !unfed && !batched)
+        node_timed(c, NULL, argc, argv, len, t0);
 }
 
 /* Runs the requests a client sent while it was blocked. */
@@ -895,15 +901,12 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             size_t len[] = {4};
             node_timed(op->c, resp_command_lookup("exec", 4), 1, argv, len, t0);
         } else if (t0 && !op->blocked) {
-            const struct resp_command *cmd = node_timed_command(op->a.argc, op->a.argv, op->a.len);
-            if (cmd)
-                node_timed(op->c, cmd, op->a.argc, op->a.argv, op->a.len, t0);
+            node_timed(op->c, NULL, op->a.argc, op->a.argv, op->a.len, t0);
         }
     }
     int ok = 0;
     if (rc == 0) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        uint64_t start = proxy_mono_us();
         /* The turn's entries go into the Raft log in the same transaction
          * as their apply: one commit, one sync, and applied_index == last
          * log index after it. If the append fails (the map is full, say),
@@ -913,9 +916,7 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             rc = store_txn_commit(t);
         else
             store_txn_abort(t);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        uint64_t usec = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000LL +
-                                   (t1.tv_nsec - t0.tv_nsec) / 1000);
+        uint64_t usec = proxy_mono_us() - start;
         node.commit_usec += usec;
         proxy_latency_add(&node.srv->cfg, "ferry-commit", usec);
         ok = rc == 0;
