@@ -38,6 +38,7 @@ static const char *const loglevels[] = {"debug", "verbose", "notice", "warning",
 static const char *const logformats[] = {"text", "json", NULL};
 static const char *const phases[] = {"redis", "mirror", "read-raft", "raft", "raft-only", NULL};
 static const char *const busypoll_words[] = {"auto", NULL}; /* PROXY_BUSY_POLL_AUTO */
+static const char *const schedpolicies[] = {"auto", "normal", "batch", NULL};
 
 #define OFF(field) offsetof(struct proxy_config, field)
 
@@ -63,6 +64,7 @@ static const struct option options[] = {
     {"sync", OPT_BOOL, OFF(sync), 0, 0, NULL, 0},
     {"shutdown-timeout", OPT_INT, OFF(shutdown_timeout), 0, 3600, NULL, 1},
     {"busy-poll", OPT_INT, OFF(busy_poll), 0, 1000000, busypoll_words, 0},
+    {"sched-policy", OPT_ENUM, OFF(sched_policy), 0, 0, schedpolicies, 0},
     {"admin-bind", OPT_HOST, OFF(admin_bind), 0, 0, NULL, 0},
     {"admin-port", OPT_INT, OFF(admin_port), 0, 65535, NULL, 0},
     {"slowlog-log-slower-than", OPT_INT, OFF(slowlog_log_slower_than), -1, INT_MAX, NULL, 1},
@@ -102,6 +104,7 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->sync = 1;
     cfg->shutdown_timeout = 10;
     cfg->busy_poll = PROXY_BUSY_POLL_AUTO;
+    cfg->sched_policy = PROXY_SCHED_AUTO;
     cfg->admin_bind = xstrdup("127.0.0.1");
     cfg->admin_port = 0;
     cfg->slowlog_log_slower_than = 10000; /* Redis's defaults */

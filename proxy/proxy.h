@@ -45,6 +45,8 @@ enum proxy_log_format { PROXY_LOG_TEXT = 0, PROXY_LOG_JSON };
 #define PROXY_MAX_BIND 16
 #define PROXY_BUSY_POLL_AUTO (-1) /* busy-poll auto: the word "auto" of its option */
 
+enum proxy_sched_policy { PROXY_SCHED_AUTO = 0, PROXY_SCHED_NORMAL, PROXY_SCHED_BATCH };
+
 /* Every option of docs/CONFIG.md. Strings are owned by the config and freed
  * by proxy_config_fini; NULL means unset. */
 struct proxy_config {
@@ -72,6 +74,7 @@ struct proxy_config {
     int shutdown_timeout;         /* seconds to flush replies on SIGTERM */
     int busy_poll;                /* us to keep polling after a read; 0 = sleep;
                                      PROXY_BUSY_POLL_AUTO: see server.c */
+    int sched_policy;             /* enum proxy_sched_policy; see server.c */
     char *admin_bind;             /* the HTTP admin endpoint's address */
     int admin_port;               /* 0: no admin endpoint */
     int slowlog_log_slower_than;  /* us; -1: no slow log (raft-only) */

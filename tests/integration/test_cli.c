@@ -119,3 +119,29 @@ Test(cli, busy_poll_auto_is_off_under_a_cpu_quota)
     cr_assert_eq(rc, 124, "%s", out);
     cr_assert(strstr(out, "busy-poll auto: off, 0.50 CPUs allowed"), "%s", out);
 }
+
+/* sched-policy auto asks for SCHED_BATCH only where ferry shares its one CPU
+ * with whatever it serves; the log line reports the policy the kernel gives
+ * ferry afterwards (sched_getscheduler), not the one asked for. */
+Test(cli, sched_policy_batch_on_one_cpu)
+{
+    char out[4096];
+    cr_assert_eq(run_briefly("taskset -c 0", "", out, sizeof(out)), 124, "%s", out);
+    cr_assert(strstr(out, "sched-policy auto (one CPU in the affinity mask): ferry runs as "
+                          "SCHED_BATCH"),
+              "%s", out);
+    cr_assert_eq(run_briefly("taskset -c 0", "--sched-policy normal", out, sizeof(out)), 124, "%s",
+                 out);
+    cr_assert(strstr(out, "sched-policy normal: ferry runs as SCHED_OTHER"), "%s", out);
+    cr_assert_eq(run_briefly("", "--sched-policy batch", out, sizeof(out)), 124, "%s", out);
+    cr_assert(strstr(out, "sched-policy batch: ferry runs as SCHED_BATCH"), "%s", out);
+    cr_assert_eq(run("--upstream 127.0.0.1:1 --sched-policy fifo", out, sizeof(out)), 2);
+    cr_assert(strstr(out, "'sched-policy' must be one of auto, normal, batch, got 'fifo'"), "%s",
+              out);
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        return;
+    cr_assert_eq(run_briefly("taskset -c 0,1", "", out, sizeof(out)), 124, "%s", out);
+    cr_assert(strstr(out, "sched-policy auto (several CPUs in the affinity mask): ferry runs as "
+                          "SCHED_OTHER"),
+              "%s", out);
+}
