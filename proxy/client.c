@@ -259,6 +259,7 @@ struct proxy_slot *proxy_client_reserve(struct proxy_client *c)
      * replies after it (AUTH's, say) only have nulls to convert. */
     if (c->reply_shape != RESP3_NONE)
         c->reply_shape = RESP3_PLAIN;
+    s->silent = c->silent;
     s->stat = c->stat; /* the first slot a request reserves times its reply */
     s->start_us = c->stat_start_us;
     c->stat = 0;
@@ -285,7 +286,10 @@ void proxy_slot_fill(struct proxy_client *c, struct proxy_slot *s, const char *r
             client_free(c);
         return;
     }
-    if (s->shape != RESP3_NONE) {
+    if (s->silent) {
+        /* CLIENT REPLY OFF or SKIP: nothing to add, but messages pushed
+         * into the slot's buffer while it waited still go out. */
+    } else if (s->shape != RESP3_NONE) {
         static struct resp_buf conv; /* one loop thread: reused, not reallocated */
         resp_buf_reset(&conv);
         if (resp3_convert(s->shape, reply, len, &conv) == 0)
@@ -304,6 +308,31 @@ void proxy_slot_fill(struct proxy_client *c, struct proxy_slot *s, const char *r
 void proxy_client_reply(struct proxy_client *c, const char *reply, size_t len)
 {
     proxy_slot_fill(c, proxy_client_reserve(c), reply, len);
+}
+
+int proxy_client_reply_mode(struct proxy_client *c, const char *word, size_t len)
+{
+    if (proxy_arg_is(word, len, "on")) {
+        c->reply_off = c->reply_skip = c->silent = 0;
+    } else if (proxy_arg_is(word, len, "off")) {
+        c->reply_off = c->silent = 1;
+    } else if (proxy_arg_is(word, len, "skip")) {
+        /* Redis ignores SKIP while replies are off; SKIP itself has no reply. */
+        c->reply_skip = !c->reply_off;
+        c->silent = 1;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+void proxy_client_reply_mode_step(struct proxy_client *c)
+{
+    if (c->stepped)
+        return;
+    c->stepped = 1;
+    c->silent = c->reply_off || c->reply_skip;
+    c->reply_skip = 0;
 }
 
 void proxy_client_reply_error(struct proxy_client *c, const char *err)
@@ -601,7 +630,8 @@ static int client_check_password(struct proxy_client *c, int argc, char **argv,
 {
     const char *pass = c->srv->cfg.requirepass;
     int user_ok = argc == 1 || (argvlen[0] == 7 && memcmp(argv[0], "default", 7) == 0);
-    int ok = secret_equal(argv[argc - 1], argvlen[argc - 1], pass) && user_ok;
+    /* No password: the default user is Redis's "nopass" user. */
+    int ok = user_ok && (pass == NULL || secret_equal(argv[argc - 1], argvlen[argc - 1], pass));
     if (ok) {
         c->authenticated = 1;
         resp_reader_set_auth_required(c->reader, 0);
@@ -613,6 +643,16 @@ static void client_auth(struct proxy_client *c, const struct resp_request *r)
 {
     if (r->argc < 2 || r->argc > 3) {
         proxy_client_reply_error(c, "ERR wrong number of arguments for 'auth' command");
+        return;
+    }
+    if (c->srv->cfg.requirepass == NULL && r->argc == 3) {
+        /* Without a password the default user is Redis's "nopass" user:
+         * any password is its password, and there is no other user. */
+        if (r->argvlen[1] == 7 && memcmp(r->argv[1], "default", 7) == 0)
+            proxy_client_reply(c, "+OK\r\n", 5);
+        else
+            proxy_client_reply_error(c, "WRONGPASS invalid username-password pair or user is "
+                                        "disabled.");
         return;
     }
     if (c->srv->cfg.requirepass == NULL) {
@@ -650,7 +690,9 @@ static int client_hello(struct proxy_client *c, struct resp_request *r,
             return 1;
         }
     }
-    if (c->srv->cfg.requirepass) {
+    /* Without a password of ferry's own, phase redis leaves HELLO's AUTH to
+     * Redis; where ferry serves, it checks it as Redis would. */
+    if (c->srv->cfg.requirepass || c->srv->cfg.phase != PROXY_PHASE_REDIS) {
         /* HELLO's grammar: [AUTH user pass] [SETNAME name], in any order. */
         int auth_at = -1;
         for (int i = 2; i < r->argc; i++) {
@@ -670,13 +712,17 @@ static int client_hello(struct proxy_client *c, struct resp_request *r,
                                             "user is disabled.");
                 return 1;
             }
-            /* The upstream has its own credentials: drop ours. */
-            int tail = r->argc - (auth_at + 3);
-            memmove(r->argv + auth_at, r->argv + auth_at + 3, (size_t)tail * sizeof(*r->argv));
-            memmove(r->argvlen + auth_at, r->argvlen + auth_at + 3,
-                    (size_t)tail * sizeof(*r->argvlen));
-            r->argc -= 3;
-            r->raw = NULL; /* what goes upstream is no longer what came in */
+            if (c->srv->cfg.phase == PROXY_PHASE_REDIS) {
+                /* The upstream has its own credentials: drop ours. (The
+                 * node skips them itself, and MONITOR shows them redacted.) */
+                int tail = r->argc - (auth_at + 3);
+                memmove(r->argv + auth_at, r->argv + auth_at + 3,
+                        (size_t)tail * sizeof(*r->argv));
+                memmove(r->argvlen + auth_at, r->argvlen + auth_at + 3,
+                        (size_t)tail * sizeof(*r->argvlen));
+                r->argc -= 3;
+                r->raw = NULL; /* what goes upstream is no longer what came in */
+            }
         } else if (!c->authenticated) {
             proxy_client_reply_error(
                 c, "NOAUTH HELLO must be called with the client already authenticated, "
@@ -699,12 +745,37 @@ static void client_dispatch_routed(struct proxy_client *c, struct resp_request *
         proxy_node_request(c, r);
 }
 
+static void client_run(struct proxy_client *c, struct resp_request *r,
+                       struct proxy_cmd_props props);
+
 static void client_dispatch(struct proxy_client *c, struct resp_request *r)
 {
     struct proxy_cmd_props props = request_props(r);
-    const struct proxy_config *cfg = &c->srv->cfg;
     c->stat = proxy_stats_index(props.cmd, r->argc, r->argv, r->argvlen);
     proxy_stats_call(c->stat);
+    /* Behind a blocking command the node keeps every request until it is
+     * served, as Redis reads nothing more from a blocked client: an AUTH
+     * or QUIT answered here at once would overtake the requests before it. */
+    if (c->srv->cfg.phase != PROXY_PHASE_REDIS && proxy_node_client_waits(c)) {
+        proxy_node_request(c, r);
+        return;
+    }
+    client_run(c, r, props);
+}
+
+void proxy_client_run(struct proxy_client *c, int argc, char **argv, size_t *len)
+{
+    struct resp_request r = {.argc = argc, .argv = argv, .argvlen = len};
+    client_run(c, &r, request_props(&r));
+}
+
+static void client_run(struct proxy_client *c, struct resp_request *r,
+                       struct proxy_cmd_props props)
+{
+    const struct proxy_config *cfg = &c->srv->cfg;
+    /* A new request: the node decides whether its replies are dropped when
+     * it runs it, the replies made here decide it below. */
+    c->stepped = 0;
     /* RESP2's subscribed mode refuses AUTH and HELLO too; the node words
      * the refusal (phase redis leaves it to Redis). */
     if ((props.kind == PROXY_CMD_AUTH || props.kind == PROXY_CMD_HELLO) &&
@@ -717,6 +788,7 @@ static void client_dispatch(struct proxy_client *c, struct resp_request *r)
         /* Without a password of ferry's own, AUTH in phase redis is the
          * application's business with Redis. */
         if (cfg->requirepass || cfg->phase != PROXY_PHASE_REDIS) {
+            proxy_client_reply_mode_step(c);
             client_auth(c, r);
             proxy_node_monitor(c, r);
             return;
@@ -724,16 +796,19 @@ static void client_dispatch(struct proxy_client *c, struct resp_request *r)
         break;
     case PROXY_CMD_HELLO:
         /* Answered here (a refusal) or by whoever serves the phase. */
+        proxy_client_reply_mode_step(c);
         if (client_hello(c, r, props))
             proxy_node_monitor(c, r);
         return;
     case PROXY_CMD_QUIT:
         proxy_node_monitor(c, r);
+        proxy_client_reply_mode_step(c);
         proxy_client_reply(c, "+OK\r\n", 5);
         proxy_client_close_after_reply(c);
         return;
     }
     if (!c->authenticated) {
+        proxy_client_reply_mode_step(c);
         proxy_client_reply_error(c, "NOAUTH Authentication required.");
         return;
     }

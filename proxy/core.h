@@ -27,6 +27,7 @@ struct proxy_slot {
     struct proxy_slot *next;
     uint8_t kind;          /* enum proxy_slot_kind */
     uint8_t filled;        /* LOCAL: the reply is in buf; RAW: the stream ended */
+    uint8_t silent;        /* LOCAL: CLIENT REPLY OFF/SKIP: the reply is dropped */
     uint8_t shape;         /* LOCAL: enum resp3_shape to convert its reply by */
     uint32_t expect;       /* UPSTREAM: replies still to come */
     uint32_t stat;         /* LOCAL: the request's stats.c index; 0: not timed */
@@ -106,6 +107,12 @@ struct proxy_client {
      * filled. 0 in phase redis, where Redis answers in RESP3 itself. */
     uint8_t reply_shape;
     unsigned killed : 1;           /* CLIENT KILL: closed at the next flush */
+    /* CLIENT REPLY (proxy_client_reply_mode); phase redis leaves it to
+     * Redis. */
+    unsigned reply_off : 1;
+    unsigned reply_skip : 1;       /* the next request's replies are dropped */
+    unsigned silent : 1;           /* the running request's replies are dropped */
+    unsigned stepped : 1;          /* `silent` is decided for the running request */
     uint64_t created_ms;
     char addr[64];                 /* the peer, ip:port */
     char laddr[64];                /* ferry's end, ip:port */

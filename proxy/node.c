@@ -506,7 +506,7 @@ static void node_client_resume(struct node_client *nc)
         nc->ndeferred--;
         nc->c->stat = a.stat;
         nc->c->stat_start_us = a.stat_start_us;
-        node_request(nc->c, a.argc, a.argv, a.len);
+        proxy_client_run(nc->c, a.argc, a.argv, a.len);
         nc->c->stat = 0;
         node_argv_free(&a);
     }
@@ -1061,6 +1061,12 @@ void proxy_node_close(struct proxy_server *s)
     node.store = NULL;
 }
 
+int proxy_node_client_waits(const struct proxy_client *c)
+{
+    const struct node_client *nc = c->node_state;
+    return nc && (nc->blocked || nc->pop_pending);
+}
+
 int proxy_node_client_subscribed(const struct proxy_client *c)
 {
     const struct node_client *nc = c->node_state;
@@ -1406,6 +1412,11 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
         node_client_kill(c, argc, argv, len, out);
     } else if (proxy_arg_is(sub, len[1], "unblock")) {
         node_client_unblock(argc, argv, len, out);
+    } else if (proxy_arg_is(sub, len[1], "reply")) {
+        if (proxy_client_reply_mode(c, argv[2], len[2]) != 0)
+            resp_add_error(out, "ERR syntax error");
+        else if (!c->silent)
+            resp_add_simple(out, "OK");
     } else if (proxy_arg_is(sub, len[1], "no-evict")) {
         /* ferry never evicts clients: both settings hold already. */
         if (proxy_arg_is(argv[2], len[2], "on") || proxy_arg_is(argv[2], len[2], "off"))
@@ -1828,6 +1839,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node.unfed = 1; /* shown when it runs */
         return;
     }
+    proxy_client_reply_mode_step(c);
     const char *name = argv[0];
     size_t nl = len[0];
     if (c->resp3 || proxy_arg_is(name, nl, "hello")) /* HELLO 3 answers in RESP3 */

@@ -159,6 +159,17 @@ void proxy_slot_fill(struct proxy_client *c, struct proxy_slot *s, const char *r
 /* Reserve + fill: a reply that is ready now. */
 void proxy_client_reply(struct proxy_client *c, const char *reply, size_t len);
 void proxy_client_reply_error(struct proxy_client *c, const char *err);
+/* CLIENT REPLY ON|OFF|SKIP where ferry serves it: OFF drops the replies to
+ * every request from this one on, SKIP the next request's, ON ends both
+ * (and its own +OK is sent). Pushed messages (pub/sub) are not dropped, as
+ * in Redis 7.0. Returns -1 for another word. */
+int proxy_client_reply_mode(struct proxy_client *c, const char *word, size_t len);
+/* Decides, once per request and when it runs, whether its replies are
+ * dropped; the slots it reserves keep the decision. */
+void proxy_client_reply_mode_step(struct proxy_client *c);
+/* Runs a request that waited (proxy_node_client_waits) as a new one runs,
+ * its stats already counted when it arrived. */
+void proxy_client_run(struct proxy_client *c, int argc, char **argv, size_t *len);
 /* Closes the connection once every reply reserved so far has been sent. */
 void proxy_client_close_after_reply(struct proxy_client *c);
 /* CLIENT KILL: stops reading c now and closes it, dropping whatever it is
@@ -188,6 +199,10 @@ void proxy_node_client_closed(struct proxy_client *c);
 /* Whether c is subscribed to a channel: such a client idles by design and
  * is exempt from `timeout`, as in Redis. */
 int proxy_node_client_subscribed(const struct proxy_client *c);
+/* Whether c waits for a blocking command: its requests wait behind it, all
+ * of them, those ferry answers outside the node (AUTH, HELLO, QUIT) too, and
+ * run through proxy_client_run when it is served. */
+int proxy_node_client_waits(const struct proxy_client *c);
 /* Shows a request the proxy answered itself (AUTH, HELLO's refusals, QUIT)
  * to the clients in MONITOR mode; a no-op without any (always in phase
  * redis, where MONITOR is Redis's). */

@@ -1397,3 +1397,83 @@ Test(store_node, latency_monitor_keeps_events_over_the_threshold)
     freeReplyObject(h);
     redisFree(c);
 }
+
+/* Sends a pipelined script (inline requests, one per line) and then ECHO of
+ * a marker, and reads until the marker's reply: everything the script got
+ * back, with connection ids (which differ) taken out. */
+static size_t script_replies(int fd, const char *script, char *out, size_t cap)
+{
+    static const char marker[] = "$10\r\n__script__\r\n";
+    raw_cmd(fd, script);
+    raw_cmd(fd, "CLIENT REPLY ON\r\nECHO __script__\r\n");
+    size_t n = 0;
+    while (n < strlen(marker) || memcmp(out + n - strlen(marker), marker, strlen(marker)) != 0) {
+        cr_assert_lt(n, cap - 1, "no marker in %zu bytes", n);
+        ssize_t r = recv(fd, out + n, cap - 1 - n, 0);
+        cr_assert_gt(r, 0, "closed or timed out after: %.*s", (int)n, out);
+        n += (size_t)r;
+    }
+    out[n] = 0;
+    for (char *id; (id = strstr(out, "$2\r\nid\r\n:")) != NULL;) {
+        char *end = strstr(id + 9, "\r\n");
+        memmove(id, end + 2, strlen(end + 2) + 1);
+    }
+    return strlen(out);
+}
+
+static void expect_same_script(int redis, int fer, const char *script)
+{
+    static char a[1 << 16], b[1 << 16];
+    size_t na = script_replies(redis, script, a, sizeof(a));
+    size_t nb = script_replies(fer, script, b, sizeof(b));
+    cr_assert(na == nb && memcmp(a, b, na) == 0, "%s\nredis: %s\nferry: %s", script, a, b);
+}
+
+/* CLIENT REPLY OFF drops every reply until ON, SKIP the next request's, and
+ * neither drops pushed messages; a request behind a blocking pop waits for
+ * it, those ferry answers outside the store (AUTH, HELLO, QUIT) too. */
+Test(store_node, client_reply_and_requests_behind_a_blocking_pop_are_redis_s)
+{
+    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
+    start_ferry(NULL);
+    int r = support_raw_connect(real_redis.port), f = support_raw_connect(ferry.port);
+    const char *scripts[] = {
+        "CLIENT REPLY OFF\r\nSET a 1\r\nGET a\r\nNOSUCH\r\nGET\r\nCLIENT REPLY foo\r\n"
+        "CLIENT REPLY SKIP\r\nCLIENT REPLY ON\r\nGET a\r\nCLIENT REPLY SKIP\r\nSET b 2\r\n"
+        "GET b\r\nCLIENT REPLY SKIP\r\nCLIENT REPLY SKIP\r\nGET a\r\nGET b\r\n",
+        "CLIENT REPLY foo\r\nCLIENT REPLY\r\nCLIENT REPLY SKIP\r\nMULTI\r\nSET c 3\r\nEXEC\r\n"
+        "CLIENT REPLY OFF\r\nMULTI\r\nSET d 4\r\nEXEC\r\nCLIENT REPLY ON\r\nGET d\r\n"
+        "CLIENT REPLY SKIP\r\nBLPOP q 0.1\r\nGET c\r\n",
+        /* Behind a pop that times out: SKIP drops the pop's reply, OFF and ON
+         * apply in order, AUTH and HELLO wait their turn. */
+        "CLIENT REPLY SKIP\r\nBLPOP q 0.2\r\nCLIENT REPLY OFF\r\nGET a\r\nAUTH x\r\n"
+        "HELLO 4\r\nCLIENT REPLY ON\r\nGET b\r\nCLIENT REPLY SKIP\r\nAUTH x\r\nPING\r\n"
+        "BLPOP q 0.1\r\nHELLO 3\r\nGET a\r\nHELLO 2\r\nAUTH a b\r\nAUTH default x\r\n"
+        "HELLO 2 AUTH a b\r\nHELLO 2 AUTH default x SETNAME n\r\nCLIENT GETNAME\r\n",
+    };
+    for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++)
+        expect_same_script(r, f, scripts[i]);
+    /* QUIT behind a pop: the requests before it are answered first. */
+    const char quit[] = "BLPOP q 0.1\r\nSET z 1\r\nGET z\r\nQUIT\r\n";
+    const char want[] = "*-1\r\n+OK\r\n$1\r\n1\r\n+OK\r\n";
+    raw_cmd(f, quit);
+    expect_raw(f, want);
+    cr_assert(raw_closed(f));
+    close(r);
+
+    /* Messages still reach a RESP3 subscriber whose replies are off. */
+    int s = support_raw_connect(ferry.port);
+    raw_cmd(s, "HELLO 3\r\nSUBSCRIBE ch\r\nCLIENT REPLY OFF\r\nPING\r\n");
+    redisContext *c = support_connect(ferry.port);
+    char buf[4096];
+    size_t n = 0;
+    while (n < 4 || memcmp(buf + n - 4, ":1\r\n", 4) != 0) /* SUBSCRIBE's count */
+        n += support_raw_recv(s, buf + n, 1);
+    support_expect_int(c, 1, "PUBLISH ch hello");
+    expect_raw(s, ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n");
+    raw_cmd(s, "CLIENT REPLY ON\r\nPING\r\n");
+    expect_raw(s, "+OK\r\n+PONG\r\n");
+    close(s);
+    redisFree(c);
+    stop_ferry();
+}
