@@ -260,6 +260,9 @@ struct proxy_slot *proxy_client_reserve(struct proxy_client *c)
     if (c->reply_shape != RESP3_NONE)
         c->reply_shape = RESP3_PLAIN;
     s->silent = c->silent;
+    s->counts = c->rejected ? PROXY_COUNTS_REJECTED
+                : c->queued ? PROXY_COUNTS_NOTHING
+                            : PROXY_COUNTS_CALL;
     s->stat = c->stat; /* the first slot a request reserves times its reply */
     s->start_us = c->stat_start_us;
     c->stat = 0;
@@ -276,8 +279,16 @@ void proxy_slot_fill(struct proxy_client *c, struct proxy_slot *s, const char *r
     PROXY_ASSERT(c->unfilled > 0);
     s->filled = 1;
     c->unfilled--;
-    if (s->stat)
-        proxy_stats_reply(s->stat, proxy_mono_us() - s->start_us, len > 0 && reply[0] == '-');
+    if (s->stat) {
+        int error = len > 0 && reply[0] == '-';
+        proxy_stats_reply(s->stat, proxy_mono_us() - s->start_us, error);
+        if (s->counts == PROXY_COUNTS_CALL)
+            proxy_stats_executed(s->stat, error);
+        else if (s->counts == PROXY_COUNTS_REJECTED)
+            proxy_stats_rejected(s->stat);
+    }
+    if (len > 0 && (reply[0] == '-' || reply[0] == '*'))
+        proxy_stats_error_replies(s->stat, reply, len); /* even when dropped, as in Redis */
     if (c->gone) {
         /* Slots of a closed client are no longer queued; the last fill frees
          * the client. */
@@ -775,7 +786,7 @@ static void client_run(struct proxy_client *c, struct resp_request *r,
     const struct proxy_config *cfg = &c->srv->cfg;
     /* A new request: the node decides whether its replies are dropped when
      * it runs it, the replies made here decide it below. */
-    c->stepped = 0;
+    c->stepped = c->rejected = c->queued = 0;
     /* RESP2's subscribed mode refuses AUTH and HELLO too; the node words
      * the refusal (phase redis leaves it to Redis). */
     if ((props.kind == PROXY_CMD_AUTH || props.kind == PROXY_CMD_HELLO) &&
@@ -809,6 +820,7 @@ static void client_run(struct proxy_client *c, struct resp_request *r,
     }
     if (!c->authenticated) {
         proxy_client_reply_mode_step(c);
+        c->rejected = 1;
         proxy_client_reply_error(c, "NOAUTH Authentication required.");
         return;
     }

@@ -28,6 +28,7 @@ struct proxy_slot {
     uint8_t kind;          /* enum proxy_slot_kind */
     uint8_t filled;        /* LOCAL: the reply is in buf; RAW: the stream ended */
     uint8_t silent;        /* LOCAL: CLIENT REPLY OFF/SKIP: the reply is dropped */
+    uint8_t counts;        /* LOCAL: enum proxy_slot_counts, for commandstats */
     uint8_t shape;         /* LOCAL: enum resp3_shape to convert its reply by */
     uint32_t expect;       /* UPSTREAM: replies still to come */
     uint32_t stat;         /* LOCAL: the request's stats.c index; 0: not timed */
@@ -35,6 +36,8 @@ struct proxy_slot {
     struct proxy_upstream *up; /* UPSTREAM: the connection they come on */
     struct evbuffer *buf;  /* replies held while an earlier slot is unanswered */
 };
+
+enum proxy_slot_counts { PROXY_COUNTS_CALL = 0, PROXY_COUNTS_REJECTED, PROXY_COUNTS_NOTHING };
 
 enum proxy_upstream_state { PROXY_UP_IDLE = 0, PROXY_UP_CONNECTING, PROXY_UP_READY };
 
@@ -113,6 +116,10 @@ struct proxy_client {
     unsigned reply_skip : 1;       /* the next request's replies are dropped */
     unsigned silent : 1;           /* the running request's replies are dropped */
     unsigned stepped : 1;          /* `silent` is decided for the running request */
+    /* How the running request's first slot counts in INFO commandstats:
+     * refused before running, or only queued in MULTI. */
+    unsigned rejected : 1;
+    unsigned queued : 1;
     uint64_t created_ms;
     char addr[64];                 /* the peer, ip:port */
     char laddr[64];                /* ferry's end, ip:port */
@@ -205,6 +212,20 @@ struct proxy_cmdstat {
     uint64_t usec;    /* their total time */
     uint64_t bucket[PROXY_STAT_BUCKETS + 1]; /* replies per latency bucket, not cumulative */
 };
+/* INFO commandstats where ferry serves (raft-only), in Redis's meanings:
+ * a command counts as called when its reply is made (a blocking pop's when
+ * it is answered, a transaction's commands at EXEC), failed when that reply
+ * is an error, rejected when refused before running (arity, NOAUTH, a
+ * command ferry does not serve); usec is its own run, without the commit's
+ * sync. A container without a known subcommand counts only rejections, as
+ * in Redis. CONFIG RESETSTAT clears them (/metrics keeps its own). */
+void proxy_stats_executed(uint32_t idx, int failed);
+void proxy_stats_rejected(uint32_t idx);
+void proxy_stats_run_usec(uint32_t idx, uint64_t usec);
+void proxy_stats_commandstats_each(void (*fn)(const char *name, uint64_t calls, uint64_t usec,
+                                              uint64_t rejected, uint64_t failed, void *arg),
+                                   void *arg);
+void proxy_stats_commandstats_reset(void);
 struct resp_command;
 /* The index of a request's command: its subcommand for a container (argv[1]
  * names it), PROXY_STAT_UNKNOWN for NULL (a command not in the table). */
@@ -216,6 +237,12 @@ void proxy_stats_reply(uint32_t idx, uint64_t usec, int error);
 void proxy_stats_each(void (*fn)(const char *name, const struct proxy_cmdstat *s, void *arg),
                       void *arg);
 uint32_t proxy_stats_bucket_le_us(int b); /* upper bound of finite bucket b */
+/* errorstats: counts the error replies in a reply to a request of index
+ * idx (the reply itself, or the errors in EXEC's array). */
+void proxy_stats_error_replies(uint32_t idx, const char *reply, size_t len);
+uint64_t proxy_stats_error_total(void);
+void proxy_stats_errors_each(void (*fn)(const char *code, uint64_t count, void *arg), void *arg);
+void proxy_stats_errors_reset(void); /* CONFIG RESETSTAT */
 void proxy_stats_free(void);
 
 /* admin.c: the HTTP admin endpoint (admin-port): /healthz, /readyz,

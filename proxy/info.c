@@ -2,14 +2,14 @@
  * section selection, with the fields monitoring tools and redis-cli read
  * (used_memory, keyspace_hits, instantaneous_ops_per_sec, dbN:keys, ...).
  *
- * Sections are chosen as Redis chooses them: none or `default`, `all` and
- * `everything` give every section ferry has; otherwise each argument names
- * one, case-insensitively; they print in Redis's fixed order whatever the
- * order of the arguments, and a name ferry does not know adds nothing (a
- * reply of only unknown names is an empty string, as from Redis). Sections
- * Redis has and ferry keeps no figures for (commandstats, errorstats,
- * latencystats) are left out rather than printed empty, so a tool does not
- * read "no errors" where nothing was counted. */
+ * Sections are chosen as Redis chooses them: none or `default` give every
+ * section ferry has but Commandstats, `all` and `everything` add it;
+ * otherwise each argument names one, case-insensitively; they print in
+ * Redis's fixed order whatever the order of the arguments, and a name ferry
+ * does not know adds nothing (a reply of only unknown names is an empty
+ * string, as from Redis). Commandstats and Errorstats count as Redis does
+ * (stats.c); latencystats, Redis's per-command percentiles, is left out
+ * rather than printed empty: /metrics has the latency histograms. */
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,7 +38,12 @@ enum {
     INFO_FERRY = 1u << 9,
     INFO_RAFT = 1u << 10,
     INFO_KEYSPACE = 1u << 11,
-    INFO_EVERY = (1u << 12) - 1,
+    INFO_ERRORSTATS = 1u << 12,
+    INFO_COMMANDSTATS = 1u << 13,
+    INFO_EVERY = (1u << 14) - 1,
+    /* As in Redis, the per-command section is only in `all` and `everything`
+     * or asked for by name. */
+    INFO_DEFAULT = INFO_EVERY & ~INFO_COMMANDSTATS,
 };
 
 static const struct {
@@ -51,14 +56,15 @@ static const struct {
     {"cpu", INFO_CPU},           {"modules", INFO_MODULES},
     {"cluster", INFO_CLUSTER},   {"ferry", INFO_FERRY},
     {"raft", INFO_RAFT},         {"keyspace", INFO_KEYSPACE},
-    {"default", INFO_EVERY},     {"all", INFO_EVERY},
+    {"errorstats", INFO_ERRORSTATS}, {"commandstats", INFO_COMMANDSTATS},
+    {"default", INFO_DEFAULT},   {"all", INFO_EVERY},
     {"everything", INFO_EVERY},
 };
 
 static unsigned info_wanted(int argc, char **argv, size_t *len)
 {
     if (argc < 2)
-        return INFO_EVERY;
+        return INFO_DEFAULT;
     unsigned want = 0;
     for (int i = 1; i < argc; i++)
         for (size_t k = 0; k < sizeof(info_names) / sizeof(info_names[0]); k++)
@@ -152,6 +158,8 @@ void proxy_info_resetstat(struct proxy_server *s, const struct proxy_info_node *
     base.commits = node->commits;
     base.commit_usec = node->commit_usec;
     base.entries = node->entries;
+    proxy_stats_errors_reset();
+    proxy_stats_commandstats_reset();
 }
 
 unsigned long long proxy_rss_bytes(void)
@@ -163,6 +171,21 @@ unsigned long long proxy_rss_bytes(void)
     int ok = fscanf(f, "%llu %llu", &pages_total, &pages_resident) == 2;
     fclose(f);
     return ok ? pages_resident * (unsigned long long)sysconf(_SC_PAGESIZE) : 0;
+}
+
+static void info_cmdstat(const char *name, uint64_t calls, uint64_t usec, uint64_t rejected,
+                         uint64_t failed, void *arg)
+{
+    info_line(arg, "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
+                   "failed_calls=%llu",
+              name, (unsigned long long)calls, (unsigned long long)usec,
+              calls ? (double)usec / (double)calls : 0.0, (unsigned long long)rejected,
+              (unsigned long long)failed);
+}
+
+static void info_errorstat(const char *code, uint64_t count, void *arg)
+{
+    info_line(arg, "errorstat_%s:count=%llu", code, (unsigned long long)count);
 }
 
 static void info_server(struct info *in, struct proxy_server *s, uint64_t now_ms)
@@ -280,6 +303,8 @@ void proxy_info_reply(struct proxy_server *s, const struct proxy_info_node *node
         info_line(&in, "pubsub_channels:%zu", channels);
         info_line(&in, "pubsub_patterns:%zu", patterns);
         info_line(&in, "pubsubshard_channels:%zu", shard_channels);
+        info_line(&in, "unexpected_error_replies:0"); /* from a master or the AOF: none */
+        info_line(&in, "total_error_replies:%llu", (unsigned long long)proxy_stats_error_total());
         info_line(&in, "ferry_protocol_errors:%llu",
                   SINCE(s->stats.protocol_errors, protocol_errors));
         uint64_t commits = node->commits - base.commits;
@@ -296,6 +321,10 @@ void proxy_info_reply(struct proxy_server *s, const struct proxy_info_node *node
     if (info_section(&in, INFO_CPU, "CPU"))
         info_cpu(&in);
     info_section(&in, INFO_MODULES, "Modules");
+    if (info_section(&in, INFO_COMMANDSTATS, "Commandstats"))
+        proxy_stats_commandstats_each(info_cmdstat, &in);
+    if (info_section(&in, INFO_ERRORSTATS, "Errorstats"))
+        proxy_stats_errors_each(info_errorstat, &in);
     if (info_section(&in, INFO_CLUSTER, "Cluster"))
         info_line(&in, "cluster_enabled:0");
     if (info_section(&in, INFO_FERRY, "Ferry")) {

@@ -485,15 +485,21 @@ static void node_request(struct proxy_client *c, int argc, char **argv, size_t *
     /* CLIENT UNBLOCK runs the unblocked one's requests inside. */
     int outer = node.unfed, outer_batched = node.batched;
     node.unfed = node.batched = 0;
-    uint64_t t0 = node_timing_on() ? proxy_mono_us() : 0;
+    uint32_t idx = c->stat; /* taken by the slot its reply reserves, if any */
+    uint64_t t0 = proxy_mono_us();
     node_request_internal(c, argc, argv, len);
     int unfed = node.unfed, batched = node.batched;
     node.unfed = outer;
     node.batched = outer_batched;
     if (!unfed)
         node_monitor_feed(c, argc, argv, len);
-    if (t0 && !unfed && !batched)
-        node_timed(c, NULL, argc, argv, len, t0);
+    if (!unfed && !batched) {
+        if (idx && c->stat == idx)
+            proxy_stats_executed(idx, 0); /* no reply of its own: SUBSCRIBE's are pushes */
+        proxy_stats_run_usec(idx, proxy_mono_us() - t0);
+        if (node_timing_on())
+            node_timed(c, NULL, argc, argv, len, t0);
+    }
 }
 
 /* Runs the requests a client sent while it was blocked. */
@@ -715,6 +721,10 @@ static void node_exec_finish(struct node_op *op, int ok)
         resp_add_array(&op->reply, op->nqueued);
         for (int i = 0; i < op->nqueued; i++) {
             if (op->from[i] == NODE_FROM_PUBLISH) {
+                const struct node_argv *a = &op->queued[i];
+                proxy_stats_executed(proxy_stats_index(resp_command_lookup(a->argv[0], a->len[0]),
+                                                       a->argc, a->argv, a->len),
+                                     0);
                 proxy_pubsub_publish(op->queued[i].argv, op->queued[i].len, &op->reply);
                 continue;
             }
@@ -726,6 +736,10 @@ static void node_exec_finish(struct node_op *op, int ok)
             if (resp_scanner_scan(&sc, src->data + *off, src->len - *off, &used) != RESP_OK)
                 break;
             const struct node_argv *a = &op->queued[i];
+            proxy_stats_executed(
+                proxy_stats_index(resp_command_lookup(a->argv[0], a->len[0]), a->argc, a->argv,
+                                  a->len),
+                src->data[*off] == '-');
             if (op->c && op->c->resp3)
                 resp3_convert(resp3_shape_of(a->argc, a->argv, a->len), src->data + *off, used,
                               &op->reply);
@@ -832,10 +846,10 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
     for (int i = 0; i < nops && rc == 0; i++) {
         struct node_op *op = &ops[i];
         resp_buf_init(&op->reply);
-        uint64_t t0 = timed && (op->kind == NODE_OP_READ || op->kind == NODE_OP_WRITE ||
-                                op->kind == NODE_OP_EXEC)
-                          ? proxy_mono_us()
-                          : 0;
+        uint64_t t0 =
+            op->kind == NODE_OP_READ || op->kind == NODE_OP_WRITE || op->kind == NODE_OP_EXEC
+                ? proxy_mono_us()
+                : 0;
         switch (op->kind) {
         case NODE_OP_WATCH: {
             struct node_client *nc = node_client_get(op->c);
@@ -893,6 +907,10 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             break;
         }
         }
+        if (t0 && !op->blocked)
+            proxy_stats_run_usec(op->slot->stat, proxy_mono_us() - t0);
+        if (!timed)
+            continue;
         if (t0 && op->kind == NODE_OP_EXEC) {
             /* The store runs a transaction as one entry: it is timed and
              * logged whole, as EXEC (Redis logs its commands one by one). */
@@ -1852,6 +1870,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     }
     if (rcmd && !resp_command_arity_ok(rcmd, argc)) {
         node.unfed = 1;
+        c->rejected = 1;
         node_arity_error(out, rcmd->name);
         if (nc->in_multi)
             nc->multi_dirty = 1;
@@ -1862,6 +1881,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     if (rcmd && !c->resp3 && proxy_pubsub_subscribed(nc->pubsub) &&
         !node_subscribed_may_run(name, nl)) {
         node.unfed = 1;
+        c->rejected = 1;
         resp_add_errorf(out, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
                              "PING / QUIT / RESET are allowed in this context",
                         nc->last_cmd->name);
@@ -1960,6 +1980,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         char upper[64];
         resp_command_upper_name(nc->last_cmd->name, upper, sizeof(upper));
         resp_add_errorf(out, "ERR ferry: %s inside MULTI is not supported", upper);
+        c->rejected = 1;
         nc->multi_dirty = 1;
         node.unfed = 1;
         node_reply_buf(c, out);
@@ -1989,11 +2010,14 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
                     proxy_arg_is(name, nl, "readwrite") || proxy_arg_is(name, nl, "monitor");
         if (!known) {
             node_unsupported(out, argc, argv, len);
+            c->rejected = 1;
             nc->multi_dirty = 1;
         } else if (cls != STORE_CLASS_UNKNOWN &&
                    store_command_check_arity(argc, argv, len, out)) {
+            c->rejected = 1;
             nc->multi_dirty = 1;
         } else {
+            c->queued = 1; /* called at EXEC */
             if (nc->nqueued == nc->capqueued) {
                 nc->capqueued = nc->capqueued ? nc->capqueued * 2 : 8;
                 nc->queued =
@@ -2021,8 +2045,10 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
             op->may_block = nc->pop_pending = 1;
         return;
     }
-    if (!node_local_reply(c, argc, argv, len, out))
+    if (!node_local_reply(c, argc, argv, len, out)) {
         node_unsupported(out, argc, argv, len);
+        c->rejected = 1; /* Redis would run it; ferry refuses it before running */
+    }
     node_reply_buf(c, out);
 }
 

@@ -23,11 +23,18 @@ static const uint32_t bucket_le_us[PROXY_STAT_BUCKETS] = {
     25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000,
 };
 
+/* INFO commandstats' counters, per index (see core.h). */
+struct cmdrun {
+    uint64_t calls, usec, rejected, failed;
+};
+
 static struct {
     int n;                      /* indices in use: 1 (unknown) + commands + subcommands */
     int *base;                  /* per top-level command: its index */
     const char **name;          /* per index */
     struct proxy_cmdstat *stat; /* per index */
+    struct cmdrun *run;         /* per index */
+    uint8_t *container;         /* per index: a command with subcommands itself */
 } st;
 
 static void stats_init(void)
@@ -38,13 +45,16 @@ static void stats_init(void)
     st.base = malloc(sizeof(*st.base) * (size_t)resp_ncommands);
     st.name = malloc(sizeof(*st.name) * (size_t)n);
     st.stat = calloc((size_t)n, sizeof(*st.stat));
-    PROXY_ASSERT(st.base && st.name && st.stat);
+    st.run = calloc((size_t)n, sizeof(*st.run));
+    st.container = calloc((size_t)n, 1);
+    PROXY_ASSERT(st.base && st.name && st.stat && st.run && st.container);
     st.name[0] = NULL;
     st.name[PROXY_STAT_UNKNOWN] = "unknown";
     int at = PROXY_STAT_UNKNOWN + 1;
     for (int i = 0; i < resp_ncommands; i++) {
         const struct resp_command *cmd = &resp_commands[i];
         st.base[i] = at;
+        st.container[at] = cmd->nsub > 0;
         st.name[at++] = cmd->name;
         for (int j = 0; j < cmd->nsub; j++)
             st.name[at++] = cmd->subcommands[j].name;
@@ -85,12 +95,142 @@ void proxy_stats_reply(uint32_t idx, uint64_t usec, int error)
     s->errors += error != 0;
 }
 
+void proxy_stats_executed(uint32_t idx, int failed)
+{
+    /* Redis counts no call for an unknown command or subcommand. */
+    if (idx <= PROXY_STAT_UNKNOWN || st.container[idx])
+        return;
+    st.run[idx].calls++;
+    st.run[idx].failed += failed != 0;
+}
+
+void proxy_stats_rejected(uint32_t idx)
+{
+    if (idx > PROXY_STAT_UNKNOWN)
+        st.run[idx].rejected++;
+}
+
+void proxy_stats_run_usec(uint32_t idx, uint64_t usec)
+{
+    if (idx > PROXY_STAT_UNKNOWN && !st.container[idx])
+        st.run[idx].usec += usec;
+}
+
+void proxy_stats_commandstats_each(void (*fn)(const char *name, uint64_t calls, uint64_t usec,
+                                              uint64_t rejected, uint64_t failed, void *arg),
+                                   void *arg)
+{
+    for (int i = PROXY_STAT_UNKNOWN + 1; i < st.n; i++) {
+        const struct cmdrun *r = &st.run[i];
+        if (r->calls || r->rejected || r->failed)
+            fn(st.name[i], r->calls, r->usec, r->rejected, r->failed, arg);
+    }
+}
+
+void proxy_stats_commandstats_reset(void)
+{
+    if (st.run)
+        memset(st.run, 0, sizeof(*st.run) * (size_t)st.n);
+}
+
 void proxy_stats_each(void (*fn)(const char *name, const struct proxy_cmdstat *s, void *arg),
                       void *arg)
 {
     for (int i = PROXY_STAT_UNKNOWN; i < st.n; i++)
         if (st.stat[i].calls || st.stat[i].replies)
             fn(st.name[i], &st.stat[i], arg);
+}
+
+/* Error replies by their code, as Redis 7.0's errorstats count them: the
+ * code is the error's first word if a space ends it within its first 32
+ * bytes, else ERR; an EXEC's array counts the errors in it. Like Redis,
+ * only the first ERRORSTATS_MAX codes are kept, so a client inventing codes
+ * cannot grow the table; the total counts every error. Kept sorted by
+ * code, INFO's order. */
+#define ERRORSTATS_MAX 128
+static struct errorstat {
+    char code[32];
+    uint64_t count;
+} errs[ERRORSTATS_MAX];
+static int nerrs;
+static uint64_t total_errors;
+
+static void count_error(const char *line, size_t len)
+{
+    const char *space = memchr(line, ' ', len < 32 ? len : 32);
+    const char *code = space ? line + 1 : "ERR";
+    size_t n = space ? (size_t)(space - line - 1) : 3;
+    total_errors++;
+    int lo = 0, hi = nerrs;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        int cmp = strncmp(errs[mid].code, code, n);
+        if (cmp == 0 && errs[mid].code[n] != '\0')
+            cmp = 1;
+        if (cmp == 0) {
+            errs[mid].count++;
+            return;
+        }
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (nerrs == ERRORSTATS_MAX)
+        return;
+    memmove(&errs[lo + 1], &errs[lo], sizeof(errs[0]) * (size_t)(nerrs - lo));
+    memcpy(errs[lo].code, code, n);
+    errs[lo].code[n] = '\0';
+    errs[lo].count = 1;
+    nerrs++;
+}
+
+/* The length of the RESP line at p (without its CRLF). */
+static size_t line_len(const char *p, size_t len)
+{
+    const char *cr = memchr(p, '\r', len);
+    return cr ? (size_t)(cr - p) : len;
+}
+
+void proxy_stats_error_replies(uint32_t idx, const char *reply, size_t len)
+{
+    if (len == 0)
+        return;
+    if (reply[0] == '-') {
+        count_error(reply, line_len(reply, len));
+        return;
+    }
+    if (reply[0] != '*' || idx == 0 || strcmp(st.name[idx], "exec") != 0)
+        return;
+    /* EXEC's reply: an array of the transaction's replies, one level. */
+    struct resp_scanner sc;
+    size_t at = line_len(reply, len) + 2;
+    while (at < len) {
+        if (reply[at] == '-')
+            count_error(reply + at, line_len(reply + at, len - at));
+        size_t used;
+        resp_scanner_init(&sc);
+        if (resp_scanner_scan(&sc, reply + at, len - at, &used) != RESP_OK)
+            return;
+        at += used;
+    }
+}
+
+uint64_t proxy_stats_error_total(void)
+{
+    return total_errors;
+}
+
+void proxy_stats_errors_each(void (*fn)(const char *code, uint64_t count, void *arg), void *arg)
+{
+    for (int i = 0; i < nerrs; i++)
+        fn(errs[i].code, errs[i].count, arg);
+}
+
+void proxy_stats_errors_reset(void)
+{
+    nerrs = 0;
+    total_errors = 0;
 }
 
 uint32_t proxy_stats_bucket_le_us(int b)
@@ -103,5 +243,7 @@ void proxy_stats_free(void)
     free(st.base);
     free(st.name);
     free(st.stat);
+    free(st.run);
+    free(st.container);
     memset(&st, 0, sizeof(st));
 }

@@ -1477,3 +1477,81 @@ Test(store_node, client_reply_and_requests_behind_a_blocking_pop_are_redis_s)
     redisFree(c);
     stop_ferry();
 }
+
+/* The lines of `info` (an INFO command), sorted, with each command's usec
+ * figures (its own timing) taken out. */
+static void info_counts(redisContext *c, const char *info, char *out, size_t cap)
+{
+    redisReply *r = redisCommand(c, info);
+    cr_assert(r && r->type == REDIS_REPLY_STRING, "%s", info);
+    static char *lines[512];
+    size_t k = 0, o = 0;
+    out[0] = 0;
+    for (char *save, *l = strtok_r(r->str, "\r\n", &save); l && k < 512;
+         l = strtok_r(NULL, "\r\n", &save)) {
+        char *usec = strstr(l, ",usec=");
+        if (usec) /* ",usec=N,usec_per_call=N.NN" */
+            memmove(usec, strstr(usec, ",rejected"), strlen(strstr(usec, ",rejected")) + 1);
+        lines[k++] = l;
+    }
+    qsort(lines, k, sizeof(lines[0]), cmp_lines);
+    for (size_t i = 0; i < k; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s\n", lines[i]);
+    freeReplyObject(r);
+}
+
+/* The same traffic gives the calls, rejected and failed calls of Redis's
+ * commandstats, and its errorstats: transactions (queued commands count
+ * at EXEC, a queueing error rejects), blocking pops (counted when
+ * answered), a container without a subcommand, unknown commands and
+ * subcommands (not counted), replies turned off (still counted). */
+Test(store_node, info_commandstats_and_errorstats_count_as_redis_s)
+{
+    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
+    start_ferry(NULL);
+    int ports[2] = {real_redis.port, ferry.port};
+    static char cmds[2][1 << 14], errs[2][1 << 12], all[2][1 << 16];
+    for (int i = 0; i < 2; i++) {
+        redisContext *c = support_connect(ports[i]);
+        int f = support_raw_connect(ports[i]), w = support_raw_connect(ports[i]);
+        freeReplyObject(redisCommand(c, "CONFIG RESETSTAT"));
+        raw_cmd(w, "BLPOP served 5\r\n"); /* answered by the push below */
+        static char buf[1 << 14];
+        script_replies(f, "SET a 1\r\nGET a\r\nLPUSH a x\r\nGET\r\nNOSUCH\r\nCLIENT NOSUCH\r\n"
+                          "MULTI\r\nSET b 1\r\nLPUSH a y\r\nCONFIG GET maxclients\r\nEXEC\r\n"
+                          "MULTI\r\nGET\r\nEXEC\r\nBLPOP q 0.1\r\nCLIENT LIST\r\n"
+                          "AUTH x\r\nHELLO 4\r\nCLIENT REPLY foo\r\nCLIENT REPLY OFF\r\nGET\r\n"
+                          "CLIENT REPLY ON\r\nCLIENT\r\nCONFIG\r\nINCR a\r\nRPUSH served v\r\n"
+                          "SUBSCRIBE ch\r\nGET a\r\nUNSUBSCRIBE\r\n",
+                       buf, sizeof(buf));
+        expect_raw(w, "*2\r\n$6\r\nserved\r\n$1\r\nv\r\n");
+        info_counts(c, "INFO commandstats", cmds[i], sizeof(cmds[i]));
+        redisReply *r = redisCommand(c, "INFO errorstats");
+        snprintf(errs[i], sizeof(errs[i]), "%s", r->str);
+        freeReplyObject(r);
+        r = redisCommand(c, "INFO");
+        snprintf(all[i], sizeof(all[i]), "%s", r->str);
+        freeReplyObject(r);
+        close(f);
+        close(w);
+        redisFree(c);
+    }
+    cr_assert_str_eq(cmds[1], cmds[0]);
+    cr_assert_str_eq(errs[1], errs[0]);
+    cr_assert(strstr(cmds[1], "cmdstat_exec:calls=2,rejected_calls=0,failed_calls=1"), "%s",
+              cmds[1]);
+    /* INFO with no section: Errorstats and the total, no Commandstats. */
+    cr_assert(strstr(all[1], "# Errorstats\r\nerrorstat_ERR:count=") &&
+                  strstr(all[1], "total_error_replies:") && !strstr(all[1], "Commandstats"),
+              "%s", all[1]);
+    redisContext *c = support_connect(ferry.port);
+    redisReply *r = redisCommand(c, "INFO all");
+    cr_assert(r && strstr(r->str, "# Commandstats\r\ncmdstat_"), "%s", r ? r->str : "");
+    freeReplyObject(r);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG RESETSTAT");
+    info_counts(c, "INFO commandstats errorstats", cmds[1], sizeof(cmds[1]));
+    cr_assert_str_eq(cmds[1], "# Commandstats\n# Errorstats\n"
+                              "cmdstat_config|resetstat:calls=1,rejected_calls=0,failed_calls=0\n");
+    redisFree(c);
+    stop_ferry();
+}
