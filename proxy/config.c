@@ -21,6 +21,7 @@ enum option_type {
     OPT_BIND,
     OPT_ADDR,
     OPT_HOST, /* one address or host name to listen on */
+    OPT_PERCENTILES, /* numbers from 0 to 100, as words or in one quoted word */
 };
 
 struct option {
@@ -70,6 +71,9 @@ static const struct option options[] = {
     {"slowlog-log-slower-than", OPT_INT, OFF(slowlog_log_slower_than), -1, INT_MAX, NULL, 1},
     {"slowlog-max-len", OPT_INT, OFF(slowlog_max_len), 0, INT_MAX, NULL, 1},
     {"latency-monitor-threshold", OPT_INT, OFF(latency_monitor_threshold), 0, INT_MAX, NULL, 1},
+    {"latency-tracking", OPT_BOOL, OFF(latency_tracking), 0, 0, NULL, 1},
+    {"latency-tracking-info-percentiles", OPT_PERCENTILES, OFF(latency_percentiles), 0, 0, NULL,
+     1},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -109,6 +113,8 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->admin_port = 0;
     cfg->slowlog_log_slower_than = 10000; /* Redis's defaults */
     cfg->slowlog_max_len = 128;
+    cfg->latency_tracking = 1; /* Redis's defaults */
+    cfg->latency_percentiles = (struct proxy_percentiles){3, {50, 99, 99.9}};
 }
 
 void proxy_config_fini(struct proxy_config *cfg)
@@ -266,6 +272,39 @@ static int check_host(const struct option *o, const char *host, char *err, size_
     return 0;
 }
 
+/* Percentiles as Redis takes them: separate words in a file, one word of
+ * space-separated numbers from CONFIG SET; none at all is an empty list. */
+static int set_percentiles(const struct option *o, struct proxy_percentiles *out, int argc,
+                           char **argv, char *err, size_t errlen)
+{
+    struct proxy_percentiles p = {0};
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        while (*s) {
+            while (*s == ' ')
+                s++;
+            if (*s == '\0')
+                break;
+            size_t len = strcspn(s, " ");
+            char word[64];
+            snprintf(word, sizeof(word), "%.*s", (int)(len < 63 ? len : 63), s);
+            char *end;
+            errno = 0;
+            double v = strtod(word, &end);
+            if (len >= 63 || end == word || *end || errno || !(v >= 0.0 && v <= 100.0))
+                return fail(err, errlen, "'%s' must be numbers from 0 to 100, got '%.*s'",
+                            o->name, (int)len, s);
+            if (p.n == PROXY_MAX_PERCENTILES)
+                return fail(err, errlen, "'%s' takes at most %d numbers", o->name,
+                            PROXY_MAX_PERCENTILES);
+            p.p[p.n++] = v;
+            s += len;
+        }
+    }
+    *out = p;
+    return 0;
+}
+
 int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     const struct option *o = option_find(argv[0]);
@@ -287,6 +326,8 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
             cfg->bind[cfg->nbind++] = xstrdup(argv[i]);
         return 0;
     }
+    if (o->type == OPT_PERCENTILES)
+        return set_percentiles(o, field, argc - 1, argv + 1, err, errlen);
     if (argc != 2)
         return fail(err, errlen, "'%s' takes exactly one value, got %d", o->name, argc - 1);
     const char *v = argv[1];
@@ -370,6 +411,7 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
         return 0;
     }
     case OPT_BIND:
+    case OPT_PERCENTILES:
         break;
     }
     return fail(err, errlen, "internal: option type %d", o->type);
@@ -547,6 +589,15 @@ int proxy_config_get(const struct proxy_config *cfg, const char *name, char *out
     case OPT_ENUM:
         snprintf(out, outlen, "%s", o->choices[*(const int *)field]);
         break;
+    case OPT_PERCENTILES: {
+        const struct proxy_percentiles *p = field;
+        out[0] = '\0';
+        for (int i = 0; i < p->n; i++) {
+            size_t used = strlen(out);
+            snprintf(out + used, outlen - used, "%s%g", i ? " " : "", p->p[i]);
+        }
+        break;
+    }
     case OPT_BIND:
         out[0] = '\0';
         for (int i = 0; i < cfg->nbind; i++) {
@@ -594,11 +645,13 @@ void proxy_config_take_runtime(struct proxy_config *cur, struct proxy_config *ne
         if (!o->runtime)
             continue;
         char *a = (char *)cur + o->offset, *b = (char *)next + o->offset;
-        char tmp[sizeof(long long)];
-        size_t size = o->type == OPT_STRING   ? sizeof(char *)
-                      : o->type == OPT_MEMORY ? sizeof(long long)
-                                              : sizeof(int); /* OPT_INT, OPT_ENUM, OPT_BOOL */
-        _Static_assert(sizeof(char *) <= sizeof(tmp), "a field fits tmp");
+        char tmp[sizeof(struct proxy_percentiles)];
+        size_t size = o->type == OPT_STRING        ? sizeof(char *)
+                      : o->type == OPT_MEMORY      ? sizeof(long long)
+                      : o->type == OPT_PERCENTILES ? sizeof(struct proxy_percentiles)
+                                                   : sizeof(int); /* OPT_INT, OPT_ENUM, OPT_BOOL */
+        _Static_assert(sizeof(char *) <= sizeof(tmp) && sizeof(long long) <= sizeof(tmp),
+                       "a field fits tmp");
         memcpy(tmp, a, size);
         memcpy(a, b, size);
         memcpy(b, tmp, size);

@@ -221,11 +221,28 @@ struct proxy_cmdstat {
  * in Redis. CONFIG RESETSTAT clears them (/metrics keeps its own). */
 void proxy_stats_executed(uint32_t idx, int failed);
 void proxy_stats_rejected(uint32_t idx);
-void proxy_stats_run_usec(uint32_t idx, uint64_t usec);
+/* A command's own run of ns; track: into its latency histogram too. */
+void proxy_stats_ran_for(uint32_t idx, uint64_t ns, int track);
 void proxy_stats_commandstats_each(void (*fn)(const char *name, uint64_t calls, uint64_t usec,
                                               uint64_t rejected, uint64_t failed, void *arg),
                                    void *arg);
 void proxy_stats_commandstats_reset(void);
+/* Latency histograms (INFO latencystats), per command when
+ * latency-tracking is on: the command's own run, in ns. */
+struct proxy_hist;
+void proxy_stats_latencystats_each(void (*fn)(const char *name, const struct proxy_hist *h,
+                                              void *arg),
+                                   void *arg);
+
+/* hist.c: a latency histogram with HdrHistogram's layout and rounding (two
+ * significant digits), values 1 to 1e9 ns. */
+struct proxy_hist *proxy_hist_new(void);
+void proxy_hist_free(struct proxy_hist *h);
+void proxy_hist_record(struct proxy_hist *h, uint64_t v);
+uint64_t proxy_hist_total(const struct proxy_hist *h);
+/* The value at a percentile (0-100) as HdrHistogram reports it: the
+ * highest value of the bucket reaching it; 0 when empty. */
+uint64_t proxy_hist_value_at(const struct proxy_hist *h, double percentile);
 struct resp_command;
 /* The index of a request's command: its subcommand for a container (argv[1]
  * names it), PROXY_STAT_UNKNOWN for NULL (a command not in the table). */

@@ -3,13 +3,12 @@
  * (used_memory, keyspace_hits, instantaneous_ops_per_sec, dbN:keys, ...).
  *
  * Sections are chosen as Redis chooses them: none or `default` give every
- * section ferry has but Commandstats, `all` and `everything` add it;
- * otherwise each argument names one, case-insensitively; they print in
- * Redis's fixed order whatever the order of the arguments, and a name ferry
- * does not know adds nothing (a reply of only unknown names is an empty
- * string, as from Redis). Commandstats and Errorstats count as Redis does
- * (stats.c); latencystats, Redis's per-command percentiles, is left out
- * rather than printed empty: /metrics has the latency histograms. */
+ * section ferry has but Commandstats and Latencystats, `all` and
+ * `everything` add them; otherwise each argument names one,
+ * case-insensitively; they print in Redis's fixed order whatever the order
+ * of the arguments, and a name ferry does not know adds nothing (a reply of
+ * only unknown names is an empty string, as from Redis). Commandstats,
+ * Errorstats and Latencystats count as Redis does (stats.c, hist.c). */
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,10 +39,11 @@ enum {
     INFO_KEYSPACE = 1u << 11,
     INFO_ERRORSTATS = 1u << 12,
     INFO_COMMANDSTATS = 1u << 13,
-    INFO_EVERY = (1u << 14) - 1,
-    /* As in Redis, the per-command section is only in `all` and `everything`
-     * or asked for by name. */
-    INFO_DEFAULT = INFO_EVERY & ~INFO_COMMANDSTATS,
+    INFO_LATENCYSTATS = 1u << 14,
+    INFO_EVERY = (1u << 15) - 1,
+    /* As in Redis, the per-command sections are only in `all` and
+     * `everything` or asked for by name. */
+    INFO_DEFAULT = INFO_EVERY & ~(INFO_COMMANDSTATS | INFO_LATENCYSTATS),
 };
 
 static const struct {
@@ -57,6 +57,7 @@ static const struct {
     {"cluster", INFO_CLUSTER},   {"ferry", INFO_FERRY},
     {"raft", INFO_RAFT},         {"keyspace", INFO_KEYSPACE},
     {"errorstats", INFO_ERRORSTATS}, {"commandstats", INFO_COMMANDSTATS},
+    {"latencystats", INFO_LATENCYSTATS},
     {"default", INFO_DEFAULT},   {"all", INFO_EVERY},
     {"everything", INFO_EVERY},
 };
@@ -181,6 +182,24 @@ static void info_cmdstat(const char *name, uint64_t calls, uint64_t usec, uint64
               name, (unsigned long long)calls, (unsigned long long)usec,
               calls ? (double)usec / (double)calls : 0.0, (unsigned long long)rejected,
               (unsigned long long)failed);
+}
+
+struct info_latency {
+    struct info *in;
+    const struct proxy_percentiles *p;
+};
+
+/* Redis's line: the percentiles as configured, each value in us with ns
+ * digits ("p50=7.007"); no percentiles configured leaves the line empty. */
+static void info_latencystat(const char *name, const struct proxy_hist *h, void *arg)
+{
+    const struct info_latency *l = arg;
+    char line[64 * PROXY_MAX_PERCENTILES] = "";
+    size_t used = 0;
+    for (int i = 0; i < l->p->n; i++)
+        used += (size_t)snprintf(line + used, sizeof(line) - used, "%sp%g=%.3f", i ? "," : "",
+                                 l->p->p[i], (double)proxy_hist_value_at(h, l->p->p[i]) / 1000.0);
+    info_line(l->in, "latency_percentiles_usec_%s:%s", name, line);
 }
 
 static void info_errorstat(const char *code, uint64_t count, void *arg)
@@ -325,6 +344,10 @@ void proxy_info_reply(struct proxy_server *s, const struct proxy_info_node *node
         proxy_stats_commandstats_each(info_cmdstat, &in);
     if (info_section(&in, INFO_ERRORSTATS, "Errorstats"))
         proxy_stats_errors_each(info_errorstat, &in);
+    if (info_section(&in, INFO_LATENCYSTATS, "Latencystats")) {
+        struct info_latency l = {&in, &s->cfg.latency_percentiles};
+        proxy_stats_latencystats_each(info_latencystat, &l);
+    }
     if (info_section(&in, INFO_CLUSTER, "Cluster"))
         info_line(&in, "cluster_enabled:0");
     if (info_section(&in, INFO_FERRY, "Ferry")) {

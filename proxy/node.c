@@ -486,7 +486,7 @@ static void node_request(struct proxy_client *c, int argc, char **argv, size_t *
     int outer = node.unfed, outer_batched = node.batched;
     node.unfed = node.batched = 0;
     uint32_t idx = c->stat; /* taken by the slot its reply reserves, if any */
-    uint64_t t0 = proxy_mono_us();
+    uint64_t t0 = proxy_mono_ns();
     node_request_internal(c, argc, argv, len);
     int unfed = node.unfed, batched = node.batched;
     node.unfed = outer;
@@ -496,9 +496,9 @@ static void node_request(struct proxy_client *c, int argc, char **argv, size_t *
     if (!unfed && !batched) {
         if (idx && c->stat == idx)
             proxy_stats_executed(idx, 0); /* no reply of its own: SUBSCRIBE's are pushes */
-        proxy_stats_run_usec(idx, proxy_mono_us() - t0);
+        proxy_stats_ran_for(idx, proxy_mono_ns() - t0, node.srv->cfg.latency_tracking);
         if (node_timing_on())
-            node_timed(c, NULL, argc, argv, len, t0);
+            node_timed(c, NULL, argc, argv, len, t0 / 1000);
     }
 }
 
@@ -846,10 +846,11 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
     for (int i = 0; i < nops && rc == 0; i++) {
         struct node_op *op = &ops[i];
         resp_buf_init(&op->reply);
-        uint64_t t0 =
+        uint64_t t0_ns =
             op->kind == NODE_OP_READ || op->kind == NODE_OP_WRITE || op->kind == NODE_OP_EXEC
-                ? proxy_mono_us()
+                ? proxy_mono_ns()
                 : 0;
+        uint64_t t0 = t0_ns / 1000;
         switch (op->kind) {
         case NODE_OP_WATCH: {
             struct node_client *nc = node_client_get(op->c);
@@ -907,8 +908,9 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             break;
         }
         }
-        if (t0 && !op->blocked)
-            proxy_stats_run_usec(op->slot->stat, proxy_mono_us() - t0);
+        if (t0_ns && !op->blocked)
+            proxy_stats_ran_for(op->slot->stat, proxy_mono_ns() - t0_ns,
+                                node.srv->cfg.latency_tracking);
         if (!timed)
             continue;
         if (t0 && op->kind == NODE_OP_EXEC) {

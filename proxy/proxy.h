@@ -45,6 +45,14 @@ enum proxy_log_format { PROXY_LOG_TEXT = 0, PROXY_LOG_JSON };
 #define PROXY_MAX_BIND 16
 #define PROXY_BUSY_POLL_AUTO (-1) /* busy-poll auto: the word "auto" of its option */
 
+/* latency-tracking-info-percentiles: the percentiles INFO latencystats
+ * prints, in the order given. */
+#define PROXY_MAX_PERCENTILES 16
+struct proxy_percentiles {
+    int n;
+    double p[PROXY_MAX_PERCENTILES];
+};
+
 enum proxy_sched_policy { PROXY_SCHED_AUTO = 0, PROXY_SCHED_NORMAL, PROXY_SCHED_BATCH };
 
 /* Every option of docs/CONFIG.md. Strings are owned by the config and freed
@@ -80,6 +88,8 @@ struct proxy_config {
     int slowlog_log_slower_than;  /* us; -1: no slow log (raft-only) */
     int slowlog_max_len;          /* entries the slow log keeps */
     int latency_monitor_threshold; /* ms; 0: no latency monitor (raft-only) */
+    int latency_tracking;         /* per-command latency histograms (raft-only) */
+    struct proxy_percentiles latency_percentiles; /* INFO latencystats' */
 };
 
 /* The longest value CONFIG GET prints, so its callers' buffers of
@@ -143,6 +153,7 @@ const struct proxy_config *proxy_server_config(struct proxy_server *s);
 uint64_t proxy_now_ms(void);
 /* Monotonic microseconds, for durations. */
 uint64_t proxy_mono_us(void);
+uint64_t proxy_mono_ns(void);
 
 /* ------------------------------------------------------------------ clients
  * Replies leave in request order whatever answered them. A request that is

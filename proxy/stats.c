@@ -26,6 +26,7 @@ static const uint32_t bucket_le_us[PROXY_STAT_BUCKETS] = {
 /* INFO commandstats' counters, per index (see core.h). */
 struct cmdrun {
     uint64_t calls, usec, rejected, failed;
+    struct proxy_hist *latency; /* allocated at the command's first tracked run */
 };
 
 static struct {
@@ -110,10 +111,16 @@ void proxy_stats_rejected(uint32_t idx)
         st.run[idx].rejected++;
 }
 
-void proxy_stats_run_usec(uint32_t idx, uint64_t usec)
+void proxy_stats_ran_for(uint32_t idx, uint64_t ns, int track)
 {
-    if (idx > PROXY_STAT_UNKNOWN && !st.container[idx])
-        st.run[idx].usec += usec;
+    if (idx <= PROXY_STAT_UNKNOWN || st.container[idx])
+        return;
+    st.run[idx].usec += ns / 1000;
+    if (!track)
+        return;
+    if (st.run[idx].latency == NULL)
+        st.run[idx].latency = proxy_hist_new();
+    proxy_hist_record(st.run[idx].latency, ns);
 }
 
 void proxy_stats_commandstats_each(void (*fn)(const char *name, uint64_t calls, uint64_t usec,
@@ -129,8 +136,19 @@ void proxy_stats_commandstats_each(void (*fn)(const char *name, uint64_t calls, 
 
 void proxy_stats_commandstats_reset(void)
 {
+    for (int i = 0; i < st.n; i++)
+        proxy_hist_free(st.run[i].latency);
     if (st.run)
         memset(st.run, 0, sizeof(*st.run) * (size_t)st.n);
+}
+
+void proxy_stats_latencystats_each(void (*fn)(const char *name, const struct proxy_hist *h,
+                                              void *arg),
+                                   void *arg)
+{
+    for (int i = PROXY_STAT_UNKNOWN + 1; i < st.n; i++)
+        if (st.run[i].latency)
+            fn(st.name[i], st.run[i].latency, arg);
 }
 
 void proxy_stats_each(void (*fn)(const char *name, const struct proxy_cmdstat *s, void *arg),
@@ -243,6 +261,7 @@ void proxy_stats_free(void)
     free(st.base);
     free(st.name);
     free(st.stat);
+    proxy_stats_commandstats_reset();
     free(st.run);
     free(st.container);
     memset(&st, 0, sizeof(st));

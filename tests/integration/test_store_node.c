@@ -1555,3 +1555,94 @@ Test(store_node, info_commandstats_and_errorstats_count_as_redis_s)
     redisFree(c);
     stop_ferry();
 }
+
+/* Whether every line of INFO latencystats in s is Redis's shape for the
+ * percentiles given as labels ("p50,p99,p99.9"), values in us with three
+ * decimals, not decreasing; returns the number of lines. */
+static int latency_lines(const char *s, const char *labels)
+{
+    int n = 0;
+    for (const char *l = strstr(s, "latency_percentiles_usec_"); l;
+         l = strstr(l + 1, "latency_percentiles_usec_"), n++) {
+        const char *p = strchr(l, ':') + 1;
+        char want[64];
+        snprintf(want, sizeof(want), "%s", labels);
+        double last = 0;
+        for (char *save, *label = strtok_r(want, ",", &save); label;
+             label = strtok_r(NULL, ",", &save)) {
+            cr_assert(strncmp(p, label, strlen(label)) == 0 && p[strlen(label)] == '=', "%s", l);
+            char *end;
+            double v = strtod(p + strlen(label) + 1, &end);
+            cr_assert(end[-4] == '.' && v >= last && v >= 0.001, "%s", l);
+            last = v;
+            p = *end == ',' ? end + 1 : end;
+        }
+        cr_assert(p[0] == '\r', "%s", l);
+    }
+    return n;
+}
+
+/* INFO latencystats: a histogram of each command's own run, printed at the
+ * configured percentiles as Redis prints them; CONFIG SET changes them with
+ * Redis's default, latency-tracking no stops recording, RESETSTAT clears. */
+Test(store_node, info_latencystats_prints_the_configured_percentiles)
+{
+    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
+    start_ferry(NULL);
+    redisContext *r = support_connect(real_redis.port), *c = support_connect(ferry.port);
+    const char *same[] = {"CONFIG GET latency-tracking", "CONFIG GET latency-tracking-info-*"};
+    for (size_t i = 0; i < 2; i++) {
+        redisReply *a = redisCommand(r, same[i]), *b = redisCommand(c, same[i]);
+        cr_assert(a && b && a->elements == 2 && b->elements == 2, "%s", same[i]);
+        cr_assert_str_eq(b->element[1]->str, a->element[1]->str, "%s", same[i]);
+        freeReplyObject(a);
+        freeReplyObject(b);
+    }
+    redisFree(r);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG RESETSTAT");
+    for (int i = 0; i < 100; i++) {
+        support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k%d v", i);
+        freeReplyObject(redisCommand(c, "GET k%d", i));
+    }
+    redisReply *info = redisCommand(c, "INFO latencystats");
+    cr_assert(strstr(info->str, "# Latencystats\r\nlatency_percentiles_usec_"), "%s", info->str);
+    cr_assert(strstr(info->str, "latency_percentiles_usec_set:p50=") &&
+                  strstr(info->str, "latency_percentiles_usec_get:p50="),
+              "%s", info->str);
+    cr_assert_eq(latency_lines(info->str, "p50,p99,p99.9"), 3, "set, get, config|resetstat: %s",
+                 info->str);
+    freeReplyObject(info);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK",
+                       "CONFIG SET latency-tracking-info-percentiles %s", "0 50.5 100");
+    info = redisCommand(c, "INFO latencystats");
+    /* set, get, config|resetstat, info, config|set */
+    cr_assert_eq(latency_lines(info->str, "p0,p50.5,p100"), 5, "%s", info->str);
+    freeReplyObject(info);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG SET latency-tracking-info-percentiles %s",
+                       "");
+    info = redisCommand(c, "INFO latencystats");
+    cr_assert(strstr(info->str, "latency_percentiles_usec_set:\r\n"), "%s", info->str);
+    freeReplyObject(info);
+    redisReply *e = redisCommand(c, "CONFIG SET latency-tracking-info-percentiles %s", "50 101");
+    cr_assert(e && e->type == REDIS_REPLY_ERROR && strstr(e->str, "from 0 to 100, got '101'"),
+              "%s", e ? e->str : "");
+    freeReplyObject(e);
+    /* Off: a command not run before gets no line; the default INFO has no
+     * per-command sections. */
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG SET latency-tracking no");
+    support_expect_int(c, 1, "INCR n");
+    info = redisCommand(c, "INFO");
+    cr_assert(!strstr(info->str, "Latencystats") && !strstr(info->str, "cmdstat_"), "%s",
+              info->str);
+    freeReplyObject(info);
+    info = redisCommand(c, "INFO everything");
+    cr_assert(strstr(info->str, "# Latencystats\r\n") && !strstr(info->str, "usec_incr"), "%s",
+              info->str);
+    freeReplyObject(info);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG RESETSTAT");
+    info = redisCommand(c, "INFO latencystats");
+    cr_assert_str_eq(info->str, "# Latencystats\r\n");
+    freeReplyObject(info);
+    redisFree(c);
+    stop_ferry();
+}

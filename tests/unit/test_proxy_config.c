@@ -164,6 +164,44 @@ Test(proxy_config, busy_poll_takes_a_number_or_auto)
     proxy_config_fini(&cfg);
 }
 
+/* As Redis takes it: words in a file, one word of numbers from CONFIG SET
+ * or the command line, nothing for none. */
+Test(proxy_config, latency_percentiles_take_words_or_one_quoted_list)
+{
+    struct proxy_config cfg;
+    char out[128];
+    cr_assert_str_eq(load(&cfg, "port 7000\n"), "");
+    cr_assert_eq(proxy_config_get(&cfg, "latency-tracking-info-percentiles", out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "50 99 99.9");
+    proxy_config_fini(&cfg);
+    cr_assert_str_eq(load(&cfg, "latency-tracking-info-percentiles 0 50.5 \"99 100\"\n"), "");
+    cr_assert_eq(cfg.latency_percentiles.n, 4);
+    cr_assert_float_eq(cfg.latency_percentiles.p[1], 50.5, 1e-9);
+    cr_assert_eq(proxy_config_get(&cfg, "latency-tracking-info-percentiles", out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "0 50.5 99 100");
+    proxy_config_fini(&cfg);
+    cr_assert_str_eq(load(&cfg, "latency-tracking-info-percentiles\n"), "");
+    cr_assert_eq(cfg.latency_percentiles.n, 0);
+    proxy_config_fini(&cfg);
+    char want[256];
+    const char *bad[] = {"101", "-1", "5x", "nan", "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17"};
+    const char *why[] = {"must be numbers from 0 to 100, got '101'",
+                         "must be numbers from 0 to 100, got '-1'",
+                         "must be numbers from 0 to 100, got '5x'",
+                         "must be numbers from 0 to 100, got 'nan'", "takes at most 16 numbers"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[128];
+        snprintf(text, sizeof(text), "port 7000\nlatency-tracking-info-percentiles \"%s\"\n",
+                 bad[i]);
+        snprintf(want, sizeof(want), "%%s:2: 'latency-tracking-info-percentiles' %s", why[i]);
+        const char *got = load(&cfg, text);
+        char expect[512];
+        snprintf(expect, sizeof(expect), want, path);
+        cr_assert_str_eq(got, expect);
+        proxy_config_fini(&cfg);
+    }
+}
+
 Test(proxy_config, missing_file_is_an_error)
 {
     struct proxy_config cfg;
