@@ -493,7 +493,7 @@ static void node_request(struct proxy_client *c, int argc, char **argv, size_t *
     node.batched = outer_batched;
     if (!unfed)
         node_monitor_feed(c, argc, argv, len);
-    if (!unfed && !batched) {
+    if (!unfed && !batched && !c->rejected) {
         if (idx && c->stat == idx)
             proxy_stats_executed(idx, 0); /* no reply of its own: SUBSCRIBE's are pushes */
         proxy_stats_ran_for(idx, proxy_mono_ns() - t0, node.srv->cfg.latency_tracking);
@@ -708,6 +708,13 @@ static void node_exec_apply(struct store_txn *t, struct node_op *op, uint64_t no
     node_unwatch(nc);
 }
 
+/* A transaction's command's index in stats.c: Redis counts each one a
+ * call at EXEC. */
+static uint32_t node_argv_stat(const struct node_argv *a)
+{
+    return proxy_stats_index(resp_command_lookup(a->argv[0], a->len[0]), a->argc, a->argv, a->len);
+}
+
 /* After the commit: an applied EXEC's reply, the store's array with the
  * node's own replies spliced in at their places, and its PUBLISHes sent,
  * in order (before the commit, a subscriber told of a write could read
@@ -721,10 +728,7 @@ static void node_exec_finish(struct node_op *op, int ok)
         resp_add_array(&op->reply, op->nqueued);
         for (int i = 0; i < op->nqueued; i++) {
             if (op->from[i] == NODE_FROM_PUBLISH) {
-                const struct node_argv *a = &op->queued[i];
-                proxy_stats_executed(proxy_stats_index(resp_command_lookup(a->argv[0], a->len[0]),
-                                                       a->argc, a->argv, a->len),
-                                     0);
+                proxy_stats_executed(node_argv_stat(&op->queued[i]), 0);
                 proxy_pubsub_publish(op->queued[i].argv, op->queued[i].len, &op->reply);
                 continue;
             }
@@ -736,10 +740,7 @@ static void node_exec_finish(struct node_op *op, int ok)
             if (resp_scanner_scan(&sc, src->data + *off, src->len - *off, &used) != RESP_OK)
                 break;
             const struct node_argv *a = &op->queued[i];
-            proxy_stats_executed(
-                proxy_stats_index(resp_command_lookup(a->argv[0], a->len[0]), a->argc, a->argv,
-                                  a->len),
-                src->data[*off] == '-');
+            proxy_stats_executed(node_argv_stat(a), src->data[*off] == '-');
             if (op->c && op->c->resp3)
                 resp3_convert(resp3_shape_of(a->argc, a->argv, a->len), src->data + *off, used,
                               &op->reply);

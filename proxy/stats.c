@@ -36,6 +36,7 @@ static struct {
     struct proxy_cmdstat *stat; /* per index */
     struct cmdrun *run;         /* per index */
     uint8_t *container;         /* per index: a command with subcommands itself */
+    uint32_t exec;              /* EXEC's index: its reply holds the transaction's errors */
 } st;
 
 static void stats_init(void)
@@ -56,6 +57,8 @@ static void stats_init(void)
         const struct resp_command *cmd = &resp_commands[i];
         st.base[i] = at;
         st.container[at] = cmd->nsub > 0;
+        if (strcmp(cmd->name, "exec") == 0)
+            st.exec = (uint32_t)at;
         st.name[at++] = cmd->name;
         for (int j = 0; j < cmd->nsub; j++)
             st.name[at++] = cmd->subcommands[j].name;
@@ -218,7 +221,7 @@ void proxy_stats_error_replies(uint32_t idx, const char *reply, size_t len)
         count_error(reply, line_len(reply, len));
         return;
     }
-    if (reply[0] != '*' || idx == 0 || strcmp(st.name[idx], "exec") != 0)
+    if (reply[0] != '*' || idx == 0 || idx != st.exec)
         return;
     /* EXEC's reply: an array of the transaction's replies, one level. */
     struct resp_scanner sc;
