@@ -107,8 +107,8 @@ static const char *const latency_help[] = {
     "    Reset latency data of one or more <event> classes.",
     "    (default: reset all data for all event classes)",
     "HISTOGRAM [COMMAND ...]",
-    "    Return a cumulative distribution of latencies in the format of a histogram for the "
-    "specified command names.",
+    ("    Return a cumulative distribution of latencies in the format of a histogram for the "
+     "specified command names."), /* one line of Redis's help, split for width */
     "    If no commands are specified then all histograms are replied.",
     "HELP",
     "    Prints this help.",
