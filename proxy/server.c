@@ -354,10 +354,16 @@ static double server_cgroup_quota(void)
 }
 
 /* CPUs ferry may use: its affinity mask, or its cgroup quota if smaller. */
-static double server_cpu_allowance(void)
+/* CPUs in ferry's affinity mask (1 if it cannot be read). */
+static int server_affinity_cpus(void)
 {
     cpu_set_t set;
-    double cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+    return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
+static double server_cpu_allowance(void)
+{
+    double cpus = server_affinity_cpus();
     double quota = server_cgroup_quota();
     return quota > 0 && quota < cpus ? quota : cpus;
 }
@@ -378,8 +384,7 @@ static void server_sched_policy(const struct proxy_server *s)
     int batch = s->cfg.sched_policy == PROXY_SCHED_BATCH;
     const char *why = "";
     if (s->cfg.sched_policy == PROXY_SCHED_AUTO) {
-        cpu_set_t set;
-        batch = sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) == 1;
+        batch = server_affinity_cpus() == 1;
         why = batch ? " (one CPU in the affinity mask)" : " (several CPUs in the affinity mask)";
     }
     struct sched_param param = {.sched_priority = 0};
@@ -387,11 +392,9 @@ static void server_sched_policy(const struct proxy_server *s)
         proxy_log_warning("sched-policy: cannot switch to SCHED_BATCH: %s", strerror(errno));
     /* What the kernel says, not what was asked: the test reads this. */
     int policy = sched_getscheduler(0);
-    proxy_log_verbose("sched-policy %s%s: ferry runs as %s",
-                      s->cfg.sched_policy == PROXY_SCHED_AUTO     ? "auto"
-                      : s->cfg.sched_policy == PROXY_SCHED_NORMAL ? "normal"
-                                                                  : "batch",
-                      why,
+    char word[16];
+    proxy_config_get(&s->cfg, "sched-policy", word, sizeof(word));
+    proxy_log_verbose("sched-policy %s%s: ferry runs as %s", word, why,
                       policy == SCHED_BATCH   ? "SCHED_BATCH"
                       : policy == SCHED_OTHER ? "SCHED_OTHER"
                                               : "a policy it was started with");

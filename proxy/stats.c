@@ -99,10 +99,16 @@ void proxy_stats_reply(uint32_t idx, uint64_t usec, int error)
     s->errors += error != 0;
 }
 
+/* Whether runs of idx count: Redis counts none for an unknown command or
+ * subcommand (a container's own index stands for the latter). */
+static int counts_runs(uint32_t idx)
+{
+    return idx > PROXY_STAT_UNKNOWN && !st.container[idx];
+}
+
 void proxy_stats_executed(uint32_t idx, int failed)
 {
-    /* Redis counts no call for an unknown command or subcommand. */
-    if (idx <= PROXY_STAT_UNKNOWN || st.container[idx])
+    if (!counts_runs(idx))
         return;
     st.run[idx].calls++;
     st.run[idx].failed += failed != 0;
@@ -116,7 +122,7 @@ void proxy_stats_rejected(uint32_t idx)
 
 void proxy_stats_ran_for(uint32_t idx, uint64_t ns, int track)
 {
-    if (idx <= PROXY_STAT_UNKNOWN || st.container[idx])
+    if (!counts_runs(idx))
         return;
     st.run[idx].usec += ns / 1000;
     if (!track)

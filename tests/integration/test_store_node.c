@@ -1483,20 +1483,10 @@ Test(store_node, client_reply_and_requests_behind_a_blocking_pop_are_redis_s)
 static void info_counts(redisContext *c, const char *info, char *out, size_t cap)
 {
     redisReply *r = redisCommand(c, info);
-    cr_assert(r && r->type == REDIS_REPLY_STRING, "%s", info);
-    static char *lines[512];
-    size_t k = 0, o = 0;
-    out[0] = 0;
-    for (char *save, *l = strtok_r(r->str, "\r\n", &save); l && k < 512;
-         l = strtok_r(NULL, "\r\n", &save)) {
-        char *usec = strstr(l, ",usec=");
-        if (usec) /* ",usec=N,usec_per_call=N.NN" */
-            memmove(usec, strstr(usec, ",rejected"), strlen(strstr(usec, ",rejected")) + 1);
-        lines[k++] = l;
-    }
-    qsort(lines, k, sizeof(lines[0]), cmp_lines);
-    for (size_t i = 0; i < k; i++)
-        o += (size_t)snprintf(out + o, cap - o, "%s\n", lines[i]);
+    cr_assert(r && r->type == REDIS_REPLY_STRING && r->len < cap, "%s", info);
+    for (char *usec; (usec = strstr(r->str, ",usec=")) != NULL;) /* ",usec=N,usec_per_call=N" */
+        memmove(usec, strstr(usec, ",rejected"), strlen(strstr(usec, ",rejected")) + 1);
+    out[sorted_lines(r->str, strlen(r->str), out)] = 0;
     freeReplyObject(r);
 }
 
