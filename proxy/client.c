@@ -233,11 +233,6 @@ void proxy_client_flush_all(struct proxy_server *srv)
         client_unmark_dirty(c);
         client_flush(c);
     }
-    /* The shared connections go last, carrying the whole turn's requests
-     * in one write each. */
-    for (int i = 0; i < srv->nshared; i++)
-        if (srv->shared[i]->dirty)
-            proxy_upstream_flush(srv->shared[i]);
 }
 
 static void client_write_cb(evutil_socket_t fd, short what, void *arg)

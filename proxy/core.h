@@ -64,7 +64,9 @@ struct proxy_upstream {
     size_t scanned;              /* bytes of `in` already given to the scanner */
     int hidden;                  /* replies to our own AUTH still to swallow */
     int read_paused;             /* dedicated: the owner's output is over PROXY_OUT_HIGH */
-    int dirty;                   /* shared: output queued this turn */
+    int dirty;                   /* shared: output waiting for the end of the turn */
+    size_t written;              /* shared: requests in flight when the last write
+                                  * completed, not answered yet */
     struct proxy_waiter *q;      /* requests sent and not yet answered: a ring */
     size_t qhead, qlen, qcap;
 };
@@ -141,6 +143,7 @@ struct proxy_server {
     struct proxy_client *dirty;
     struct proxy_upstream **shared; /* upstream-shared-connections of them */
     int nshared;
+    int shared_dirty;              /* one of them has output for the end of the turn */
     struct event *sigterm, *sigint, *sighup;
     struct event *shutdown_timer;
     struct proxy_admin *admin;     /* admin.c; NULL without admin-port */
@@ -348,6 +351,9 @@ void proxy_upstream_send(struct proxy_upstream *up, struct proxy_client *c, stru
                          const struct resp_request *r);
 /* Writes what is queued. -1 when the connection failed (handled). */
 int proxy_upstream_flush(struct proxy_upstream *up);
+/* Writes the shared connections' output of the turn (server.c calls it
+ * once the turn has read what the clients sent). */
+void proxy_upstream_flush_shared(struct proxy_server *s);
 /* Appends the error reply for an unavailable upstream to dst. */
 void proxy_upstream_error_reply(struct proxy_server *s, struct evbuffer *dst, const char *reason);
 /* Resumes reading the owner's upstream once its output drained. */

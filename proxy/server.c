@@ -428,6 +428,32 @@ static int server_one_talker(const struct proxy_server *s)
     return s->io.streak >= 2;
 }
 
+/* One turn of the loop: libevent's (sleeping first unless `flags` says
+ * EVLOOP_NONBLOCK), then the shared connections' writes. Before those,
+ * while the turn's requests are for a shared connection and more clients
+ * have theirs waiting, further non-blocking turns read them too, up to
+ * DRAIN_TURNS: with many clients, requests arrive a few microseconds apart
+ * as the clients get their replies, and a write per turn sends Redis small
+ * batches, each waking it (docs/ARCHITECTURE.md has the figures). One
+ * client at a time has nothing more to send before its reply, so it costs
+ * no extra poll. */
+#define DRAIN_TURNS 16
+
+static int server_turn(struct proxy_server *s, int flags)
+{
+    if (event_base_loop(s->base, flags) != 0)
+        return -1;
+    for (int i = 0; i < DRAIN_TURNS && s->shared_dirty && !server_one_talker(s); i++) {
+        uint64_t client_reads = s->io.client_reads;
+        if (event_base_loop(s->base, EVLOOP_NONBLOCK) != 0)
+            return -1;
+        if (s->io.client_reads == client_reads)
+            break;
+    }
+    proxy_upstream_flush_shared(s);
+    return 0;
+}
+
 static void server_loop(struct proxy_server *s)
 {
     int autopoll = s->cfg.busy_poll == PROXY_BUSY_POLL_AUTO;
@@ -439,17 +465,13 @@ static void server_loop(struct proxy_server *s)
         proxy_log_verbose("busy-poll auto: %s, %.2f CPUs allowed",
                           window ? "polls while one client at a time is active" : "off", cpus);
     }
-    if (window == 0) {
-        event_base_dispatch(s->base);
-        return;
-    }
     unsigned skip = 0, skipped = 0;
     while (!event_base_got_break(s->base)) {
         uint64_t seen = s->io.reads;
-        if (event_base_loop(s->base, EVLOOP_ONCE) != 0)
+        if (server_turn(s, EVLOOP_ONCE) != 0)
             return;
-        if (s->io.reads == seen)
-            continue; /* a timer, not traffic: sleep again */
+        if (window == 0 || s->io.reads == seen)
+            continue; /* no polling, or a timer rather than traffic: sleep again */
         if (autopoll && (!server_one_talker(s) || skipped++ < skip))
             continue;
         skipped = 0;
@@ -458,7 +480,7 @@ static void server_loop(struct proxy_server *s)
         uint64_t since = proxy_mono_us();
         while (!event_base_got_break(s->base) && proxy_mono_us() - since < window &&
                (!autopoll || server_one_talker(s))) {
-            if (event_base_loop(s->base, EVLOOP_NONBLOCK) != 0)
+            if (server_turn(s, EVLOOP_NONBLOCK) != 0)
                 return;
             if (s->io.reads != seen) {
                 seen = s->io.reads;
@@ -495,6 +517,7 @@ int proxy_server_run(struct proxy_server *s)
     server_loop(s);
     /* Replies that were flushed to the kernel are sent even after close. */
     proxy_client_flush_all(s);
+    proxy_upstream_flush_shared(s);
     while (s->clients)
         proxy_client_close(s->clients);
     proxy_log_notice("ferry exiting%s", s->exit_status ? " with status 1" : "");

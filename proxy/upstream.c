@@ -55,6 +55,7 @@ static void upstream_disconnect(struct proxy_upstream *up)
     up->scanned = 0;
     up->hidden = 0;
     up->read_paused = 0;
+    up->written = 0;
 }
 
 void proxy_upstream_free(struct proxy_upstream *up)
@@ -103,6 +104,8 @@ static struct proxy_waiter waiter_pop(struct proxy_upstream *up)
     struct proxy_waiter w = up->q[up->qhead];
     up->qhead = (up->qhead + 1) % up->qcap;
     up->qlen--;
+    if (up->written > 0)
+        up->written--;
     return w;
 }
 
@@ -304,17 +307,36 @@ static void upstream_encode(struct evbuffer *out, const struct resp_request *r)
     evbuffer_add(out, scratch.data, scratch.len);
 }
 
+/* A shared connection's output goes at the end of the turn, with every
+ * other request of the turn (proxy_upstream_flush_shared). */
+static void upstream_mark_dirty(struct proxy_upstream *up)
+{
+    up->dirty = 1;
+    up->srv->shared_dirty = 1;
+}
+
 void proxy_upstream_send(struct proxy_upstream *up, struct proxy_client *c, struct proxy_slot *s,
                          const struct resp_request *r)
 {
     upstream_encode(up->out, r);
     if (s != NULL)
         waiter_push(up, c, s);
-    if (up->owner == NULL && !up->dirty) {
-        up->dirty = 1; /* flushed with the turn's other output */
-        event_active(up->srv->flush_ev, EV_WRITE, 0);
-    }
+    if (up->owner == NULL)
+        upstream_mark_dirty(up);
 }
+
+void proxy_upstream_flush_shared(struct proxy_server *srv)
+{
+    if (!srv->shared_dirty)
+        return;
+    srv->shared_dirty = 0;
+    for (int i = 0; i < srv->nshared; i++)
+        if (srv->shared[i]->dirty)
+            proxy_upstream_flush(srv->shared[i]);
+}
+
+/* The fewest unanswered requests that hold the next batch back (below). */
+#define HOLD_BEHIND 2
 
 int proxy_upstream_flush(struct proxy_upstream *up)
 {
@@ -324,6 +346,16 @@ int proxy_upstream_flush(struct proxy_upstream *up)
     /* A client moving to its own connection waits until its requests on
      * the shared one are answered, so its order of execution holds. */
     if (up->owner && up->owner->shared_inflight > 0)
+        return 0;
+    /* A shared connection keeps one batch in flight: while two or more
+     * requests written are unanswered, what comes waits, and goes in one
+     * write once the replies are in. Redis is then woken once per batch
+     * rather than once per turn of ferry's, and the wait costs a request
+     * no more than the batch ahead of it, which it would wait for in Redis
+     * anyway. One request in flight holds nothing back: behind it, two
+     * clients would take turns, each waiting for the other's reply (at
+     * -c 2 that cost a sixth of the throughput). */
+    if (up->owner == NULL && up->written >= HOLD_BEHIND)
         return 0;
     while (evbuffer_get_length(up->out) > 0) {
         int n = evbuffer_write(up->out, up->fd);
@@ -338,10 +370,12 @@ int proxy_upstream_flush(struct proxy_upstream *up)
         if (n == 0)
             break;
     }
-    if (evbuffer_get_length(up->out) > 0)
+    if (evbuffer_get_length(up->out) > 0) {
         event_add(up->wev, NULL);
-    else
+    } else {
         event_del(up->wev);
+        up->written = up->qlen;
+    }
     return 0;
 }
 
@@ -514,6 +548,9 @@ static void upstream_read_cb(evutil_socket_t fd, short what, void *arg)
     evbuffer_add(up->in, buf, (size_t)n);
     struct proxy_client *owner = up->owner;
     upstream_route(up, proxy_mono_us());
+    /* The batch in flight is answered: the requests held meanwhile go. */
+    if (owner == NULL && up->written < HOLD_BEHIND && evbuffer_get_length(up->out) > 0)
+        upstream_mark_dirty(up);
     /* A dedicated connection stops reading while its client is slow to
      * take replies: they wait in Redis's output buffer instead of ours. */
     if (owner && up->state == PROXY_UP_READY && !owner->gone &&
