@@ -331,6 +331,45 @@ Test(passthrough, moving_to_an_own_connection_keeps_request_order)
     }
 }
 
+/* A shared connection keeps one batch in flight: requests that come while
+ * two or more are unanswered wait in ferry, and must go as soon as those
+ * are answered. A script keeps Redis busy for 300 ms with a batch of two
+ * in flight; another client's requests, sent meanwhile, are answered once
+ * it ends, in order, and within the test's timeout rather than never. */
+Test(passthrough, requests_held_behind_a_batch_in_flight_go_when_it_is_answered)
+{
+    redisContext *slow = support_connect(ferry.port);
+    redisAppendCommand(slow, "EVAL %s 0",
+                       "local t = redis.call('TIME') "
+                       "repeat local n = redis.call('TIME') "
+                       "until (n[1] - t[1]) * 1000000 + (n[2] - t[2]) > 300000 "
+                       "return 1");
+    redisAppendCommand(slow, "PING");
+    int done = 0;
+    while (!done)
+        cr_assert(redisBufferWrite(slow, &done) == REDIS_OK);
+    usleep(100 * 1000);
+    redisContext *c = support_connect(ferry.port);
+    struct timeval t0, t1;
+    gettimeofday(&t0, NULL);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET held 1");
+    gettimeofday(&t1, NULL);
+    support_expect_str(c, REDIS_REPLY_STRING, "1", "GET held");
+    /* It was answered after the script, which it waited behind in Redis
+     * or in ferry: either way about 200 ms. */
+    long waited_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000;
+    cr_assert_geq(waited_ms, 100, "SET answered after %ld ms, before the script ended", waited_ms);
+    redisReply *r;
+    cr_assert(redisGetReply(slow, (void **)&r) == REDIS_OK);
+    cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+    freeReplyObject(r);
+    cr_assert(redisGetReply(slow, (void **)&r) == REDIS_OK);
+    cr_assert_str_eq(r->str, "PONG");
+    freeReplyObject(r);
+    redisFree(c);
+    redisFree(slow);
+}
+
 Test(passthrough, clients_that_leave_with_replies_in_flight)
 {
     for (int round = 0; round < 50; round++) {
