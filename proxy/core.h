@@ -65,8 +65,8 @@ struct proxy_upstream {
     int hidden;                  /* replies to our own AUTH still to swallow */
     int read_paused;             /* dedicated: the owner's output is over PROXY_OUT_HIGH */
     int dirty;                   /* shared: output waiting for the end of the turn */
-    size_t written;              /* shared: requests in flight when the last write
-                                  * completed, not answered yet */
+    size_t written;              /* shared: requests written and not answered yet,
+                                  * counted when a write empties `out` */
     struct proxy_waiter *q;      /* requests sent and not yet answered: a ring */
     size_t qhead, qlen, qcap;
 };
@@ -354,6 +354,12 @@ int proxy_upstream_flush(struct proxy_upstream *up);
 /* Writes the shared connections' output of the turn (server.c calls it
  * once the turn has read what the clients sent). */
 void proxy_upstream_flush_shared(struct proxy_server *s);
+/* Requests waiting for a shared connection's next write (the most of any). */
+size_t proxy_upstream_shared_pending(const struct proxy_server *s);
+/* Requests enough in one write to keep Redis busy by itself: a shared
+ * connection holds nothing back behind a batch this large, and a turn
+ * reads no further for one (upstream.c, server.c). */
+#define BATCH_ENOUGH 16
 /* Appends the error reply for an unavailable upstream to dst. */
 void proxy_upstream_error_reply(struct proxy_server *s, struct evbuffer *dst, const char *reason);
 /* Resumes reading the owner's upstream once its output drained. */

@@ -436,14 +436,21 @@ static int server_one_talker(const struct proxy_server *s)
  * as the clients get their replies, and a write per turn sends Redis small
  * batches, each waking it (docs/ARCHITECTURE.md has the figures). One
  * client at a time has nothing more to send before its reply, so it costs
- * no extra poll. */
+ * no extra poll, and nor does a batch already BATCH_ENOUGH long. */
 #define DRAIN_TURNS 16
+
+/* Whether the turn should read further before writing the shared output. */
+static int server_drains(const struct proxy_server *s)
+{
+    return s->shared_dirty && !server_one_talker(s) &&
+           proxy_upstream_shared_pending(s) < BATCH_ENOUGH;
+}
 
 static int server_turn(struct proxy_server *s, int flags)
 {
     if (event_base_loop(s->base, flags) != 0)
         return -1;
-    for (int i = 0; i < DRAIN_TURNS && s->shared_dirty && !server_one_talker(s); i++) {
+    for (int i = 0; i < DRAIN_TURNS && server_drains(s); i++) {
         uint64_t client_reads = s->io.client_reads;
         if (event_base_loop(s->base, EVLOOP_NONBLOCK) != 0)
             return -1;
