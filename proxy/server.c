@@ -439,10 +439,12 @@ static int server_one_talker(const struct proxy_server *s)
  * no extra poll, and nor does a batch already BATCH_ENOUGH long. */
 #define DRAIN_TURNS 16
 
-/* Whether the turn should read further before writing the shared output. */
-static int server_drains(const struct proxy_server *s)
+/* Whether the turn should read further before writing the shared output.
+ * Never after a loop break (shutdown): libevent forgets the break when a
+ * loop starts, so another turn would lose it. */
+static int server_drains(struct proxy_server *s)
 {
-    return s->shared_dirty && !server_one_talker(s) &&
+    return s->shared_dirty && !event_base_got_break(s->base) && !server_one_talker(s) &&
            proxy_upstream_shared_pending(s) < BATCH_ENOUGH;
 }
 

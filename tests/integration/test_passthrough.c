@@ -300,6 +300,58 @@ Test(passthrough, sigterm_exits_zero)
     redisFree(c);
 }
 
+/* A SIGTERM in the same turn as a client's last request and its close must
+ * still end ferry. The turn's extra non-blocking reads start libevent's
+ * loop again, which forgets a break asked for before; they must not run
+ * once one was. Stopping ferry lines the three events up in one turn. */
+static void raw_roundtrip(int fd, const char *req, const char *want)
+{
+    cr_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+    char buf[64];
+    size_t got = 0;
+    while (got < strlen(want)) {
+        ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+        cr_assert(n > 0, "read: %s", n < 0 ? strerror(errno) : "closed");
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    cr_assert_str_eq(buf, want);
+}
+
+Test(passthrough, sigterm_in_the_turn_of_a_last_request_still_exits)
+{
+    for (int round = 0; round < 20; round++) {
+        if (round > 0) {
+            support_proc_stop(&ferry);
+            cr_assert(support_ferry_start(&ferry, redis.port, NULL) == 0);
+        }
+        int a = support_raw_connect(ferry.port), b = support_raw_connect(ferry.port);
+        /* b, then a: b's request below is not a second read in a row from
+         * one client, which would skip the extra reads. */
+        raw_roundtrip(b, "*1\r\n$4\r\nPING\r\n", "+PONG\r\n");
+        raw_roundtrip(a, "*1\r\n$4\r\nPING\r\n", "+PONG\r\n");
+        cr_assert(kill(ferry.pid, SIGSTOP) == 0);
+        const char *set = "*3\r\n$3\r\nSET\r\n$4\r\nlast\r\n$1\r\n1\r\n";
+        cr_assert(write(b, set, strlen(set)) == (ssize_t)strlen(set));
+        close(b);
+        close(a);
+        usleep(50 * 1000);
+        cr_assert(kill(ferry.pid, SIGTERM) == 0);
+        usleep(50 * 1000);
+        cr_assert(kill(ferry.pid, SIGCONT) == 0);
+        int status = 0;
+        pid_t r = 0;
+        for (int i = 0; i < 500 && r == 0; i++) {
+            r = waitpid(ferry.pid, &status, WNOHANG);
+            if (r == 0)
+                usleep(10 * 1000);
+        }
+        cr_assert_eq(r, ferry.pid, "round %d: ferry still runs 5 s after SIGTERM", round);
+        ferry.pid = 0;
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    }
+}
+
 /* A client moving from the shared connection to its own must not overtake
  * its own earlier writes: 100 INCRs on the shared connection, then a
  * stateful command and a GET in the same write, for 20 clients at once. */
