@@ -349,6 +349,10 @@ int proxy_upstream_ensure(struct proxy_upstream *up);
 /* Queues request r; its reply goes to slot s of client c. */
 void proxy_upstream_send(struct proxy_upstream *up, struct proxy_client *c, struct proxy_slot *s,
                          const struct resp_request *r);
+/* At exit, after every client closed: a client closed with replies still
+ * due on shared connection up is freed by the last of them, and they will
+ * not come now; this lets them go. */
+void proxy_upstream_release(struct proxy_upstream *up);
 /* Writes what is queued. -1 when the connection failed (handled). */
 int proxy_upstream_flush(struct proxy_upstream *up);
 /* Writes the shared connections' output of the turn (server.c calls it

@@ -543,8 +543,10 @@ void proxy_server_free(struct proxy_server *s)
         proxy_client_close(s->clients);
     if (s->cfg.phase != PROXY_PHASE_REDIS)
         proxy_node_close(s);
-    for (int i = 0; i < s->nshared; i++)
+    for (int i = 0; i < s->nshared; i++) {
+        proxy_upstream_release(s->shared[i]);
         proxy_upstream_free(s->shared[i]);
+    }
     free(s->shared);
     struct event *evs[] = {s->flush_ev, s->cron, s->sigterm, s->sigint, s->sighup,
                            s->shutdown_timer};

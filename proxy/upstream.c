@@ -325,6 +325,17 @@ void proxy_upstream_send(struct proxy_upstream *up, struct proxy_client *c, stru
         upstream_mark_dirty(up);
 }
 
+void proxy_upstream_release(struct proxy_upstream *up)
+{
+    struct evbuffer *none = evbuffer_new();
+    while (up->qlen > 0) {
+        struct proxy_waiter w = waiter_pop(up);
+        PROXY_ASSERT(w.c->gone);
+        proxy_client_deliver(w.c, w.s, none, 0, 1, 1);
+    }
+    evbuffer_free(none);
+}
+
 void proxy_upstream_flush_shared(struct proxy_server *srv)
 {
     if (!srv->shared_dirty)
