@@ -404,7 +404,8 @@ int proxy_upstream_flush(struct proxy_upstream *up)
         event_add(up->wev, NULL);
     } else {
         event_del(up->wev);
-        up->written = up->qlen;
+        if (up->owner == NULL)
+            up->written = up->qlen;
     }
     return 0;
 }

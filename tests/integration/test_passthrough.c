@@ -300,24 +300,18 @@ Test(passthrough, sigterm_exits_zero)
     redisFree(c);
 }
 
+static void raw_roundtrip(int fd, const char *req, const char *want)
+{
+    support_raw_send(fd, req, strlen(req));
+    char buf[64] = "";
+    support_raw_recv(fd, buf, strlen(want));
+    cr_assert_str_eq(buf, want);
+}
+
 /* A SIGTERM in the same turn as a client's last request and its close must
  * still end ferry. The turn's extra non-blocking reads start libevent's
  * loop again, which forgets a break asked for before; they must not run
  * once one was. Stopping ferry lines the three events up in one turn. */
-static void raw_roundtrip(int fd, const char *req, const char *want)
-{
-    cr_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
-    char buf[64];
-    size_t got = 0;
-    while (got < strlen(want)) {
-        ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
-        cr_assert(n > 0, "read: %s", n < 0 ? strerror(errno) : "closed");
-        got += (size_t)n;
-    }
-    buf[got] = '\0';
-    cr_assert_str_eq(buf, want);
-}
-
 Test(passthrough, sigterm_in_the_turn_of_a_last_request_still_exits)
 {
     for (int round = 0; round < 20; round++) {
@@ -332,7 +326,7 @@ Test(passthrough, sigterm_in_the_turn_of_a_last_request_still_exits)
         raw_roundtrip(a, "*1\r\n$4\r\nPING\r\n", "+PONG\r\n");
         cr_assert(kill(ferry.pid, SIGSTOP) == 0);
         const char *set = "*3\r\n$3\r\nSET\r\n$4\r\nlast\r\n$1\r\n1\r\n";
-        cr_assert(write(b, set, strlen(set)) == (ssize_t)strlen(set));
+        support_raw_send(b, set, strlen(set));
         close(b);
         close(a);
         usleep(50 * 1000);
