@@ -18,7 +18,8 @@ bench_init ferry-bench
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
     --logfile "$work/redis.log" &
-pids+=($!)
+redis_pid=$!
+pids+=($redis_pid)
 wait_port "$redis_port"
 
 ferry_port=$(free_port)
@@ -58,16 +59,25 @@ echo "redis-server $(redis-server --version | grep -o 'v=[0-9.]*'), nutcracker $
 # CPU time (user + system, in clock ticks) a process has used.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
+# The whole machine's busy and idle CPU time so far, in clock ticks.
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
+
 # One redis-benchmark run; appends "target scenario test rps avg p50 p99",
-# and "target scenario ticks requests" to cpu for a proxy.
+# "target scenario ticks requests" to cpu for a proxy, and "target scenario
+# busy idle redis requests" (ticks) to machine.
 run() { # target port scenario clients pipeline requests
-    local pid=${procs[$1]:-} before=0
+    local pid=${procs[$1]:-} before=0 busy idle redis
     [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+    read -r busy idle < <(machine_ticks)
+    redis=$(cpu_ticks "$redis_pid")
     redis-benchmark -p "$2" -t set,get -c "$4" -P "$5" -n "$6" -r 100000 --csv 2>/dev/null |
         awk -F'","|^"|"$' -v t="$1" -v s="$3" \
             'NR > 1 && $2 != "" { printf "%s %s %s %s %s %s %s\n", t, s, $2, $3, $4, $6, $8 }' \
             >>"$work/results"
     [ -n "$pid" ] && echo "$1 $3 $(($(cpu_ticks "$pid") - before)) $(($6 * 2))" >>"$work/cpu"
+    read -r busy2 idle2 < <(machine_ticks)
+    echo "$1 $3 $((busy2 - busy)) $((idle2 - idle)) $(($(cpu_ticks "$redis_pid") - redis)) $(($6 * 2))" \
+        >>"$work/machine"
     return 0
 }
 
@@ -89,7 +99,7 @@ for r in $(seq "$rounds"); do
 done
 
 # Medians and ratios.
-python3 - "$work/results" "$work/cpu" "$(getconf CLK_TCK)" <<'EOF'
+python3 - "$work/results" "$work/cpu" "$(getconf CLK_TCK)" "$work/machine" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 med = {}
@@ -148,6 +158,29 @@ for s in "abc":
     print(f"({s}) CPU time per request: " + ", ".join(
         f"{t} {cpu[(t, s)][0] / hz / cpu[(t, s)][1] * 1e6:.1f} us"
         for t in ("ferry", "ferry-sleep", "twemproxy") if (t, s) in cpu and cpu[(t, s)][1]))
+# The whole machine at (a): redis-benchmark, Redis and the proxy share its
+# CPUs. Where they leave little idle, ops/s follows the busy CPU time each
+# request costs all of them together, and ferry/twemproxy approaches
+# twemproxy's machine time per request / ferry's.
+mach = {}
+for line in open(sys.argv[4]):
+    t, s, busy, idle, redis, reqs = line.split()
+    c = mach.setdefault((t, s), [0, 0, 0, 0])
+    for i, v in enumerate((busy, idle, redis, reqs)):
+        c[i] += int(v)
+def per_req(t, i):
+    c = mach[(t, "a")]
+    return c[i] / hz / c[3] * 1e6
+targets = ("direct", "ferry", "twemproxy")
+print("(a) whole machine, busy CPU time per request: " +
+      ", ".join(f"{t} {per_req(t, 0):.1f} us" for t in targets) +
+      "; idle: " + ", ".join(
+          f"{t} {100 * mach[(t, 'a')][1] / (mach[(t, 'a')][0] + mach[(t, 'a')][1]):.0f}%"
+          for t in targets))
+print("(a) Redis's CPU time per request: " +
+      ", ".join(f"{t} {per_req(t, 2):.1f} us" for t in targets))
+print(f"(a) twemproxy's machine time per request / ferry's: "
+      f"{per_req('twemproxy', 0) / per_req('ferry', 0):.2f}")
 EOF
 
 # Memory: idle, then with 1,000 idle clients connected.
