@@ -158,29 +158,32 @@ for s in "abc":
     print(f"({s}) CPU time per request: " + ", ".join(
         f"{t} {cpu[(t, s)][0] / hz / cpu[(t, s)][1] * 1e6:.1f} us"
         for t in ("ferry", "ferry-sleep", "twemproxy") if (t, s) in cpu and cpu[(t, s)][1]))
-# The whole machine at (a): redis-benchmark, Redis and the proxy share its
-# CPUs. Where they leave little idle, ops/s follows the busy CPU time each
-# request costs all of them together, and ferry/twemproxy approaches
-# twemproxy's machine time per request / ferry's.
+# The whole machine at (a) and (b): redis-benchmark, Redis and the proxy
+# share its CPUs. Where they leave little idle, ops/s follows the busy CPU
+# time each request costs all of them together, and ferry/twemproxy
+# approaches twemproxy's machine time per request / ferry's. Where much is
+# idle, the processes are waiting on each other rather than for a CPU.
 mach = {}
 for line in open(sys.argv[4]):
     t, s, busy, idle, redis, reqs = line.split()
     c = mach.setdefault((t, s), [0, 0, 0, 0])
     for i, v in enumerate((busy, idle, redis, reqs)):
         c[i] += int(v)
-def per_req(t, i):
-    c = mach[(t, "a")]
+def per_req(t, s, i):
+    c = mach[(t, s)]
     return c[i] / hz / c[3] * 1e6
+def idle(t, s):
+    c = mach[(t, s)]
+    return 100 * c[1] / (c[0] + c[1])
 targets = ("direct", "ferry", "twemproxy")
-print("(a) whole machine, busy CPU time per request: " +
-      ", ".join(f"{t} {per_req(t, 0):.1f} us" for t in targets) +
-      "; idle: " + ", ".join(
-          f"{t} {100 * mach[(t, 'a')][1] / (mach[(t, 'a')][0] + mach[(t, 'a')][1]):.0f}%"
-          for t in targets))
-print("(a) Redis's CPU time per request: " +
-      ", ".join(f"{t} {per_req(t, 2):.1f} us" for t in targets))
-print(f"(a) twemproxy's machine time per request / ferry's: "
-      f"{per_req('twemproxy', 0) / per_req('ferry', 0):.2f}")
+for s in "ab":
+    print(f"({s}) whole machine, busy CPU time per request: " +
+          ", ".join(f"{t} {per_req(t, s, 0):.1f} us" for t in targets) +
+          "; idle: " + ", ".join(f"{t} {idle(t, s):.0f}%" for t in targets))
+    print(f"({s}) Redis's CPU time per request: " +
+          ", ".join(f"{t} {per_req(t, s, 2):.1f} us" for t in targets))
+    print(f"({s}) twemproxy's machine time per request / ferry's: "
+          f"{per_req('twemproxy', s, 0) / per_req('ferry', s, 0):.2f}")
 EOF
 
 # Memory: idle, then with 1,000 idle clients connected.
