@@ -1336,6 +1336,11 @@ int store_txn_apply(struct store_txn *t, uint64_t index, const void *entry, size
         return STORE_EIO;
     if (len < ENTRY_HDR || e[0] != ENTRY_VERSION)
         return STORE_EINVAL;
+    /* Time is signed milliseconds wherever Redis's rules use it (deadlines,
+     * TTLs): prepare never goes past that, and an entry that does would
+     * carry every later command's clock out of range with it. */
+    if (store_get_u64(e + 2) > (uint64_t)INT64_MAX)
+        return STORE_EINVAL;
     if (index != 0 && index != t->applied + 1)
         return STORE_EINVAL;
     size_t mark = reply ? reply->len : 0;

@@ -217,6 +217,48 @@ Test(store_entries, timestamps_never_go_backwards)
     support_rmdir(d);
 }
 
+/* An entry's time is milliseconds since 1970 in a signed 64-bit range, as
+ * Redis keeps it. An entry beyond that (a corrupt or forged one; prepare
+ * never makes one) is refused, since accepting it would move every later
+ * command's clock there for good; one at the very end of the range is
+ * served, with Redis's range errors where a deadline would pass it. */
+Test(store_entries, entry_times_beyond_the_signed_range_are_refused)
+{
+    char *d = support_tmpdir("ferry-store-test");
+    struct store *s = open_store(d, 64 << 20);
+    char a0[] = "RPUSH", a1[] = "k", a2[] = "v";
+    char *argv[] = {a0, a1, a2};
+    size_t len[] = {5, 1, 1};
+    struct resp_buf e, r;
+    resp_buf_init(&e);
+    resp_buf_init(&r);
+    cr_assert_eq(store_prepare(s, 3, argv, len, 5000, 1, &e, &r), 1);
+    struct store_txn *t;
+    cr_assert_eq(store_txn_begin(s, &t), 0);
+    store_put_u64((unsigned char *)e.data + 2, (uint64_t)LLONG_MAX + 1);
+    cr_assert_eq(store_txn_apply(t, 0, e.data, e.len, NULL, NULL), STORE_EINVAL);
+    store_put_u64((unsigned char *)e.data + 2, UINT64_MAX);
+    cr_assert_eq(store_txn_apply(t, 0, e.data, e.len, NULL, NULL), STORE_EINVAL);
+    store_put_u64((unsigned char *)e.data + 2, (uint64_t)LLONG_MAX);
+    cr_assert_eq(store_txn_apply(t, 0, e.data, e.len, NULL, NULL), 0);
+    cr_assert_eq(store_txn_commit(t), 0);
+    cr_assert_eq(store_last_ts(s), (uint64_t)LLONG_MAX);
+    /* Every later command runs at that time. */
+    cr_assert_str_eq(run(s, 6000, "BLPOP k 1"), "-ERR timeout is out of range\r\n");
+    cr_assert_str_eq(run(s, 6000, "BLPOP k 0"), "*2\r\n$1\r\nk\r\n$1\r\nv\r\n");
+    cr_assert_str_eq(run(s, 6000, "SET k v"), "+OK\r\n");
+    cr_assert_str_eq(run(s, 6000, "EXPIRE k 10"),
+                     "-ERR invalid expire time in 'expire' command\r\n");
+    cr_assert_str_eq(run(s, 6000, "SET k v PX 10"),
+                     "-ERR invalid expire time in 'set' command\r\n");
+    cr_assert_str_eq(run(s, 6000, "PEXPIREAT k 9223372036854775807"), ":1\r\n");
+    cr_assert_str_eq(run(s, 6000, "TTL k"), ":-2\r\n");
+    resp_buf_fini(&e);
+    resp_buf_fini(&r);
+    store_close(s);
+    support_rmdir(d);
+}
+
 /* A small deterministic command mix for the determinism test. */
 static int gen_cmd(uint64_t *rng, char **argv, size_t *len, char bufs[][32])
 {
