@@ -6,7 +6,9 @@
 # p50 and p99, and ferry's ratios against the other two. For (c), one
 # connection, a second ferry with busy-poll 0 (sleeping between every read)
 # runs beside them, to show what the default busy-poll auto saves, and the
-# CPU time each proxy spent per request is printed too.
+# CPU time each proxy spent per request is printed too. For (a) and (b) it
+# prints the whole machine's busy CPU time per request and idle share, and
+# Redis's CPU time per request: the processes share the machine's CPUs.
 #
 #   tests/bench/bench-proxy.sh ./build/ferry [ROUNDS]
 set -euo pipefail
@@ -66,7 +68,7 @@ machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/
 # "target scenario ticks requests" to cpu for a proxy, and "target scenario
 # busy idle redis requests" (ticks) to machine.
 run() { # target port scenario clients pipeline requests
-    local pid=${procs[$1]:-} before=0 busy idle redis
+    local pid=${procs[$1]:-} before=0 busy idle busy2 idle2 redis
     [ -n "$pid" ] && before=$(cpu_ticks "$pid")
     read -r busy idle < <(machine_ticks)
     redis=$(cpu_ticks "$redis_pid")
@@ -163,6 +165,7 @@ for s in "abc":
 # time each request costs all of them together, and ferry/twemproxy
 # approaches twemproxy's machine time per request / ferry's. Where much is
 # idle, the processes are waiting on each other rather than for a CPU.
+# Anything else running on the machine counts too: run it on a quiet one.
 mach = {}
 for line in open(sys.argv[4]):
     t, s, busy, idle, redis, reqs = line.split()
