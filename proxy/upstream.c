@@ -153,6 +153,21 @@ static void upstream_mark_up(struct proxy_server *srv)
     srv->upstream.failures = 0;
 }
 
+/* Every waiter gets the unavailable-upstream error for `reason`; a client
+ * already gone only drops it (and is freed by its last one). */
+static void upstream_answer_all(struct proxy_upstream *up, const char *reason)
+{
+    struct evbuffer *err = evbuffer_new();
+    uint64_t now_us = up->qlen > 0 ? proxy_mono_us() : 0;
+    while (up->qlen > 0) {
+        struct proxy_waiter w = waiter_pop(up);
+        waiter_timed(&w, now_us, 1);
+        proxy_upstream_error_reply(up->srv, err, reason);
+        proxy_client_deliver(w.c, w.s, err, evbuffer_get_length(err), 1, up->owner == NULL);
+    }
+    evbuffer_free(err);
+}
+
 /* The connection is gone: every waiter gets an error reply. A client whose
  * own connection it was is told, since its connection state went with it. */
 static void upstream_fail(struct proxy_upstream *up, const char *reason, int connecting)
@@ -164,15 +179,7 @@ static void upstream_fail(struct proxy_upstream *up, const char *reason, int con
         proxy_log_verbose("upstream connection lost (%s), %zu replies outstanding", reason,
                           up->qlen);
     upstream_disconnect(up);
-    struct evbuffer *err = evbuffer_new();
-    uint64_t now_us = up->qlen > 0 ? proxy_mono_us() : 0;
-    while (up->qlen > 0) {
-        struct proxy_waiter w = waiter_pop(up);
-        waiter_timed(&w, now_us, 1);
-        proxy_upstream_error_reply(srv, err, reason);
-        proxy_client_deliver(w.c, w.s, err, evbuffer_get_length(err), 1, up->owner == NULL);
-    }
-    evbuffer_free(err);
+    upstream_answer_all(up, reason);
     if (up->owner)
         proxy_client_upstream_lost(up->owner);
     proxy_admin_upstream_event(srv);
@@ -327,13 +334,7 @@ void proxy_upstream_send(struct proxy_upstream *up, struct proxy_client *c, stru
 
 void proxy_upstream_release(struct proxy_upstream *up)
 {
-    struct evbuffer *none = evbuffer_new();
-    while (up->qlen > 0) {
-        struct proxy_waiter w = waiter_pop(up);
-        PROXY_ASSERT(w.c->gone);
-        proxy_client_deliver(w.c, w.s, none, 0, 1, 1);
-    }
-    evbuffer_free(none);
+    upstream_answer_all(up, "ferry is exiting"); /* to clients already gone */
 }
 
 void proxy_upstream_flush_shared(struct proxy_server *srv)
