@@ -883,9 +883,14 @@ void proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
         srv->stats.connections_rejected++;
         return;
     }
+    struct sockaddr_storage local;
+    socklen_t locallen = sizeof(local);
+    int named = getsockname(fd, (struct sockaddr *)&local, &locallen) == 0;
+    int unix_socket = named && local.ss_family == AF_UNIX;
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (srv->cfg.tcp_keepalive > 0) {
+    if (!unix_socket)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (srv->cfg.tcp_keepalive > 0 && !unix_socket) {
         /* As Redis's anetKeepAlive: probes after `interval` idle seconds,
          * then every interval/3, three of them. */
         int idle = srv->cfg.tcp_keepalive, intvl = idle / 3 ? idle / 3 : 1, cnt = 3;
@@ -909,9 +914,8 @@ void proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
      * buffer much. */
     resp_reader_set_auth_required(c->reader, !c->authenticated);
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
-    struct sockaddr_storage local;
-    socklen_t locallen = sizeof(local);
-    if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)
+    c->unix_socket = unix_socket;
+    if (named)
         proxy_format_addr((struct sockaddr *)&local, c->laddr, sizeof(c->laddr));
     else
         snprintf(c->laddr, sizeof(c->laddr), "?");

@@ -22,13 +22,15 @@ enum option_type {
     OPT_ADDR,
     OPT_HOST, /* one address or host name to listen on */
     OPT_PERCENTILES, /* numbers from 0 to 100, as words or in one quoted word */
+    OPT_OCTAL,       /* file permission bits, written and printed in octal */
 };
 
 struct option {
     const char *name;
     enum option_type type;
     size_t offset;
-    long long min, max;          /* OPT_INT, OPT_MEMORY */
+    long long min, max;          /* OPT_INT, OPT_MEMORY, OPT_OCTAL; OPT_STRING: max is its
+                                    longest length when not 0 */
     /* OPT_ENUM: NULL-terminated, the index is the value. OPT_INT: words
      * accepted besides numbers, word i standing for the value -(i + 1). */
     const char *const *choices;
@@ -46,6 +48,8 @@ static const char *const schedpolicies[] = {"auto", "normal", "batch", NULL};
 static const struct option options[] = {
     {"bind", OPT_BIND, OFF(bind), 0, 0, NULL, 0},
     {"port", OPT_INT, OFF(port), 0, 65535, NULL, 0},
+    {"unixsocket", OPT_STRING, OFF(unixsocket), 0, PROXY_UNIXSOCKET_MAX, NULL, 0},
+    {"unixsocketperm", OPT_OCTAL, OFF(unixsocketperm), 0, 0777, NULL, 0},
     {"upstream", OPT_ADDR, OFF(upstream_host), 0, 0, NULL, 0},
     {"upstream-user", OPT_STRING, OFF(upstream_user), 0, 0, NULL, 1},
     {"upstream-password", OPT_STRING, OFF(upstream_password), 0, 0, NULL, 1},
@@ -125,6 +129,7 @@ void proxy_config_fini(struct proxy_config *cfg)
     free(cfg->upstream_user);
     free(cfg->upstream_password);
     free(cfg->requirepass);
+    free(cfg->unixsocket);
     free(cfg->logfile);
     free(cfg->dir);
     free(cfg->admin_bind);
@@ -335,9 +340,9 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
     switch (o->type) {
     case OPT_STRING: {
         char **s = field;
-        if (strlen(v) > PROXY_CONFIG_VALUE_MAX)
-            return fail(err, errlen, "'%s' is longer than %d bytes", o->name,
-                        PROXY_CONFIG_VALUE_MAX);
+        long long most = o->max ? o->max : PROXY_CONFIG_VALUE_MAX;
+        if (strlen(v) > (size_t)most)
+            return fail(err, errlen, "'%s' is longer than %lld bytes", o->name, most);
         free(*s);
         *s = *v ? xstrdup(v) : NULL;
         return 0;
@@ -357,6 +362,18 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
             return fail(err, errlen, "'%s' must be %san integer from %lld to %lld, got '%s'",
                         o->name, words, o->min, o->max, v);
         }
+        *(int *)field = (int)n;
+        return 0;
+    }
+    case OPT_OCTAL: {
+        /* As Redis reads unixsocketperm: octal digits only, "770". */
+        char *end;
+        errno = 0;
+        n = strtoll(v, &end, 8);
+        if (*v == '\0' || !isdigit((unsigned char)*v) || *end != '\0' || errno || n < o->min ||
+            n > o->max)
+            return fail(err, errlen, "'%s' must be octal permission bits from %llo to %llo, got '%s'",
+                        o->name, o->min, o->max, v);
         *(int *)field = (int)n;
         return 0;
     }
@@ -395,8 +412,19 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
             cfg->upstream_host = NULL;
             return 0;
         }
+        if (*v == '/') {
+            /* A unix socket's path (redis-server's unixsocket): port 0. */
+            if (strlen(v) > PROXY_UNIXSOCKET_MAX)
+                return fail(err, errlen, "'%s' unix socket path is longer than %d bytes",
+                            o->name, PROXY_UNIXSOCKET_MAX);
+            free(cfg->upstream_host);
+            cfg->upstream_host = xstrdup(v);
+            cfg->upstream_port = 0;
+            return 0;
+        }
         if (parse_addr(v, &host, &port) < 0)
-            return fail(err, errlen, "'%s' must be host:port, got '%s'", o->name, v);
+            return fail(err, errlen, "'%s' must be host:port or a unix socket's /path, got '%s'",
+                        o->name, v);
         free(cfg->upstream_host);
         cfg->upstream_host = host;
         cfg->upstream_port = port;
@@ -554,6 +582,9 @@ int proxy_config_validate(const struct proxy_config *cfg, char *err, size_t errl
                     "phase %s needs a raft group, which this node does not run yet; "
                     "use 'redis' or 'raft-only'",
                     proxy_phase_name(cfg->phase));
+    if (cfg->port == 0 && cfg->unixsocket == NULL)
+        return fail(err, errlen, "'port' is 0 and 'unixsocket' is not set: ferry would accept no "
+                                 "clients");
     if (cfg->upstream_user != NULL && cfg->upstream_password == NULL)
         return fail(err, errlen, "'upstream-user' is set but 'upstream-password' is not");
     return 0;
@@ -583,6 +614,9 @@ int proxy_config_get(const struct proxy_config *cfg, const char *name, char *out
     case OPT_MEMORY:
         snprintf(out, outlen, "%lld", *(const long long *)field);
         break;
+    case OPT_OCTAL:
+        snprintf(out, outlen, "%o", (unsigned)*(const int *)field);
+        break;
     case OPT_BOOL:
         snprintf(out, outlen, "%s", *(const int *)field ? "yes" : "no");
         break;
@@ -608,6 +642,8 @@ int proxy_config_get(const struct proxy_config *cfg, const char *name, char *out
     case OPT_ADDR:
         if (cfg->upstream_host == NULL)
             out[0] = '\0';
+        else if (cfg->upstream_port == 0)
+            snprintf(out, outlen, "%s", cfg->upstream_host); /* a unix socket */
         else if (strchr(cfg->upstream_host, ':'))
             snprintf(out, outlen, "[%s]:%d", cfg->upstream_host, cfg->upstream_port);
         else
@@ -649,7 +685,8 @@ void proxy_config_take_runtime(struct proxy_config *cur, struct proxy_config *ne
         size_t size = o->type == OPT_STRING        ? sizeof(char *)
                       : o->type == OPT_MEMORY      ? sizeof(long long)
                       : o->type == OPT_PERCENTILES ? sizeof(struct proxy_percentiles)
-                                                   : sizeof(int); /* OPT_INT, OPT_ENUM, OPT_BOOL */
+                                                   : sizeof(int); /* OPT_INT, OPT_ENUM, OPT_BOOL,
+                                                                     OPT_OCTAL */
         _Static_assert(sizeof(char *) <= sizeof(tmp) && sizeof(long long) <= sizeof(tmp),
                        "a field fits tmp");
         memcpy(tmp, a, size);

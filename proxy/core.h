@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "proxy/proxy.h"
 
@@ -123,15 +124,22 @@ struct proxy_client {
     unsigned rejected : 1;
     unsigned queued : 1;
     uint64_t created_ms;
-    char addr[64];                 /* the peer, ip:port */
-    char laddr[64];                /* ferry's end, ip:port */
+    unsigned unix_socket : 1;      /* came in on the unix socket (CLIENT LIST's U) */
+    /* As Redis shows them: ip:port, or for the unix socket its path:0 */
+    char addr[PROXY_UNIXSOCKET_MAX + 8]; /* the peer */
+    char laddr[PROXY_UNIXSOCKET_MAX + 8]; /* ferry's end */
 };
 
 struct proxy_server {
     struct proxy_config cfg;
     struct event_base *base;
-    struct evconnlistener *listeners[PROXY_MAX_BIND];
+    struct evconnlistener *listeners[PROXY_MAX_BIND + 1]; /* bind's, then unixsocket's */
     int nlisteners;
+    /* The unix socket file ferry made: removed when it stops listening,
+     * unless another process has put its own at the path since. */
+    int unix_made;
+    dev_t unix_dev;
+    ino_t unix_ino;
     /* Live clients, oldest first (CLIENT LIST's order, as Redis's). */
     struct proxy_client *clients, *clients_tail;
     int nclients;
@@ -273,7 +281,7 @@ void proxy_admin_stop(struct proxy_server *s);
  * a /readyz waiting for its probe connection gets its answer. */
 void proxy_admin_upstream_event(struct proxy_server *s);
 
-/* server.c: ip:port, [ipv6]:port, or "unix". */
+/* server.c: ip:port, [ipv6]:port, or a unix socket's path:0. */
 void proxy_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 
 /* client.c */

@@ -1146,7 +1146,22 @@ static void node_client_line(struct proxy_client *c, struct resp_buf *out, uint6
     struct node_client *nc = node_client_get(c);
     int sub, psub, ssub;
     proxy_pubsub_client_counts(nc->pubsub, &sub, &psub, &ssub);
-    char line[512];
+    /* Redis's flags in Redis's order; N when there is none. */
+    char flags[8], *f = flags;
+    if (nc->monitor)
+        *f++ = 'O';
+    if (proxy_pubsub_subscribed(nc->pubsub))
+        *f++ = 'P';
+    if (nc->in_multi)
+        *f++ = 'x';
+    if (nc->blocked)
+        *f++ = 'b';
+    if (c->unix_socket)
+        *f++ = 'U';
+    if (f == flags)
+        *f++ = 'N';
+    *f = '\0';
+    char line[1024];
     int n = snprintf(line, sizeof(line),
                      "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 "
                      "sub=%d psub=%d ssub=%d multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
@@ -1155,11 +1170,7 @@ static void node_client_line(struct proxy_client *c, struct resp_buf *out, uint6
                      (unsigned long long)proxy_client_id(c), c->addr, c->laddr, c->fd,
                      nc->name ? nc->name : "", (unsigned long long)((now - c->created_ms) / 1000),
                      (unsigned long long)((now - c->last_active_ms) / 1000),
-                     nc->blocked                        ? "b"
-                     : nc->monitor                      ? "O"
-                     : nc->in_multi                     ? "x"
-                     : proxy_pubsub_subscribed(nc->pubsub) ? "P"
-                                                        : "N",
+                     flags,
                      sub, psub, ssub, nc->in_multi ? nc->nqueued : -1,
                      nc->last_cmd ? nc->last_cmd->name : "NULL", c->resp3 ? 3 : 2);
     resp_buf_append(out, line, (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));

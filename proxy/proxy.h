@@ -60,9 +60,11 @@ enum proxy_sched_policy { PROXY_SCHED_AUTO = 0, PROXY_SCHED_NORMAL, PROXY_SCHED_
 struct proxy_config {
     char *bind[PROXY_MAX_BIND];
     int nbind;
-    int port;
+    int port;                     /* 0: no TCP listener */
+    char *unixsocket;             /* NULL: no unix socket listener */
+    int unixsocketperm;           /* its permission bits; 0: as the umask leaves them */
     char *upstream_host;          /* NULL: no upstream configured */
-    int upstream_port;
+    int upstream_port;            /* 0: upstream_host is a unix socket's path */
     char *upstream_user;
     char *upstream_password;
     int upstream_connect_timeout; /* ms */
@@ -98,6 +100,8 @@ struct proxy_config {
  * PROXY_CONFIG_HOST_MAX (DNS names stop at 253). */
 #define PROXY_CONFIG_VALUE_MAX 4096
 #define PROXY_CONFIG_HOST_MAX 255
+/* The longest unix socket path: sun_path's size less its NUL. */
+#define PROXY_UNIXSOCKET_MAX 107
 
 void proxy_config_init(struct proxy_config *cfg); /* the defaults */
 void proxy_config_fini(struct proxy_config *cfg);

@@ -13,6 +13,8 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,7 +86,10 @@ void proxy_format_addr(const struct sockaddr *sa, char *buf, size_t len)
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
         snprintf(buf, len, "[%s]:%d", host, ntohs(in6->sin6_port));
     } else {
-        snprintf(buf, len, "unix");
+        /* Redis's form: the socket's path, port 0. An accepted peer's own
+         * address is unnamed, so the listener's path stands for it. */
+        const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+        snprintf(buf, len, "%.*s:0", (int)sizeof(un->sun_path), un->sun_path);
     }
 }
 
@@ -93,9 +98,13 @@ static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struc
 {
     (void)l;
     (void)salen;
-    char addr[80];
-    proxy_format_addr(sa, addr, sizeof(addr));
-    proxy_client_accept(arg, fd, addr);
+    struct proxy_server *s = arg;
+    char addr[PROXY_UNIXSOCKET_MAX + 8];
+    if (sa->sa_family == AF_UNIX)
+        snprintf(addr, sizeof(addr), "%s:0", s->cfg.unixsocket);
+    else
+        proxy_format_addr(sa, addr, sizeof(addr));
+    proxy_client_accept(s, fd, addr);
 }
 
 static void server_accept_error_cb(struct evconnlistener *l, void *arg)
@@ -106,11 +115,80 @@ static void server_accept_error_cb(struct evconnlistener *l, void *arg)
     proxy_log_warning("accept failed: %s", strerror(errno));
 }
 
+_Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == PROXY_UNIXSOCKET_MAX + 1,
+               "unixsocket's longest path fits sun_path");
+
+/* Whether a process accepts on the unix socket at path: a connect that is
+ * refused means the file is left over from one that is gone. */
+static int server_unix_in_use(const struct sockaddr_un *sun)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+    int in_use = rc == 0 || errno == EAGAIN; /* EAGAIN: it accepts, its backlog is full */
+    close(fd);
+    return in_use;
+}
+
+/* The unix socket listener. Where Redis unlinks whatever is at the path,
+ * ferry removes only a socket nobody accepts on: a regular file there is a
+ * mistake in the config, and a live socket is another process's (a second
+ * ferry started by mistake must not take the first one's clients). The file
+ * is made with unixsocketperm's bits from the start (umask), not chmod'ed
+ * after, so it is never open wider than asked. */
+static int server_listen_unix(struct proxy_server *s, char *err, size_t errlen)
+{
+    const char *path = s->cfg.unixsocket;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    memcpy(sun.sun_path, path, strlen(path) + 1); /* fits: the config checked its length */
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "cannot listen on unix socket %s: the path exists and is not "
+                                  "a socket", path);
+            return -1;
+        }
+        if (server_unix_in_use(&sun)) {
+            snprintf(err, errlen, "cannot listen on unix socket %s: %s (another process accepts "
+                                  "on it)", path, strerror(EADDRINUSE));
+            return -1;
+        }
+        if (unlink(path) != 0 && errno != ENOENT) {
+            snprintf(err, errlen, "cannot listen on unix socket %s: cannot remove the stale "
+                                  "socket: %s", path, strerror(errno));
+            return -1;
+        }
+        proxy_log_verbose("unix socket %s: removed a stale socket nobody accepted on", path);
+    }
+    mode_t old = 0;
+    if (s->cfg.unixsocketperm)
+        old = umask((mode_t)(~s->cfg.unixsocketperm & 0777));
+    struct evconnlistener *l = evconnlistener_new_bind(
+        s->base, server_accept_cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 511,
+        (struct sockaddr *)&sun, (int)sizeof(sun));
+    int saved = errno;
+    if (s->cfg.unixsocketperm)
+        umask(old);
+    if (l == NULL) {
+        snprintf(err, errlen, "cannot listen on unix socket %s: %s", path, strerror(saved));
+        return -1;
+    }
+    evconnlistener_set_error_cb(l, server_accept_error_cb);
+    s->listeners[s->nlisteners++] = l;
+    if (lstat(path, &st) == 0) {
+        s->unix_made = 1;
+        s->unix_dev = st.st_dev;
+        s->unix_ino = st.st_ino;
+    }
+    return 0;
+}
+
 static int server_listen(struct proxy_server *s, char *err, size_t errlen)
 {
     char port[8];
     snprintf(port, sizeof(port), "%d", s->cfg.port);
-    for (int i = 0; i < s->cfg.nbind; i++) {
+    for (int i = 0; i < s->cfg.nbind && s->cfg.port > 0; i++) {
         const char *host = s->cfg.bind[i];
         if (strcmp(host, "*") == 0)
             host = "0.0.0.0";
@@ -139,14 +217,23 @@ static int server_listen(struct proxy_server *s, char *err, size_t errlen)
         evconnlistener_set_error_cb(l, server_accept_error_cb);
         s->listeners[s->nlisteners++] = l;
     }
-    return 0;
+    return s->cfg.unixsocket ? server_listen_unix(s, err, errlen) : 0;
 }
 
+/* Closes the listeners and removes the unix socket file, as Redis does at
+ * shutdown; here as soon as ferry stops accepting, so that a new ferry can
+ * listen at the path while this one finishes its replies. */
 static void server_stop_listening(struct proxy_server *s)
 {
     for (int i = 0; i < s->nlisteners; i++)
         evconnlistener_free(s->listeners[i]);
     s->nlisteners = 0;
+    struct stat st;
+    if (s->unix_made && lstat(s->cfg.unixsocket, &st) == 0 && st.st_dev == s->unix_dev &&
+        st.st_ino == s->unix_ino && unlink(s->cfg.unixsocket) != 0)
+        proxy_log_warning("unix socket %s: cannot remove it: %s", s->cfg.unixsocket,
+                          strerror(errno));
+    s->unix_made = 0;
 }
 
 static void server_flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -511,17 +598,25 @@ static void server_loop(struct proxy_server *s)
 
 int proxy_server_run(struct proxy_server *s)
 {
-    char addrs[256] = "";
-    for (int i = 0; i < s->cfg.nbind; i++) {
-        size_t used = strlen(addrs);
-        snprintf(addrs + used, sizeof(addrs) - used, "%s%s", i ? " " : "", s->cfg.bind[i]);
+    char where[512] = "";
+    if (s->cfg.port > 0) {
+        for (int i = 0; i < s->cfg.nbind; i++) {
+            size_t used = strlen(where);
+            snprintf(where + used, sizeof(where) - used, "%s%s", i ? " " : "", s->cfg.bind[i]);
+        }
+        size_t used = strlen(where);
+        snprintf(where + used, sizeof(where) - used, " port %d", s->cfg.port);
+    }
+    if (s->cfg.unixsocket) {
+        size_t used = strlen(where);
+        snprintf(where + used, sizeof(where) - used, "%sunix socket %s", used ? " and " : "",
+                 s->cfg.unixsocket);
     }
     char up[300] = "none";
     if (s->cfg.upstream_host)
         proxy_config_get(&s->cfg, "upstream", up, sizeof(up));
-    proxy_log_notice("ferry %s ready: listening on %s port %d, phase %s, upstream %s, pid %d",
-                     PROXY_VERSION, addrs, s->cfg.port, proxy_phase_name(s->cfg.phase), up,
-                     (int)getpid());
+    proxy_log_notice("ferry %s ready: listening on %s, phase %s, upstream %s, pid %d",
+                     PROXY_VERSION, where, proxy_phase_name(s->cfg.phase), up, (int)getpid());
     server_sched_policy(s);
     server_loop(s);
     /* Replies that were flushed to the kernel are sent even after close. */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static void upstream_read_cb(evutil_socket_t fd, short what, void *arg);
@@ -213,6 +214,58 @@ static void upstream_connected(struct proxy_upstream *up)
     proxy_upstream_flush(up);
 }
 
+/* A non-blocking connect to host:port, started: its descriptor, or -1 and
+ * why not in *why. Resolution blocks; it happens only when a connection
+ * opens, and for the usual IP literal or /etc/hosts name it does not touch
+ * the network (docs/ARCHITECTURE.md). */
+static int upstream_connect_tcp(const char *host, int port, const char **why)
+{
+    char service[8];
+    snprintf(service, sizeof(service), "%d", port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(host, service, &hints, &ai);
+    if (gai != 0) {
+        *why = gai_strerror(gai);
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+            int err = errno;
+            close(fd);
+            errno = err;
+            fd = -1;
+        }
+    }
+    if (fd < 0)
+        *why = strerror(errno);
+    freeaddrinfo(ai);
+    return fd;
+}
+
+/* The same to a unix socket (upstream /path): a connect there completes or
+ * fails at once, or with EAGAIN when the listener's backlog is full, which
+ * is worth no wait of its own: the connection counts as down and is retried
+ * with the usual backoff. */
+static int upstream_connect_unix(const char *path, const char **why)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    memcpy(sun.sun_path, path, strlen(path) + 1); /* fits: the config checked its length */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        fd = -1;
+    }
+    if (fd < 0)
+        *why = strerror(errno);
+    return fd;
+}
+
 int proxy_upstream_ensure(struct proxy_upstream *up)
 {
     struct proxy_server *srv = up->srv;
@@ -222,32 +275,12 @@ int proxy_upstream_ensure(struct proxy_upstream *up)
     if (srv->upstream.down && proxy_now_ms() < srv->upstream.retry_at_ms)
         return -1;
 
-    /* Resolution blocks; it happens only when a connection opens, and for
-     * the usual IP literal or /etc/hosts name it does not touch the
-     * network (docs/ARCHITECTURE.md). */
-    char port[8];
-    snprintf(port, sizeof(port), "%d", cfg->upstream_port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(cfg->upstream_host, port, &hints, &ai);
-    if (gai != 0) {
-        upstream_mark_down(srv, gai_strerror(gai));
-        return -1;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const char *why = NULL;
+    int fd = cfg->upstream_port == 0
+                 ? upstream_connect_unix(cfg->upstream_host, &why)
+                 : upstream_connect_tcp(cfg->upstream_host, cfg->upstream_port, &why);
     if (fd < 0) {
-        freeaddrinfo(ai);
-        upstream_mark_down(srv, strerror(errno));
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo(ai);
-    if (rc < 0 && errno != EINPROGRESS) {
-        int err = errno;
-        close(fd);
-        upstream_mark_down(srv, strerror(err));
+        upstream_mark_down(srv, why);
         return -1;
     }
     up->fd = fd;

@@ -88,8 +88,8 @@ Test(proxy_config, bad_lines_say_file_line_and_reason)
                  "'loglevel' must be one of debug, verbose, notice, warning, got 'loud'");
     expect_error("phase sideways\n", 1,
                  "'phase' must be one of redis, mirror, read-raft, raft, raft-only, got 'sideways'");
-    expect_error("upstream localhost\n", 1, "'upstream' must be host:port, got 'localhost'");
-    expect_error("upstream host:0\n", 1, "'upstream' must be host:port, got 'host:0'");
+    expect_error("upstream localhost\n", 1, "'upstream' must be host:port or a unix socket's /path, got 'localhost'");
+    expect_error("upstream host:0\n", 1, "'upstream' must be host:port or a unix socket's /path, got 'host:0'");
     expect_error("proto-max-bulk-len 12parsecs\n", 1,
                  "'proto-max-bulk-len' must be a size such as 512mb or 1gb, got '12parsecs'");
     expect_error("proto-max-bulk-len 10\n", 1,
@@ -108,7 +108,7 @@ Test(proxy_config, bad_lines_say_file_line_and_reason)
                  "'admin-bind' address '0.0.0.0 ' is empty or holds a blank or control character");
     expect_error("admin-bind 127.0.0.1 ::1\n", 1, "'admin-bind' takes exactly one value, got 2");
     expect_error("admin-port -1\n", 1, "'admin-port' must be an integer from 0 to 65535, got '-1'");
-    expect_error("upstream [[]:30\n", 1, "'upstream' must be host:port, got '[[]:30'");
+    expect_error("upstream [[]:30\n", 1, "'upstream' must be host:port or a unix socket's /path, got '[[]:30'");
     expect_error("slowlog-log-slower-than -2\n", 1,
                  "'slowlog-log-slower-than' must be an integer from -1 to 2147483647, got '-2'");
     expect_error("slowlog-max-len many\n", 1,
@@ -122,7 +122,7 @@ Test(proxy_config, bad_lines_say_file_line_and_reason)
     snprintf(line, sizeof(line), "requirepass %0*d\n", PROXY_CONFIG_VALUE_MAX + 1, 0);
     expect_error(line, 1, "'requirepass' is longer than 4096 bytes");
     expect_error("upstream \"redis .local:6379\"\n", 1,
-                 "'upstream' must be host:port, got 'redis .local:6379'");
+                 "'upstream' must be host:port or a unix socket's /path, got 'redis .local:6379'");
     expect_error("requirepass \"open\n", 1, "unbalanced quotes");
     expect_error("requirepass \"a\"b\n", 1, "unbalanced quotes");
     /* Unbalanced from the first word on, so no word was finished: this
@@ -133,6 +133,57 @@ Test(proxy_config, bad_lines_say_file_line_and_reason)
     expect_error("port 7000\n'bind 127.0.0.1 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 "
                  "127.0.0.6 127.0.0.7 127.0.0.8 127.0.0.9 127.0.0.10 127.0.0.11\n",
                  2, "unbalanced quotes");
+}
+
+/* A unix socket to listen on, its permission bits (octal, as Redis reads
+ * and prints them), and an upstream reached through one. */
+Test(proxy_config, unix_sockets)
+{
+    struct proxy_config cfg;
+    const char *err = load(&cfg, "port 0\nunixsocket /run/ferry/ferry.sock\nunixsocketperm 770\n"
+                                 "upstream /run/redis/redis.sock\n");
+    cr_assert_str_eq(err, "");
+    char v[PROXY_CONFIG_VALUE_MAX + 1], why[256];
+    cr_assert_eq(proxy_config_validate(&cfg, why, sizeof(why)), 0, "%s", why);
+    cr_assert_eq(cfg.unixsocketperm, 0770);
+    proxy_config_get(&cfg, "unixsocketperm", v, sizeof(v));
+    cr_assert_str_eq(v, "770");
+    proxy_config_get(&cfg, "unixsocket", v, sizeof(v));
+    cr_assert_str_eq(v, "/run/ferry/ferry.sock");
+    cr_assert_eq(cfg.upstream_port, 0);
+    proxy_config_get(&cfg, "upstream", v, sizeof(v));
+    cr_assert_str_eq(v, "/run/redis/redis.sock");
+    struct proxy_config copy;
+    proxy_config_copy(&copy, &cfg);
+    proxy_config_fini(&cfg);
+    cr_assert_str_eq(copy.unixsocket, "/run/ferry/ferry.sock");
+    proxy_config_fini(&copy);
+
+    expect_error("unixsocketperm 0800\n", 1,
+                 "'unixsocketperm' must be octal permission bits from 0 to 777, got '0800'");
+    expect_error("unixsocketperm 1777\n", 1,
+                 "'unixsocketperm' must be octal permission bits from 0 to 777, got '1777'");
+    expect_error("unixsocketperm -7\n", 1,
+                 "'unixsocketperm' must be octal permission bits from 0 to 777, got '-7'");
+    /* sun_path holds 107 bytes and a NUL: a longer path is refused, not
+     * cut short as Redis does. */
+    char line[256], p107[PROXY_UNIXSOCKET_MAX + 1];
+    memset(p107, 'p', sizeof(p107) - 1);
+    p107[0] = '/';
+    p107[sizeof(p107) - 1] = '\0';
+    snprintf(line, sizeof(line), "unixsocket %s\n", p107);
+    cr_assert_str_eq(load(&cfg, line), "");
+    proxy_config_fini(&cfg);
+    snprintf(line, sizeof(line), "unixsocket %sp\n", p107);
+    expect_error(line, 1, "'unixsocket' is longer than 107 bytes");
+    snprintf(line, sizeof(line), "upstream %sp\n", p107);
+    expect_error(line, 1, "'upstream' unix socket path is longer than 107 bytes");
+
+    /* port 0 turns TCP off, which leaves the unix socket or nothing. */
+    cr_assert_str_eq(load(&cfg, "port 0\nupstream 127.0.0.1:6379\n"), "");
+    cr_assert_eq(proxy_config_validate(&cfg, why, sizeof(why)), -1);
+    cr_assert_str_eq(why, "'port' is 0 and 'unixsocket' is not set: ferry would accept no clients");
+    proxy_config_fini(&cfg);
 }
 
 /* Comments are skipped before their words are split, as in Redis. */
