@@ -87,9 +87,20 @@ def stop(p):
         return p.wait()
 
 
-def resp(port, *cmd):
-    """One command over RESP; the reply's first line."""
-    with socket.create_connection(("127.0.0.1", port), 5) as s:
+def connect(where):
+    """A connection to 127.0.0.1:where, or to the unix socket at path where."""
+    if isinstance(where, int):
+        return socket.create_connection(("127.0.0.1", where), 5)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(where)
+    return s
+
+
+def resp(where, *cmd):
+    """One command over RESP (where: a port or a unix socket's path); the
+    reply's first line."""
+    with connect(where) as s:
         s.sendall(("*%d\r\n" % len(cmd) + "".join(
             "$%d\r\n%s\r\n" % (len(a), a) for a in cmd)).encode())
         data = b""
@@ -240,6 +251,21 @@ def test_sidecar(tmp):
         check("maxclients 20000\n" in conf2 and "loglevel verbose" in conf2, "extraConfig in " + cm)
         check_config_file(conf2, cm + " with extraConfig")
 
+    # The unix socket: in the config, in a volume both containers mount,
+    # and the application told where it is.
+    m = render(*sets, "sidecar.unixSocket=true")
+    pod = m[("Deployment", "t-ferry-app")]["spec"]["template"]["spec"]
+    mount = {"name": "ferry-socket", "mountPath": "/run/ferry"}
+    check(mount in container(pod, "ferry")["volumeMounts"], "ferry mounts the socket's directory")
+    app = container(pod, "app")
+    check(app.get("volumeMounts") == [mount], "the application mounts it: %s" % app.get("volumeMounts"))
+    check({"name": "REDIS_SOCKET", "value": "/run/ferry/ferry.sock"} in app["env"], "REDIS_SOCKET")
+    check({"name": "ferry-socket", "emptyDir": {}} in pod["volumes"], "the socket's emptyDir")
+    unix_conf = m[("ConfigMap", "t-ferry-sidecar")]["data"]["ferry.conf"]
+    check("unixsocket /run/ferry/ferry.sock\nunixsocketperm 770\n" in unix_conf, "socket options")
+    check_config_file(unix_conf, "sidecar with a unix socket")
+    check("ferry-socket" not in str(render(*sets)), "no socket volume by default")
+
     # The sidecar's config, run in front of a real redis-server.
     rport = free_port()
     redis = start(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
@@ -255,6 +281,17 @@ def test_sidecar(tmp):
         check(resp(rport, "GET", "k") == "$7\r\nthrough\r\n", "the write reached Redis")
         check(http(admin, "/readyz") == (200, "ready\n"), "sidecar /readyz")
         check(stop(p) == 0, "sidecar ferry exits 0 on SIGTERM")
+    # ... and the one with the unix socket, reached on it.
+    port, admin = free_port(), free_port()
+    path = os.path.join(tmp, "ferry.sock")
+    unix_conf = localize(unix_conf, port=port, admin_bind="127.0.0.1", admin_port=admin,
+                         upstream="127.0.0.1:%d" % rport, unixsocket=path)
+    p = run_config(unix_conf, tmp, "sidecar-unix")
+    if check(wait_port(port), "sidecar ferry with a unix socket listens"):
+        check(resp(path, "GET", "k") == "$7\r\nthrough\r\n", "GET on the unix socket")
+        check(os.stat(path).st_mode & 0o777 == 0o770, "the socket's mode is 770")
+        check(stop(p) == 0, "sidecar ferry exits 0 on SIGTERM")
+        check(not os.path.exists(path), "the socket is removed at exit")
     stop(redis)
 
 
@@ -284,6 +321,16 @@ def test_dependent_chart(tmp):
         conf = m[("ConfigMap", cm)]["data"]["ferry.conf"]
         check("upstream redis.shop:6379\n" in conf, "the application's upstream: %s" % conf)
         check_config_file(conf, "dependent chart's sidecar")
+    # The unix socket through the helpers: volume, and both mounts.
+    r = helm("template", "shop", app, "--set", "ferry.sidecar.unixSocket=true")
+    if not check(r.returncode == 0, "the dependent chart renders with a socket: %s" % r.stderr):
+        return
+    m = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(r.stdout) if d}
+    pod = m[("Deployment", "shop-shop")]["spec"]["template"]["spec"]
+    mount = {"name": "ferry-socket", "mountPath": "/run/ferry"}
+    check(mount in container(pod, "shop").get("volumeMounts", []) and
+          mount in container(pod, "ferry")["volumeMounts"], "dependent chart: both mount the socket")
+    check({"name": "ferry-socket", "emptyDir": {}} in pod["volumes"], "dependent chart: socket volume")
 
 
 def test_bad_values():

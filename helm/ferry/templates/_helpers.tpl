@@ -42,6 +42,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 # The application reaches ferry on the pod's loopback only.
 bind 127.0.0.1
 port {{ $s.port }}
+{{- if $s.unixSocket }}
+# And on a unix socket in the pod's shared emptyDir (sidecar.unixSocket).
+unixsocket /run/ferry/ferry.sock
+unixsocketperm 770
+{{- end }}
 phase {{ $s.phase }}
 upstream {{ required "sidecar.upstream: host:port of the existing Redis is required" $s.upstream }}
 # The kubelet probes the pod's IP.
@@ -103,6 +108,12 @@ that depends on this one, with ferry.sidecar.upstream set):
   volumes:
     {{- include "ferry.sidecar.volume" . | nindent 4 }}
 
+With sidecar.unixSocket, the application container also mounts the
+socket's directory, and finds ferry at /run/ferry/ferry.sock:
+
+      volumeMounts:
+        {{- include "ferry.sidecar.socketMount" . | nindent 8 }}
+
 With sidecar.native it belongs in initContainers instead (it carries
 restartPolicy: Always). Its ConfigMap is this chart's, rendered whenever
 sidecar.upstream is set. The pod should run as a non-root user
@@ -135,10 +146,24 @@ sidecar.upstream is set. The pod should run as a non-root user
     {{- toYaml $v.securityContext | nindent 4 }}
   volumeMounts:
     - {name: ferry-config, mountPath: /etc/ferry, readOnly: true}
+    {{- if $v.sidecar.unixSocket }}
+    {{- include "ferry.sidecar.socketMount" . | nindent 4 }}
+    {{- end }}
 {{- end -}}
 
 {{- define "ferry.sidecar.volume" -}}
+{{- $v := .Values.ferry | default .Values -}}
 - name: ferry-config
   configMap:
     name: {{ include "ferry.fullname" . }}-sidecar
+{{- if $v.sidecar.unixSocket }}
+- name: ferry-socket
+  emptyDir: {}
+{{- end }}
+{{- end -}}
+
+{{/* With sidecar.unixSocket, the application container's mount of the
+     socket's directory (its volumeMounts); ferry.sock is in it. */}}
+{{- define "ferry.sidecar.socketMount" -}}
+- {name: ferry-socket, mountPath: /run/ferry}
 {{- end -}}
