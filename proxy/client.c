@@ -775,6 +775,16 @@ void proxy_client_run(struct proxy_client *c, int argc, char **argv, size_t *len
     client_run(c, &r, request_props(&r));
 }
 
+/* A request answered here, from t0 on (stat: c->stat then): where ferry
+ * serves (not phase redis, where Redis counts and times what it runs), it
+ * counts as a run. */
+static void client_ran_here(struct proxy_client *c, uint32_t stat, const struct resp_request *r,
+                            uint64_t t0)
+{
+    if (c->srv->cfg.phase != PROXY_PHASE_REDIS)
+        proxy_node_ran(c, stat, r, proxy_mono_ns() - t0);
+}
+
 static void client_run(struct proxy_client *c, struct resp_request *r,
                        struct proxy_cmd_props props)
 {
@@ -794,18 +804,26 @@ static void client_run(struct proxy_client *c, struct resp_request *r,
         /* Without a password of ferry's own, AUTH in phase redis is the
          * application's business with Redis. */
         if (cfg->requirepass || cfg->phase != PROXY_PHASE_REDIS) {
+            uint64_t t0 = proxy_mono_ns();
+            uint32_t stat = c->stat;
             proxy_client_reply_mode_step(c);
             client_auth(c, r);
+            client_ran_here(c, stat, r, t0);
             proxy_node_monitor(c, r);
             return;
         }
         break;
-    case PROXY_CMD_HELLO:
+    case PROXY_CMD_HELLO: {
         /* Answered here (a refusal) or by whoever serves the phase. */
+        uint64_t t0 = proxy_mono_ns();
+        uint32_t stat = c->stat;
         proxy_client_reply_mode_step(c);
-        if (client_hello(c, r, props))
+        if (client_hello(c, r, props)) {
+            client_ran_here(c, stat, r, t0);
             proxy_node_monitor(c, r);
+        }
         return;
+    }
     case PROXY_CMD_QUIT:
         proxy_node_monitor(c, r);
         proxy_client_reply_mode_step(c);

@@ -232,6 +232,7 @@ struct proxy_cmdstat {
  * in Redis. CONFIG RESETSTAT clears them (/metrics keeps its own). */
 void proxy_stats_executed(uint32_t idx, int failed);
 void proxy_stats_rejected(uint32_t idx);
+void proxy_stats_failed(uint32_t idx); /* a failed call already counted as a call */
 /* A command's own run of ns; track: into its latency histogram too. */
 void proxy_stats_ran_for(uint32_t idx, uint64_t ns, int track);
 void proxy_stats_commandstats_each(void (*fn)(const char *name, uint64_t calls, uint64_t usec,

@@ -78,9 +78,12 @@ struct node_op {
     int merge;
     char *from;
     struct resp_buf locals;
+    uint64_t *ns; /* EXEC: how long each of queued ran, as Redis times them */
 };
 
 enum node_exec_from { NODE_FROM_STORE, NODE_FROM_LOCAL, NODE_FROM_PUBLISH };
+
+enum node_count_how { NODE_COUNT_BLOCKED, NODE_COUNT_SERVED, NODE_COUNT_ERROR };
 
 /* A client waiting in a blocking pop. */
 struct node_blocked {
@@ -92,6 +95,9 @@ struct node_blocked {
     struct resp_buf reply; /* served in the current batch, filled after commit */
     int served;
     int unblocked; /* CLIENT UNBLOCK: 1 as a timeout, 2 with an error; answered by the timer */
+    /* How long it ran when it blocked, and when it was served: Redis times
+     * a blocking pop by these, not by its wait (node_blocked_counted). */
+    uint64_t block_ns, serve_ns;
 };
 
 struct node_watch {
@@ -421,6 +427,18 @@ void proxy_node_monitor(struct proxy_client *c, const struct resp_request *r)
     node_monitor_feed(c, r->argc, r->argv, r->argvlen);
 }
 
+static void node_timed(struct proxy_client *c, const struct resp_command *cmd, int argc,
+                       char **argv, size_t *len, uint64_t usec);
+static int node_timing_on(void);
+
+void proxy_node_ran(struct proxy_client *c, uint32_t stat, const struct resp_request *r,
+                    uint64_t ns)
+{
+    proxy_stats_ran_for(stat, ns, node.srv->cfg.latency_tracking);
+    if (node_timing_on())
+        node_timed(c, NULL, r->argc, r->argv, r->argvlen, ns / 1000);
+}
+
 static void node_monitor_start(struct proxy_client *c, struct node_client *nc)
 {
     if (nc->monitor)
@@ -459,14 +477,13 @@ static const struct resp_command *node_timed_command(int argc, char **argv, size
     return argc > 1 ? resp_command_lookup_sub(cmd, argv[1], len[1]) : NULL;
 }
 
-/* A command that ran from t0 on: to the slow log and the latency monitor
- * if it took long enough for either. cmd NULL: the one argv names, looked
- * up only then, off the path of the many quick commands. */
+/* A command that ran for usec: to the slow log and the latency monitor if
+ * it took long enough for either. cmd NULL: the one argv names, looked up
+ * only then, off the path of the many quick commands. */
 static void node_timed(struct proxy_client *c, const struct resp_command *cmd, int argc,
-                       char **argv, size_t *len, uint64_t t0)
+                       char **argv, size_t *len, uint64_t usec)
 {
     const struct proxy_config *cfg = &node.srv->cfg;
-    uint64_t usec = proxy_mono_us() - t0;
     if (!(cfg->slowlog_log_slower_than >= 0 && usec >= (uint64_t)cfg->slowlog_log_slower_than) &&
         !(cfg->latency_monitor_threshold > 0 &&
           usec / 1000 >= (uint64_t)cfg->latency_monitor_threshold))
@@ -498,7 +515,7 @@ static void node_request(struct proxy_client *c, int argc, char **argv, size_t *
             proxy_stats_executed(idx, 0); /* no reply of its own: SUBSCRIBE's are pushes */
         proxy_stats_ran_for(idx, proxy_mono_ns() - t0, node.srv->cfg.latency_tracking);
         if (node_timing_on())
-            node_timed(c, NULL, argc, argv, len, t0 / 1000);
+            node_timed(c, NULL, argc, argv, len, (proxy_mono_ns() - t0) / 1000);
     }
 }
 
@@ -515,6 +532,34 @@ static void node_client_resume(struct node_client *nc)
         proxy_client_run(nc->c, a.argc, a.argv, a.len);
         nc->c->stat = 0;
         node_argv_free(&a);
+    }
+}
+
+/* INFO commandstats and latencystats, the slow log and the latency monitor
+ * for a blocking pop, as Redis 7.0 counts one:
+ * - when it blocks, a call and its time, and nothing else;
+ * - served, the time the serving took, a latency sample of it, and the
+ *   slow log and latency monitor by it;
+ * - timed out (or CLIENT UNBLOCK TIMEOUT), nothing more;
+ * - CLIENT UNBLOCK ERROR, a failed call (not another call), and the time
+ *   it ran when it blocked once more, with a latency sample of it. */
+static void node_blocked_counted(struct node_blocked *b, int how)
+{
+    uint32_t idx = b->slot->stat;
+    int track = node.srv->cfg.latency_tracking;
+    if (how == NODE_COUNT_BLOCKED) {
+        proxy_stats_ran_for(idx, b->block_ns, 0);
+        if (b->slot->counts == PROXY_COUNTS_CALL) {
+            proxy_stats_executed(idx, 0);
+            b->slot->counts = PROXY_COUNTS_NOTHING; /* not again at its reply */
+        }
+    } else if (how == NODE_COUNT_SERVED) {
+        proxy_stats_ran_for(idx, b->serve_ns, track);
+        if (node_timing_on())
+            node_timed(b->c, NULL, b->a.argc, b->a.argv, b->a.len, b->serve_ns / 1000);
+    } else if (how == NODE_COUNT_ERROR) {
+        proxy_stats_failed(idx);
+        proxy_stats_ran_for(idx, b->block_ns, track);
     }
 }
 
@@ -539,10 +584,12 @@ static void node_blocked_timeout_cb(evutil_socket_t fd, short what, void *arg)
     nc->blocked = NULL;
     /* Redis answers a timed-out list pop (BLMOVE included) with *-1. */
     static const char unblocked[] = "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n";
-    if (b->unblocked == 2)
+    if (b->unblocked == 2) {
+        node_blocked_counted(b, NODE_COUNT_ERROR);
         proxy_slot_fill(b->c, b->slot, unblocked, sizeof(unblocked) - 1);
-    else
+    } else {
         proxy_slot_fill(b->c, b->slot, "*-1\r\n", 5);
+    }
     node_blocked_free(b);
     node_client_resume(nc);
 }
@@ -599,6 +646,7 @@ static void node_ready_cb(void *arg, const char *key, size_t klen)
         struct resp_buf *e = &node.scratch;
         resp_buf_reset(e);
         resp_buf_reset(&b->reply);
+        uint64_t t0 = proxy_mono_ns();
         if (store_txn_prepare(rc->t, b->a.argc, b->a.argv, b->a.len, rc->now, node_rand(), e,
                               &b->reply) != 1)
             continue;
@@ -607,6 +655,7 @@ static void node_ready_cb(void *arg, const char *key, size_t klen)
             continue;
         if (!blocked) {
             b->served = 1;
+            b->serve_ns = proxy_mono_ns() - t0;
             node.entries++;
         }
     }
@@ -649,9 +698,10 @@ static void node_blocked_finish(int ok)
         struct node_client *nc = node_client_get(b->c);
         node_blocked_unlink(b);
         nc->blocked = NULL;
-        if (ok)
+        if (ok) {
+            node_blocked_counted(b, NODE_COUNT_SERVED);
             proxy_slot_fill(b->c, b->slot, b->reply.data, b->reply.len);
-        else
+        } else
             proxy_slot_fill(b->c, b->slot, "-ERR ferry: the write failed\r\n", 30);
         node_blocked_free(b);
         node_client_resume(nc);
@@ -665,8 +715,55 @@ static void node_blocked_finish(int ok)
 static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_t *len,
                             struct resp_buf *out);
 
-/* Builds the EXEC entry; local replies go to locals (in order, with their
- * positions in pos). Returns the number of store commands. */
+/* A transaction's command's index in stats.c: Redis counts each one a
+ * call at EXEC. */
+static uint32_t node_argv_stat(const struct node_argv *a)
+{
+    return proxy_stats_index(resp_command_lookup(a->argv[0], a->len[0]), a->argc, a->argv, a->len);
+}
+
+/* A transaction's i-th command ran: its time and latency sample, the
+ * slow log and the latency monitor, as Redis times each command of an
+ * EXEC. At apply, in order with the batch's other commands, for the
+ * store's commands and the node's own; a PUBLISH, sent after the commit,
+ * then. Its call is counted after the commit, with its reply. */
+static void node_exec_ran(struct node_op *op, int i)
+{
+    const struct node_argv *a = &op->queued[i];
+    proxy_stats_ran_for(node_argv_stat(a), op->ns[i], node.srv->cfg.latency_tracking);
+    if (op->c && node_timing_on())
+        node_timed(op->c, NULL, a->argc, a->argv, a->len, op->ns[i] / 1000);
+}
+
+/* Times a transaction's store commands as the store runs them
+ * (store_txn_on_exec_cmd): the i-th store command is queued[next]. */
+struct node_exec_clock {
+    struct node_op *op;
+    int next;
+    uint64_t last;
+};
+
+/* The first store command at queued index i or after it. */
+static int node_exec_next_store(const struct node_op *op, int i)
+{
+    while (i < op->nqueued && op->from[i] != NODE_FROM_STORE)
+        i++;
+    return i;
+}
+
+static void node_exec_clock_cb(void *arg, int i)
+{
+    struct node_exec_clock *k = arg;
+    uint64_t now = proxy_mono_ns();
+    if (i >= 0 && k->next < k->op->nqueued) {
+        k->op->ns[k->next] = now - k->last;
+        k->next = node_exec_next_store(k->op, k->next + 1);
+    }
+    k->last = now;
+}
+
+/* Builds the EXEC entry and applies it; local replies go to locals (in
+ * order, from[] saying which command's reply comes from where). */
 static void node_exec_apply(struct store_txn *t, struct node_op *op, uint64_t now)
 {
     struct node_client *nc = node_client_get(op->c);
@@ -675,22 +772,29 @@ static void node_exec_apply(struct store_txn *t, struct node_op *op, uint64_t no
     resp_buf_init(&op->locals);
     int n = op->nqueued;
     op->from = node_xcalloc((size_t)n + 1, 1);
+    op->ns = node_xcalloc((size_t)n + 1, sizeof(*op->ns));
     store_prepare_exec_begin(node.store, now, node_rand(), &entry);
     for (int i = 0; i < nc->nwatches; i++)
         store_prepare_exec_watch(&entry, nc->watches[i].key, nc->watches[i].len,
                                  nc->watches[i].version);
     for (int i = 0; i < n; i++) {
         struct node_argv *a = &op->queued[i];
-        if (proxy_pubsub_is_publish(a->argv[0], a->len[0]))
+        uint64_t t0 = proxy_mono_ns();
+        if (proxy_pubsub_is_publish(a->argv[0], a->len[0])) {
             op->from[i] = NODE_FROM_PUBLISH;
-        else if (node_local_reply(op->c, a->argc, a->argv, a->len, &op->locals))
+        } else if (node_local_reply(op->c, a->argc, a->argv, a->len, &op->locals)) {
             op->from[i] = NODE_FROM_LOCAL;
-        else
+            op->ns[i] = proxy_mono_ns() - t0;
+        } else {
             store_prepare_exec_cmd(&entry, a->argc, a->argv, a->len);
+        }
     }
     store_prepare_exec_end(&entry);
     struct resp_buf *sreply = &op->entry;
+    struct node_exec_clock clock = {op, node_exec_next_store(op, 0), 0};
+    store_txn_on_exec_cmd(t, node_exec_clock_cb, &clock);
     int rc = store_txn_apply(t, 0, entry.data, entry.len, sreply, NULL);
+    store_txn_on_exec_cmd(t, NULL, NULL);
     if (rc == STORE_EFULL) {
         resp_add_errorf(&op->reply, NODE_OOM_FMT, (long long)store_map_size(node.store));
     } else if (rc == STORE_ETOOBIG) {
@@ -703,17 +807,14 @@ static void node_exec_apply(struct store_txn *t, struct node_op *op, uint64_t no
     } else {
         node.entries++;
         op->merge = 1;
+        for (int i = 0; i < n; i++)
+            if (op->from[i] != NODE_FROM_PUBLISH)
+                node_exec_ran(op, i);
     }
     resp_buf_fini(&entry);
     node_unwatch(nc);
 }
 
-/* A transaction's command's index in stats.c: Redis counts each one a
- * call at EXEC. */
-static uint32_t node_argv_stat(const struct node_argv *a)
-{
-    return proxy_stats_index(resp_command_lookup(a->argv[0], a->len[0]), a->argc, a->argv, a->len);
-}
 
 /* After the commit: an applied EXEC's reply, the store's array with the
  * node's own replies spliced in at their places, and its PUBLISHes sent,
@@ -728,8 +829,11 @@ static void node_exec_finish(struct node_op *op, int ok)
         resp_add_array(&op->reply, op->nqueued);
         for (int i = 0; i < op->nqueued; i++) {
             if (op->from[i] == NODE_FROM_PUBLISH) {
-                proxy_stats_executed(node_argv_stat(&op->queued[i]), 0);
+                uint64_t t0 = proxy_mono_ns();
                 proxy_pubsub_publish(op->queued[i].argv, op->queued[i].len, &op->reply);
+                op->ns[i] = proxy_mono_ns() - t0;
+                proxy_stats_executed(node_argv_stat(&op->queued[i]), 0);
+                node_exec_ran(op, i);
                 continue;
             }
             struct resp_buf *src = op->from[i] == NODE_FROM_LOCAL ? &op->locals : sreply;
@@ -755,6 +859,8 @@ static void node_exec_finish(struct node_op *op, int ok)
     op->queued = NULL;
     free(op->from);
     op->from = NULL;
+    free(op->ns);
+    op->ns = NULL;
     resp_buf_fini(&op->locals);
 }
 
@@ -851,7 +957,6 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             op->kind == NODE_OP_READ || op->kind == NODE_OP_WRITE || op->kind == NODE_OP_EXEC
                 ? proxy_mono_ns()
                 : 0;
-        uint64_t t0 = t0_ns / 1000;
         switch (op->kind) {
         case NODE_OP_WATCH: {
             struct node_client *nc = node_client_get(op->c);
@@ -909,20 +1014,25 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             break;
         }
         }
-        if (t0_ns && !op->blocked)
-            proxy_stats_ran_for(op->slot->stat, proxy_mono_ns() - t0_ns,
-                                node.srv->cfg.latency_tracking);
+        if (t0_ns == 0)
+            continue;
+        uint64_t ran_ns = proxy_mono_ns() - t0_ns;
+        if (op->blocked) {
+            struct node_blocked *b = node_client_get(op->c)->blocked;
+            b->block_ns = ran_ns;
+            node_blocked_counted(b, NODE_COUNT_BLOCKED);
+            continue;
+        }
+        proxy_stats_ran_for(op->slot->stat, ran_ns, node.srv->cfg.latency_tracking);
         if (!timed)
             continue;
-        if (t0 && op->kind == NODE_OP_EXEC) {
-            /* The store runs a transaction as one entry: it is timed and
-             * logged whole, as EXEC (Redis logs its commands one by one). */
-            static char exec[] = "EXEC";
-            char *argv[] = {exec};
-            size_t len[] = {4};
-            node_timed(op->c, resp_command_lookup("exec", 4), 1, argv, len, t0);
-        } else if (t0 && !op->blocked) {
-            node_timed(op->c, NULL, op->a.argc, op->a.argv, op->a.len, t0);
+        if (op->kind == NODE_OP_EXEC) {
+            /* EXEC goes to the latency monitor, not to the slow log (its
+             * commands do, one by one: node_exec_finish), as in Redis. */
+            proxy_latency_add_command(&node.srv->cfg, resp_command_lookup("exec", 4),
+                                      ran_ns / 1000);
+        } else {
+            node_timed(op->c, NULL, op->a.argc, op->a.argv, op->a.len, ran_ns / 1000);
         }
     }
     int ok = 0;

@@ -222,5 +222,11 @@ int proxy_node_client_waits(const struct proxy_client *c);
  * to the clients in MONITOR mode; a no-op without any (always in phase
  * redis, where MONITOR is Redis's). */
 void proxy_node_monitor(struct proxy_client *c, const struct resp_request *r);
+/* A request client.c answered itself (AUTH, a refused HELLO) ran for ns
+ * (stat: its index in stats.c, which its reply's slot took from c): INFO
+ * commandstats and latencystats, the slow log and the latency monitor
+ * take it as Redis does. Phases the node serves only. */
+void proxy_node_ran(struct proxy_client *c, uint32_t stat, const struct resp_request *r,
+                    uint64_t ns);
 
 #endif

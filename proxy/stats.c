@@ -114,6 +114,12 @@ void proxy_stats_executed(uint32_t idx, int failed)
     st.run[idx].failed += failed != 0;
 }
 
+void proxy_stats_failed(uint32_t idx)
+{
+    if (counts_runs(idx))
+        st.run[idx].failed++;
+}
+
 void proxy_stats_rejected(uint32_t idx)
 {
     if (idx > PROXY_STAT_UNKNOWN)

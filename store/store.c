@@ -736,9 +736,17 @@ static void store_txn_init(struct store *s, struct store_txn *t, MDB_txn *txn)
     t->expired = 0;
     t->log_keep = 0;
     t->kcur = NULL;
+    t->exec_cb = NULL;
+    t->exec_arg = NULL;
     resp_buf_reset(&t->done);
     resp_buf_reset(&t->ready);
     resp_buf_reset(&t->deleted);
+}
+
+void store_txn_on_exec_cmd(struct store_txn *t, store_exec_cmd_cb cb, void *arg)
+{
+    t->exec_cb = cb;
+    t->exec_arg = arg;
 }
 
 int store_txn_begin(struct store *s, struct store_txn **out)
@@ -1223,7 +1231,10 @@ static int store_apply_one(struct store_ctx *c, const unsigned char *e, size_t l
         if (ncmd == 0)
             return 0;
         struct entry_rd r2 = {cmds, e + len, 0};
+        store_exec_cmd_cb cb = c->t ? c->t->exec_cb : NULL;
         c->in_multi = 1;
+        if (cb)
+            cb(c->t->exec_arg, -1);
         for (int i = 0; i < ncmd; i++) {
             rd_bytes(&r2, 1);
             struct entry_argv a;
@@ -1231,6 +1242,8 @@ static int store_apply_one(struct store_ctx *c, const unsigned char *e, size_t l
                 return STORE_EINVAL;
             store_exec_cmd(c, a.argc, a.argv, a.len);
             argv_free(&a);
+            if (cb)
+                cb(c->t->exec_arg, i);
         }
         c->in_multi = 0;
         return 0;

@@ -238,6 +238,14 @@ int store_txn_begin(struct store *s, struct store_txn **out);
 int store_txn_apply(struct store_txn *t, uint64_t index, const void *entry, size_t len,
                     struct resp_buf *reply, int *blocked);
 
+/* Makes store_txn_apply call cb as it runs an EXEC entry's commands:
+ * cb(arg, -1) before the first, then cb(arg, i) after the i-th (from 0),
+ * so that the caller can time each one, as Redis times the commands of a
+ * transaction one by one. The store itself reads no clock. cb NULL: none.
+ * Lasts until changed or the transaction ends. */
+typedef void (*store_exec_cmd_cb)(void *arg, int i);
+void store_txn_on_exec_cmd(struct store_txn *t, store_exec_cmd_cb cb, void *arg);
+
 /* Lists keys that became non-empty lists (pushed to or created), or sorted
  * sets that were created, since the last call in this transaction: calls cb
  * for each, then forgets them. Used to serve blocked clients in the order

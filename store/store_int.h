@@ -54,6 +54,9 @@ struct store_txn {
      * record) finds its place there instead of descending from the root
      * again. LMDB closes it with the txn. */
     MDB_cursor *kcur;
+    /* store_txn_on_exec_cmd's observer of a transaction's commands. */
+    store_exec_cmd_cb exec_cb;
+    void *exec_arg;
 };
 
 struct store {

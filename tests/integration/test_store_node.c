@@ -1079,7 +1079,8 @@ static void slowlog_args(redisContext *c, char *out, size_t cap)
 
 /* The same commands logged as Redis logs them: arguments cut at 32 and
  * at 128 bytes, passwords redacted, the client's name; refused commands
- * and a pop that timed out left out. Its errors and help are Redis's. */
+ * and a pop that timed out left out; a transaction's commands, not EXEC.
+ * Its errors and help are Redis's. */
 Test(store_node, slowlog_logs_what_redis_logs)
 {
     const char *const all[] = {"--slowlog-log-slower-than", "0", NULL};
@@ -1089,13 +1090,14 @@ Test(store_node, slowlog_logs_what_redis_logs)
     /* Writes wait for the batch, where they are timed, so the commands
      * ferry runs at once come first, as they would be logged after them. */
     int n = snprintf(script, sizeof(script), "%s%0200d\r\nRPUSH l",
-                     "HELLO 2 AUTH default pw\r\nCLIENT SETNAME app\r\nGET\r\nNOSUCHCMD\r\n"
+                     "HELLO 2 AUTH default pw\r\nAUTH default secret\r\nAUTH x\r\n"
+                     "HELLO 4\r\nCLIENT SETNAME app\r\nGET\r\nNOSUCHCMD\r\n"
                      "CLIENT NOSUCH\r\nSET k ", 7);
     for (int i = 0; i < 40; i++)
         n += snprintf(script + n, sizeof(script) - (size_t)n, " %d", i);
     snprintf(script + n, sizeof(script) - (size_t)n, "%s",
              "\r\nBLPOP nolist 0.01\r\nGETRANGE k 0 2\r\nSLOWLOG NOSUCH\r\nSLOWLOG LEN\r\n"
-             "slowlog help\r\nECHO end\r\n");
+             "slowlog help\r\nECHO end\r\nMULTI\r\nSET t 1\r\nPING\r\nEXEC\r\n");
     static char want[16384], got[16384];
     int ports[2] = {real_redis.port, ferry.port};
     for (int i = 0; i < 2; i++) {
@@ -1106,9 +1108,9 @@ Test(store_node, slowlog_logs_what_redis_logs)
         raw_cmd(k, script);
         char echo[16384] = "";
         size_t got_n = 0;
-        while (!strstr(echo, "$3\r\nend\r\n")) {
+        while (!strstr(echo, "+PONG\r\n")) { /* EXEC's, last */
             size_t r = support_raw_recv(k, echo + got_n, 1);
-            cr_assert_eq(r, 1, "no reply to ECHO end");
+            cr_assert_eq(r, 1, "no reply to EXEC");
             echo[++got_n] = 0;
         }
         close(k);
@@ -1119,7 +1121,10 @@ Test(store_node, slowlog_logs_what_redis_logs)
     cr_assert_str_eq(got, want);
     cr_assert(strstr(got, "... (11 more arguments)|") && strstr(got, "... (72 more bytes)|") &&
                   strstr(got, "|(redacted)|(redacted)|") && !strstr(got, "pw") &&
+                  strstr(got, "AUTH|(redacted)|(redacted)|") && !strstr(got, "secret") &&
                   strstr(got, "GETRANGE|k|0|2|app\n") && !strstr(got, "NOSUCH") &&
+                  strstr(got, "PING|app\nSET|t|1|app\nMULTI|app\nECHO|end|app\n") &&
+                  !strstr(got, "EXEC") &&
                   !strstr(got, "nolist"),
               "%s", got);
 
@@ -1142,8 +1147,9 @@ Test(store_node, slowlog_logs_what_redis_logs)
 }
 
 /* Ids grow and RESET does not restart them; the log keeps the newest
- * slowlog-max-len; a transaction is logged whole as EXEC; a threshold
- * above every command's time logs nothing. */
+ * slowlog-max-len; a transaction's commands are logged one by one, EXEC
+ * not at all, as in Redis; a threshold above every command's time logs
+ * nothing. */
 Test(store_node, slowlog_keeps_the_newest_with_growing_ids)
 {
     const char *const args[] = {"--slowlog-log-slower-than", "0", "--slowlog-max-len", "3", NULL};
@@ -1173,7 +1179,7 @@ Test(store_node, slowlog_keeps_the_newest_with_growing_ids)
     freeReplyObject(r);
     r = redisCommand(c, "SLOWLOG GET 1");
     cr_assert(r && r->elements == 1);
-    cr_assert_str_eq(r->element[0]->element[3]->element[0]->str, "EXEC");
+    cr_assert_str_eq(r->element[0]->element[3]->element[0]->str, "INCR");
     /* After SLOWLOG LEN (5), GET (6), RESET (7, logged once it ran) and
      * MULTI (8). */
     cr_assert_eq(r->element[0]->element[0]->integer, 9);
@@ -1490,17 +1496,38 @@ static void info_counts(redisContext *c, const char *info, char *out, size_t cap
     freeReplyObject(r);
 }
 
+/* The commands INFO latencystats has a histogram for, one per line. */
+static void latency_names(redisContext *c, char *out, size_t cap)
+{
+    redisReply *r = redisCommand(c, "INFO latencystats");
+    cr_assert(r && r->type == REDIS_REPLY_STRING);
+    size_t n = 0;
+    out[0] = 0;
+    for (const char *l = strstr(r->str, "latency_percentiles_usec_"); l;
+         l = strstr(l + 1, "latency_percentiles_usec_")) {
+        l += strlen("latency_percentiles_usec_");
+        n += (size_t)snprintf(out + n, cap - n, "%.*s\n", (int)strcspn(l, ":"), l);
+        cr_assert(n < cap);
+    }
+    freeReplyObject(r);
+    char *sorted = strdup(out);
+    out[sorted_lines(sorted, strlen(sorted), out)] = 0;
+    free(sorted);
+}
+
 /* The same traffic gives the calls, rejected and failed calls of Redis's
  * commandstats, and its errorstats: transactions (queued commands count
- * at EXEC, a queueing error rejects), blocking pops (counted when
- * answered), a container without a subcommand, unknown commands and
- * subcommands (not counted), replies turned off (still counted). */
+ * at EXEC, a queueing error rejects), blocking pops (a call when they
+ * block), a container without a subcommand, unknown commands and
+ * subcommands (not counted), replies turned off (still counted). And the
+ * latency histograms of the same commands: each command of a transaction
+ * has its own, a served pop has one, a pop that timed out none. */
 Test(store_node, info_commandstats_and_errorstats_count_as_redis_s)
 {
     cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
     start_ferry(NULL);
     int ports[2] = {real_redis.port, ferry.port};
-    static char cmds[2][1 << 14], errs[2][1 << 12], all[2][1 << 16];
+    static char cmds[2][1 << 14], errs[2][1 << 12], all[2][1 << 16], lat[2][1 << 12];
     for (int i = 0; i < 2; i++) {
         redisContext *c = support_connect(ports[i]);
         int f = support_raw_connect(ports[i]), w = support_raw_connect(ports[i]);
@@ -1516,6 +1543,7 @@ Test(store_node, info_commandstats_and_errorstats_count_as_redis_s)
                        buf, sizeof(buf));
         expect_raw(w, "*2\r\n$6\r\nserved\r\n$1\r\nv\r\n");
         info_counts(c, "INFO commandstats", cmds[i], sizeof(cmds[i]));
+        latency_names(c, lat[i], sizeof(lat[i]));
         redisReply *r = redisCommand(c, "INFO errorstats");
         snprintf(errs[i], sizeof(errs[i]), "%s", r->str);
         freeReplyObject(r);
@@ -1528,6 +1556,8 @@ Test(store_node, info_commandstats_and_errorstats_count_as_redis_s)
     }
     cr_assert_str_eq(cmds[1], cmds[0]);
     cr_assert_str_eq(errs[1], errs[0]);
+    cr_assert_str_eq(lat[1], lat[0]);
+    cr_assert(strstr(lat[1], "blpop\n") && strstr(lat[1], "lpush\n"), "%s", lat[1]);
     cr_assert(strstr(cmds[1], "cmdstat_exec:calls=2,rejected_calls=0,failed_calls=1"), "%s",
               cmds[1]);
     /* INFO with no section: Errorstats and the total, no Commandstats. */

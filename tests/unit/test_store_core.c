@@ -259,6 +259,64 @@ Test(store_entries, entry_times_beyond_the_signed_range_are_refused)
     support_rmdir(d);
 }
 
+/* store_txn_on_exec_cmd: the observer hears -1, then each command of an
+ * EXEC entry as it ends, in order; nothing for other entries, nothing once
+ * removed, nothing in the next transaction. */
+static char exec_calls[64];
+
+static void exec_cmd_seen(void *arg, int i)
+{
+    size_t n = strlen(exec_calls);
+    snprintf(exec_calls + n, sizeof(exec_calls) - n, "%s%d", n ? "," : "", i);
+    cr_assert_eq(arg, (void *)exec_calls);
+}
+
+Test(store_entries, exec_commands_are_reported_as_they_end)
+{
+    char *d = support_tmpdir("ferry-store-test");
+    struct store *s = open_store(d, 64 << 20);
+    char c0[] = "SET", c1[] = "k", c2[] = "v", g0[] = "GET", i0[] = "INCR", i1[] = "n";
+    char *set[] = {c0, c1, c2}, *get[] = {g0, c1}, *incr[] = {i0, i1};
+    size_t setl[] = {3, 1, 1}, getl[] = {3, 1}, incrl[] = {4, 1};
+    struct resp_buf e, r;
+    resp_buf_init(&e);
+    resp_buf_init(&r);
+    store_prepare_exec_begin(s, 1000, 1, &e);
+    store_prepare_exec_cmd(&e, 3, set, setl);
+    store_prepare_exec_cmd(&e, 2, get, getl);
+    store_prepare_exec_cmd(&e, 2, incr, incrl);
+    store_prepare_exec_end(&e);
+    struct store_txn *t;
+    cr_assert_eq(store_txn_begin(s, &t), 0);
+    store_txn_on_exec_cmd(t, exec_cmd_seen, exec_calls);
+    cr_assert_eq(store_txn_apply(t, 0, e.data, e.len, &r, NULL), 0);
+    cr_assert_str_eq(exec_calls, "-1,0,1,2");
+    resp_buf_append(&r, "", 1);
+    cr_assert_str_eq(r.data, "*3\r\n+OK\r\n$1\r\nv\r\n:1\r\n");
+    /* A plain command is no transaction. */
+    exec_calls[0] = 0;
+    struct resp_buf one;
+    resp_buf_init(&one);
+    resp_buf_reset(&r);
+    cr_assert_eq(store_prepare(s, 2, incr, incrl, 1000, 1, &one, &r), 1);
+    cr_assert_eq(store_txn_apply(t, 0, one.data, one.len, &r, NULL), 0);
+    cr_assert_str_eq(exec_calls, "");
+    store_txn_on_exec_cmd(t, NULL, NULL);
+    cr_assert_eq(store_txn_apply(t, 0, e.data, e.len, NULL, NULL), 0);
+    cr_assert_str_eq(exec_calls, "");
+    store_txn_on_exec_cmd(t, exec_cmd_seen, exec_calls); /* left set: it ends with t */
+    cr_assert_eq(store_txn_commit(t), 0);
+    cr_assert_eq(store_txn_begin(s, &t), 0);
+    cr_assert_eq(store_txn_apply(t, 0, e.data, e.len, NULL, NULL), 0);
+    cr_assert_eq(store_txn_commit(t), 0);
+    cr_assert_str_eq(exec_calls, "");
+    resp_buf_fini(&one);
+    resp_buf_fini(&e);
+    resp_buf_fini(&r);
+    store_close(s);
+    support_rmdir(d);
+}
+
 /* A small deterministic command mix for the determinism test. */
 static int gen_cmd(uint64_t *rng, char **argv, size_t *len, char bufs[][32])
 {
