@@ -9,6 +9,9 @@
 # CPU time each proxy spent per request is printed too. For (a) and (b) it
 # prints the whole machine's busy CPU time per request and idle share, and
 # Redis's CPU time per request: the processes share the machine's CPUs.
+# The same ferry also listens on a unix socket (unixsocket), and a fifth
+# target, ferry-unix, runs every scenario through it: what an application
+# sharing a pod with its sidecar saves; it is shown, not held to a target.
 #
 #   tests/bench/bench-proxy.sh ./build/ferry [ROUNDS]
 set -euo pipefail
@@ -25,8 +28,9 @@ pids+=($redis_pid)
 wait_port "$redis_port"
 
 ferry_port=$(free_port)
+ferry_sock=$work/ferry.sock
 "$ferry" --port "$ferry_port" --upstream "127.0.0.1:$redis_port" --loglevel warning \
-    --dir "$work/ferry" >"$work/ferry.log" 2>&1 &
+    --dir "$work/ferry" --unixsocket "$ferry_sock" >"$work/ferry.log" 2>&1 &
 ferry_pid=$!
 pids+=($ferry_pid)
 wait_port "$ferry_port"
@@ -67,12 +71,13 @@ machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/
 # One redis-benchmark run; appends "target scenario test rps avg p50 p99",
 # "target scenario ticks requests" to cpu for a proxy, and "target scenario
 # busy idle redis requests" (ticks) to machine.
-run() { # target port scenario clients pipeline requests
-    local pid=${procs[$1]:-} before=0 busy idle busy2 idle2 redis
+run() { # target port-or-socket scenario clients pipeline requests
+    local pid=${procs[$1]:-} before=0 busy idle busy2 idle2 redis where=(-p "$2")
+    [[ $2 == /* ]] && where=(-s "$2")
     [ -n "$pid" ] && before=$(cpu_ticks "$pid")
     read -r busy idle < <(machine_ticks)
     redis=$(cpu_ticks "$redis_pid")
-    redis-benchmark -p "$2" -t set,get -c "$4" -P "$5" -n "$6" -r 100000 --csv 2>/dev/null |
+    redis-benchmark "${where[@]}" -t set,get -c "$4" -P "$5" -n "$6" -r 100000 --csv 2>/dev/null |
         awk -F'","|^"|"$' -v t="$1" -v s="$3" \
             'NR > 1 && $2 != "" { printf "%s %s %s %s %s %s %s\n", t, s, $2, $3, $4, $6, $8 }' \
             >>"$work/results"
@@ -84,15 +89,16 @@ run() { # target port scenario clients pipeline requests
 }
 
 declare -A ports=([direct]=$redis_port [ferry]=$ferry_port [twemproxy]=$twem_port \
-    [ferry-sleep]=$sleep_port)
-declare -A procs=([ferry]=$ferry_pid [twemproxy]=$twem_pid [ferry-sleep]=$sleep_pid)
+    [ferry-sleep]=$sleep_port [ferry-unix]=$ferry_sock)
+declare -A procs=([ferry]=$ferry_pid [twemproxy]=$twem_pid [ferry-sleep]=$sleep_pid \
+    [ferry-unix]=$ferry_pid)
 # (c) compares differences of ~100 us latencies that drift by several us
 # between runs: it takes three short interleaved samples per round.
 scenarios=("a 50 1 200000" "b 50 16 1000000" "c 1 1 10000" "c 1 1 10000" "c 1 1 10000")
 for r in $(seq "$rounds"); do
     for sc in "${scenarios[@]}"; do
         read -r name clients pipeline requests <<<"$sc"
-        targets="direct ferry twemproxy"
+        targets="direct ferry twemproxy ferry-unix"
         [ "$name" = c ] && targets="$targets ferry-sleep"
         for target in $targets; do
             run "$target" "${ports[$target]}" "$name" "$clients" "$pipeline" "$requests"
@@ -114,7 +120,7 @@ print()
 print(f"{'scenario':<12} {'test':<4} {'target':<10} {'ops/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
 for s in "abc":
     for test in ("SET", "GET"):
-        for t in ("direct", "ferry", "twemproxy", "ferry-sleep"):
+        for t in ("direct", "ferry", "twemproxy", "ferry-sleep", "ferry-unix"):
             if (t, s, test) not in med:
                 continue
             print(f"{names[s]:<12} {test:<4} {t:<10} {m(t,s,test,0):>10.0f} {m(t,s,test,2):>8.3f} {m(t,s,test,3):>8.3f}")
@@ -146,6 +152,13 @@ for test in ("SET", "GET"):
     tw = [v[0] for v in med[("twemproxy", "a", test)]]
     rs = sorted(a / b for a, b in zip(f, tw))
     print(f"(a) {test} ferry/twemproxy by round: " + " ".join(f"{r:.2f}" for r in rs))
+# ferry on its unix socket (the application's side of the hop; Redis is
+# reached over TCP as before), against the same ferry on TCP and Redis.
+for s in "abc":
+    print(f"({s}) ferry-unix (not a target): " + ", ".join(
+        f"{test} {m('ferry-unix', s, test, 0) / m('ferry', s, test, 0):.2f}x ferry on TCP, "
+        f"{m('ferry-unix', s, test, 0) / m('direct', s, test, 0):.2f}x direct"
+        for test in ("SET", "GET")))
 # CPU time per request, SET and GET together. It moves less with machine
 # noise than ops/s and is what a proxy itself decides; at -c 1 it shows what
 # busy-poll auto costs, next to sleeping between reads and to twemproxy.
@@ -159,7 +172,8 @@ hz = float(sys.argv[3])
 for s in "abc":
     print(f"({s}) CPU time per request: " + ", ".join(
         f"{t} {cpu[(t, s)][0] / hz / cpu[(t, s)][1] * 1e6:.1f} us"
-        for t in ("ferry", "ferry-sleep", "twemproxy") if (t, s) in cpu and cpu[(t, s)][1]))
+        for t in ("ferry", "ferry-sleep", "twemproxy", "ferry-unix")
+        if (t, s) in cpu and cpu[(t, s)][1]))
 # The whole machine at (a) and (b): redis-benchmark, Redis and the proxy
 # share its CPUs. Where they leave little idle, ops/s follows the busy CPU
 # time each request costs all of them together, and ferry/twemproxy
@@ -178,7 +192,7 @@ def per_req(t, s, i):
 def idle(t, s):
     c = mach[(t, s)]
     return 100 * c[1] / (c[0] + c[1])
-targets = ("direct", "ferry", "twemproxy")
+targets = ("direct", "ferry", "twemproxy", "ferry-unix")
 for s in "ab":
     print(f"({s}) whole machine, busy CPU time per request: " +
           ", ".join(f"{t} {per_req(t, s, 0):.1f} us" for t in targets) +
