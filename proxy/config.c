@@ -230,8 +230,9 @@ static int parse_addr(const char *s, char **host, int *port)
     long long p;
     if (parse_ll(colon + 1, &p) < 0 || p < 1 || p > 65535 || hend <= h)
         return -1;
-    /* No host name or address is longer, or holds brackets or blanks. */
-    if (hend - h > PROXY_CONFIG_HOST_MAX)
+    /* No host name or address is longer, or holds brackets or blanks; nor
+     * starts with '/', which would print as a unix socket's path. */
+    if (hend - h > PROXY_CONFIG_HOST_MAX || *h == '/')
         return -1;
     for (const char *c = h; c < hend; c++)
         if (*c == '[' || *c == ']' || !host_char((unsigned char)*c))

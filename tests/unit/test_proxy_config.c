@@ -178,6 +178,10 @@ Test(proxy_config, unix_sockets)
     expect_error(line, 1, "'unixsocket' is longer than 107 bytes");
     snprintf(line, sizeof(line), "upstream %sp\n", p107);
     expect_error(line, 1, "'upstream' unix socket path is longer than 107 bytes");
+    /* A bracketed host that starts with '/' would print as a path (found
+     * by fuzz_config through CONFIG REWRITE). */
+    expect_error("upstream [/x]:9\n", 1,
+                 "'upstream' must be host:port or a unix socket's /path, got '[/x]:9'");
 
     /* port 0 turns TCP off, which leaves the unix socket or nothing. */
     cr_assert_str_eq(load(&cfg, "port 0\nupstream 127.0.0.1:6379\n"), "");
