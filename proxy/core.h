@@ -388,6 +388,9 @@ int proxy_server_run(struct proxy_server *s);
 void proxy_server_free(struct proxy_server *s);
 /* SIGHUP: re-reads the config and applies what can change at runtime. */
 void proxy_server_reload(struct proxy_server *s);
+/* The config file ferry was started with, or NULL (options on the command
+ * line only). */
+const char *proxy_server_config_file(const struct proxy_server *s);
 void proxy_server_client_gone(struct proxy_server *s); /* shutdown waits for the last */
 /* Something ferry cannot go on without has failed (why, logged): shut down
  * as on SIGTERM, replies in flight delivered, and exit with status 1. */

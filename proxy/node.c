@@ -1657,6 +1657,31 @@ static void node_config_each(const char *name, void *arg)
     a->n++;
 }
 
+/* CONFIG REWRITE: the running configuration, CONFIG SET's changes and the
+ * command line's options included, into the file ferry was started with,
+ * as Redis rewrites its own (proxy_config_rewrite). */
+static void node_config_rewrite(struct proxy_client *c, int argc, struct resp_buf *out)
+{
+    if (argc != 2) {
+        node_arity_error(out, "config|rewrite");
+        return;
+    }
+    const char *path = proxy_server_config_file(node.srv);
+    if (path == NULL) {
+        resp_add_error(out, "ERR The server is running without a config file");
+        return;
+    }
+    char why[256];
+    if (proxy_config_rewrite(proxy_server_config(node.srv), path, why, sizeof(why)) < 0) {
+        proxy_log_warning("CONFIG REWRITE by client %s: cannot rewrite %s: %s", c->addr, path,
+                          why);
+        resp_add_errorf(out, "ERR Rewriting config file: %s", why);
+        return;
+    }
+    proxy_log_notice("CONFIG REWRITE by client %s: %s rewritten", c->addr, path);
+    resp_add_simple(out, "OK");
+}
+
 /* CONFIG SET name value [name value ...]: the options SIGHUP may change,
  * all of them or none (Redis's errors, with ferry's reason for a bad
  * value). Like SIGHUP's, the change lasts until the next SIGHUP or restart
@@ -1725,6 +1750,21 @@ static void node_config_set(struct proxy_client *c, int argc, char **argv, size_
     proxy_config_fini(&next);
 }
 
+/* Redis 7.0's, word for word. */
+static const char *const node_config_help[] = {
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Prints this help.",
+};
+
 static void node_cmd_config(struct proxy_client *c, int argc, char **argv, size_t *len,
                             struct resp_buf *out)
 {
@@ -1764,9 +1804,16 @@ static void node_cmd_config(struct proxy_client *c, int argc, char **argv, size_
         proxy_node_figures(&figures);
         proxy_info_resetstat(node.srv, &figures);
         resp_add_simple(out, "OK");
+    } else if (proxy_arg_is(argv[1], len[1], "rewrite")) {
+        node_config_rewrite(c, argc, out);
+    } else if (proxy_arg_is(argv[1], len[1], "help")) {
+        if (argc != 2)
+            node_arity_error(out, "config|help");
+        else
+            resp_add_help(out, node_config_help,
+                          sizeof(node_config_help) / sizeof(node_config_help[0]));
     } else {
-        resp_add_errorf(out, "ERR ferry: CONFIG %s is not supported; edit the config file and "
-                             "restart (or SIGHUP)", argv[1]);
+        resp_add_errorf(out, "ERR unknown subcommand '%.128s'. Try CONFIG HELP.", argv[1]);
     }
 }
 

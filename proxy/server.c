@@ -654,6 +654,12 @@ void proxy_server_free(struct proxy_server *s)
     free(s);
 }
 
+const char *proxy_server_config_file(const struct proxy_server *s)
+{
+    return s->config_argc > 0 && strncmp(s->config_argv[0], "--", 2) != 0 ? s->config_argv[0]
+                                                                           : NULL;
+}
+
 struct reload_check {
     const struct proxy_config *cur, *next;
 };
