@@ -19,11 +19,11 @@ OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP -I. $(EXTRA_CFLAGS)
 LDFLAGS := $(OPT) $(EXTRA_LDFLAGS)
-LDLIBS  := -levent -lhiredis -llmdb -lm
+LDLIBS  := -levent -lhiredis -llmdb -lssl -lcrypto -lm
 
 # Debian packages the build, the tests and the benchmarks need. Checked once
 # per build directory; installed quietly when missing.
-DEB_PKGS := build-essential pkg-config libevent-dev libhiredis-dev liblmdb-dev \
+DEB_PKGS := build-essential pkg-config libevent-dev libhiredis-dev liblmdb-dev libssl-dev openssl \
             libcriterion-dev redis-server redis-tools nutcracker python3 procps \
             iproute2 libclang-rt-14-dev clang python3-yaml
 DEPS_STAMP := build/.deps-installed

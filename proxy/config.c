@@ -58,6 +58,11 @@ static const struct option options[] = {
     {"upstream-password", OPT_STRING, OFF(upstream_password), 0, 0, NULL, 1},
     {"upstream-connect-timeout", OPT_INT, OFF(upstream_connect_timeout), 1, 600000, NULL, 1},
     {"upstream-shared-connections", OPT_INT, OFF(upstream_shared_connections), 0, 64, NULL, 0},
+    {"upstream-tls", OPT_BOOL, OFF(upstream_tls), 0, 0, NULL, 0},
+    {"upstream-tls-ca-cert-file", OPT_STRING, OFF(upstream_tls_ca_cert_file), 0, 0, NULL, 0},
+    {"upstream-tls-cert-file", OPT_STRING, OFF(upstream_tls_cert_file), 0, 0, NULL, 0},
+    {"upstream-tls-key-file", OPT_STRING, OFF(upstream_tls_key_file), 0, 0, NULL, 0},
+    {"upstream-tls-server-name", OPT_STRING, OFF(upstream_tls_server_name), 0, 0, NULL, 0},
     {"requirepass", OPT_STRING, OFF(requirepass), 0, 0, NULL, 1},
     {"maxclients", OPT_INT, OFF(maxclients), 1, 1000000, NULL, 1},
     {"timeout", OPT_INT, OFF(timeout), 0, INT_MAX, NULL, 1},
@@ -134,6 +139,10 @@ void proxy_config_fini(struct proxy_config *cfg)
     free(cfg->upstream_host);
     free(cfg->upstream_user);
     free(cfg->upstream_password);
+    free(cfg->upstream_tls_ca_cert_file);
+    free(cfg->upstream_tls_cert_file);
+    free(cfg->upstream_tls_key_file);
+    free(cfg->upstream_tls_server_name);
     free(cfg->requirepass);
     free(cfg->unixsocket);
     free(cfg->logfile);
@@ -816,6 +825,12 @@ int proxy_config_validate(const struct proxy_config *cfg, char *err, size_t errl
     if (cfg->port == 0 && cfg->unixsocket == NULL)
         return fail(err, errlen, "'port' is 0 and 'unixsocket' is not set: ferry would accept no "
                                  "clients");
+    if (cfg->upstream_tls && cfg->upstream_host && cfg->upstream_port == 0)
+        return fail(err, errlen, "'upstream-tls' needs a host:port upstream: Redis serves no "
+                                 "TLS on a unix socket");
+    if ((cfg->upstream_tls_cert_file == NULL) != (cfg->upstream_tls_key_file == NULL))
+        return fail(err, errlen, "'upstream-tls-cert-file' and 'upstream-tls-key-file' go "
+                                 "together: set both or neither");
     if (cfg->upstream_user != NULL && cfg->upstream_password == NULL)
         return fail(err, errlen, "'upstream-user' is set but 'upstream-password' is not");
     return 0;

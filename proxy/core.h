@@ -40,7 +40,13 @@ struct proxy_slot {
 
 enum proxy_slot_counts { PROXY_COUNTS_CALL = 0, PROXY_COUNTS_REJECTED, PROXY_COUNTS_NOTHING };
 
-enum proxy_upstream_state { PROXY_UP_IDLE = 0, PROXY_UP_CONNECTING, PROXY_UP_READY };
+/* CONNECTING: the TCP connect; HANDSHAKE: then TLS's (upstream-tls). */
+enum proxy_upstream_state {
+    PROXY_UP_IDLE = 0,
+    PROXY_UP_CONNECTING,
+    PROXY_UP_HANDSHAKE,
+    PROXY_UP_READY
+};
 
 /* Who is waiting for the next reply on an upstream connection. */
 struct proxy_waiter {
@@ -70,6 +76,11 @@ struct proxy_upstream {
                                   * counted when a write empties `out` */
     struct proxy_waiter *q;      /* requests sent and not yet answered: a ring */
     size_t qhead, qlen, qcap;
+    /* upstream-tls: the session, once the TCP connect is done (tls.c). A
+     * read or write that must wait for the socket's other direction sets
+     * its flag, and the other direction's event runs it again. */
+    struct ssl_st *ssl;
+    unsigned read_wants_write : 1, write_wants_read : 1;
 };
 
 struct proxy_client {
@@ -133,6 +144,7 @@ struct proxy_client {
 struct proxy_server {
     struct proxy_config cfg;
     struct event_base *base;
+    struct ssl_ctx_st *tls_ctx;    /* upstream-tls; NULL without it (tls.c) */
     struct evconnlistener *listeners[PROXY_MAX_BIND + 1]; /* bind's, then unixsocket's */
     int nlisteners;
     /* The unix socket file ferry made: removed when it stops listening,
@@ -388,6 +400,25 @@ int proxy_server_run(struct proxy_server *s);
 void proxy_server_free(struct proxy_server *s);
 /* SIGHUP: re-reads the config and applies what can change at runtime. */
 void proxy_server_reload(struct proxy_server *s);
+
+/* tls.c: TLS to the upstream. init builds the context from the config's
+ * upstream-tls options (nothing without upstream-tls); 0, or -1 with the
+ * option and the reason in err. The steps return what they need next:
+ * done (or bytes), the socket readable or writable, or an error (why). */
+enum { PROXY_TLS_OK = 0, PROXY_TLS_WANT_READ, PROXY_TLS_WANT_WRITE, PROXY_TLS_CLOSED,
+       PROXY_TLS_ERROR };
+int proxy_tls_init(struct proxy_server *s, char *err, size_t errlen);
+void proxy_tls_free(struct proxy_server *s);
+struct ssl_st *proxy_tls_new(struct proxy_server *s, int fd, char *err, size_t errlen);
+void proxy_tls_close(struct ssl_st *ssl);
+int proxy_tls_handshake(struct ssl_st *ssl, char *why, size_t whylen);
+/* > 0 bytes, or -1 with *status one of the others. */
+ssize_t proxy_tls_read(struct ssl_st *ssl, void *buf, size_t len, int *status, char *why,
+                       size_t whylen);
+ssize_t proxy_tls_write(struct ssl_st *ssl, const void *buf, size_t len, int *status, char *why,
+                        size_t whylen);
+/* Whether it holds decrypted bytes not read yet (no socket event will say so). */
+int proxy_tls_pending(const struct ssl_st *ssl);
 /* The config file ferry was started with, or NULL (options on the command
  * line only). */
 const char *proxy_server_config_file(const struct proxy_server *s);

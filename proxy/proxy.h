@@ -69,6 +69,11 @@ struct proxy_config {
     char *upstream_password;
     int upstream_connect_timeout; /* ms */
     int upstream_shared_connections; /* 0: every client gets its own */
+    int upstream_tls;             /* TLS to the upstream (proxy/tls.c) */
+    char *upstream_tls_ca_cert_file; /* NULL: the system's CAs */
+    char *upstream_tls_cert_file; /* a client certificate, with its key: mutual TLS */
+    char *upstream_tls_key_file;
+    char *upstream_tls_server_name; /* NULL: the upstream's host */
     char *requirepass;
     int maxclients;
     int timeout;                  /* seconds idle before close; 0 = never */

@@ -367,6 +367,10 @@ struct proxy_server *proxy_server_new(const struct proxy_config *cfg, char *err,
     event_add(s->sigterm, NULL);
     event_add(s->sigint, NULL);
     event_add(s->sighup, NULL);
+    if (s->cfg.upstream_host && proxy_tls_init(s, err, errlen) < 0) {
+        proxy_server_free(s);
+        return NULL;
+    }
     if (s->cfg.upstream_host && s->cfg.upstream_shared_connections > 0) {
         s->nshared = s->cfg.upstream_shared_connections;
         s->shared = calloc((size_t)s->nshared, sizeof(*s->shared));
@@ -643,6 +647,7 @@ void proxy_server_free(struct proxy_server *s)
         proxy_upstream_free(s->shared[i]);
     }
     free(s->shared);
+    proxy_tls_free(s); /* after every connection's session */
     struct event *evs[] = {s->flush_ev, s->cron, s->sigterm, s->sigint, s->sighup,
                            s->shutdown_timer};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)

@@ -46,6 +46,9 @@ static void upstream_disconnect(struct proxy_upstream *up)
     if (up->connect_timer)
         event_free(up->connect_timer);
     up->rev = up->wev = up->connect_timer = NULL;
+    proxy_tls_close(up->ssl);
+    up->ssl = NULL;
+    up->read_wants_write = up->write_wants_read = 0;
     if (up->fd >= 0)
         close(up->fd);
     up->fd = -1;
@@ -192,7 +195,46 @@ static void upstream_connect_timeout_cb(evutil_socket_t fd, short what, void *ar
 {
     (void)fd;
     (void)what;
-    upstream_fail(arg, "connect timeout", 1);
+    struct proxy_upstream *up = arg;
+    /* A server that speaks no TLS takes the hello for a request's start
+     * and waits for the rest: the handshake times out. */
+    upstream_fail(up, up->state == PROXY_UP_HANDSHAKE ? "TLS handshake timeout: does the upstream "
+                                                        "serve TLS on that port?"
+                                                      : "connect timeout",
+                  1);
+}
+
+/* Connected (and through TLS's handshake, with upstream-tls): requests go. */
+static void upstream_ready(struct proxy_upstream *up)
+{
+    event_free(up->connect_timer);
+    up->connect_timer = NULL;
+    up->state = PROXY_UP_READY;
+    upstream_mark_up(up->srv);
+    proxy_admin_upstream_event(up->srv);
+    event_add(up->rev, NULL);
+    proxy_upstream_flush(up);
+}
+
+/* One step of TLS's handshake, run again by whichever event it waits for;
+ * the connect timeout covers it too. */
+static void upstream_handshake(struct proxy_upstream *up)
+{
+    char why[256];
+    switch (proxy_tls_handshake(up->ssl, why, sizeof(why))) {
+    case PROXY_TLS_OK:
+        upstream_ready(up);
+        break;
+    case PROXY_TLS_WANT_READ:
+        event_del(up->wev);
+        event_add(up->rev, NULL);
+        break;
+    case PROXY_TLS_WANT_WRITE:
+        event_add(up->wev, NULL);
+        break;
+    default:
+        upstream_fail(up, why, 1);
+    }
 }
 
 static void upstream_connected(struct proxy_upstream *up)
@@ -205,13 +247,18 @@ static void upstream_connected(struct proxy_upstream *up)
         upstream_fail(up, strerror(err), 1);
         return;
     }
-    event_free(up->connect_timer);
-    up->connect_timer = NULL;
-    up->state = PROXY_UP_READY;
-    upstream_mark_up(up->srv);
-    proxy_admin_upstream_event(up->srv);
-    event_add(up->rev, NULL);
-    proxy_upstream_flush(up);
+    if (up->srv->tls_ctx == NULL) {
+        upstream_ready(up);
+        return;
+    }
+    char why[256];
+    up->ssl = proxy_tls_new(up->srv, up->fd, why, sizeof(why));
+    if (up->ssl == NULL) {
+        upstream_fail(up, why, 1);
+        return;
+    }
+    up->state = PROXY_UP_HANDSHAKE;
+    upstream_handshake(up);
 }
 
 /* A non-blocking connect to host:port, started: its descriptor, or -1 and
@@ -410,6 +457,33 @@ size_t proxy_upstream_shared_pending(const struct proxy_server *srv)
     return most;
 }
 
+/* Writes what fits of a TLS record's worth (16 KB) from the front of out:
+ * the bytes written; 0 when the socket must become ready first (its event
+ * is set); -1 when the connection failed (handled). A write retried after
+ * a wait starts from the same front, which is what OpenSSL asks. */
+static int upstream_tls_send(struct proxy_upstream *up)
+{
+    size_t len = evbuffer_get_length(up->out);
+    if (len > 16384)
+        len = 16384;
+    const unsigned char *p = evbuffer_pullup(up->out, (ssize_t)len);
+    int status;
+    char why[256];
+    ssize_t n = proxy_tls_write(up->ssl, p, len, &status, why, sizeof(why));
+    if (n > 0) {
+        evbuffer_drain(up->out, (size_t)n);
+        return (int)n;
+    }
+    if (status == PROXY_TLS_WANT_READ) {
+        up->write_wants_read = 1;
+        return 0;
+    }
+    if (status == PROXY_TLS_WANT_WRITE)
+        return 0;
+    upstream_fail(up, status == PROXY_TLS_CLOSED ? "connection closed by upstream" : why, 0);
+    return -1;
+}
+
 int proxy_upstream_flush(struct proxy_upstream *up)
 {
     up->dirty = 0;
@@ -422,6 +496,14 @@ int proxy_upstream_flush(struct proxy_upstream *up)
     if (upstream_holds(up))
         return 0;
     while (evbuffer_get_length(up->out) > 0) {
+        if (up->ssl) {
+            int n = upstream_tls_send(up);
+            if (n < 0)
+                return -1;
+            if (n == 0)
+                break;
+            continue;
+        }
         int n = evbuffer_write(up->out, up->fd);
         if (n < 0) {
             if (errno == EINTR)
@@ -435,7 +517,8 @@ int proxy_upstream_flush(struct proxy_upstream *up)
             break;
     }
     if (evbuffer_get_length(up->out) > 0) {
-        event_add(up->wev, NULL);
+        if (!up->write_wants_read) /* else the read event runs the write again */
+            event_add(up->wev, NULL);
     } else {
         event_del(up->wev);
         if (up->owner == NULL)
@@ -452,6 +535,16 @@ static void upstream_write_cb(evutil_socket_t fd, short what, void *arg)
     if (up->state == PROXY_UP_CONNECTING) {
         upstream_connected(up);
         return;
+    }
+    if (up->state == PROXY_UP_HANDSHAKE) {
+        upstream_handshake(up);
+        return;
+    }
+    if (up->read_wants_write) {
+        up->read_wants_write = 0;
+        upstream_read_cb(up->fd, EV_READ, up);
+        if (up->state != PROXY_UP_READY)
+            return;
     }
     proxy_upstream_flush(up);
     /* Clients held back by this connection's full output may go on. */
@@ -470,6 +563,9 @@ void proxy_upstream_resume(struct proxy_upstream *up)
     if (up->read_paused && up->state == PROXY_UP_READY) {
         event_add(up->rev, NULL);
         up->read_paused = 0;
+        /* Replies TLS decrypted before the pause: no socket event is due. */
+        if (proxy_tls_pending(up->ssl))
+            event_active(up->rev, EV_READ, 0);
     }
 }
 
@@ -593,22 +689,38 @@ static void upstream_route(struct proxy_upstream *up, uint64_t now_us)
     }
 }
 
-static void upstream_read_cb(evutil_socket_t fd, short what, void *arg)
+/* One read: 1 when bytes came and the connection is still up. */
+static int upstream_read_once(struct proxy_upstream *up)
 {
-    (void)what;
-    struct proxy_upstream *up = arg;
     /* One read buffer for every connection (one thread); only the bytes
      * read are copied into the evbuffer. Reserving 64 KB in the evbuffer
      * instead costs a large malloc and free per read, and libevent's
      * evbuffer_read asks the kernel first how much is there (an ioctl). */
     static char buf[64 * 1024];
     up->srv->io.reads++;
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return;
-        upstream_fail(up, n == 0 ? "connection closed by upstream" : strerror(errno), 0);
-        return;
+    ssize_t n;
+    if (up->ssl) {
+        int status;
+        char why[256];
+        n = proxy_tls_read(up->ssl, buf, sizeof(buf), &status, why, sizeof(why));
+        if (n < 0) {
+            if (status == PROXY_TLS_WANT_WRITE) {
+                up->read_wants_write = 1;
+                event_add(up->wev, NULL);
+            } else if (status != PROXY_TLS_WANT_READ) {
+                upstream_fail(up, status == PROXY_TLS_CLOSED ? "connection closed by upstream" : why,
+                              0);
+            }
+            return 0;
+        }
+    } else {
+        n = read(up->fd, buf, sizeof(buf));
+        if (n <= 0) {
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                return 0;
+            upstream_fail(up, n == 0 ? "connection closed by upstream" : strerror(errno), 0);
+            return 0;
+        }
     }
     evbuffer_add(up->in, buf, (size_t)n);
     struct proxy_client *owner = up->owner;
@@ -623,4 +735,25 @@ static void upstream_read_cb(evutil_socket_t fd, short what, void *arg)
         event_del(up->rev);
         up->read_paused = 1;
     }
+    return up->state == PROXY_UP_READY;
+}
+
+static void upstream_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct proxy_upstream *up = arg;
+    if (up->state == PROXY_UP_HANDSHAKE) {
+        upstream_handshake(up);
+        return;
+    }
+    if (up->write_wants_read) {
+        up->write_wants_read = 0;
+        if (proxy_upstream_flush(up) < 0)
+            return;
+    }
+    /* TLS may have read and decrypted more than one read returns, and no
+     * socket event will announce those bytes: read until it holds none. */
+    while (upstream_read_once(up) && up->ssl && proxy_tls_pending(up->ssl) && !up->read_paused)
+        ;
 }

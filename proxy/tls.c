@@ -1,0 +1,220 @@
+/* TLS to the upstream Redis (upstream-tls), with OpenSSL on the upstream
+ * connection's own non-blocking socket.
+ *
+ * libevent's OpenSSL bufferevents would bring their own buffers and
+ * callbacks, but upstream.c reads into one shared buffer, writes batches
+ * from its evbuffer when it decides to, and parks a connection's reads for
+ * backpressure: the same code serves plain TCP, a unix socket and TLS if
+ * TLS is only a different pair of read and write calls. That is this file:
+ * the handshake, read and write steps report what they wait for (the
+ * socket readable or writable), and upstream.c waits for it with the events
+ * it already has. */
+#include "proxy/core.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The error OpenSSL queued for the last call, as one line: its reason,
+ * or its whole code where it has no reason string. */
+static const char *tls_error(char *buf, size_t len)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+    if (reason)
+        snprintf(buf, len, "%s", reason);
+    else if (e)
+        ERR_error_string_n(e, buf, len);
+    else
+        snprintf(buf, len, "unknown error");
+    ERR_clear_error();
+    return buf;
+}
+
+/* A file option must name a readable file: said plainly, before OpenSSL's
+ * own wording of the same. */
+static int tls_readable(const char *option, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s %s: %s", option, path, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+int proxy_tls_init(struct proxy_server *s, char *err, size_t errlen)
+{
+    const struct proxy_config *cfg = &s->cfg;
+    if (!cfg->upstream_tls)
+        return 0;
+    const char *files[][2] = {{"upstream-tls-ca-cert-file", cfg->upstream_tls_ca_cert_file},
+                              {"upstream-tls-cert-file", cfg->upstream_tls_cert_file},
+                              {"upstream-tls-key-file", cfg->upstream_tls_key_file}};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        if (files[i][1] && tls_readable(files[i][0], files[i][1], err, errlen) < 0)
+            return -1;
+    char why[256];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        snprintf(err, errlen, "upstream-tls: %s", tls_error(why, sizeof(why)));
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    /* Partial writes: a write takes what fits and the rest stays in the
+     * connection's evbuffer, whose front may move between tries. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    const char *ca = cfg->upstream_tls_ca_cert_file;
+    if (ca ? SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1
+           : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        snprintf(err, errlen, "upstream-tls-ca-cert-file %s: %s", ca ? ca : "(the system's)",
+                 tls_error(why, sizeof(why)));
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    const char *cert = cfg->upstream_tls_cert_file, *key = cfg->upstream_tls_key_file;
+    if (cert && SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        snprintf(err, errlen, "upstream-tls-cert-file %s: %s", cert, tls_error(why, sizeof(why)));
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    if (key && (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+                SSL_CTX_check_private_key(ctx) != 1)) {
+        snprintf(err, errlen, "upstream-tls-key-file %s: %s", key, tls_error(why, sizeof(why)));
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    s->tls_ctx = ctx;
+    return 0;
+}
+
+void proxy_tls_free(struct proxy_server *s)
+{
+    SSL_CTX_free(s->tls_ctx);
+    s->tls_ctx = NULL;
+}
+
+struct ssl_st *proxy_tls_new(struct proxy_server *s, int fd, char *err, size_t errlen)
+{
+    const struct proxy_config *cfg = &s->cfg;
+    char why[256];
+    SSL *ssl = SSL_new(s->tls_ctx);
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+        snprintf(err, errlen, "TLS: %s", tls_error(why, sizeof(why)));
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* The name the certificate must carry: upstream-tls-server-name, else
+     * the upstream's host. An IP address is matched against the
+     * certificate's IP entries and sent no SNI (RFC 6066 allows names
+     * only); a name is both sent and matched. */
+    const char *name = cfg->upstream_tls_server_name ? cfg->upstream_tls_server_name
+                                                     : cfg->upstream_host;
+    unsigned char addr[16];
+    int ip = inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
+    int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1
+                : SSL_set_tlsext_host_name(ssl, name) == 1 && SSL_set1_host(ssl, name) == 1;
+    if (!ok) {
+        snprintf(err, errlen, "TLS: cannot check the name %s: %s", name,
+                 tls_error(why, sizeof(why)));
+        SSL_free(ssl);
+        return NULL;
+    }
+    SSL_set_connect_state(ssl);
+    return ssl;
+}
+
+void proxy_tls_close(struct ssl_st *ssl)
+{
+    if (ssl == NULL)
+        return;
+    /* Redis needs no close_notify: the socket closes next. */
+    SSL_free(ssl);
+    ERR_clear_error();
+}
+
+/* What an SSL call's result means for the caller: PROXY_TLS_WANT_READ or
+ * _WRITE to try again once the socket is ready, PROXY_TLS_CLOSED, or
+ * PROXY_TLS_ERROR with the reason in why. */
+static int tls_result(SSL *ssl, int rc, const char *what, char *why, size_t whylen)
+{
+    int e = SSL_get_error(ssl, rc);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        return PROXY_TLS_WANT_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return PROXY_TLS_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN:
+        return PROXY_TLS_CLOSED;
+    case SSL_ERROR_SYSCALL:
+        if (ERR_peek_error() == 0) {
+            if (errno == 0)
+                return PROXY_TLS_CLOSED; /* EOF without close_notify */
+            snprintf(why, whylen, "%s: %s", what, strerror(errno));
+            return PROXY_TLS_ERROR;
+        }
+        break;
+    default:
+        break;
+    }
+    char buf[200];
+    long v = SSL_get_verify_result(ssl);
+    if (v != X509_V_OK)
+        snprintf(why, whylen, "%s: certificate verify failed: %s", what,
+                 X509_verify_cert_error_string(v));
+    else
+        snprintf(why, whylen, "%s: %s", what, tls_error(buf, sizeof(buf)));
+    ERR_clear_error();
+    return PROXY_TLS_ERROR;
+}
+
+int proxy_tls_handshake(struct ssl_st *ssl, char *why, size_t whylen)
+{
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_do_handshake(ssl);
+    if (rc == 1)
+        return PROXY_TLS_OK;
+    int r = tls_result(ssl, rc, "TLS handshake failed", why, whylen);
+    if (r == PROXY_TLS_CLOSED) {
+        snprintf(why, whylen, "TLS handshake failed: connection closed by upstream");
+        return PROXY_TLS_ERROR;
+    }
+    return r;
+}
+
+ssize_t proxy_tls_read(struct ssl_st *ssl, void *buf, size_t len, int *status, char *why,
+                       size_t whylen)
+{
+    ERR_clear_error();
+    errno = 0;
+    int n = SSL_read(ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    if (n > 0)
+        return n;
+    *status = tls_result(ssl, n, "TLS read", why, whylen);
+    return -1;
+}
+
+ssize_t proxy_tls_write(struct ssl_st *ssl, const void *buf, size_t len, int *status, char *why,
+                        size_t whylen)
+{
+    ERR_clear_error();
+    errno = 0;
+    int n = SSL_write(ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    if (n > 0)
+        return n;
+    *status = tls_result(ssl, n, "TLS write", why, whylen);
+    return -1;
+}
+
+int proxy_tls_pending(const struct ssl_st *ssl)
+{
+    return ssl && SSL_has_pending(ssl);
+}

@@ -1,0 +1,255 @@
+/* TLS to the upstream (upstream-tls): a real redis-server with its
+ * --tls-port, certificates made by the openssl tool for each suite run. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/support/support.h"
+
+static struct support_proc redis, ferry;
+static char *dir; /* the certificates */
+static char ca[256], cert[256], key[256], client_cert[256], client_key[256], other_ca[256];
+static int tls_port;
+
+/* Runs a shell command in dir; asserts it succeeded. */
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+    char cmd[2048], out[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(cmd, sizeof(cmd), "cd '%s' && { ", dir);
+    n += vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
+    snprintf(cmd + n, sizeof(cmd) - (size_t)n, "; } 2>&1");
+    va_end(ap);
+    cr_assert_eq(support_run(cmd, out, sizeof(out)), 0, "%s: %s", cmd, out);
+}
+
+/* A CA, a server certificate for localhost and 127.0.0.1 signed by it, a
+ * client certificate signed by it, and another CA that signed nothing. */
+static void make_certificates(void)
+{
+    dir = support_tmpdir("ferry-tls");
+    const char *req = "openssl req -newkey rsa:2048 -nodes -subj";
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ferry-test-ca "
+       "-keyout ca.key -out ca.crt");
+    sh("%s /CN=localhost -keyout redis.key -out redis.csr && "
+       "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' >san.cnf && "
+       "openssl x509 -req -in redis.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+       "-extfile san.cnf -out redis.crt",
+       req);
+    sh("%s /CN=ferry -keyout client.key -out client.csr && openssl x509 -req -in client.csr "
+       "-CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out client.crt",
+       req);
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca "
+       "-keyout other.key -out other.crt");
+    snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+    snprintf(cert, sizeof(cert), "%s/redis.crt", dir);
+    snprintf(key, sizeof(key), "%s/redis.key", dir);
+    snprintf(client_cert, sizeof(client_cert), "%s/client.crt", dir);
+    snprintf(client_key, sizeof(client_key), "%s/client.key", dir);
+    snprintf(other_ca, sizeof(other_ca), "%s/other.crt", dir);
+}
+
+/* redis-server with a TLS port beside its plain one; auth_clients: it
+ * asks for a client certificate. */
+static void start_tls_redis(int auth_clients)
+{
+    tls_port = support_free_port();
+    char port[16];
+    snprintf(port, sizeof(port), "%d", tls_port);
+    const char *args[] = {"--tls-port", port, "--tls-cert-file", cert, "--tls-key-file", key,
+                          "--tls-ca-cert-file", ca, "--tls-auth-clients",
+                          auth_clients ? "yes" : "no", NULL};
+    cr_assert_eq(support_redis_start(&redis, args), 0);
+    cr_assert_eq(support_wait_port(tls_port, 10000), 0);
+}
+
+/* ferry in front of the TLS port, with extra arguments after the TLS ones. */
+static void start_tls_ferry(const char *const *extra)
+{
+    char upstream[64];
+    snprintf(upstream, sizeof(upstream), "127.0.0.1:%d", tls_port);
+    const char *args[24] = {"--upstream", upstream, "--upstream-tls", "yes",
+                            "--upstream-tls-ca-cert-file", ca};
+    int n = 6;
+    for (int i = 0; extra && extra[i]; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    cr_assert_eq(support_ferry_start(&ferry, 0, args), 0);
+}
+
+static void teardown(void)
+{
+    support_proc_stop(&ferry);
+    support_proc_stop(&redis);
+    support_rmdir(dir);
+}
+
+TestSuite(tls, .init = make_certificates, .fini = teardown, .timeout = 120);
+
+/* The first error reply to GET k, past one that only reports the close. */
+static void expect_unavailable(redisContext *c, const char *reason)
+{
+    redisReply *r = redisCommand(c, "GET k");
+    cr_assert(r && r->type == REDIS_REPLY_ERROR, "%s", r ? r->str : c->errstr);
+    char want[512];
+    snprintf(want, sizeof(want), "ERR ferry: upstream 127.0.0.1:%d unavailable (%s", tls_port,
+             reason);
+    cr_assert(strncmp(r->str, want, strlen(want)) == 0, "got '%s', want '%s...'", r->str, want);
+    freeReplyObject(r);
+}
+
+Test(tls, every_kind_of_traffic_goes_through)
+{
+    start_tls_redis(0);
+    start_tls_ferry(NULL);
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k v");
+    support_expect_str(c, REDIS_REPLY_STRING, "v", "GET k");
+    /* A pipeline larger than a TLS record many times over, in order. */
+    for (int i = 0; i < 20000; i++)
+        redisAppendCommand(c, "INCR n");
+    for (long long i = 1; i <= 20000; i++) {
+        redisReply *r;
+        cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+        cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer == i, "reply %lld", i);
+        freeReplyObject(r);
+    }
+    /* A transaction, on the client's own connection. */
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "MULTI");
+    support_expect_str(c, REDIS_REPLY_STATUS, "QUEUED", "INCR n");
+    redisReply *r = redisCommand(c, "EXEC");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 20001);
+    freeReplyObject(r);
+    /* 4 MB of every byte value, both ways; read back ten times over a
+     * connection whose client is slow to read, so that the upstream's
+     * reads pause with replies already decrypted. */
+    size_t big = 4 << 20;
+    char *v = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        v[i] = (char)(i * 7919 % 251);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET big %b", v, big);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SELECT 0"); /* its own connection */
+    for (int i = 0; i < 10; i++)
+        redisAppendCommand(c, "GET big");
+    usleep(300 * 1000);
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+        cr_assert(r->type == REDIS_REPLY_STRING && r->len == big && memcmp(r->str, v, big) == 0,
+                  "copy %d", i);
+        freeReplyObject(r);
+    }
+    free(v);
+    redisFree(c);
+    /* redis-benchmark, pipelining: every request answered. */
+    char cmd[256], out[8192];
+    snprintf(cmd, sizeof(cmd), "redis-benchmark -p %d -t set,get -n 50000 -c 20 -P 16 --csv",
+             ferry.port);
+    cr_assert_eq(support_run(cmd, out, sizeof(out)), 0, "%s", out);
+    cr_assert(strstr(out, "\"SET\",") && strstr(out, "\"GET\","), "%s", out);
+}
+
+Test(tls, the_upstream_certificate_is_verified)
+{
+    start_tls_redis(0);
+    const char *other[] = {"--upstream-tls-ca-cert-file", other_ca, NULL};
+    start_tls_ferry(other);
+    redisContext *c = support_connect(ferry.port);
+    expect_unavailable(c, "TLS handshake failed: certificate verify failed: self-signed "
+                          "certificate in certificate chain)");
+    redisFree(c);
+    support_proc_stop(&ferry);
+
+    const char *name[] = {"--upstream-tls-server-name", "redis.example", NULL};
+    start_tls_ferry(name);
+    c = support_connect(ferry.port);
+    expect_unavailable(c, "TLS handshake failed: certificate verify failed: hostname mismatch)");
+    redisFree(c);
+    support_proc_stop(&ferry);
+
+    /* The name the certificate carries, given instead of the address. */
+    const char *right[] = {"--upstream-tls-server-name", "localhost", NULL};
+    start_tls_ferry(right);
+    c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k v");
+    redisFree(c);
+}
+
+Test(tls, a_client_certificate_when_redis_asks_for_one)
+{
+    start_tls_redis(1);
+    start_tls_ferry(NULL);
+    redisContext *c = support_connect(ferry.port);
+    /* Redis refuses the session once the handshake is over (TLS 1.3): ferry
+     * reads its alert, or, when the write of the request comes first, the
+     * reset of the connection Redis closed. */
+    redisReply *r = redisCommand(c, "GET k");
+    cr_assert(r && r->type == REDIS_REPLY_ERROR, "%s", r ? r->str : c->errstr);
+    cr_assert(strstr(r->str, "unavailable (TLS read: tlsv13 alert certificate required)") ||
+                  strstr(r->str, "unavailable (TLS write: Connection reset by peer)"),
+              "%s", r->str);
+    freeReplyObject(r);
+    redisFree(c);
+    support_proc_stop(&ferry);
+    const char *mutual[] = {"--upstream-tls-cert-file", client_cert, "--upstream-tls-key-file",
+                            client_key, NULL};
+    start_tls_ferry(mutual);
+    c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k v");
+    support_expect_str(c, REDIS_REPLY_STRING, "v", "GET k");
+    redisFree(c);
+}
+
+/* TLS to a port that speaks plain RESP: the hello waits for a reply that
+ * never comes, and the connect timeout says what it waited for. */
+Test(tls, a_plain_upstream_times_the_handshake_out)
+{
+    cr_assert_eq(support_redis_start(&redis, NULL), 0);
+    tls_port = redis.port;
+    const char *quick[] = {"--upstream-connect-timeout", "300", NULL};
+    start_tls_ferry(quick);
+    redisContext *c = support_connect(ferry.port);
+    expect_unavailable(c, "TLS handshake timeout: does the upstream serve TLS on that port?)");
+    redisFree(c);
+}
+
+/* What cannot work is refused at start, with the option and the reason. */
+Test(tls, bad_settings_are_start_errors)
+{
+    char cmd[1024], out[4096];
+    const char *bin = support_ferry_bin();
+    snprintf(cmd, sizeof(cmd),
+             "%s --port %d --upstream 127.0.0.1:1 --upstream-tls yes "
+             "--upstream-tls-ca-cert-file %s/nonexistent.crt 2>&1; echo status $?",
+             bin, support_free_port(), dir);
+    support_run(cmd, out, sizeof(out));
+    cr_assert(strstr(out, "upstream-tls-ca-cert-file ") &&
+                  strstr(out, "/nonexistent.crt: No such file or directory") &&
+                  strstr(out, "status 1\n"),
+              "%s", out);
+    snprintf(cmd, sizeof(cmd),
+             "%s --port %d --upstream 127.0.0.1:1 --upstream-tls yes "
+             "--upstream-tls-cert-file %s --upstream-tls-key-file %s 2>&1; echo status $?",
+             bin, support_free_port(), client_cert, key);
+    support_run(cmd, out, sizeof(out));
+    cr_assert(strstr(out, "upstream-tls-key-file ") && strstr(out, "key values mismatch") &&
+                  strstr(out, "status 1\n"),
+              "%s", out);
+    snprintf(cmd, sizeof(cmd),
+             "%s --upstream /tmp/redis.sock --upstream-tls yes 2>&1; echo status $?", bin);
+    support_run(cmd, out, sizeof(out));
+    cr_assert_str_eq(out, "ferry: 'upstream-tls' needs a host:port upstream: Redis serves no TLS "
+                          "on a unix socket\nstatus 2\n");
+    snprintf(cmd, sizeof(cmd),
+             "%s --upstream 127.0.0.1:1 --upstream-tls yes --upstream-tls-cert-file %s 2>&1; "
+             "echo status $?",
+             bin, client_cert);
+    support_run(cmd, out, sizeof(out));
+    cr_assert_str_eq(out, "ferry: 'upstream-tls-cert-file' and 'upstream-tls-key-file' go "
+                          "together: set both or neither\nstatus 2\n");
+}
