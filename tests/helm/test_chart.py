@@ -266,6 +266,27 @@ def test_sidecar(tmp):
     check_config_file(unix_conf, "sidecar with a unix socket")
     check("ferry-socket" not in str(render(*sets)), "no socket volume by default")
 
+    # TLS to the upstream: the options, and the Secrets mounted where they
+    # point.
+    tls_sets = [*sets, "sidecar.upstreamTLS.enabled=true", "sidecar.upstreamTLS.caSecret.name=redis-ca",
+                "sidecar.upstreamTLS.clientSecret=ferry-client",
+                "sidecar.upstreamTLS.serverName=localhost"]
+    m = render(*tls_sets)
+    pod = m[("Deployment", "t-ferry-app")]["spec"]["template"]["spec"]
+    mounts = {v["name"]: v["mountPath"] for v in container(pod, "ferry")["volumeMounts"]}
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    check(mounts.get("ferry-tls-ca") == "/etc/ferry-tls/ca" and
+          mounts.get("ferry-tls-client") == "/etc/ferry-tls/client", "TLS mounts: %s" % mounts)
+    check(secrets == {"ferry-tls-ca": "redis-ca", "ferry-tls-client": "ferry-client"},
+          "TLS secrets: %s" % secrets)
+    tls_conf = m[("ConfigMap", "t-ferry-sidecar")]["data"]["ferry.conf"]
+    check("upstream-tls yes\nupstream-tls-ca-cert-file /etc/ferry-tls/ca/ca.crt\n"
+          "upstream-tls-cert-file /etc/ferry-tls/client/tls.crt\n"
+          "upstream-tls-key-file /etc/ferry-tls/client/tls.key\n"
+          "upstream-tls-server-name localhost\n" in tls_conf, "TLS options: %s" % tls_conf)
+    check_config_file(tls_conf, "sidecar with upstream TLS")
+    check("upstream-tls" not in str(render(*sets)), "no TLS by default")
+
     # The sidecar's config, run in front of a real redis-server.
     rport = free_port()
     redis = start(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
@@ -292,6 +313,45 @@ def test_sidecar(tmp):
         check(os.stat(path).st_mode & 0o777 == 0o770, "the socket's mode is 770")
         check(stop(p) == 0, "sidecar ferry exits 0 on SIGTERM")
         check(not os.path.exists(path), "the socket is removed at exit")
+    stop(redis)
+
+    # ... and the one with upstream TLS, in front of redis-server's TLS port,
+    # with certificates in the places the Secrets would be.
+    certs = os.path.join(tmp, "certs")
+    os.makedirs(certs)
+    req = "openssl req -newkey rsa:2048 -nodes -subj"
+    for cmd in ("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ca -keyout ca.key "
+                "-out ca.crt",
+                req + " /CN=localhost -keyout redis.key -out redis.csr",
+                "printf 'subjectAltName=DNS:localhost\\n' >san.cnf",
+                "openssl x509 -req -in redis.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+                "-extfile san.cnf -out redis.crt",
+                req + " /CN=ferry -keyout tls.key -out client.csr",
+                "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+                "-out tls.crt"):
+        r = subprocess.run(cmd, shell=True, cwd=certs, capture_output=True, text=True)
+        if not check(r.returncode == 0, "%s: %s" % (cmd, r.stderr)):
+            return
+    tport = free_port()
+    redis = start(["redis-server", "--port", "0", "--tls-port", str(tport), "--bind", "127.0.0.1",
+                   "--tls-cert-file", os.path.join(certs, "redis.crt"),
+                   "--tls-key-file", os.path.join(certs, "redis.key"),
+                   "--tls-ca-cert-file", os.path.join(certs, "ca.crt"), "--tls-auth-clients", "yes",
+                   "--save", "", "--appendonly", "no"], open(os.devnull, "w"))
+    if not check(wait_port(tport), "redis-server's TLS port listens"):
+        stop(redis)
+        return
+    port, admin = free_port(), free_port()
+    tls_conf = localize(tls_conf, port=port, admin_bind="127.0.0.1", admin_port=admin,
+                        upstream="127.0.0.1:%d" % tport,
+                        upstream_tls_ca_cert_file=os.path.join(certs, "ca.crt"),
+                        upstream_tls_cert_file=os.path.join(certs, "tls.crt"),
+                        upstream_tls_key_file=os.path.join(certs, "tls.key"))
+    p = run_config(tls_conf, tmp, "sidecar-tls")
+    if check(wait_port(port), "sidecar ferry with upstream TLS listens"):
+        check(resp(port, "SET", "k", "over tls") == "+OK\r\n", "SET through TLS")
+        check(resp(port, "GET", "k") == "$8\r\nover tls\r\n", "GET through TLS")
+        check(stop(p) == 0, "sidecar ferry with upstream TLS exits 0 on SIGTERM")
     stop(redis)
 
 

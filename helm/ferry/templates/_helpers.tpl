@@ -49,6 +49,22 @@ unixsocketperm 770
 {{- end }}
 phase {{ $s.phase }}
 upstream {{ required "sidecar.upstream: host:port of the existing Redis is required" $s.upstream }}
+{{- with $s.upstreamTLS }}
+{{- if .enabled }}
+# TLS to the upstream (sidecar.upstreamTLS), certificates from Secrets.
+upstream-tls yes
+{{- if .caSecret.name }}
+upstream-tls-ca-cert-file /etc/ferry-tls/ca/{{ .caSecret.key }}
+{{- end }}
+{{- if .clientSecret }}
+upstream-tls-cert-file /etc/ferry-tls/client/tls.crt
+upstream-tls-key-file /etc/ferry-tls/client/tls.key
+{{- end }}
+{{- if .serverName }}
+upstream-tls-server-name {{ .serverName }}
+{{- end }}
+{{- end }}
+{{- end }}
 # The kubelet probes the pod's IP.
 admin-bind 0.0.0.0
 admin-port {{ $s.adminPort }}
@@ -146,6 +162,14 @@ sidecar.upstream is set. The pod should run as a non-root user
     {{- toYaml $v.securityContext | nindent 4 }}
   volumeMounts:
     - {name: ferry-config, mountPath: /etc/ferry, readOnly: true}
+    {{- with $v.sidecar.upstreamTLS }}
+    {{- if and .enabled .caSecret.name }}
+    - {name: ferry-tls-ca, mountPath: /etc/ferry-tls/ca, readOnly: true}
+    {{- end }}
+    {{- if and .enabled .clientSecret }}
+    - {name: ferry-tls-client, mountPath: /etc/ferry-tls/client, readOnly: true}
+    {{- end }}
+    {{- end }}
     {{- if $v.sidecar.unixSocket }}
     {{- include "ferry.sidecar.socketMount" . | nindent 4 }}
     {{- end }}
@@ -159,6 +183,20 @@ sidecar.upstream is set. The pod should run as a non-root user
 {{- if $v.sidecar.unixSocket }}
 - name: ferry-socket
   emptyDir: {}
+{{- end }}
+{{- with $v.sidecar.upstreamTLS }}
+{{- if and .enabled .caSecret.name }}
+- name: ferry-tls-ca
+  secret:
+    secretName: {{ .caSecret.name | quote }}
+    items: [{key: {{ .caSecret.key | quote }}, path: {{ .caSecret.key | quote }}}]
+{{- end }}
+{{- if and .enabled .clientSecret }}
+- name: ferry-tls-client
+  secret:
+    secretName: {{ .clientSecret | quote }}
+    items: [{key: tls.crt, path: tls.crt}, {key: tls.key, path: tls.key}]
+{{- end }}
 {{- end }}
 {{- end -}}
 
