@@ -2,6 +2,7 @@
  * going through one table, so every option is parsed, validated and printed
  * (CONFIG GET) the same way wherever it came from. */
 #include "proxy/proxy.h"
+#include "store/store.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -75,6 +76,8 @@ static const struct option options[] = {
     {"dir", OPT_STRING, OFF(dir), 0, 0, NULL, 0},
     {"store-size", OPT_MEMORY, OFF(store_size), 1024 * 1024, 1LL << 46, NULL, 0},
     {"sync", OPT_BOOL, OFF(sync), 0, 0, NULL, 0},
+    {"checkpoint-bytes", OPT_MEMORY, OFF(checkpoint_bytes), 64 * 1024, 1LL << 30, NULL, 1},
+    {"checkpoint-entries", OPT_INT, OFF(checkpoint_entries), 1, 100000000, NULL, 1},
     {"shutdown-timeout", OPT_INT, OFF(shutdown_timeout), 0, 3600, NULL, 1},
     {"busy-poll", OPT_INT, OFF(busy_poll), 0, 1000000, busypoll_words, 0},
     {"sched-policy", OPT_ENUM, OFF(sched_policy), 0, 0, schedpolicies, 0},
@@ -121,6 +124,8 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->dir = xstrdup("./ferry-data");
     cfg->store_size = 1LL << 30;
     cfg->sync = 1;
+    cfg->checkpoint_bytes = (long long)STORE_CKPT_BYTES;
+    cfg->checkpoint_entries = STORE_CKPT_ENTRIES;
     cfg->shutdown_timeout = 10;
     cfg->busy_poll = PROXY_BUSY_POLL_AUTO;
     cfg->sched_policy = PROXY_SCHED_AUTO;

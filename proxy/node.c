@@ -943,6 +943,10 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         return;
     uint64_t now = proxy_now_ms();
     struct store_txn *t;
+    /* checkpoint-bytes and -entries may have changed (CONFIG SET, SIGHUP). */
+    const struct proxy_config *cfg = &node.srv->cfg;
+    store_set_checkpoint_every(node.store, (uint64_t)cfg->checkpoint_bytes,
+                               (uint64_t)cfg->checkpoint_entries);
     int rc = store_txn_begin(node.store, &t);
     int nops = node.nops;
     struct node_op *ops = node.ops;

@@ -86,6 +86,8 @@ struct proxy_config {
     char *dir;                    /* the LMDB environment's directory */
     long long store_size;         /* LMDB map size in bytes */
     int sync;                     /* 1: fsync every commit; 0: leave it to the OS */
+    long long checkpoint_bytes;   /* journal bytes that make a checkpoint */
+    int checkpoint_entries;       /* ... or entries */
     int shutdown_timeout;         /* seconds to flush replies on SIGTERM */
     int busy_poll;                /* us to keep polling after a read; 0 = sleep;
                                      PROXY_BUSY_POLL_AUTO: see server.c */

@@ -225,6 +225,7 @@ int store_open(struct store **out, const char *dir, size_t map_size, unsigned fl
     STORE_ASSERT(s != NULL);
     s->lock_fd = lock_fd;
     s->jfd = -1;
+    store_set_checkpoint_every(s, 0, 0);
     MDB_txn *txn = NULL;
     s->flags = flags;
     s->map_size = map_size;
@@ -855,11 +856,11 @@ static void store_txn_done(struct store_txn *t)
         s->prep_ts = s->last_ts;
 }
 
-/* Checkpoint thresholds: journal bytes and entries since the last one. A
- * larger one writes a page that many turns touch fewer times, and holds
- * more dirty pages in memory (LMDB keeps them until the commit). */
-#define STORE_CKPT_BYTES ((uint64_t)2 << 20)
-#define STORE_CKPT_ENTRIES 8192
+void store_set_checkpoint_every(struct store *s, uint64_t bytes, uint64_t entries)
+{
+    s->ckpt_bytes = bytes ? bytes : STORE_CKPT_BYTES;
+    s->ckpt_entries = entries ? entries : STORE_CKPT_ENTRIES;
+}
 
 static int store_txn_commit_journal(struct store_txn *t)
 {
@@ -882,7 +883,7 @@ static int store_txn_commit_journal(struct store_txn *t)
     store_txn_end(t);
     store_txn_done(t);
     if (s->jend >= s->jretry &&
-        (s->jend >= STORE_CKPT_BYTES || s->jentries >= STORE_CKPT_ENTRIES)) {
+        (s->jend >= s->ckpt_bytes || s->jentries >= s->ckpt_entries)) {
         int rc = store_checkpoint(s);
         if (rc == STORE_EFATAL)
             return rc; /* this turn is durable; the store cannot go on */
@@ -984,7 +985,7 @@ static int store_checkpoint_in(struct store *s)
     uint64_t tried = s->jend;
     if (store_rebuild(s) != 0)
         return STORE_EFATAL;
-    s->jretry = tried + STORE_CKPT_BYTES / 4;
+    s->jretry = tried + s->ckpt_bytes / 4;
     return rc > 0 ? STORE_EDISK : store_map_err(rc);
 }
 

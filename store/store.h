@@ -109,6 +109,16 @@ long long store_preallocate(struct store *s, size_t ahead, size_t chunk);
  * journal, a no-op. */
 int store_checkpoint(struct store *s);
 
+/* A commit checkpoints once the journal since the last checkpoint holds
+ * `bytes` bytes or `entries` entries (0: the default, STORE_CKPT_BYTES and
+ * STORE_CKPT_ENTRIES). Larger: fewer checkpoints, so a page that many turns
+ * touch is written fewer times; but more dirty pages held in memory until
+ * the checkpoint (LMDB keeps them), and more journal to replay after a
+ * crash. Takes effect at the next commit. */
+#define STORE_CKPT_BYTES ((uint64_t)2 << 20)
+#define STORE_CKPT_ENTRIES 8192
+void store_set_checkpoint_every(struct store *s, uint64_t bytes, uint64_t entries);
+
 /* The errno of the last commit that failed with STORE_EDISK (ENOSPC for a
  * full disk), 0 if none has. */
 int store_last_errno(const struct store *s);

@@ -80,6 +80,7 @@ struct store {
     uint64_t jepoch;    /* the checkpoint's number, in its records */
     uint64_t jend;      /* bytes of records since the checkpoint */
     uint64_t jentries;  /* entries in them */
+    uint64_t ckpt_bytes, ckpt_entries; /* store_set_checkpoint_every's */
     uint64_t jsize;     /* the file's size (zero-filled beyond jend) */
     uint64_t jretry;    /* after a failed checkpoint: jend for the next try */
     int jreplay;        /* applying the journal's own records: not again */

@@ -1197,6 +1197,45 @@ Test(store_node, slowlog_keeps_the_newest_with_growing_ids)
     redisFree(c);
 }
 
+/* INFO's ferry_checkpoints. */
+static long long info_checkpoints(redisContext *c)
+{
+    long long n = info_field(c, "persistence", "ferry_checkpoints");
+    cr_assert_geq(n, 0, "INFO persistence has no ferry_checkpoints");
+    return n;
+}
+
+/* checkpoint-entries (and -bytes) change at once with CONFIG SET: every
+ * fifth one-write turn checkpoints. With the default (8192) fifty turns
+ * make only the idle ones, between turns. */
+Test(store_node, checkpoint_thresholds_change_at_once)
+{
+    start_ferry(NULL);
+    redisContext *c = support_connect(ferry.port);
+    long long before = info_checkpoints(c);
+    for (int i = 0; i < 50; i++)
+        support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k%d v", i);
+    long long idle = info_checkpoints(c) - before;
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG SET checkpoint-entries 5");
+    redisReply *r = redisCommand(c, "CONFIG GET checkpoint-*");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 4);
+    cr_assert_str_eq(r->element[1]->str, "2097152");
+    cr_assert_str_eq(r->element[3]->str, "5");
+    freeReplyObject(r);
+    before = info_checkpoints(c);
+    for (int i = 0; i < 50; i++)
+        support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k%d v", i);
+    long long counted = info_checkpoints(c) - before;
+    cr_assert_geq(counted, 10, "%lld checkpoints (%lld before the change)", counted, idle);
+    cr_assert_gt(counted, idle, "%lld checkpoints, %lld before the change", counted, idle);
+    support_expect_str(c, REDIS_REPLY_ERROR,
+                       "ERR CONFIG SET failed (possibly related to argument 'checkpoint-bytes') - "
+                       "'checkpoint-bytes' must be from 65536 to 1073741824 bytes, got '1k'",
+                       "CONFIG SET checkpoint-bytes 1k");
+    redisFree(c);
+    stop_ferry();
+}
+
 /* The file's text. */
 static char *read_text(const char *path)
 {

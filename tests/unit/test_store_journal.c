@@ -27,7 +27,8 @@ static struct store *open_store(const char *dir, unsigned flags)
  * committed; returns store_txn_commit's result. */
 static int write_turn(struct store *s, const char *line)
 {
-    char copy[256], *argv[16];
+    static char copy[16 << 10]; /* up to a 10 KB value */
+    char *argv[16];
     size_t len[16];
     snprintf(copy, sizeof(copy), "%s", line);
     int argc = support_split(copy, argv, len, 16);
@@ -194,6 +195,40 @@ Test(store_journal, a_checkpoint_starts_an_epoch_whose_records_alone_are_replaye
     store_get_stats(s, &st);
     cr_assert_eq(st.journal_bytes, 0);
     cr_assert_eq(store_applied_index(s), 55);
+    store_close(s);
+    support_rmdir(d);
+}
+
+/* store_set_checkpoint_every: a commit checkpoints once the journal holds
+ * that many entries, or that many bytes, whichever comes first; 0 is the
+ * default. */
+Test(store_journal, checkpoints_come_at_the_thresholds_set)
+{
+    char *d = support_tmpdir("ferry-journal-test");
+    struct store *s = open_store(d, 0);
+    struct store_stats st;
+    store_set_checkpoint_every(s, 1 << 20, 10);
+    write_keys(s, "e", 0, 25); /* one entry a turn */
+    store_get_stats(s, &st);
+    cr_assert_eq(st.checkpoints, 2, "%llu", (unsigned long long)st.checkpoints);
+    cr_assert_gt(st.journal_bytes, 0);
+    /* By bytes: turns of a 10 KB value against 64 KB. */
+    store_set_checkpoint_every(s, 64 << 10, 1000000);
+    static char line[11 << 10];
+    int n = snprintf(line, sizeof(line), "SET big ");
+    memset(line + n, 'x', 10 << 10);
+    line[n + (10 << 10)] = 0;
+    uint64_t before = st.checkpoints;
+    for (int i = 0; i < 7; i++)
+        cr_assert_eq(write_turn(s, line), 0);
+    store_get_stats(s, &st);
+    cr_assert_eq(st.checkpoints, before + 1, "%llu", (unsigned long long)st.checkpoints);
+    /* The defaults again: 30 small turns make none. */
+    store_set_checkpoint_every(s, 0, 0);
+    before = st.checkpoints;
+    write_keys(s, "f", 0, 30);
+    store_get_stats(s, &st);
+    cr_assert_eq(st.checkpoints, before);
     store_close(s);
     support_rmdir(d);
 }
