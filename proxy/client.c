@@ -40,6 +40,7 @@ static char client_readbuf[64 * 1024];
 #define PROXY_SHARED_INFLIGHT_MAX 4096
 
 static void client_write_cb(evutil_socket_t fd, short what, void *arg);
+static void client_tls_handshake(struct proxy_client *c);
 static void client_free(struct proxy_client *c);
 
 static void *xcalloc(size_t n, size_t size)
@@ -168,6 +169,9 @@ static void client_resume_reading(struct proxy_client *c)
     if (c->read_paused && !c->close_after_reply && !c->killed && !c->srv->shutting_down) {
         event_add(c->rev, NULL);
         c->read_paused = 0;
+        /* Requests TLS decrypted before the pause: no socket event is due. */
+        if (proxy_tls_pending(c->ssl))
+            event_active(c->rev, EV_READ, 0);
     }
 }
 
@@ -175,6 +179,33 @@ static void client_resume_reading(struct proxy_client *c)
 static struct proxy_upstream *client_upstream(struct proxy_client *c)
 {
     return c->up ? c->up : c->shared;
+}
+
+/* Writes what fits of a TLS record's worth (16 KB) from the front of the
+ * client's output: the bytes written, 0 when the socket must become ready
+ * first, -1 when the connection failed (logged). */
+static int client_tls_send(struct proxy_client *c)
+{
+    size_t len = evbuffer_get_length(c->out);
+    if (len > 16384)
+        len = 16384;
+    const unsigned char *p = evbuffer_pullup(c->out, (ssize_t)len);
+    int status;
+    char why[256];
+    ssize_t n = proxy_tls_write(c->ssl, p, len, &status, why, sizeof(why));
+    if (n > 0) {
+        evbuffer_drain(c->out, (size_t)n);
+        return (int)n;
+    }
+    if (status == PROXY_TLS_WANT_READ) {
+        c->write_wants_read = 1; /* the read event writes again */
+        return 0;
+    }
+    if (status == PROXY_TLS_WANT_WRITE)
+        return 0;
+    if (status == PROXY_TLS_ERROR)
+        proxy_log_verbose("client %s: %s", c->addr, why);
+    return -1;
 }
 
 /* Sends what can be sent to the client and its own upstream, applies
@@ -191,6 +222,16 @@ static void client_flush(struct proxy_client *c)
         proxy_upstream_flush(c->up);
     client_flush_slots(c);
     while (evbuffer_get_length(c->out) > 0) {
+        if (c->ssl) {
+            int n = client_tls_send(c);
+            if (n < 0) {
+                proxy_client_close(c);
+                return;
+            }
+            if (n == 0)
+                break;
+            continue;
+        }
         int n = evbuffer_write(c->out, c->fd);
         if (n < 0) {
             if (errno == EINTR)
@@ -205,7 +246,7 @@ static void client_flush(struct proxy_client *c)
             break;
     }
     size_t left = evbuffer_get_length(c->out);
-    if (left > 0 && !c->wev_pending) {
+    if (left > 0 && !c->wev_pending && !c->write_wants_read) {
         event_add(c->wev, NULL);
         c->wev_pending = 1;
     } else if (left == 0 && c->wev_pending) {
@@ -241,6 +282,14 @@ static void client_write_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct proxy_client *c = arg;
     c->wev_pending = 0; /* a non-persistent event fired: it is no longer added */
+    if (c->tls_handshaking) {
+        client_tls_handshake(c);
+        return;
+    }
+    if (c->read_wants_write) {
+        c->read_wants_write = 0;
+        event_active(c->rev, EV_READ, 0);
+    }
     client_flush(c);
 }
 
@@ -853,14 +902,46 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
         srv->io.last_client = c->id;
         srv->io.streak = 1;
     }
-    ssize_t n = read(fd, client_readbuf, sizeof(client_readbuf));
-    if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    ssize_t n;
+    if (c->ssl) {
+        if (c->tls_handshaking) {
+            client_tls_handshake(c);
             return;
-        if (n < 0)
-            proxy_log_verbose("client %s: read failed: %s", c->addr, strerror(errno));
-        proxy_client_close(c);
-        return;
+        }
+        if (c->write_wants_read) {
+            c->write_wants_read = 0;
+            proxy_client_mark_dirty(c);
+        }
+        int status;
+        char why[256];
+        n = proxy_tls_read(c->ssl, client_readbuf, sizeof(client_readbuf), &status, why,
+                           sizeof(why));
+        if (n < 0) {
+            if (status == PROXY_TLS_WANT_READ)
+                return;
+            if (status == PROXY_TLS_WANT_WRITE) {
+                c->read_wants_write = 1;
+                if (!c->wev_pending) {
+                    event_add(c->wev, NULL);
+                    c->wev_pending = 1;
+                }
+                return;
+            }
+            if (status == PROXY_TLS_ERROR)
+                proxy_log_verbose("client %s: %s", c->addr, why);
+            proxy_client_close(c);
+            return;
+        }
+    } else {
+        n = read(fd, client_readbuf, sizeof(client_readbuf));
+        if (n <= 0) {
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                return;
+            if (n < 0)
+                proxy_log_verbose("client %s: read failed: %s", c->addr, strerror(errno));
+            proxy_client_close(c);
+            return;
+        }
     }
     c->last_active_ms = proxy_now_ms();
     uint64_t now_us = proxy_mono_us(); /* every request of this read arrived now */
@@ -886,11 +967,39 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
             return;
     }
     proxy_client_mark_dirty(c);
+    /* TLS may hold decrypted requests no socket event will announce. */
+    if (c->ssl && !c->read_paused && proxy_tls_pending(c->ssl))
+        event_active(c->rev, EV_READ, 0);
+}
+
+/* One step of a tls-port client's handshake; its requests are read once it
+ * is over. A client that fails it is closed (logged at verbose). */
+static void client_tls_handshake(struct proxy_client *c)
+{
+    char why[256];
+    switch (proxy_tls_handshake(c->ssl, why, sizeof(why))) {
+    case PROXY_TLS_OK:
+        c->tls_handshaking = 0;
+        if (proxy_tls_pending(c->ssl))
+            event_active(c->rev, EV_READ, 0);
+        break;
+    case PROXY_TLS_WANT_READ:
+        break; /* the read event is always on */
+    case PROXY_TLS_WANT_WRITE:
+        if (!c->wev_pending) {
+            event_add(c->wev, NULL);
+            c->wev_pending = 1;
+        }
+        break;
+    default:
+        proxy_log_verbose("client %s: %s", c->addr, why);
+        proxy_client_close(c);
+    }
 }
 
 /* ------------------------------------------------------------------ lifecycle */
 
-void proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
+struct proxy_client *proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
 {
     srv->stats.connections_received++;
     if (srv->nclients >= srv->cfg.maxclients) {
@@ -899,7 +1008,7 @@ void proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
         (void)ignored;
         close(fd);
         srv->stats.connections_rejected++;
-        return;
+        return NULL;
     }
     struct sockaddr_storage local;
     socklen_t locallen = sizeof(local);
@@ -947,6 +1056,21 @@ void proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
     srv->nclients++;
     event_add(c->rev, NULL);
     proxy_log_debug("client %s connected (id %llu)", c->addr, (unsigned long long)c->id);
+    return c;
+}
+
+void proxy_client_accept_tls(struct proxy_server *srv, int fd, const char *addr)
+{
+    struct proxy_client *c = proxy_client_accept(srv, fd, addr);
+    if (c == NULL)
+        return;
+    c->ssl = proxy_tls_accepted(srv, fd);
+    if (c->ssl == NULL) {
+        proxy_log_warning("client %s: cannot start TLS: out of memory", c->addr);
+        proxy_client_close(c);
+        return;
+    }
+    c->tls_handshaking = 1;
 }
 
 static void client_free(struct proxy_client *c)
@@ -972,6 +1096,8 @@ void proxy_client_close(struct proxy_client *c)
     event_free(c->rev);
     event_free(c->wev);
     c->rev = c->wev = NULL;
+    proxy_tls_close(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
     /* Its own connection goes with it; replies still due on the shared one

@@ -46,6 +46,7 @@ static const char *const logformats[] = {"text", "json", NULL};
 static const char *const phases[] = {"redis", "mirror", "read-raft", "raft", "raft-only", NULL};
 static const char *const busypoll_words[] = {"auto", NULL}; /* PROXY_BUSY_POLL_AUTO */
 static const char *const schedpolicies[] = {"auto", "normal", "batch", NULL};
+static const char *const tlsauth[] = {"no", "yes", "optional", NULL}; /* enum proxy_tls_auth */
 
 #define OFF(field) offsetof(struct proxy_config, field)
 
@@ -54,6 +55,11 @@ static const struct option options[] = {
     {"port", OPT_INT, OFF(port), 0, 65535, NULL, 0},
     {"unixsocket", OPT_STRING, OFF(unixsocket), 0, PROXY_UNIXSOCKET_MAX, NULL, 0},
     {"unixsocketperm", OPT_OCTAL, OFF(unixsocketperm), 0, 0777, NULL, 0},
+    {"tls-port", OPT_INT, OFF(tls_port), 0, 65535, NULL, 0},
+    {"tls-cert-file", OPT_STRING, OFF(tls_cert_file), 0, 0, NULL, 0},
+    {"tls-key-file", OPT_STRING, OFF(tls_key_file), 0, 0, NULL, 0},
+    {"tls-ca-cert-file", OPT_STRING, OFF(tls_ca_cert_file), 0, 0, NULL, 0},
+    {"tls-auth-clients", OPT_ENUM, OFF(tls_auth_clients), 0, 0, tlsauth, 0},
     {"upstream", OPT_ADDR, OFF(upstream_host), 0, 0, NULL, 0},
     {"upstream-user", OPT_STRING, OFF(upstream_user), 0, 0, NULL, 1},
     {"upstream-password", OPT_STRING, OFF(upstream_password), 0, 0, NULL, 1},
@@ -123,6 +129,7 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->phase = PROXY_PHASE_REDIS;
     cfg->dir = xstrdup("./ferry-data");
     cfg->store_size = 1LL << 30;
+    cfg->tls_auth_clients = PROXY_TLS_AUTH_YES; /* Redis's default */
     cfg->sync = 1;
     cfg->checkpoint_bytes = (long long)STORE_CKPT_BYTES;
     cfg->checkpoint_entries = STORE_CKPT_ENTRIES;
@@ -144,6 +151,9 @@ void proxy_config_fini(struct proxy_config *cfg)
     free(cfg->upstream_host);
     free(cfg->upstream_user);
     free(cfg->upstream_password);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
+    free(cfg->tls_ca_cert_file);
     free(cfg->upstream_tls_ca_cert_file);
     free(cfg->upstream_tls_cert_file);
     free(cfg->upstream_tls_key_file);
@@ -827,9 +837,17 @@ int proxy_config_validate(const struct proxy_config *cfg, char *err, size_t errl
                     "phase %s needs a raft group, which this node does not run yet; "
                     "use 'redis' or 'raft-only'",
                     proxy_phase_name(cfg->phase));
-    if (cfg->port == 0 && cfg->unixsocket == NULL)
-        return fail(err, errlen, "'port' is 0 and 'unixsocket' is not set: ferry would accept no "
-                                 "clients");
+    if (cfg->port == 0 && cfg->unixsocket == NULL && cfg->tls_port == 0)
+        return fail(err, errlen, "'port' is 0 and neither 'unixsocket' nor 'tls-port' is set: "
+                                 "ferry would accept no clients");
+    if (cfg->tls_port && (cfg->tls_cert_file == NULL || cfg->tls_key_file == NULL))
+        return fail(err, errlen, "'tls-port' needs 'tls-cert-file' and 'tls-key-file'");
+    if (cfg->tls_port && cfg->tls_auth_clients != PROXY_TLS_AUTH_NO && !cfg->tls_ca_cert_file)
+        return fail(err, errlen, "'tls-auth-clients %s' needs 'tls-ca-cert-file' to check client "
+                                 "certificates against (or set it to no)",
+                    tlsauth[cfg->tls_auth_clients]);
+    if (cfg->tls_port && cfg->tls_port == cfg->port)
+        return fail(err, errlen, "'tls-port' and 'port' are both %d", cfg->port);
     if (cfg->upstream_tls && cfg->upstream_host && cfg->upstream_port == 0)
         return fail(err, errlen, "'upstream-tls' needs a host:port upstream: Redis serves no "
                                  "TLS on a unix socket");

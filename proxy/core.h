@@ -136,6 +136,10 @@ struct proxy_client {
     unsigned queued : 1;
     uint64_t created_ms;
     unsigned unix_socket : 1;      /* came in on the unix socket (CLIENT LIST's U) */
+    /* Came in on tls-port: its session, the handshake not over yet, and a
+     * read or write waiting for the socket's other direction (tls.c). */
+    struct ssl_st *ssl;
+    unsigned tls_handshaking : 1, read_wants_write : 1, write_wants_read : 1;
     /* As Redis shows them: ip:port, or for the unix socket its path:0 */
     char addr[PROXY_UNIXSOCKET_MAX + 8]; /* the peer */
     char laddr[PROXY_UNIXSOCKET_MAX + 8]; /* ferry's end */
@@ -145,7 +149,9 @@ struct proxy_server {
     struct proxy_config cfg;
     struct event_base *base;
     struct ssl_ctx_st *tls_ctx;    /* upstream-tls; NULL without it (tls.c) */
-    struct evconnlistener *listeners[PROXY_MAX_BIND + 1]; /* bind's, then unixsocket's */
+    struct ssl_ctx_st *tls_server_ctx; /* tls-port; NULL without it */
+    /* bind's on port, bind's on tls-port, then unixsocket's */
+    struct evconnlistener *listeners[2 * PROXY_MAX_BIND + 1];
     int nlisteners;
     /* The unix socket file ferry made: removed when it stops listening,
      * unless another process has put its own at the path since. */
@@ -389,7 +395,10 @@ size_t proxy_upstream_shared_pending(const struct proxy_server *s);
 void proxy_upstream_error_reply(struct proxy_server *s, struct evbuffer *dst, const char *reason);
 /* Resumes reading the owner's upstream once its output drained. */
 void proxy_upstream_resume(struct proxy_upstream *up);
-void proxy_client_accept(struct proxy_server *s, int fd, const char *addr);
+/* A new client on fd (NULL: refused, maxclients). */
+struct proxy_client *proxy_client_accept(struct proxy_server *s, int fd, const char *addr);
+/* The same on tls-port: the TLS handshake comes first. */
+void proxy_client_accept_tls(struct proxy_server *s, int fd, const char *addr);
 void proxy_client_close(struct proxy_client *c);
 void proxy_client_shutdown(struct proxy_client *c); /* stop reading; close after replies */
 int proxy_client_idle_timed_out(const struct proxy_client *c, uint64_t now_ms);
@@ -410,6 +419,10 @@ enum { PROXY_TLS_OK = 0, PROXY_TLS_WANT_READ, PROXY_TLS_WANT_WRITE, PROXY_TLS_CL
 int proxy_tls_init(struct proxy_server *s, char *err, size_t errlen);
 void proxy_tls_free(struct proxy_server *s);
 struct ssl_st *proxy_tls_new(struct proxy_server *s, int fd, char *err, size_t errlen);
+/* The server side (tls-port): its context from the tls-* options, and a
+ * session for an accepted client (NULL: out of memory). */
+int proxy_tls_server_init(struct proxy_server *s, char *err, size_t errlen);
+struct ssl_st *proxy_tls_accepted(struct proxy_server *s, int fd);
 void proxy_tls_close(struct ssl_st *ssl);
 int proxy_tls_handshake(struct ssl_st *ssl, char *why, size_t whylen);
 /* > 0 bytes, or -1 with *status one of the others. */

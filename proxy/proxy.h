@@ -54,6 +54,7 @@ struct proxy_percentiles {
 };
 
 enum proxy_sched_policy { PROXY_SCHED_AUTO = 0, PROXY_SCHED_NORMAL, PROXY_SCHED_BATCH };
+enum proxy_tls_auth { PROXY_TLS_AUTH_NO = 0, PROXY_TLS_AUTH_YES, PROXY_TLS_AUTH_OPTIONAL };
 
 /* Every option of docs/CONFIG.md. Strings are owned by the config and freed
  * by proxy_config_fini; NULL means unset. */
@@ -74,6 +75,9 @@ struct proxy_config {
     char *upstream_tls_cert_file; /* a client certificate, with its key: mutual TLS */
     char *upstream_tls_key_file;
     char *upstream_tls_server_name; /* NULL: the upstream's host */
+    int tls_port;                 /* 0: no TLS listener */
+    char *tls_cert_file, *tls_key_file, *tls_ca_cert_file;
+    int tls_auth_clients;         /* enum proxy_tls_auth */
     char *requirepass;
     int maxclients;
     int timeout;                  /* seconds idle before close; 0 = never */

@@ -107,6 +107,17 @@ static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struc
     proxy_client_accept(s, fd, addr);
 }
 
+/* A client on tls-port: the same, its session's handshake first. */
+static void server_accept_tls_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                                 int salen, void *arg)
+{
+    (void)l;
+    (void)salen;
+    char addr[PROXY_UNIXSOCKET_MAX + 8];
+    proxy_format_addr(sa, addr, sizeof(addr));
+    proxy_client_accept_tls(arg, fd, addr);
+}
+
 static void server_accept_error_cb(struct evconnlistener *l, void *arg)
 {
     (void)l;
@@ -184,11 +195,13 @@ static int server_listen_unix(struct proxy_server *s, char *err, size_t errlen)
     return 0;
 }
 
-static int server_listen(struct proxy_server *s, char *err, size_t errlen)
+/* Listens on every bind address at port, accepting with cb. */
+static int server_listen_port(struct proxy_server *s, int portno, evconnlistener_cb cb, char *err,
+                              size_t errlen)
 {
     char port[8];
-    snprintf(port, sizeof(port), "%d", s->cfg.port);
-    for (int i = 0; i < s->cfg.nbind && s->cfg.port > 0; i++) {
+    snprintf(port, sizeof(port), "%d", portno);
+    for (int i = 0; i < s->cfg.nbind; i++) {
         const char *host = s->cfg.bind[i];
         if (strcmp(host, "*") == 0)
             host = "0.0.0.0";
@@ -199,24 +212,33 @@ static int server_listen(struct proxy_server *s, char *err, size_t errlen)
         struct addrinfo *ai = NULL;
         int gai = getaddrinfo(host, port, &hints, &ai);
         if (gai != 0) {
-            snprintf(err, errlen, "cannot listen on %s:%d: %s", s->cfg.bind[i], s->cfg.port,
+            snprintf(err, errlen, "cannot listen on %s:%d: %s", s->cfg.bind[i], portno,
                      gai_strerror(gai));
             return -1;
         }
         struct evconnlistener *l = evconnlistener_new_bind(
-            s->base, server_accept_cb, s,
-            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 511,
+            s->base, cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 511,
             ai->ai_addr, (int)ai->ai_addrlen);
         int saved = errno;
         freeaddrinfo(ai);
         if (l == NULL) {
-            snprintf(err, errlen, "cannot listen on %s:%d: %s", s->cfg.bind[i], s->cfg.port,
+            snprintf(err, errlen, "cannot listen on %s:%d: %s", s->cfg.bind[i], portno,
                      strerror(saved));
             return -1;
         }
         evconnlistener_set_error_cb(l, server_accept_error_cb);
         s->listeners[s->nlisteners++] = l;
     }
+    return 0;
+}
+
+static int server_listen(struct proxy_server *s, char *err, size_t errlen)
+{
+    if (s->cfg.port > 0 && server_listen_port(s, s->cfg.port, server_accept_cb, err, errlen) < 0)
+        return -1;
+    if (s->cfg.tls_port > 0 &&
+        server_listen_port(s, s->cfg.tls_port, server_accept_tls_cb, err, errlen) < 0)
+        return -1;
     return s->cfg.unixsocket ? server_listen_unix(s, err, errlen) : 0;
 }
 
@@ -367,7 +389,8 @@ struct proxy_server *proxy_server_new(const struct proxy_config *cfg, char *err,
     event_add(s->sigterm, NULL);
     event_add(s->sigint, NULL);
     event_add(s->sighup, NULL);
-    if (s->cfg.upstream_host && proxy_tls_init(s, err, errlen) < 0) {
+    if ((s->cfg.upstream_host && proxy_tls_init(s, err, errlen) < 0) ||
+        proxy_tls_server_init(s, err, errlen) < 0) {
         proxy_server_free(s);
         return NULL;
     }
@@ -610,6 +633,11 @@ int proxy_server_run(struct proxy_server *s)
         }
         size_t used = strlen(where);
         snprintf(where + used, sizeof(where) - used, " port %d", s->cfg.port);
+    }
+    if (s->cfg.tls_port > 0) {
+        size_t used = strlen(where);
+        snprintf(where + used, sizeof(where) - used, "%sTLS port %d", used ? " and " : "",
+                 s->cfg.tls_port);
     }
     if (s->cfg.unixsocket) {
         size_t used = strlen(where);

@@ -1,5 +1,5 @@
-/* TLS to the upstream Redis (upstream-tls), with OpenSSL on the upstream
- * connection's own non-blocking socket.
+/* TLS to the upstream Redis (upstream-tls) and for clients (tls-port),
+ * with OpenSSL on each connection's own non-blocking socket.
  *
  * libevent's OpenSSL bufferevents would bring their own buffers and
  * callbacks, but upstream.c reads into one shared buffer, writes batches
@@ -67,6 +67,9 @@ int proxy_tls_init(struct proxy_server *s, char *err, size_t errlen)
         return -1;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* A peer that closes without TLS's close_notify, as most Redis clients
+     * and servers do, has closed: not an error to report. */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     /* Partial writes: a write takes what fits and the rest stays in the
      * connection's evbuffer, whose front may move between tries. */
@@ -95,10 +98,72 @@ int proxy_tls_init(struct proxy_server *s, char *err, size_t errlen)
     return 0;
 }
 
+int proxy_tls_server_init(struct proxy_server *s, char *err, size_t errlen)
+{
+    const struct proxy_config *cfg = &s->cfg;
+    if (cfg->tls_port == 0)
+        return 0;
+    const char *files[][2] = {{"tls-cert-file", cfg->tls_cert_file},
+                              {"tls-key-file", cfg->tls_key_file},
+                              {"tls-ca-cert-file", cfg->tls_ca_cert_file}};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        if (files[i][1] && tls_readable(files[i][0], files[i][1], err, errlen) < 0)
+            return -1;
+    char why[256];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL) {
+        snprintf(err, errlen, "tls-port: %s", tls_error(why, sizeof(why)));
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    int bad = -1; /* the index in files of the one that does not load */
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert_file) != 1)
+        bad = 0;
+    else if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key_file, SSL_FILETYPE_PEM) != 1 ||
+             SSL_CTX_check_private_key(ctx) != 1)
+        bad = 1;
+    else if (cfg->tls_ca_cert_file &&
+             SSL_CTX_load_verify_locations(ctx, cfg->tls_ca_cert_file, NULL) != 1)
+        bad = 2;
+    if (bad >= 0) {
+        snprintf(err, errlen, "%s %s: %s", files[bad][0], files[bad][1],
+                 tls_error(why, sizeof(why)));
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    /* tls-auth-clients, as Redis: yes asks for a certificate and refuses a
+     * client without one, optional checks one if it comes. */
+    int mode = cfg->tls_auth_clients == PROXY_TLS_AUTH_YES        ? SSL_VERIFY_PEER |
+                                                                      SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+               : cfg->tls_auth_clients == PROXY_TLS_AUTH_OPTIONAL ? SSL_VERIFY_PEER
+                                                                  : SSL_VERIFY_NONE;
+    SSL_CTX_set_verify(ctx, mode, NULL);
+    if (cfg->tls_ca_cert_file)
+        SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(cfg->tls_ca_cert_file));
+    s->tls_server_ctx = ctx;
+    return 0;
+}
+
 void proxy_tls_free(struct proxy_server *s)
 {
     SSL_CTX_free(s->tls_ctx);
     s->tls_ctx = NULL;
+    SSL_CTX_free(s->tls_server_ctx);
+    s->tls_server_ctx = NULL;
+}
+
+struct ssl_st *proxy_tls_accepted(struct proxy_server *s, int fd)
+{
+    SSL *ssl = SSL_new(s->tls_server_ctx);
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        ERR_clear_error();
+        return NULL;
+    }
+    SSL_set_accept_state(ssl);
+    return ssl;
 }
 
 struct ssl_st *proxy_tls_new(struct proxy_server *s, int fd, char *err, size_t errlen)

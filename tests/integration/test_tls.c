@@ -253,3 +253,105 @@ Test(tls, bad_settings_are_start_errors)
     cr_assert_str_eq(out, "ferry: 'upstream-tls-cert-file' and 'upstream-tls-key-file' go "
                           "together: set both or neither\nstatus 2\n");
 }
+
+/* ------------------------------------------------------------------ tls-port */
+
+/* ferry serving raft-only on a plain port and a TLS port; extra options
+ * after the TLS ones. */
+static int ferry_tls_port;
+
+static void start_tls_listener(const char *auth_clients)
+{
+    ferry_tls_port = support_free_port();
+    char port[16];
+    snprintf(port, sizeof(port), "%d", ferry_tls_port);
+    const char *args[] = {"--phase", "raft-only", "--tls-port", port, "--tls-cert-file", cert,
+                          "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients",
+                          auth_clients, NULL};
+    cr_assert_eq(support_ferry_start(&ferry, 0, args), 0);
+    cr_assert_eq(support_wait_port(ferry_tls_port, 10000), 0);
+}
+
+/* redis-cli on the TLS port with the client certificate (cert 1) or
+ * without; its output on both streams. */
+static const char *tls_cli(int with_cert, const char *args)
+{
+    static char out[1 << 16];
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "redis-cli --tls --cacert %s %s%s%s%s -p %d %s 2>&1", ca,
+             with_cert ? "--cert " : "", with_cert ? client_cert : "", with_cert ? " --key " : "",
+             with_cert ? client_key : "", ferry_tls_port, args);
+    support_run(cmd, out, sizeof(out));
+    return out;
+}
+
+Test(tls, tls_port_serves_clients_with_certificates)
+{
+    start_tls_listener("yes");
+    cr_assert_str_eq(tls_cli(1, "SET k over-tls"), "OK\n");
+    cr_assert_str_eq(tls_cli(1, "GET k"), "over-tls\n");
+    /* The plain port serves the same store beside it. */
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STRING, "over-tls", "GET k");
+    /* 4 MB up and down (base64, so the shell carries it whole). */
+    char cmd[2048], out[256];
+    snprintf(cmd, sizeof(cmd),
+             "head -c 3145728 /dev/urandom | base64 -w0 >%s/big && redis-cli --tls --cacert %s "
+             "--cert %s --key %s -p %d -x SET big <%s/big && redis-cli --tls --cacert %s --cert %s "
+             "--key %s -p %d --raw GET big | head -c 4194304 | cmp - %s/big && echo same",
+             dir, ca, client_cert, client_key, ferry_tls_port, dir, ca, client_cert, client_key,
+             ferry_tls_port, dir);
+    support_run(cmd, out, sizeof(out));
+    cr_assert_str_eq(out, "OK\nsame\n");
+    /* Pipelined clients: every request answered. */
+    static char bench[8192];
+    snprintf(cmd, sizeof(cmd),
+             "redis-benchmark --tls --cacert %s --cert %s --key %s -p %d -t set,get -n 50000 -c 20 "
+             "-P 16 --csv",
+             ca, client_cert, client_key, ferry_tls_port);
+    cr_assert_eq(support_run(cmd, bench, sizeof(bench)), 0, "%s", bench);
+    cr_assert(strstr(bench, "\"SET\",") && strstr(bench, "\"GET\","), "%s", bench);
+    /* No client certificate, or no TLS at all: refused, and ferry goes on. */
+    const char *refused = tls_cli(0, "PING");
+    cr_assert_null(strstr(refused, "PONG"), "%s", refused);
+    int raw = support_raw_connect(ferry_tls_port);
+    support_raw_send(raw, "PING\r\n", 6);
+    char buf[64];
+    cr_assert_eq(support_raw_recv(raw, buf, sizeof(buf)), 0, "a plain client gets no reply");
+    close(raw);
+    cr_assert_str_eq(tls_cli(1, "PING"), "PONG\n");
+    support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    redisFree(c);
+}
+
+Test(tls, tls_auth_clients_no_takes_any_client)
+{
+    start_tls_listener("no");
+    cr_assert_str_eq(tls_cli(0, "SET k v"), "OK\n");
+    cr_assert_str_eq(tls_cli(1, "GET k"), "v\n");
+}
+
+Test(tls, tls_port_settings_are_checked)
+{
+    char cmd[1024], out[4096];
+    const char *bin = support_ferry_bin();
+    snprintf(cmd, sizeof(cmd), "%s --phase raft-only --tls-port 7999 2>&1; echo status $?", bin);
+    support_run(cmd, out, sizeof(out));
+    cr_assert_str_eq(out, "ferry: 'tls-port' needs 'tls-cert-file' and 'tls-key-file'\n"
+                          "status 2\n");
+    snprintf(cmd, sizeof(cmd),
+             "%s --phase raft-only --tls-port 7999 --tls-cert-file %s --tls-key-file %s 2>&1; "
+             "echo status $?",
+             bin, cert, key);
+    support_run(cmd, out, sizeof(out));
+    cr_assert_str_eq(out, "ferry: 'tls-auth-clients yes' needs 'tls-ca-cert-file' to check "
+                          "client certificates against (or set it to no)\nstatus 2\n");
+    snprintf(cmd, sizeof(cmd),
+             "%s --phase raft-only --dir %s/data --port %d --tls-port %d --tls-cert-file %s "
+             "--tls-key-file %s --tls-auth-clients no 2>&1; echo status $?",
+             bin, dir, support_free_port(), support_free_port(), cert, client_key);
+    support_run(cmd, out, sizeof(out));
+    cr_assert(strstr(out, "tls-key-file ") && strstr(out, "key values mismatch") &&
+                  strstr(out, "status 1\n"),
+              "%s", out);
+}

@@ -186,7 +186,8 @@ Test(proxy_config, unix_sockets)
     /* port 0 turns TCP off, which leaves the unix socket or nothing. */
     cr_assert_str_eq(load(&cfg, "port 0\nupstream 127.0.0.1:6379\n"), "");
     cr_assert_eq(proxy_config_validate(&cfg, why, sizeof(why)), -1);
-    cr_assert_str_eq(why, "'port' is 0 and 'unixsocket' is not set: ferry would accept no clients");
+    cr_assert_str_eq(why, "'port' is 0 and neither 'unixsocket' nor 'tls-port' is set: ferry "
+                          "would accept no clients");
     proxy_config_fini(&cfg);
 }
 
