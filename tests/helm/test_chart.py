@@ -164,6 +164,29 @@ def run_config(text, tmp, name):
     return start([FERRY, path], log)
 
 
+def make_certs(tmp):
+    """tmp/certs: ca.crt (and key); redis.crt/.key for localhost, signed by
+    it; tls.crt/.key, a client certificate signed by it. None on failure."""
+    certs = os.path.join(tmp, "certs")
+    if os.path.isdir(certs):
+        return certs
+    os.makedirs(certs)
+    req = "openssl req -newkey rsa:2048 -nodes -subj"
+    for cmd in ("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ca -keyout ca.key "
+                "-out ca.crt",
+                req + " /CN=localhost -keyout redis.key -out redis.csr",
+                "printf 'subjectAltName=DNS:localhost\\n' >san.cnf",
+                "openssl x509 -req -in redis.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+                "-extfile san.cnf -out redis.crt",
+                req + " /CN=ferry -keyout tls.key -out client.csr",
+                "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+                "-out tls.crt"):
+        r = subprocess.run(cmd, shell=True, cwd=certs, capture_output=True, text=True)
+        if not check(r.returncode == 0, "%s: %s" % (cmd, r.stderr)):
+            return None
+    return certs
+
+
 def test_group(tmp):
     chart = yaml.safe_load(open(os.path.join(CHART, "Chart.yaml")))
     values = yaml.safe_load(open(os.path.join(CHART, "values.yaml")))
@@ -208,6 +231,40 @@ def test_group(tmp):
     status, body = http(admin, "/metrics")
     check(status == 200 and 'ferry_info{version="0.1.0",phase="raft-only"} 1' in body, "group /metrics")
     check(stop(p) == 0, "group ferry exits 0 on SIGTERM")
+
+    # TLS for the group's clients: the options, the Secret, the ports; then
+    # the config run, a client with a certificate served on the TLS port.
+    m = render("group.tls.enabled=true", "group.tls.secret=group-tls")
+    sts = m[("StatefulSet", name)]
+    pod = sts["spec"]["template"]["spec"]
+    c = container(pod, "ferry")
+    check({"name": "redis-tls", "containerPort": 6381} in c["ports"], "TLS container port")
+    check({"name": "tls", "mountPath": "/etc/ferry-tls/server", "readOnly": True} in c["volumeMounts"],
+          "TLS mount")
+    check(any(v.get("secret", {}).get("secretName") == "group-tls" for v in pod["volumes"]),
+          "TLS secret volume")
+    check({"name": "redis-tls", "port": 6381, "targetPort": "redis-tls"} in
+          m[("Service", name)]["spec"]["ports"], "TLS service port")
+    conf = m[("ConfigMap", name)]["data"]["ferry.conf"]
+    check("tls-port 6381\n" in conf and "tls-auth-clients yes\n" in conf, "TLS options: %s" % conf)
+    check_config_file(conf, "group with TLS")
+    certs = make_certs(tmp)
+    if certs is None:
+        return
+    port, tport, admin = free_port(), free_port(), free_port()
+    conf = localize(conf, bind="127.0.0.1", port=port, tls_port=tport, admin_bind="127.0.0.1",
+                    admin_port=admin, dir=os.path.join(tmp, "data", "ferry"),
+                    tls_cert_file=os.path.join(certs, "redis.crt"),
+                    tls_key_file=os.path.join(certs, "redis.key"),
+                    tls_ca_cert_file=os.path.join(certs, "ca.crt"))
+    p = run_config(conf, tmp, "group-tls")
+    if check(wait_port(tport), "group ferry listens on its TLS port"):
+        r = subprocess.run(["redis-cli", "--tls", "--cacert", os.path.join(certs, "ca.crt"),
+                            "--cert", os.path.join(certs, "tls.crt"), "--key",
+                            os.path.join(certs, "tls.key"), "-p", str(tport), "GET", "k"],
+                           capture_output=True, text=True, timeout=30)
+        check(r.stdout == "v\n", "GET over TLS on the group: %r %r" % (r.stdout, r.stderr))
+        check(stop(p) == 0, "group ferry with TLS exits 0 on SIGTERM")
 
 
 def test_sidecar(tmp):
@@ -317,21 +374,9 @@ def test_sidecar(tmp):
 
     # ... and the one with upstream TLS, in front of redis-server's TLS port,
     # with certificates in the places the Secrets would be.
-    certs = os.path.join(tmp, "certs")
-    os.makedirs(certs)
-    req = "openssl req -newkey rsa:2048 -nodes -subj"
-    for cmd in ("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ca -keyout ca.key "
-                "-out ca.crt",
-                req + " /CN=localhost -keyout redis.key -out redis.csr",
-                "printf 'subjectAltName=DNS:localhost\\n' >san.cnf",
-                "openssl x509 -req -in redis.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
-                "-extfile san.cnf -out redis.crt",
-                req + " /CN=ferry -keyout tls.key -out client.csr",
-                "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
-                "-out tls.crt"):
-        r = subprocess.run(cmd, shell=True, cwd=certs, capture_output=True, text=True)
-        if not check(r.returncode == 0, "%s: %s" % (cmd, r.stderr)):
-            return
+    certs = make_certs(tmp)
+    if certs is None:
+        return
     tport = free_port()
     redis = start(["redis-server", "--port", "0", "--tls-port", str(tport), "--bind", "127.0.0.1",
                    "--tls-cert-file", os.path.join(certs, "redis.crt"),
@@ -404,6 +449,8 @@ def test_bad_values():
         (["group.replica=2"], "Additional property replica is not allowed"),
         (["group.storeSize=lots"], "group.storeSize: Does not match pattern"),
         (["sidecar.port=70000"], "sidecar.port: Must be less than or equal to 65535"),
+        (["group.tls.enabled=true"], "group.tls.secret: a kubernetes.io/tls Secret"),
+        (["group.tls.authClients=maybe"], "group.tls.authClients: group.tls.authClients must be one"),
     ]
     for sets, want in cases:
         args = ["template", "t", CHART]
