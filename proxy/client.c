@@ -181,22 +181,16 @@ static struct proxy_upstream *client_upstream(struct proxy_client *c)
     return c->up ? c->up : c->shared;
 }
 
-/* Writes what fits of a TLS record's worth (16 KB) from the front of the
- * client's output: the bytes written, 0 when the socket must become ready
- * first, -1 when the connection failed (logged). */
+/* One TLS write from the front of the client's output (proxy_tls_send):
+ * the bytes written, 0 when the socket must become ready first, -1 when the
+ * connection failed (logged). */
 static int client_tls_send(struct proxy_client *c)
 {
-    size_t len = evbuffer_get_length(c->out);
-    if (len > 16384)
-        len = 16384;
-    const unsigned char *p = evbuffer_pullup(c->out, (ssize_t)len);
     int status;
     char why[256];
-    ssize_t n = proxy_tls_write(c->ssl, p, len, &status, why, sizeof(why));
-    if (n > 0) {
-        evbuffer_drain(c->out, (size_t)n);
+    ssize_t n = proxy_tls_send(c->ssl, c->out, &status, why, sizeof(why));
+    if (n > 0)
         return (int)n;
-    }
     if (status == PROXY_TLS_WANT_READ) {
         c->write_wants_read = 1; /* the read event writes again */
         return 0;

@@ -10,6 +10,8 @@
 
 #include "proxy/proxy.h"
 
+struct evbuffer;
+
 /* Output above HIGH pauses the producer; it resumes below LOW. Ferry never
  * stops reading a client because the client is slow to read its replies
  * (that deadlocks clients that write a whole pipeline before reading, and
@@ -430,6 +432,11 @@ ssize_t proxy_tls_read(struct ssl_st *ssl, void *buf, size_t len, int *status, c
                        size_t whylen);
 ssize_t proxy_tls_write(struct ssl_st *ssl, const void *buf, size_t len, int *status, char *why,
                         size_t whylen);
+/* Writes what fits of a TLS record's worth (16 KB) from the front of out,
+ * draining what went: the bytes, or -1 with *status. A write retried after
+ * a wait starts from the same front, as OpenSSL requires. */
+ssize_t proxy_tls_send(struct ssl_st *ssl, struct evbuffer *out, int *status, char *why,
+                       size_t whylen);
 /* Whether it holds decrypted bytes not read yet (no socket event will say so). */
 int proxy_tls_pending(const struct ssl_st *ssl);
 /* The config file ferry was started with, or NULL (options on the command

@@ -12,6 +12,7 @@
 #include "proxy/core.h"
 
 #include <arpa/inet.h>
+#include <event2/buffer.h>
 #include <errno.h>
 #include <limits.h>
 #include <openssl/err.h>
@@ -49,51 +50,67 @@ static int tls_readable(const char *option, const char *path, char *err, size_t 
     return 0;
 }
 
+/* The settings both ends share, for a context of method: TLS 1.2 or later;
+ * a peer that closes without close_notify, as most Redis clients and
+ * servers do, has closed, not failed; partial writes, since a write takes
+ * what fits and the rest stays in the connection's evbuffer, whose front
+ * may move between tries. First the files (cert, key, CA: option and path,
+ * path NULL when unset) must be readable. */
+static SSL_CTX *tls_ctx_new(const SSL_METHOD *method, const char *files[3][2], const char *what,
+                            char *err, size_t errlen)
+{
+    for (int i = 0; i < 3; i++)
+        if (files[i][1] && tls_readable(files[i][0], files[i][1], err, errlen) < 0)
+            return NULL;
+    SSL_CTX *ctx = SSL_CTX_new(method);
+    if (ctx == NULL) {
+        char why[256];
+        snprintf(err, errlen, "%s: %s", what, tls_error(why, sizeof(why)));
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    return ctx;
+}
+
+/* Loads files' certificate and key (when set) and CA (when set, else the
+ * system's if system_ca); 0, or -1 with the option, file and reason in
+ * err (ctx freed). */
+static int tls_ctx_load(SSL_CTX *ctx, const char *files[3][2], int system_ca, char *err,
+                        size_t errlen)
+{
+    const char *cert = files[0][1], *key = files[1][1], *ca = files[2][1];
+    int bad = -1; /* the index in files of the one that does not load */
+    if (cert && SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        bad = 0;
+    else if (key && (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+                     SSL_CTX_check_private_key(ctx) != 1))
+        bad = 1;
+    else if (ca ? SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1
+                : system_ca && SSL_CTX_set_default_verify_paths(ctx) != 1)
+        bad = 2;
+    if (bad < 0)
+        return 0;
+    char why[256];
+    snprintf(err, errlen, "%s %s: %s", files[bad][0], files[bad][1] ? files[bad][1] : "(the system's)",
+             tls_error(why, sizeof(why)));
+    SSL_CTX_free(ctx);
+    return -1;
+}
+
 int proxy_tls_init(struct proxy_server *s, char *err, size_t errlen)
 {
     const struct proxy_config *cfg = &s->cfg;
     if (!cfg->upstream_tls)
         return 0;
-    const char *files[][2] = {{"upstream-tls-ca-cert-file", cfg->upstream_tls_ca_cert_file},
-                              {"upstream-tls-cert-file", cfg->upstream_tls_cert_file},
-                              {"upstream-tls-key-file", cfg->upstream_tls_key_file}};
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-        if (files[i][1] && tls_readable(files[i][0], files[i][1], err, errlen) < 0)
-            return -1;
-    char why[256];
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (ctx == NULL) {
-        snprintf(err, errlen, "upstream-tls: %s", tls_error(why, sizeof(why)));
+    const char *files[3][2] = {{"upstream-tls-cert-file", cfg->upstream_tls_cert_file},
+                               {"upstream-tls-key-file", cfg->upstream_tls_key_file},
+                               {"upstream-tls-ca-cert-file", cfg->upstream_tls_ca_cert_file}};
+    SSL_CTX *ctx = tls_ctx_new(TLS_client_method(), files, "upstream-tls", err, errlen);
+    if (ctx == NULL || tls_ctx_load(ctx, files, 1, err, errlen) < 0)
         return -1;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    /* A peer that closes without TLS's close_notify, as most Redis clients
-     * and servers do, has closed: not an error to report. */
-    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    /* Partial writes: a write takes what fits and the rest stays in the
-     * connection's evbuffer, whose front may move between tries. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    const char *ca = cfg->upstream_tls_ca_cert_file;
-    if (ca ? SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1
-           : SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        snprintf(err, errlen, "upstream-tls-ca-cert-file %s: %s", ca ? ca : "(the system's)",
-                 tls_error(why, sizeof(why)));
-        SSL_CTX_free(ctx);
-        return -1;
-    }
-    const char *cert = cfg->upstream_tls_cert_file, *key = cfg->upstream_tls_key_file;
-    if (cert && SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-        snprintf(err, errlen, "upstream-tls-cert-file %s: %s", cert, tls_error(why, sizeof(why)));
-        SSL_CTX_free(ctx);
-        return -1;
-    }
-    if (key && (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-                SSL_CTX_check_private_key(ctx) != 1)) {
-        snprintf(err, errlen, "upstream-tls-key-file %s: %s", key, tls_error(why, sizeof(why)));
-        SSL_CTX_free(ctx);
-        return -1;
-    }
     s->tls_ctx = ctx;
     return 0;
 }
@@ -103,36 +120,12 @@ int proxy_tls_server_init(struct proxy_server *s, char *err, size_t errlen)
     const struct proxy_config *cfg = &s->cfg;
     if (cfg->tls_port == 0)
         return 0;
-    const char *files[][2] = {{"tls-cert-file", cfg->tls_cert_file},
-                              {"tls-key-file", cfg->tls_key_file},
-                              {"tls-ca-cert-file", cfg->tls_ca_cert_file}};
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-        if (files[i][1] && tls_readable(files[i][0], files[i][1], err, errlen) < 0)
-            return -1;
-    char why[256];
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL) {
-        snprintf(err, errlen, "tls-port: %s", tls_error(why, sizeof(why)));
+    const char *files[3][2] = {{"tls-cert-file", cfg->tls_cert_file},
+                               {"tls-key-file", cfg->tls_key_file},
+                               {"tls-ca-cert-file", cfg->tls_ca_cert_file}};
+    SSL_CTX *ctx = tls_ctx_new(TLS_server_method(), files, "tls-port", err, errlen);
+    if (ctx == NULL || tls_ctx_load(ctx, files, 0, err, errlen) < 0)
         return -1;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    int bad = -1; /* the index in files of the one that does not load */
-    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert_file) != 1)
-        bad = 0;
-    else if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key_file, SSL_FILETYPE_PEM) != 1 ||
-             SSL_CTX_check_private_key(ctx) != 1)
-        bad = 1;
-    else if (cfg->tls_ca_cert_file &&
-             SSL_CTX_load_verify_locations(ctx, cfg->tls_ca_cert_file, NULL) != 1)
-        bad = 2;
-    if (bad >= 0) {
-        snprintf(err, errlen, "%s %s: %s", files[bad][0], files[bad][1],
-                 tls_error(why, sizeof(why)));
-        SSL_CTX_free(ctx);
-        return -1;
-    }
     /* tls-auth-clients, as Redis: yes asks for a certificate and refuses a
      * client without one, optional checks one if it comes. */
     int mode = cfg->tls_auth_clients == PROXY_TLS_AUTH_YES        ? SSL_VERIFY_PEER |
@@ -277,6 +270,18 @@ ssize_t proxy_tls_write(struct ssl_st *ssl, const void *buf, size_t len, int *st
         return n;
     *status = tls_result(ssl, n, "TLS write", why, whylen);
     return -1;
+}
+
+ssize_t proxy_tls_send(struct ssl_st *ssl, struct evbuffer *out, int *status, char *why,
+                       size_t whylen)
+{
+    size_t len = evbuffer_get_length(out);
+    if (len > 16384)
+        len = 16384;
+    ssize_t n = proxy_tls_write(ssl, evbuffer_pullup(out, (ssize_t)len), len, status, why, whylen);
+    if (n > 0)
+        evbuffer_drain(out, (size_t)n);
+    return n;
 }
 
 int proxy_tls_pending(const struct ssl_st *ssl)

@@ -457,23 +457,16 @@ size_t proxy_upstream_shared_pending(const struct proxy_server *srv)
     return most;
 }
 
-/* Writes what fits of a TLS record's worth (16 KB) from the front of out:
- * the bytes written; 0 when the socket must become ready first (its event
- * is set); -1 when the connection failed (handled). A write retried after
- * a wait starts from the same front, which is what OpenSSL asks. */
+/* One TLS write from the front of out (proxy_tls_send): the bytes written;
+ * 0 when the socket must become ready first; -1 when the connection failed
+ * (handled). */
 static int upstream_tls_send(struct proxy_upstream *up)
 {
-    size_t len = evbuffer_get_length(up->out);
-    if (len > 16384)
-        len = 16384;
-    const unsigned char *p = evbuffer_pullup(up->out, (ssize_t)len);
     int status;
     char why[256];
-    ssize_t n = proxy_tls_write(up->ssl, p, len, &status, why, sizeof(why));
-    if (n > 0) {
-        evbuffer_drain(up->out, (size_t)n);
+    ssize_t n = proxy_tls_send(up->ssl, up->out, &status, why, sizeof(why));
+    if (n > 0)
         return (int)n;
-    }
     if (status == PROXY_TLS_WANT_READ) {
         up->write_wants_read = 1;
         return 0;
