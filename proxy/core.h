@@ -275,6 +275,9 @@ uint64_t proxy_hist_total(const struct proxy_hist *h);
 /* The value at a percentile (0-100) as HdrHistogram reports it: the
  * highest value of the bucket reaching it; 0 when empty. */
 uint64_t proxy_hist_value_at(const struct proxy_hist *h, double percentile);
+/* LATENCY HISTOGRAM's buckets, as Redis prints them: at most max (bucket
+ * in us, cumulative count) pairs, where the count grew; returns how many. */
+size_t proxy_hist_cdf(const struct proxy_hist *h, uint64_t *usec, uint64_t *cumulative, size_t max);
 struct resp_command;
 /* The index of a request's command: its subcommand for a container (argv[1]
  * names it), PROXY_STAT_UNKNOWN for NULL (a command not in the table). */

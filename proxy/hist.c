@@ -82,3 +82,30 @@ uint64_t proxy_hist_value_at(const struct proxy_hist *h, double percentile)
     }
     return 0;
 }
+
+size_t proxy_hist_cdf(const struct proxy_hist *h, uint64_t *usec, uint64_t *cumulative, size_t max)
+{
+    /* HdrHistogram's log iteration from 1024 ns, base 2, as Redis's LATENCY
+     * HISTOGRAM runs it: at each level the iterator stands on the level's
+     * own bucket, so the level reports every sample up to that bucket's
+     * highest value, labelled with that value in whole microseconds; Redis
+     * prints a level only when the count grew. Levels past the counts (over
+     * about 0.54 s) are not reached, as in Redis. */
+    size_t n = 0;
+    uint64_t seen = 0, last = 0;
+    int at = 0;
+    for (uint64_t level = 1024; n < max && last < h->total; level <<= 1) {
+        int i = hist_index(level);
+        if (i >= NCOUNTS)
+            break;
+        for (; at <= i; at++)
+            seen += h->counts[at];
+        if (seen > last) {
+            usec[n] = hist_value_at_index(i, 1) / 1000;
+            cumulative[n] = seen;
+            n++;
+            last = seen;
+        }
+    }
+    return n;
+}

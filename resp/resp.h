@@ -194,6 +194,7 @@ enum resp3_shape {
     RESP3_PUSH,          /* each array a push (SUBSCRIBE's confirmations) */
     RESP3_COMMAND_INFO,  /* COMMAND [INFO]: flag lists sets, key specs maps */
     RESP3_COMMAND_DOCS,  /* COMMAND DOCS: maps all the way down */
+    RESP3_LATENCY_HISTOGRAM, /* LATENCY HISTOGRAM: a map of maps, histogram_usec a map */
     RESP3_GEOPOS,        /* [[longitude, latitude] ...]: doubles (GEOPOS) */
     RESP3_GEO_ITEMS,     /* [[member, ..., [longitude, latitude]] ...] (WITHCOORD) */
 };

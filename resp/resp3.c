@@ -94,6 +94,8 @@ int resp3_shape_of(int argc, char **argv, const size_t *len)
     if (arg_is(n, nl, "client") && argc >= 2 &&
         (arg_is(argv[1], len[1], "info") || arg_is(argv[1], len[1], "list")))
         return RESP3_VERBATIM;
+    if (arg_is(n, nl, "latency") && argc >= 2 && arg_is(argv[1], len[1], "histogram"))
+        return RESP3_LATENCY_HISTOGRAM;
     if (arg_is(n, nl, "command") && argc >= 2 && arg_is(argv[1], len[1], "docs"))
         return RESP3_COMMAND_DOCS;
     if (arg_is(n, nl, "command") && (argc == 1 || arg_is(argv[1], len[1], "info")))
@@ -445,6 +447,20 @@ static int doc_entry(struct conv *cv, const char *name, size_t len)
     return copy_map_with(cv, doc_value);
 }
 
+/* LATENCY HISTOGRAM: each command's entry a map, and its histogram_usec
+ * (bucket, cumulative count pairs) a map too. */
+static int histogram_field(struct conv *cv, const char *name, size_t len)
+{
+    return name_is(name, len, "histogram_usec") ? copy_map_with(cv, plain_value) : copy_value(cv);
+}
+
+static int histogram_entry(struct conv *cv, const char *name, size_t len)
+{
+    (void)name;
+    (void)len;
+    return copy_map_with(cv, histogram_field);
+}
+
 /* An argument's map: its own flags a set, its nested arguments maps. */
 static int arg_value(struct conv *cv, const char *name, size_t len)
 {
@@ -551,6 +567,8 @@ static int convert_one(struct conv *cv, int shape)
         return each_item(cv, '*', item_info_entry);
     case RESP3_COMMAND_DOCS:
         return copy_map_with(cv, doc_entry);
+    case RESP3_LATENCY_HISTOGRAM:
+        return copy_map_with(cv, histogram_entry);
     case RESP3_GEOPOS:
         return each_item(cv, '*', item_doubles);
     case RESP3_GEO_ITEMS:

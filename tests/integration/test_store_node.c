@@ -1734,6 +1734,69 @@ Test(store_node, info_commandstats_and_errorstats_count_as_redis_s)
     stop_ferry();
 }
 
+/* LATENCY HISTOGRAM as Redis 7.0 answers it, for the same traffic: the
+ * commands named, in that order (twice when named twice, unknown ones left
+ * out), each with its calls and histogram_usec: levels labelled 1, 2, 4,
+ * 8, 16, 33, 66 ... us, cumulative counts growing to the calls; in RESP3
+ * maps. The samples themselves are each server's own. */
+Test(store_node, latency_histogram_is_redis_s)
+{
+    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
+    start_ferry(NULL);
+    int ports[2] = {real_redis.port, ferry.port};
+    char shape[2][512];
+    for (int i = 0; i < 2; i++) {
+        redisContext *c = support_connect(ports[i]);
+        freeReplyObject(redisCommand(c, "CONFIG RESETSTAT"));
+        for (int k = 0; k < 20; k++)
+            support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k v");
+        freeReplyObject(redisCommand(c, "CONFIG GET maxclients"));
+        redisReply *r = redisCommand(c, "LATENCY HISTOGRAM set config|get nosuch SET");
+        cr_assert(r && r->type == REDIS_REPLY_ARRAY, "%s", r && r->str ? r->str : "");
+        size_t n = 0;
+        shape[i][0] = 0;
+        for (size_t e = 0; e + 1 < r->elements; e += 2) {
+            redisReply *v = r->element[e + 1];
+            cr_assert(v->type == REDIS_REPLY_ARRAY && v->elements == 4);
+            cr_assert_str_eq(v->element[0]->str, "calls");
+            cr_assert_str_eq(v->element[2]->str, "histogram_usec");
+            redisReply *b = v->element[3];
+            long long last = 0;
+            for (size_t j = 0; j + 1 < b->elements; j += 2) {
+                long long us = b->element[j]->integer, cum = b->element[j + 1]->integer;
+                static const long long labels[] = {1, 2, 4, 8, 16, 33, 66, 132, 264, 528, 1056,
+                                                   2113, 4227, 8454, 16908, 33816};
+                int known = 0;
+                for (size_t l = 0; l < sizeof(labels) / sizeof(labels[0]); l++)
+                    known |= labels[l] == us;
+                cr_assert(known, "port %d: bucket label %lld", ports[i], us);
+                cr_assert_gt(cum, last);
+                last = cum;
+            }
+            cr_assert_eq(last, v->element[1]->integer, "the last bucket counts every call");
+            n += (size_t)snprintf(shape[i] + n, sizeof(shape[i]) - n, "%s:%lld ",
+                                  r->element[e]->str, v->element[1]->integer);
+        }
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    cr_assert_str_eq(shape[1], shape[0]);
+    cr_assert_str_eq(shape[1], "set:20 config|get:1 set:20 ");
+    /* RESP3: a map whose values are maps, histogram_usec a map too. */
+    int raw = support_raw_connect(ferry.port);
+    support_raw_send(raw, "HELLO 3\r\nLATENCY HISTOGRAM config|get\r\n", 39);
+    static char buf[8192];
+    size_t got = 0;
+    while (got < sizeof(buf) - 1 && !strstr(buf, "histogram_usec\r\n%1\r\n:")) {
+        size_t r = support_raw_recv(raw, buf + got, 1);
+        cr_assert_eq(r, 1, "%s", buf);
+        buf[++got] = 0;
+    }
+    cr_assert(strstr(buf, "%1\r\n$10\r\nconfig|get\r\n%2\r\n$5\r\ncalls\r\n:1\r\n"), "%s", buf);
+    close(raw);
+    stop_ferry();
+}
+
 /* Whether every line of INFO latencystats in s is Redis's shape for the
  * percentiles given as labels ("p50,p99,p99.9"), values in us with three
  * decimals, not decreasing; returns the number of lines. */

@@ -45,3 +45,29 @@ Test(proxy_hist, percentiles_count_samples_rounding_half_up)
     cr_assert_eq(proxy_hist_value_at(h, 0.04), 1000 + 3);
     proxy_hist_free(h);
 }
+
+/* LATENCY HISTOGRAM's buckets: levels 1024 ns, 2048 ns, ... each labelled
+ * with its own bucket's highest value in whole us (as Redis 7.0 prints
+ * 1, 2, 4, 8, 16, 33, 66, ...), cumulative counts, a level only where the
+ * count grew. */
+Test(proxy_hist, cdf_buckets_are_redis_s)
+{
+    struct proxy_hist *h = proxy_hist_new();
+    uint64_t us[64], n[64];
+    cr_assert_eq(proxy_hist_cdf(h, us, n, 64), 0, "no samples, no buckets");
+    proxy_hist_record(h, 500);     /* below the first level: counted there */
+    proxy_hist_record(h, 1500);
+    proxy_hist_record(h, 3000);
+    proxy_hist_record(h, 3000);
+    proxy_hist_record(h, 40000);   /* 40 us: past 32768 + its bucket's width */
+    proxy_hist_record(h, 1000000); /* 1 ms */
+    size_t k = proxy_hist_cdf(h, us, n, 64);
+    uint64_t want_us[] = {1, 2, 4, 66, 1056}, want_n[] = {1, 2, 4, 5, 6};
+    cr_assert_eq(k, 5);
+    for (size_t i = 0; i < k; i++) {
+        cr_assert_eq(us[i], want_us[i], "bucket %zu: %llu us", i, (unsigned long long)us[i]);
+        cr_assert_eq(n[i], want_n[i], "bucket %zu: %llu", i, (unsigned long long)n[i]);
+    }
+    cr_assert_eq(proxy_hist_cdf(h, us, n, 2), 2, "max caps the pairs");
+    proxy_hist_free(h);
+}
