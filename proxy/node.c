@@ -83,7 +83,7 @@ struct node_op {
 
 enum node_exec_from { NODE_FROM_STORE, NODE_FROM_LOCAL, NODE_FROM_PUBLISH };
 
-enum node_count_how { NODE_COUNT_BLOCKED, NODE_COUNT_SERVED, NODE_COUNT_ERROR };
+enum node_count_how { NODE_COUNT_BLOCKED, NODE_COUNT_SERVED, NODE_COUNT_UNBLOCKED };
 
 /* A client waiting in a blocking pop. */
 struct node_blocked {
@@ -95,6 +95,7 @@ struct node_blocked {
     struct resp_buf reply; /* served in the current batch, filled after commit */
     int served;
     int unblocked; /* CLIENT UNBLOCK: 1 as a timeout, 2 with an error; answered by the timer */
+    int wait;      /* WAIT for replicas: never served by a key, answered :0 when it ends */
     /* How long it ran when it blocked, and when it was served: Redis times
      * a blocking pop by these, not by its wait (node_blocked_counted). */
     uint64_t block_ns, serve_ns;
@@ -540,9 +541,10 @@ static void node_client_resume(struct node_client *nc)
  * - when it blocks, a call and its time, and nothing else;
  * - served, the time the serving took, a latency sample of it, and the
  *   slow log and latency monitor by it;
- * - timed out (or CLIENT UNBLOCK TIMEOUT), nothing more;
- * - CLIENT UNBLOCK ERROR, a failed call (not another call), and the time
- *   it ran when it blocked once more, with a latency sample of it. */
+ * - timed out, nothing more;
+ * - ended by CLIENT UNBLOCK (either form), a failed call (not another
+ *   call), and the time it ran when it blocked once more, with a latency
+ *   sample of it (measured on redis-server 7.0.15; WAIT the same). */
 static void node_blocked_counted(struct node_blocked *b, int how)
 {
     uint32_t idx = b->slot->stat;
@@ -557,7 +559,7 @@ static void node_blocked_counted(struct node_blocked *b, int how)
         proxy_stats_ran_for(idx, b->serve_ns, track);
         if (node_timing_on())
             node_timed(b->c, NULL, b->a.argc, b->a.argv, b->a.len, b->serve_ns / 1000);
-    } else if (how == NODE_COUNT_ERROR) {
+    } else if (how == NODE_COUNT_UNBLOCKED) {
         proxy_stats_failed(idx);
         proxy_stats_ran_for(idx, b->block_ns, track);
     }
@@ -584,9 +586,12 @@ static void node_blocked_timeout_cb(evutil_socket_t fd, short what, void *arg)
     nc->blocked = NULL;
     /* Redis answers a timed-out list pop (BLMOVE included) with *-1. */
     static const char unblocked[] = "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n";
+    if (b->unblocked)
+        node_blocked_counted(b, NODE_COUNT_UNBLOCKED);
     if (b->unblocked == 2) {
-        node_blocked_counted(b, NODE_COUNT_ERROR);
         proxy_slot_fill(b->c, b->slot, unblocked, sizeof(unblocked) - 1);
+    } else if (b->wait) {
+        proxy_slot_fill(b->c, b->slot, ":0\r\n", 4); /* no replica acknowledged */
     } else {
         proxy_slot_fill(b->c, b->slot, "*-1\r\n", 5);
     }
@@ -640,7 +645,7 @@ static void node_ready_cb(void *arg, const char *key, size_t klen)
     for (struct node_blocked *b = node.bhead; b; b = b->next) {
         /* Killed or unblocked clients are no longer waiting: an element
          * popped for them would be lost. */
-        if (b->served || b->unblocked || proxy_client_killed(b->c) ||
+        if (b->served || b->unblocked || b->wait || proxy_client_killed(b->c) ||
             !store_txn_blocked_on(rc->t, b->a.argc, b->a.argv, b->a.len, key, klen))
             continue;
         struct resp_buf *e = &node.scratch;
@@ -1849,11 +1854,40 @@ static void node_cmd_info(int argc, char **argv, size_t *len, struct resp_buf *o
     proxy_info_reply(node.srv, &info, argc, argv, len, out);
 }
 
+/* WAIT numreplicas timeout's arguments, as Redis parses them; 0, or -1
+ * with Redis's error in out. timeout is in ms, 0 for ever. */
+static int node_wait_args(int argc, char **argv, size_t *len, long long *replicas,
+                          long long *timeout, struct resp_buf *out)
+{
+    (void)argc;
+    if (!resp_string2ll(argv[1], len[1], replicas)) {
+        resp_add_error(out, "ERR value is not an integer or out of range");
+        return -1;
+    }
+    if (!resp_string2ll(argv[2], len[2], timeout)) {
+        resp_add_error(out, "ERR timeout is not an integer or out of range");
+        return -1;
+    }
+    if (*timeout < 0) {
+        resp_add_error(out, "ERR timeout is negative");
+        return -1;
+    }
+    return 0;
+}
+
 static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_t *len,
                             struct resp_buf *out)
 {
     const char *name = argv[0];
     size_t nl = len[0];
+    if (proxy_arg_is(name, nl, "wait")) {
+        /* Only inside EXEC (elsewhere node_wait takes it): Redis answers at
+         * once there, with the replicas that acknowledged: none. */
+        long long replicas, timeout;
+        if (node_wait_args(argc, argv, len, &replicas, &timeout, out) == 0)
+            resp_add_int(out, 0);
+        return 1;
+    }
     if (proxy_arg_is(name, nl, "monitor")) {
         /* Only inside EXEC: elsewhere node_monitor_start takes it. */
         resp_add_error(out, "ERR MONITOR isn't allowed for DENY BLOCKING client");
@@ -2011,6 +2045,51 @@ static void node_unsupported(struct resp_buf *out, int argc, char **argv, size_t
     } else {
         store_reply_unknown(argc, argv, len, out);
     }
+}
+
+/* WAIT: how many replicas acknowledged the client's writes. The group is
+ * one node, with no replicas, so that is 0 (every acknowledged write is on
+ * this node's disk already): at once when that is enough (numreplicas <=
+ * 0, or inside MULTI), else after the timeout, or never with timeout 0,
+ * as Redis without replicas answers. A waiting client is blocked as a pop
+ * is: its next requests wait, CLIENT UNBLOCK ends it, CLIENT LIST shows b. */
+static void node_wait(struct proxy_client *c, int argc, char **argv, size_t *len,
+                      struct resp_buf *out)
+{
+    long long replicas, timeout;
+    if (node_wait_args(argc, argv, len, &replicas, &timeout, out) < 0) {
+        node_reply_buf(c, out);
+        return;
+    }
+    if (replicas <= 0) {
+        resp_add_int(out, 0);
+        node_reply_buf(c, out);
+        return;
+    }
+    uint64_t t0 = proxy_mono_ns();
+    struct node_client *nc = node_client_get(c);
+    struct node_blocked *b = node_xcalloc(1, sizeof(*b));
+    b->c = c;
+    b->slot = proxy_client_reserve(c);
+    b->wait = 1;
+    node_argv_copy(&b->a, argc, argv, len);
+    resp_buf_init(&b->reply);
+    if (timeout > 0) {
+        b->timer = evtimer_new(proxy_server_base(node.srv), node_blocked_timeout_cb, b);
+        struct timeval tv = {(time_t)(timeout / 1000), (suseconds_t)((timeout % 1000) * 1000)};
+        evtimer_add(b->timer, &tv);
+    }
+    b->prev = node.btail;
+    if (node.btail)
+        node.btail->next = b;
+    else
+        node.bhead = b;
+    node.btail = b;
+    nc->blocked = b;
+    /* Counted as Redis counts a command that blocks: now, with no sample. */
+    b->block_ns = proxy_mono_ns() - t0;
+    node_blocked_counted(b, NODE_COUNT_BLOCKED);
+    node.batched = 1; /* node_request: counted here, not again */
 }
 
 static void node_request_internal(struct proxy_client *c, int argc, char **argv, size_t *len)
@@ -2182,7 +2261,8 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
                     proxy_arg_is(name, nl, "client") || proxy_arg_is(name, nl, "info") ||
                     proxy_arg_is(name, nl, "command") || proxy_arg_is(name, nl, "config") ||
                     proxy_arg_is(name, nl, "role") || proxy_arg_is(name, nl, "readonly") ||
-                    proxy_arg_is(name, nl, "readwrite") || proxy_arg_is(name, nl, "monitor");
+                    proxy_arg_is(name, nl, "readwrite") || proxy_arg_is(name, nl, "monitor") ||
+                    proxy_arg_is(name, nl, "wait");
         if (!known) {
             node_unsupported(out, argc, argv, len);
             c->rejected = 1;
@@ -2218,6 +2298,10 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node_argv_copy(&op->a, argc, argv, len);
         if (rcmd && (rcmd->flags & RESP_CMD_BLOCKING))
             op->may_block = nc->pop_pending = 1;
+        return;
+    }
+    if (proxy_arg_is(name, nl, "wait")) {
+        node_wait(c, argc, argv, len, out);
         return;
     }
     if (!node_local_reply(c, argc, argv, len, out)) {

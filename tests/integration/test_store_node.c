@@ -1654,6 +1654,72 @@ static void info_counts(redisContext *c, const char *info, char *out, size_t cap
     freeReplyObject(r);
 }
 
+/* WAIT on a node with no replicas, as Redis without replicas answers: 0 at
+ * once when that is enough, after the timeout otherwise (the requests
+ * behind it waiting), at once inside MULTI; Redis's errors; a WAIT with no
+ * timeout is blocked (flag b) until CLIENT UNBLOCK, which answers 0, or
+ * with ERROR the error. Counted in commandstats as Redis counts it, and a
+ * pop ended by CLIENT UNBLOCK too. */
+Test(store_node, wait_answers_as_redis_without_replicas)
+{
+    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
+    start_ferry(NULL);
+    int r = support_raw_connect(real_redis.port), f = support_raw_connect(ferry.port);
+    expect_same_script(r, f,
+                       "WAIT 0 0\r\nWAIT -5 0\r\nWAIT x 0\r\nWAIT 1 x\r\nWAIT 1 -1\r\nWAIT 1 1.5\r\n"
+                       "WAIT 1\r\nSET a 1\r\nWAIT 1 50\r\nGET a\r\nMULTI\r\nWAIT 1 0\r\nWAIT x 0\r\n"
+                       "EXEC\r\n");
+    close(r);
+    close(f);
+    int ports[2] = {real_redis.port, ferry.port};
+    static char cmds[2][1 << 14];
+    for (int i = 0; i < 2; i++) {
+        redisContext *c = support_connect(ports[i]);
+        int w = support_raw_connect(ports[i]);
+        raw_cmd(w, "CLIENT ID\r\nWAIT 1 0\r\n");
+        char id[32] = "";
+        size_t n = 0;
+        while (n < sizeof(id) - 1 && (n < 3 || memcmp(id + n - 2, "\r\n", 2) != 0))
+            n += support_raw_recv(w, id + n, 1);
+        long long wid = atoll(id + 1);
+        /* Blocked: shown as b, and its next request waits. */
+        raw_cmd(w, "PING\r\n");
+        redisReply *rp = NULL;
+        for (int k = 0; k < 200; k++) {
+            freeReplyObject(rp);
+            rp = redisCommand(c, "CLIENT LIST ID %lld", wid);
+            if (rp && rp->type == REDIS_REPLY_STRING && strstr(rp->str, " flags=b "))
+                break;
+            usleep(5000);
+        }
+        cr_assert(rp && strstr(rp->str, " flags=b ") && strstr(rp->str, " cmd=wait "), "%s",
+                  rp ? rp->str : "");
+        freeReplyObject(rp);
+        support_expect_int(c, 1, "CLIENT UNBLOCK %lld", wid);
+        expect_raw(w, ":0\r\n+PONG\r\n");
+        raw_cmd(w, "WAIT 1 0\r\n");
+        usleep(50000);
+        support_expect_int(c, 1, "CLIENT UNBLOCK %lld ERROR", wid);
+        expect_raw(w, "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n");
+        /* A pop ended by CLIENT UNBLOCK counts alike: a failed call. */
+        raw_cmd(w, "BLPOP nolist 0\r\n");
+        usleep(50000);
+        support_expect_int(c, 1, "CLIENT UNBLOCK %lld", wid);
+        expect_raw(w, "*-1\r\n");
+        close(w);
+        info_counts(c, "INFO commandstats", cmds[i], sizeof(cmds[i]));
+        redisFree(c);
+    }
+    for (int k = 0; k < 2; k++) {
+        const char *line = k ? "cmdstat_blpop:" : "cmdstat_wait:";
+        char *a = strstr(cmds[0], line), *b = strstr(cmds[1], line);
+        cr_assert(a && b, "%s", line);
+        cr_assert_eq(strcspn(b, "\n"), strcspn(a, "\n"), "%s\n%s", a, b);
+        cr_assert(strncmp(a, b, strcspn(a, "\n")) == 0, "redis %.80s, ferry %.80s", a, b);
+    }
+    stop_ferry();
+}
+
 /* The commands INFO latencystats has a histogram for, one per line. */
 static void latency_names(redisContext *c, char *out, size_t cap)
 {
