@@ -427,6 +427,10 @@ struct ssl_st *proxy_tls_new(struct proxy_server *s, int fd, char *err, size_t e
 /* The server side (tls-port): its context from the tls-* options, and a
  * session for an accepted client (NULL: out of memory). */
 int proxy_tls_server_init(struct proxy_server *s, char *err, size_t errlen);
+/* SIGHUP: both contexts again from their files (rotated certificates), for
+ * the connections that start from then on; on failure the old ones stay
+ * and err says why. */
+int proxy_tls_reload(struct proxy_server *s, char *err, size_t errlen);
 struct ssl_st *proxy_tls_accepted(struct proxy_server *s, int fd);
 void proxy_tls_close(struct ssl_st *ssl);
 int proxy_tls_handshake(struct ssl_st *ssl, char *why, size_t whylen);

@@ -733,4 +733,10 @@ void proxy_server_reload(struct proxy_server *s)
     proxy_config_fini(&next);
     proxy_log_open(cur);
     proxy_log_notice("SIGHUP: configuration reloaded");
+    if (s->tls_ctx || s->tls_server_ctx) {
+        if (proxy_tls_reload(s, err, sizeof(err)) < 0)
+            proxy_log_warning("SIGHUP: TLS certificates not reloaded, the old ones stay: %s", err);
+        else
+            proxy_log_notice("SIGHUP: TLS certificates reloaded for new connections");
+    }
 }

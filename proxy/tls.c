@@ -139,6 +139,25 @@ int proxy_tls_server_init(struct proxy_server *s, char *err, size_t errlen)
     return 0;
 }
 
+int proxy_tls_reload(struct proxy_server *s, char *err, size_t errlen)
+{
+    /* Build both anew from the same options; take them only if both load.
+     * Sessions hold a reference to the context they started with, so the
+     * old ones go when their last connection does. */
+    struct ssl_ctx_st *up = s->tls_ctx, *srv = s->tls_server_ctx;
+    s->tls_ctx = s->tls_server_ctx = NULL;
+    if ((s->cfg.upstream_host && proxy_tls_init(s, err, errlen) < 0) ||
+        proxy_tls_server_init(s, err, errlen) < 0) {
+        proxy_tls_free(s);
+        s->tls_ctx = up;
+        s->tls_server_ctx = srv;
+        return -1;
+    }
+    SSL_CTX_free(up);
+    SSL_CTX_free(srv);
+    return 0;
+}
+
 void proxy_tls_free(struct proxy_server *s)
 {
     SSL_CTX_free(s->tls_ctx);

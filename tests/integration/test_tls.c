@@ -1,6 +1,7 @@
 /* TLS to the upstream (upstream-tls): a real redis-server with its
  * --tls-port, certificates made by the openssl tool for each suite run. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,4 +355,56 @@ Test(tls, tls_port_settings_are_checked)
     cr_assert(strstr(out, "tls-key-file ") && strstr(out, "key values mismatch") &&
                   strstr(out, "status 1\n"),
               "%s", out);
+}
+
+/* Rotated certificates: SIGHUP loads the files again for new connections
+ * (as cert-manager renews a Secret); files that do not load leave the old
+ * certificate serving, and the log says why. */
+Test(tls, sighup_reloads_rotated_certificates)
+{
+    /* ferry's own copies of the server certificate, to rotate. */
+    sh("mkdir -p live && cp redis.crt live/server.crt && cp redis.key live/server.key");
+    char live_cert[300], live_key[300], port[16];
+    snprintf(live_cert, sizeof(live_cert), "%s/live/server.crt", dir);
+    snprintf(live_key, sizeof(live_key), "%s/live/server.key", dir);
+    ferry_tls_port = support_free_port();
+    snprintf(port, sizeof(port), "%d", ferry_tls_port);
+    const char *args[] = {"--phase", "raft-only", "--tls-port", port, "--tls-cert-file", live_cert,
+                          "--tls-key-file", live_key, "--tls-auth-clients", "no", NULL};
+    cr_assert_eq(support_ferry_start(&ferry, 0, args), 0);
+    cr_assert_eq(support_wait_port(ferry_tls_port, 10000), 0);
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof(cmd), "redis-cli --tls --cacert %s/ca.crt -p %d PING 2>&1", dir,
+             ferry_tls_port);
+    support_run(cmd, out, sizeof(out));
+    cr_assert_str_eq(out, "PONG\n");
+    /* A new CA and a certificate from it, over the old files. */
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ferry-test-ca-2 "
+       "-keyout ca2.key -out ca2.crt && openssl req -newkey rsa:2048 -nodes -subj /CN=localhost "
+       "-keyout live/server.key -out live/server.csr && openssl x509 -req -in live/server.csr "
+       "-CA ca2.crt -CAkey ca2.key -CAcreateserial -days 2 -extfile san.cnf "
+       "-out live/server.crt");
+    snprintf(cmd, sizeof(cmd), "redis-cli --tls --cacert %s/ca2.crt -p %d PING 2>&1", dir,
+             ferry_tls_port);
+    support_run(cmd, out, sizeof(out));
+    cr_assert_null(strstr(out, "PONG"), "the old certificate until SIGHUP: %s", out);
+    kill(ferry.pid, SIGHUP);
+    for (int i = 0; i < 100; i++) {
+        support_run(cmd, out, sizeof(out));
+        if (strcmp(out, "PONG\n") == 0)
+            break;
+        usleep(20000);
+    }
+    cr_assert_str_eq(out, "PONG\n", "the new certificate after SIGHUP");
+    /* A key that does not match: the new certificate stays. */
+    sh("cp other.key live/server.key");
+    kill(ferry.pid, SIGHUP);
+    usleep(200000);
+    support_run(cmd, out, sizeof(out));
+    cr_assert_str_eq(out, "PONG\n");
+    snprintf(cmd, sizeof(cmd), "grep -c 'TLS certificates not reloaded, the old ones stay: "
+                               "tls-key-file .*key values mismatch' %s",
+             ferry.log);
+    support_run(cmd, out, sizeof(out));
+    cr_assert_str_eq(out, "1\n");
 }
