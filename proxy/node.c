@@ -599,6 +599,24 @@ static void node_blocked_timeout_cb(evutil_socket_t fd, short what, void *arg)
     node_client_resume(nc);
 }
 
+/* b waits now, its client's requests behind it: in arrival order, with a
+ * timer for ms from now (-1: none, until served or CLIENT UNBLOCK). */
+static void node_blocked_enlist(struct node_client *nc, struct node_blocked *b, long long ms)
+{
+    if (ms >= 0) {
+        b->timer = evtimer_new(proxy_server_base(node.srv), node_blocked_timeout_cb, b);
+        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+        evtimer_add(b->timer, &tv);
+    }
+    b->prev = node.btail;
+    if (node.btail)
+        node.btail->next = b;
+    else
+        node.bhead = b;
+    node.btail = b;
+    nc->blocked = b;
+}
+
 static void node_block(struct proxy_client *c, struct proxy_slot *slot, struct node_argv *a,
                        uint64_t now)
 {
@@ -615,21 +633,8 @@ static void node_block(struct proxy_client *c, struct proxy_slot *slot, struct n
     int ti = store_blocking_timeout_index(b->a.argc, b->a.argv, b->a.len);
     store_parse_timeout(b->a.argv[ti], b->a.len[ti], now, &deadline, &tmp);
     resp_buf_fini(&tmp);
-    if (deadline > 0) {
-        b->timer = evtimer_new(proxy_server_base(node.srv), node_blocked_timeout_cb, b);
-        long long ms = deadline - (long long)now;
-        if (ms < 0)
-            ms = 0;
-        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-        evtimer_add(b->timer, &tv);
-    }
-    b->prev = node.btail;
-    if (node.btail)
-        node.btail->next = b;
-    else
-        node.bhead = b;
-    node.btail = b;
-    nc->blocked = b;
+    long long ms = deadline - (long long)now;
+    node_blocked_enlist(nc, b, deadline > 0 ? (ms < 0 ? 0 : ms) : -1);
 }
 
 struct node_ready_ctx {
@@ -2074,18 +2079,7 @@ static void node_wait(struct proxy_client *c, int argc, char **argv, size_t *len
     b->wait = 1;
     node_argv_copy(&b->a, argc, argv, len);
     resp_buf_init(&b->reply);
-    if (timeout > 0) {
-        b->timer = evtimer_new(proxy_server_base(node.srv), node_blocked_timeout_cb, b);
-        struct timeval tv = {(time_t)(timeout / 1000), (suseconds_t)((timeout % 1000) * 1000)};
-        evtimer_add(b->timer, &tv);
-    }
-    b->prev = node.btail;
-    if (node.btail)
-        node.btail->next = b;
-    else
-        node.bhead = b;
-    node.btail = b;
-    nc->blocked = b;
+    node_blocked_enlist(nc, b, timeout > 0 ? timeout : -1);
     /* Counted as Redis counts a command that blocks: now, with no sample. */
     b->block_ns = proxy_mono_ns() - t0;
     node_blocked_counted(b, NODE_COUNT_BLOCKED);
