@@ -152,6 +152,7 @@ struct proxy_server {
     struct event_base *base;
     struct ssl_ctx_st *tls_ctx;    /* upstream-tls; NULL without it (tls.c) */
     struct ssl_ctx_st *tls_server_ctx; /* tls-port; NULL without it */
+    uint64_t tls_stamp;            /* proxy_tls_files_stamp when last loaded or tried */
     /* bind's on port, bind's on tls-port, then unixsocket's */
     struct evconnlistener *listeners[2 * PROXY_MAX_BIND + 1];
     int nlisteners;
@@ -431,6 +432,9 @@ int proxy_tls_server_init(struct proxy_server *s, char *err, size_t errlen);
  * the connections that start from then on; on failure the old ones stay
  * and err says why. */
 int proxy_tls_reload(struct proxy_server *s, char *err, size_t errlen);
+/* A number that changes when one of the TLS files does (stat: inode, size,
+ * mtime), for the once-a-second check that reloads renewed certificates. */
+uint64_t proxy_tls_files_stamp(const struct proxy_server *s);
 struct ssl_st *proxy_tls_accepted(struct proxy_server *s, int fd);
 void proxy_tls_close(struct ssl_st *ssl);
 int proxy_tls_handshake(struct ssl_st *ssl, char *why, size_t whylen);

@@ -265,11 +265,30 @@ static void server_flush_cb(evutil_socket_t fd, short what, void *arg)
     proxy_client_flush_all(arg);
 }
 
+/* TLS certificates renewed on disk (cert-manager renewing a Secret, which
+ * the kubelet swaps into the pod's volume) are loaded once they change, as
+ * SIGHUP would: a renewal needs no restart nor a signal. Files that do not
+ * load (half a rotation) leave the old ones in use until the next change. */
+static void server_tls_watch(struct proxy_server *s)
+{
+    uint64_t stamp = proxy_tls_files_stamp(s);
+    if (stamp == s->tls_stamp)
+        return;
+    s->tls_stamp = stamp;
+    char err[512];
+    if (proxy_tls_reload(s, err, sizeof(err)) < 0)
+        proxy_log_warning("TLS files changed but do not load; the old ones stay: %s", err);
+    else
+        proxy_log_notice("TLS files changed: certificates reloaded for new connections");
+}
+
 static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct proxy_server *s = arg;
+    if (s->tls_ctx || s->tls_server_ctx)
+        server_tls_watch(s);
     uint64_t now = proxy_now_ms();
     if (now > s->ops.last_ms) {
         s->ops.per_sec = (s->stats.commands - s->ops.last_commands) * 1000 / (now - s->ops.last_ms);
@@ -389,6 +408,7 @@ struct proxy_server *proxy_server_new(const struct proxy_config *cfg, char *err,
     event_add(s->sigterm, NULL);
     event_add(s->sigint, NULL);
     event_add(s->sighup, NULL);
+    s->tls_stamp = proxy_tls_files_stamp(s);
     if ((s->cfg.upstream_host && proxy_tls_init(s, err, errlen) < 0) ||
         proxy_tls_server_init(s, err, errlen) < 0) {
         proxy_server_free(s);
@@ -734,6 +754,7 @@ void proxy_server_reload(struct proxy_server *s)
     proxy_log_open(cur);
     proxy_log_notice("SIGHUP: configuration reloaded");
     if (s->tls_ctx || s->tls_server_ctx) {
+        s->tls_stamp = proxy_tls_files_stamp(s);
         if (proxy_tls_reload(s, err, sizeof(err)) < 0)
             proxy_log_warning("SIGHUP: TLS certificates not reloaded, the old ones stay: %s", err);
         else

@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The error OpenSSL queued for the last call, as one line: its reason,
  * or its whole code where it has no reason string. */
@@ -137,6 +138,30 @@ int proxy_tls_server_init(struct proxy_server *s, char *err, size_t errlen)
         SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(cfg->tls_ca_cert_file));
     s->tls_server_ctx = ctx;
     return 0;
+}
+
+uint64_t proxy_tls_files_stamp(const struct proxy_server *s)
+{
+    const struct proxy_config *cfg = &s->cfg;
+    const char *files[] = {cfg->tls_cert_file,          cfg->tls_key_file,
+                           cfg->tls_ca_cert_file,       cfg->upstream_tls_cert_file,
+                           cfg->upstream_tls_key_file,  cfg->upstream_tls_ca_cert_file};
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over what stat says */
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        struct stat st;
+        uint64_t v[4] = {0, 0, 0, 0};
+        if (files[i] && stat(files[i], &st) == 0) {
+            v[0] = (uint64_t)st.st_ino;
+            v[1] = (uint64_t)st.st_size;
+            v[2] = (uint64_t)st.st_mtim.tv_sec;
+            v[3] = (uint64_t)st.st_mtim.tv_nsec;
+        }
+        for (int k = 0; k < 4; k++) {
+            h ^= v[k];
+            h *= 1099511628211ULL;
+        }
+    }
+    return h;
 }
 
 int proxy_tls_reload(struct proxy_server *s, char *err, size_t errlen)
