@@ -153,7 +153,7 @@ struct proxy_server {
     struct ssl_ctx_st *tls_ctx;    /* upstream-tls; NULL without it (tls.c) */
     struct ssl_ctx_st *tls_server_ctx; /* tls-port; NULL without it */
     uint64_t tls_stamp;            /* proxy_tls_files_stamp when last loaded or tried */
-    /* bind's on port, bind's on tls-port, then unixsocket's */
+    /* unixsocket's, bind's on tls-port, then bind's on port */
     struct evconnlistener *listeners[2 * PROXY_MAX_BIND + 1];
     int nlisteners;
     /* The unix socket file ferry made: removed when it stops listening,

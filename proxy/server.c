@@ -232,14 +232,18 @@ static int server_listen_port(struct proxy_server *s, int portno, evconnlistener
     return 0;
 }
 
+/* The plain port last: what waits for it to accept (a probe, a test)
+ * finds the unix socket and the TLS port ready too. */
 static int server_listen(struct proxy_server *s, char *err, size_t errlen)
 {
-    if (s->cfg.port > 0 && server_listen_port(s, s->cfg.port, server_accept_cb, err, errlen) < 0)
+    if (s->cfg.unixsocket && server_listen_unix(s, err, errlen) < 0)
         return -1;
     if (s->cfg.tls_port > 0 &&
         server_listen_port(s, s->cfg.tls_port, server_accept_tls_cb, err, errlen) < 0)
         return -1;
-    return s->cfg.unixsocket ? server_listen_unix(s, err, errlen) : 0;
+    if (s->cfg.port > 0 && server_listen_port(s, s->cfg.port, server_accept_cb, err, errlen) < 0)
+        return -1;
+    return 0;
 }
 
 /* Closes the listeners and removes the unix socket file, as Redis does at
