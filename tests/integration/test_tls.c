@@ -148,10 +148,11 @@ Test(tls, every_kind_of_traffic_goes_through)
     free(v);
     redisFree(c);
     /* redis-benchmark, pipelining: every request answered. */
-    char cmd[256], out[8192];
-    snprintf(cmd, sizeof(cmd), "redis-benchmark -p %d -t set,get -n 50000 -c 20 -P 16 --csv",
-             ferry.port);
-    cr_assert_eq(support_run(cmd, out, sizeof(out)), 0, "%s", out);
+    char out[8192];
+    cr_assert_eq(support_runf(out, sizeof(out),
+                              "redis-benchmark -p %d -t set,get -n 50000 -c 20 -P 16 --csv",
+                              ferry.port),
+                 0, "%s", out);
     cr_assert(strstr(out, "\"SET\",") && strstr(out, "\"GET\","), "%s", out);
 }
 
@@ -222,35 +223,31 @@ Test(tls, a_plain_upstream_times_the_handshake_out)
 /* What cannot work is refused at start, with the option and the reason. */
 Test(tls, bad_settings_are_start_errors)
 {
-    char cmd[1024], out[4096];
+    char out[4096];
     const char *bin = support_ferry_bin();
-    snprintf(cmd, sizeof(cmd),
-             "%s --port %d --upstream 127.0.0.1:1 --upstream-tls yes "
-             "--upstream-tls-ca-cert-file %s/nonexistent.crt 2>&1; echo status $?",
-             bin, support_free_port(), dir);
-    support_run(cmd, out, sizeof(out));
+    support_runf(out, sizeof(out),
+                 "%s --port %d --upstream 127.0.0.1:1 --upstream-tls yes "
+                 "--upstream-tls-ca-cert-file %s/nonexistent.crt 2>&1; echo status $?",
+                 bin, support_free_port(), dir);
     cr_assert(strstr(out, "upstream-tls-ca-cert-file ") &&
                   strstr(out, "/nonexistent.crt: No such file or directory") &&
                   strstr(out, "status 1\n"),
               "%s", out);
-    snprintf(cmd, sizeof(cmd),
-             "%s --port %d --upstream 127.0.0.1:1 --upstream-tls yes "
-             "--upstream-tls-cert-file %s --upstream-tls-key-file %s 2>&1; echo status $?",
-             bin, support_free_port(), client_cert, key);
-    support_run(cmd, out, sizeof(out));
+    support_runf(out, sizeof(out),
+                 "%s --port %d --upstream 127.0.0.1:1 --upstream-tls yes "
+                 "--upstream-tls-cert-file %s --upstream-tls-key-file %s 2>&1; echo status $?",
+                 bin, support_free_port(), client_cert, key);
     cr_assert(strstr(out, "upstream-tls-key-file ") && strstr(out, "key values mismatch") &&
                   strstr(out, "status 1\n"),
               "%s", out);
-    snprintf(cmd, sizeof(cmd),
-             "%s --upstream /tmp/redis.sock --upstream-tls yes 2>&1; echo status $?", bin);
-    support_run(cmd, out, sizeof(out));
+    support_runf(out, sizeof(out),
+                 "%s --upstream /tmp/redis.sock --upstream-tls yes 2>&1; echo status $?", bin);
     cr_assert_str_eq(out, "ferry: 'upstream-tls' needs a host:port upstream: Redis serves no TLS "
                           "on a unix socket\nstatus 2\n");
-    snprintf(cmd, sizeof(cmd),
-             "%s --upstream 127.0.0.1:1 --upstream-tls yes --upstream-tls-cert-file %s 2>&1; "
-             "echo status $?",
-             bin, client_cert);
-    support_run(cmd, out, sizeof(out));
+    support_runf(out, sizeof(out),
+                 "%s --upstream 127.0.0.1:1 --upstream-tls yes --upstream-tls-cert-file %s 2>&1; "
+                 "echo status $?",
+                 bin, client_cert);
     cr_assert_str_eq(out, "ferry: 'upstream-tls-cert-file' and 'upstream-tls-key-file' go "
                           "together: set both or neither\nstatus 2\n");
 }
@@ -278,11 +275,9 @@ static void start_tls_listener(const char *auth_clients)
 static const char *tls_cli(int with_cert, const char *args)
 {
     static char out[1 << 16];
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "redis-cli --tls --cacert %s %s%s%s%s -p %d %s 2>&1", ca,
-             with_cert ? "--cert " : "", with_cert ? client_cert : "", with_cert ? " --key " : "",
-             with_cert ? client_key : "", ferry_tls_port, args);
-    support_run(cmd, out, sizeof(out));
+    support_runf(out, sizeof(out), "redis-cli --tls --cacert %s %s%s%s%s -p %d %s 2>&1", ca,
+                 with_cert ? "--cert " : "", with_cert ? client_cert : "",
+                 with_cert ? " --key " : "", with_cert ? client_key : "", ferry_tls_port, args);
     return out;
 }
 
@@ -295,22 +290,24 @@ Test(tls, tls_port_serves_clients_with_certificates)
     redisContext *c = support_connect(ferry.port);
     support_expect_str(c, REDIS_REPLY_STRING, "over-tls", "GET k");
     /* 4 MB up and down (base64, so the shell carries it whole). */
-    char cmd[2048], out[256];
-    snprintf(cmd, sizeof(cmd),
-             "head -c 3145728 /dev/urandom | base64 -w0 >%s/big && redis-cli --tls --cacert %s "
-             "--cert %s --key %s -p %d -x SET big <%s/big && redis-cli --tls --cacert %s --cert %s "
-             "--key %s -p %d --raw GET big | head -c 4194304 | cmp - %s/big && echo same",
-             dir, ca, client_cert, client_key, ferry_tls_port, dir, ca, client_cert, client_key,
-             ferry_tls_port, dir);
-    support_run(cmd, out, sizeof(out));
+    char out[256];
+    support_runf(
+        out, sizeof(out),
+        "head -c 3145728 /dev/urandom | base64 -w0 >%s/big && redis-cli --tls --cacert %s "
+        "--cert %s --key %s -p %d -x SET big <%s/big && redis-cli --tls --cacert %s --cert %s "
+        "--key %s -p %d --raw GET big | head -c 4194304 | cmp - %s/big && echo same",
+        dir, ca, client_cert, client_key, ferry_tls_port, dir, ca, client_cert, client_key,
+        ferry_tls_port, dir);
     cr_assert_str_eq(out, "OK\nsame\n");
     /* Pipelined clients: every request answered. */
     static char bench[8192];
-    snprintf(cmd, sizeof(cmd),
-             "redis-benchmark --tls --cacert %s --cert %s --key %s -p %d -t set,get -n 50000 -c 20 "
-             "-P 16 --csv",
-             ca, client_cert, client_key, ferry_tls_port);
-    cr_assert_eq(support_run(cmd, bench, sizeof(bench)), 0, "%s", bench);
+    cr_assert_eq(
+        support_runf(
+            bench, sizeof(bench),
+            "redis-benchmark --tls --cacert %s --cert %s --key %s -p %d -t set,get -n 50000 -c 20 "
+            "-P 16 --csv",
+            ca, client_cert, client_key, ferry_tls_port),
+        0, "%s", bench);
     cr_assert(strstr(bench, "\"SET\",") && strstr(bench, "\"GET\","), "%s", bench);
     /* No client certificate, or no TLS at all: refused, and ferry goes on. */
     const char *refused = tls_cli(0, "PING");
@@ -334,24 +331,22 @@ Test(tls, tls_auth_clients_no_takes_any_client)
 
 Test(tls, tls_port_settings_are_checked)
 {
-    char cmd[1024], out[4096];
+    char out[4096];
     const char *bin = support_ferry_bin();
-    snprintf(cmd, sizeof(cmd), "%s --phase raft-only --tls-port 7999 2>&1; echo status $?", bin);
-    support_run(cmd, out, sizeof(out));
+    support_runf(out, sizeof(out), "%s --phase raft-only --tls-port 7999 2>&1; echo status $?",
+                 bin);
     cr_assert_str_eq(out, "ferry: 'tls-port' needs 'tls-cert-file' and 'tls-key-file'\n"
                           "status 2\n");
-    snprintf(cmd, sizeof(cmd),
-             "%s --phase raft-only --tls-port 7999 --tls-cert-file %s --tls-key-file %s 2>&1; "
-             "echo status $?",
-             bin, cert, key);
-    support_run(cmd, out, sizeof(out));
+    support_runf(out, sizeof(out),
+                 "%s --phase raft-only --tls-port 7999 --tls-cert-file %s --tls-key-file %s 2>&1; "
+                 "echo status $?",
+                 bin, cert, key);
     cr_assert_str_eq(out, "ferry: 'tls-auth-clients yes' needs 'tls-ca-cert-file' to check "
                           "client certificates against (or set it to no)\nstatus 2\n");
-    snprintf(cmd, sizeof(cmd),
-             "%s --phase raft-only --dir %s/data --port %d --tls-port %d --tls-cert-file %s "
-             "--tls-key-file %s --tls-auth-clients no 2>&1; echo status $?",
-             bin, dir, support_free_port(), support_free_port(), cert, client_key);
-    support_run(cmd, out, sizeof(out));
+    support_runf(out, sizeof(out),
+                 "%s --phase raft-only --dir %s/data --port %d --tls-port %d --tls-cert-file %s "
+                 "--tls-key-file %s --tls-auth-clients no 2>&1; echo status $?",
+                 bin, dir, support_free_port(), support_free_port(), cert, client_key);
     cr_assert(strstr(out, "tls-key-file ") && strstr(out, "key values mismatch") &&
                   strstr(out, "status 1\n"),
               "%s", out);
@@ -375,9 +370,8 @@ Test(tls, rotated_certificates_are_loaded_without_a_restart)
     cr_assert_eq(support_ferry_start(&ferry, 0, args), 0);
     cr_assert_eq(support_wait_port(ferry_tls_port, 10000), 0);
     char cmd[1024], out[4096];
-    snprintf(cmd, sizeof(cmd), "redis-cli --tls --cacert %s/ca.crt -p %d PING 2>&1", dir,
-             ferry_tls_port);
-    support_run(cmd, out, sizeof(out));
+    support_runf(out, sizeof(out), "redis-cli --tls --cacert %s/ca.crt -p %d PING 2>&1", dir,
+                 ferry_tls_port);
     cr_assert_str_eq(out, "PONG\n");
     /* A new CA and a certificate from it, written beside the old files and
      * moved over them in one step, as the kubelet swaps a Secret's files. */
@@ -404,11 +398,10 @@ Test(tls, rotated_certificates_are_loaded_without_a_restart)
     usleep(200000);
     support_run(cmd, out, sizeof(out));
     cr_assert_str_eq(out, "PONG\n");
-    snprintf(cmd, sizeof(cmd),
-             "grep -c 'TLS files changed but do not load; the old ones stay: tls-key-file "
-             ".*key values mismatch' %s; grep -c 'SIGHUP: TLS certificates not reloaded, the "
-             "old ones stay: tls-key-file .*key values mismatch' %s",
-             ferry.log, ferry.log);
-    support_run(cmd, out, sizeof(out));
+    support_runf(out, sizeof(out),
+                 "grep -c 'TLS files changed but do not load; the old ones stay: tls-key-file "
+                 ".*key values mismatch' %s; grep -c 'SIGHUP: TLS certificates not reloaded, the "
+                 "old ones stay: tls-key-file .*key values mismatch' %s",
+                 ferry.log, ferry.log);
     cr_assert_str_eq(out, "1\n1\n");
 }

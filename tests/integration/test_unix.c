@@ -54,20 +54,9 @@ static int accepts(const char *path)
     return rc == 0;
 }
 
-/* What a shell command printed, on both outputs. */
-static const char *run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *run(const char *fmt, ...)
-{
-    static char out[8192];
-    char inner[1024], cmd[1100];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(inner, sizeof(inner), fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof(cmd), "{ %s; } 2>&1", inner);
-    support_run(cmd, out, sizeof(out));
-    return out;
-}
+/* What a shell command printed, on both outputs (support_runf). */
+static char run_out[8192];
+#define run(...) (support_runf(run_out, sizeof(run_out), __VA_ARGS__), run_out)
 
 Test(unix_socket, clients_reach_redis_through_the_socket_with_its_permissions)
 {

@@ -310,6 +310,18 @@ int support_run(const char *cmd, char *out, size_t cap)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int support_runf(char *out, size_t cap, const char *fmt, ...)
+{
+    char inner[4096], cmd[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(inner, sizeof(inner), fmt, ap);
+    va_end(ap);
+    cr_assert(n >= 0 && (size_t)n < sizeof(inner), "command too long: %s", fmt);
+    snprintf(cmd, sizeof(cmd), "{ %s; } 2>&1", inner);
+    return support_run(cmd, out, cap);
+}
+
 long support_status_kb(pid_t pid, const char *field)
 {
     char path[64], line[256];

@@ -56,6 +56,8 @@ size_t support_raw_recv(int fd, char *buf, size_t n);
 /* Runs a shell command, capturing its standard output (NUL-terminated, at
  * most cap-1 bytes); returns its exit status, or -1 if it did not exit. */
 int support_run(const char *cmd, char *out, size_t cap);
+/* The same with the command made from fmt, both its outputs captured. */
+int support_runf(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Splits line in place on spaces into at most max arguments ('' stands for
  * an empty one); returns how many. */
 int support_split(char *line, char **argv, size_t *len, int max);
