@@ -68,23 +68,28 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # The whole machine's busy and idle CPU time so far, in clock ticks.
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
 
+# CPU time this script's finished children have used, in clock ticks: after
+# a run, mostly redis-benchmark's own.
+children_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+
 # One redis-benchmark run; appends "target scenario test rps avg p50 p99",
 # "target scenario ticks requests" to cpu for a proxy, and "target scenario
-# busy idle redis requests" (ticks) to machine.
-run() { # target port-or-socket scenario clients pipeline requests
-    local pid=${procs[$1]:-} before=0 busy idle busy2 idle2 redis where=(-p "$2")
+# busy idle redis requests client round" (ticks) to machine.
+run() { # target port-or-socket scenario clients pipeline requests round
+    local pid=${procs[$1]:-} before=0 busy idle busy2 idle2 redis client where=(-p "$2")
     [[ $2 == /* ]] && where=(-s "$2")
     [ -n "$pid" ] && before=$(cpu_ticks "$pid")
     read -r busy idle < <(machine_ticks)
     redis=$(cpu_ticks "$redis_pid")
+    client=$(children_ticks)
     redis-benchmark "${where[@]}" -t set,get -c "$4" -P "$5" -n "$6" -r 100000 --csv 2>/dev/null |
         awk -F'","|^"|"$' -v t="$1" -v s="$3" \
             'NR > 1 && $2 != "" { printf "%s %s %s %s %s %s %s\n", t, s, $2, $3, $4, $6, $8 }' \
             >>"$work/results"
     [ -n "$pid" ] && echo "$1 $3 $(($(cpu_ticks "$pid") - before)) $(($6 * 2))" >>"$work/cpu"
     read -r busy2 idle2 < <(machine_ticks)
-    echo "$1 $3 $((busy2 - busy)) $((idle2 - idle)) $(($(cpu_ticks "$redis_pid") - redis)) $(($6 * 2))" \
-        >>"$work/machine"
+    echo "$1 $3 $((busy2 - busy)) $((idle2 - idle)) $(($(cpu_ticks "$redis_pid") - redis))" \
+        "$(($6 * 2)) $(($(children_ticks) - client)) $7" >>"$work/machine"
     return 0
 }
 
@@ -101,7 +106,7 @@ for r in $(seq "$rounds"); do
         targets="direct ferry twemproxy ferry-unix"
         [ "$name" = c ] && targets="$targets ferry-sleep"
         for target in $targets; do
-            run "$target" "${ports[$target]}" "$name" "$clients" "$pipeline" "$requests"
+            run "$target" "${ports[$target]}" "$name" "$clients" "$pipeline" "$requests" "$r"
         done
     done
 done
@@ -181,11 +186,13 @@ for s in "abc":
 # idle, the processes are waiting on each other rather than for a CPU.
 # Anything else running on the machine counts too: run it on a quiet one.
 mach = {}
+client = {}
 for line in open(sys.argv[4]):
-    t, s, busy, idle, redis, reqs = line.split()
+    t, s, busy, idle, redis, reqs, cticks, rnd = line.split()
     c = mach.setdefault((t, s), [0, 0, 0, 0])
     for i, v in enumerate((busy, idle, redis, reqs)):
         c[i] += int(v)
+    client[(t, s, rnd)] = (int(cticks), int(reqs))
 def per_req(t, s, i):
     c = mach[(t, s)]
     return c[i] / hz / c[3] * 1e6
@@ -201,6 +208,21 @@ for s in "ab":
           ", ".join(f"{t} {per_req(t, s, 2):.1f} us" for t in targets))
     print(f"({s}) twemproxy's machine time per request / ferry's: "
           f"{per_req('twemproxy', s, 0) / per_req('ferry', s, 0):.2f}")
+# redis-benchmark is one thread: a run through any proxy cannot pass one
+# request per the CPU time the client itself spends on each, however little
+# the proxy costs. Each round, that ceiling (from the client's CPU time
+# through ferry in that round) over twemproxy's ops/s is the most
+# ferry/twemproxy could have been; where it is near 1.1, so is the target.
+rounds = sorted({k[2] for k in client if k[:2] == ("ferry", "a")}, key=int)
+if rounds:
+    us = lambda t, r: client[(t, "a", r)][0] / hz / client[(t, "a", r)][1] * 1e6
+    print("(a) redis-benchmark's own CPU time per request: " + ", ".join(
+        f"{t} {statistics.median(us(t, r) for r in rounds):.1f} us" for t in targets))
+    for test in ("SET", "GET"):
+        tw = [v[0] for v in med[("twemproxy", "a", test)]]
+        best = sorted(1e6 / us("ferry", r) / w for r, w in zip(rounds, tw) if us("ferry", r) > 0)
+        print(f"(a) {test} the client's ceiling / twemproxy, the most any proxy could reach, "
+              "by round: " + " ".join(f"{b:.2f}" for b in best))
 EOF
 
 # Memory: idle, then with 1,000 idle clients connected.
