@@ -223,6 +223,7 @@ struct proxy_info_node {
     struct store *store;
     int blocked_clients;
     int commit_failing;
+    int bgsave_failed; /* the last BGSAVE or BGREWRITEAOF did not save */
     uint64_t commit_failures, commits, commit_usec, entries;
 };
 void proxy_info_reply(struct proxy_server *s, const struct proxy_info_node *node, int argc,

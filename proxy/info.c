@@ -287,13 +287,21 @@ void proxy_info_reply(struct proxy_server *s, const struct proxy_info_node *node
         info_line(&in, "mem_allocator:libc");
     }
     if (info_section(&in, INFO_PERSISTENCE, "Persistence")) {
-        /* No RDB or AOF: the store is durable by itself. The zeros are for
-         * tools that watch for a save or rewrite in progress. */
+        /* No RDB or AOF: the store is durable by itself, and a save (SAVE,
+         * BGSAVE, or a checkpoint of the journal) puts what it holds into
+         * LMDB's synced files, in the loop. The zeros are for tools that
+         * watch for a save or rewrite in progress. */
         info_line(&in, "loading:0");
         info_line(&in, "async_loading:0");
+        info_line(&in, "rdb_changes_since_last_save:%llu",
+                  (unsigned long long)st.changes_since_save);
         info_line(&in, "rdb_bgsave_in_progress:0");
+        info_line(&in, "rdb_last_save_time:%llu", (unsigned long long)st.last_save_time);
+        info_line(&in, "rdb_last_bgsave_status:%s", node->bgsave_failed ? "err" : "ok");
+        info_line(&in, "rdb_saves:%llu", (unsigned long long)st.saves);
         info_line(&in, "aof_enabled:0");
         info_line(&in, "aof_rewrite_in_progress:0");
+        info_line(&in, "aof_last_bgrewrite_status:%s", node->bgsave_failed ? "err" : "ok");
         info_line(&in, "ferry_store_sync:%s",
                   s->cfg.sync ? "always" : "no (acknowledged writes can be lost in a crash)");
         info_line(&in, "ferry_last_commit_status:%s", node->commit_failing ? "err" : "ok");

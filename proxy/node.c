@@ -56,6 +56,7 @@ enum node_op_kind {
     NODE_OP_EXPIRE, /* an active-expiry entry; no client */
     NODE_OP_UNWATCH, /* UNWATCH/DISCARD/RESET behind a queued WATCH; reply preset */
     NODE_OP_PUBLISH, /* PUBLISH after the client's writes: sent once they commit */
+    NODE_OP_SAVE,    /* SAVE after the client's writes: a checkpoint once they commit */
 };
 
 struct node_client;
@@ -150,6 +151,9 @@ static struct {
     uint64_t unreported;      /* of those, not yet in the log */
     uint64_t reported_ms;     /* when the last failure was logged */
     int fatal;                /* the store took a STORE_EFATAL: ferry is exiting */
+    int committing;           /* in node_commit_cb: the store is in a write turn */
+    int bgsave;               /* BGSAVE asked in a turn: a save once it commits */
+    int bgsave_failed;        /* the last BGSAVE's save failed (INFO) */
     long watched;         /* watches held by all clients */
     struct resp_buf scratch;
     struct proxy_client **monitors; /* clients in MONITOR mode */
@@ -943,6 +947,47 @@ static void node_store_fatal(int rc)
     proxy_server_fail(node.srv, "store failure");
 }
 
+/* SAVE, when the writes before it have committed: everything acknowledged
+ * goes into LMDB's synced files (store_save). Redis answers a failed save
+ * with a bare "-ERR"; ferry says why. */
+static void node_save(struct resp_buf *out)
+{
+    int rc = store_save(node.store);
+    if (rc == 0) {
+        resp_add_simple(out, "OK");
+        return;
+    }
+    proxy_log_warning("SAVE failed: %s", node_disk_reason(rc));
+    resp_add_errorf(out, "ERR ferry: save failed: %s%s", node_disk_reason(rc),
+                    rc == STORE_EFATAL ? "" : " (acknowledged writes are safe in the journal)");
+    if (rc == STORE_EFATAL)
+        node_store_fatal(rc);
+}
+
+/* BGSAVE and BGREWRITEAOF: Redis answers at once and saves in a child; a
+ * checkpoint takes milliseconds, so ferry saves in the loop, once the turn
+ * that asked has committed (after its writes, as Redis's child would see
+ * them). A failure shows in INFO (rdb_last_bgsave_status) and the log. */
+static void node_bgsave_run(void)
+{
+    node.bgsave = 0;
+    if (node.fatal)
+        return;
+    int rc = store_save(node.store);
+    node.bgsave_failed = rc != 0;
+    if (rc != 0)
+        proxy_log_warning("BGSAVE failed: %s", node_disk_reason(rc));
+    if (rc == STORE_EFATAL)
+        node_store_fatal(rc);
+}
+
+static void node_bgsave(void)
+{
+    node.bgsave = 1;
+    if (!node.committing && node.nops == 0)
+        node_bgsave_run();
+}
+
 static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -958,6 +1003,7 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
     store_set_checkpoint_every(node.store, (uint64_t)cfg->checkpoint_bytes,
                                (uint64_t)cfg->checkpoint_entries);
     int rc = store_txn_begin(node.store, &t);
+    node.committing = 1;
     int nops = node.nops;
     struct node_op *ops = node.ops;
     /* New ops (from resumed clients) go into a fresh array. */
@@ -993,6 +1039,7 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             resp_buf_append(&op->reply, op->entry.data, op->entry.len);
             break;
         case NODE_OP_PUBLISH: /* after the commit */
+        case NODE_OP_SAVE:
             break;
         case NODE_OP_READ:
             if (store_txn_read(t, op->a.argc, op->a.argv, op->a.len, now, &op->reply) !=
@@ -1087,12 +1134,23 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
                          (unsigned long long)node.failing);
         node.failing = node.unreported = 0;
     }
+    node.committing = 0;
+    if (node.bgsave)
+        node_bgsave_run();
     for (int i = 0; i < nops; i++) {
         if (ops[i].kind == NODE_OP_PUBLISH) {
             /* Published whether or not the writes before it committed:
              * the message is not a write. */
             resp_buf_reset(&ops[i].reply);
             proxy_pubsub_publish(ops[i].a.argv, ops[i].a.len, &ops[i].reply);
+        } else if (ops[i].kind == NODE_OP_SAVE && ok) {
+            uint64_t t0_ns = proxy_mono_ns();
+            node_save(&ops[i].reply);
+            uint64_t ran_ns = proxy_mono_ns() - t0_ns;
+            proxy_stats_ran_for(ops[i].slot->stat, ran_ns, node.srv->cfg.latency_tracking);
+            if (timed)
+                node_timed(ops[i].c, NULL, ops[i].a.argc, ops[i].a.argv, ops[i].a.len,
+                           ran_ns / 1000);
         } else if (ops[i].kind == NODE_OP_EXEC) {
             node_exec_finish(&ops[i], ok);
         }
@@ -1845,6 +1903,7 @@ void proxy_node_figures(struct proxy_info_node *out)
         .store = node.store,
         .blocked_clients = node_blocked_count(),
         .commit_failing = node.failing,
+        .bgsave_failed = node.bgsave_failed,
         .commit_failures = node.commit_failures,
         .commits = node.commits,
         .commit_usec = node.commit_usec,
@@ -1908,6 +1967,29 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
             node_arity_error(out, "echo");
         else
             resp_add_bulk(out, argv[1], len[1]);
+    } else if (proxy_arg_is(name, nl, "lastsave")) {
+        struct store_stats st;
+        store_get_stats(node.store, &st);
+        if (argc != 1)
+            node_arity_error(out, "lastsave");
+        else
+            resp_add_int(out, (long long)st.last_save_time);
+    } else if (proxy_arg_is(name, nl, "bgsave")) {
+        if (argc > 2 || (argc == 2 && !proxy_arg_is(argv[1], len[1], "schedule"))) {
+            resp_add_error(out, "ERR syntax error");
+        } else {
+            node_bgsave();
+            resp_add_simple(out, "Background saving started");
+        }
+    } else if (proxy_arg_is(name, nl, "bgrewriteaof")) {
+        /* The journal is ferry's append-only file, and a checkpoint is
+         * what empties it. */
+        if (argc != 1) {
+            node_arity_error(out, "bgrewriteaof");
+        } else {
+            node_bgsave();
+            resp_add_simple(out, "Background append only file rewriting started");
+        }
     } else if (proxy_arg_is(name, nl, "time")) {
         if (argc != 1) {
             node_arity_error(out, "time");
@@ -2218,6 +2300,25 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         node_monitor_start(c, nc);
         return;
     }
+    if (proxy_arg_is(name, nl, "save")) {
+        /* In the batch, after the writes before it; Redis refuses it in a
+         * transaction, so it never runs at EXEC. */
+        if (argc == 1 && !nc->in_multi) {
+            node_argv_copy(&node_op_add(NODE_OP_SAVE, c)->a, argc, argv, len);
+            return;
+        }
+        if (argc != 1)
+            node_arity_error(out, "save");
+        else
+            resp_add_error(out, "ERR Command not allowed inside a transaction");
+        c->rejected = 1;
+        if (nc->in_multi) {
+            nc->multi_dirty = 1;
+            node.unfed = 1;
+        }
+        node_reply_buf(c, out);
+        return;
+    }
     unsigned flags = 0;
     int cls = store_command_class(name, nl, &flags);
     int pubsub = proxy_pubsub_is_command(rcmd);
@@ -2256,7 +2357,8 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
                     proxy_arg_is(name, nl, "command") || proxy_arg_is(name, nl, "config") ||
                     proxy_arg_is(name, nl, "role") || proxy_arg_is(name, nl, "readonly") ||
                     proxy_arg_is(name, nl, "readwrite") || proxy_arg_is(name, nl, "monitor") ||
-                    proxy_arg_is(name, nl, "wait");
+                    proxy_arg_is(name, nl, "wait") || proxy_arg_is(name, nl, "lastsave") ||
+                    proxy_arg_is(name, nl, "bgsave") || proxy_arg_is(name, nl, "bgrewriteaof");
         if (!known) {
             node_unsupported(out, argc, argv, len);
             c->rejected = 1;

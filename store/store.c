@@ -277,6 +277,9 @@ int store_open(struct store **out, const char *dir, size_t map_size, unsigned fl
         }
         store_journal_close(s);
     }
+    /* As Redis after loading: a save "now" and no changes since. */
+    s->stats.last_save_time = (uint64_t)time(NULL);
+    s->applied_at_save = s->applied;
     *out = s;
     return 0;
 fail:
@@ -390,6 +393,15 @@ void store_get_stats(struct store *s, struct store_stats *out)
     if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0)
         out->used_bytes = (info.me_last_pgno + 1) * (uint64_t)st.ms_psize;
     out->journal_bytes = s->jend;
+    out->changes_since_save = s->applied - s->applied_at_save;
+}
+
+/* Everything applied so far is in synced files. */
+static void store_saved(struct store *s)
+{
+    s->stats.saves++;
+    s->stats.last_save_time = (uint64_t)time(NULL);
+    s->applied_at_save = s->applied;
 }
 
 /* ------------------------------------------------------------------ reads */
@@ -947,6 +959,25 @@ int store_checkpoint(struct store *s)
     return store_checkpoint_in(s);
 }
 
+int store_save(struct store *s)
+{
+    STORE_ASSERT(!s->in_txn);
+    uint64_t saves = s->stats.saves;
+    int rc = s->jfd >= 0 ? store_checkpoint_in(s) : mdb_env_sync(s->env, 1);
+    if (rc == 0) {
+        if (s->stats.saves == saves) /* nothing to checkpoint: saved all the same */
+            store_saved(s);
+        return 0;
+    }
+    if (s->jfd >= 0)
+        return rc; /* the checkpoint's own error */
+    if (rc > 0) {
+        s->last_errno = store_disk_errno(s, rc);
+        return STORE_EDISK;
+    }
+    return store_map_err(rc);
+}
+
 static int store_checkpoint_in(struct store *s)
 {
     if (s->jtxn == NULL)
@@ -971,6 +1002,7 @@ static int store_checkpoint_in(struct store *s)
         s->jepoch++;
         s->stats.checkpoints++;
         store_journal_reset(s);
+        store_saved(s);
         return 0;
     }
     /* LMDB still has the last checkpoint, the journal everything since:

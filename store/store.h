@@ -109,6 +109,12 @@ long long store_preallocate(struct store *s, size_t ahead, size_t chunk);
  * journal, a no-op. */
 int store_checkpoint(struct store *s);
 
+/* SAVE: makes everything committed so far part of LMDB's synced files. With
+ * the journal, a checkpoint; without one (`sync no`), LMDB's files synced
+ * now. Returns what store_checkpoint does, or STORE_EDISK when the sync
+ * fails (store_last_errno says why). */
+int store_save(struct store *s);
+
 /* A commit checkpoints once the journal since the last checkpoint holds
  * `bytes` bytes or `entries` entries (0: the default, STORE_CKPT_BYTES and
  * STORE_CKPT_ENTRIES). Larger: fewer checkpoints, so a page that many turns
@@ -144,6 +150,9 @@ struct store_stats {
     uint64_t checkpoint_failures; /* ... and refused (the journal keeps the writes) */
     uint64_t checkpoint_usec; /* time spent in them */
     uint64_t journal_bytes;   /* of records since the last checkpoint (filled by the call) */
+    uint64_t saves;           /* checkpoints and store_save syncs that succeeded ... */
+    uint64_t last_save_time;  /* ... the last one's Unix time (the opening's before one) */
+    uint64_t changes_since_save; /* entries applied since then (filled by the call) */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 

@@ -91,6 +91,7 @@ struct store {
     int rtxn_live;   /* rtxn is renewed (not reset) */
     struct store_log *rlog; /* the Raft log on this environment (store/log.c) */
     struct store_stats stats; /* INFO's counters (store_get_stats) */
+    uint64_t applied_at_save; /* `applied` when the last save succeeded */
 };
 
 /* The transaction reads see: jtxn between turns (what was acknowledged),

@@ -7,9 +7,11 @@ to until the file system refuses a commit. Then:
     reason: "-MISCONF Errors writing to the store: No space left on device";
   - reads go on, INFO says ferry_last_commit_status:err, and the log reports
     the failure in one line per 10 s, not one per commit;
+  - SAVE fails, saying why, and a BGSAVE shows rdb_last_bgsave_status:err;
   - killed (SIGKILL) and restarted on the still-full disk, ferry starts and
     holds every acknowledged write, byte for byte;
-  - once the filler is deleted, writes succeed again, INFO and the log say so,
+  - once the filler is deleted, writes and BGSAVE succeed again, INFO and the
+    log say so,
     and after another SIGKILL and restart nothing acknowledged is missing.
 
 The tmpfs is mounted in a mount namespace of the test's own (unshare -m), so
@@ -33,6 +35,8 @@ FS_MB = 24
 FILLER_MB = 12
 VALUE_LEN = 100000
 MISCONF = b"-MISCONF Errors writing to the store: No space left on device\r\n"
+SAVE_FAILED = (b"-ERR ferry: save failed: No space left on device (acknowledged writes are "
+               b"safe in the journal)\r\n")
 
 
 def reexec_in_namespace():
@@ -107,6 +111,16 @@ def run(ferry):
         if info_field(c, "ferry_last_commit_status") != "err":
             raise AssertionError("INFO does not report the failing commits")
         check_all(c, acked, "reads on the full disk")
+        # A save moves the journal into LMDB's files, which need room too:
+        # it fails, saying why, and the journal keeps the writes.
+        raw = c.call([b"SAVE"])[0]
+        if raw != SAVE_FAILED:
+            raise AssertionError("SAVE on the full disk: %r" % raw[:120])
+        raw = c.call([b"BGSAVE"])[0]
+        if raw != b"+Background saving started\r\n":
+            raise AssertionError("BGSAVE on the full disk: %r" % raw[:120])
+        if info_field(c, "rdb_last_bgsave_status") != "err":
+            raise AssertionError("INFO does not report the failed BGSAVE")
 
         proc.kill()
         proc.wait()
@@ -124,6 +138,13 @@ def run(ferry):
         acked.append(i)
         if info_field(c, "ferry_last_commit_status") != "ok":
             raise AssertionError("INFO still reports failing commits")
+        raw = c.call([b"BGSAVE"])[0]
+        if (raw != b"+Background saving started\r\n" or
+                info_field(c, "rdb_last_bgsave_status") != "ok" or
+                info_field(c, "ferry_journal_bytes") != "0"):
+            raise AssertionError("BGSAVE once the disk has room again: %r, INFO %s, %s"
+                                 % (raw[:120], info_field(c, "rdb_last_bgsave_status"),
+                                    info_field(c, "ferry_journal_bytes")))
 
         proc.kill()
         proc.wait()

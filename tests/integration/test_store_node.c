@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "resp/resp.h"
@@ -1652,6 +1653,81 @@ static void info_counts(redisContext *c, const char *info, char *out, size_t cap
         memmove(usec, strstr(usec, ",rejected"), strlen(strstr(usec, ",rejected")) + 1);
     out[sorted_lines(r->str, strlen(r->str), out)] = 0;
     freeReplyObject(r);
+}
+
+/* SAVE, BGSAVE, BGREWRITEAOF and LASTSAVE answer as Redis's, errors and
+ * transactions included; each save puts what the journal holds into LMDB's
+ * files (a checkpoint), after the writes sent before it, and INFO and
+ * LASTSAVE say when. With `sync no` (no journal) SAVE syncs LMDB's files. */
+Test(store_node, save_commands_checkpoint_as_redis_saves)
+{
+    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
+    long long started = (long long)time(NULL);
+    start_ferry(NULL);
+    int r = support_raw_connect(real_redis.port), f = support_raw_connect(ferry.port);
+    expect_same_script(r, f,
+                       "SAVE x\r\nBGSAVE x\r\nBGSAVE SCHEDULE x\r\nLASTSAVE x\r\n"
+                       "BGREWRITEAOF x\r\nSET a 1\r\nSAVE\r\nGET a\r\nMULTI\r\nSAVE\r\n"
+                       "LASTSAVE\r\nEXEC\r\nMULTI\r\nSAVE x\r\nEXEC\r\nMULTI\r\nBGSAVE x\r\n"
+                       "EXEC\r\nMULTI\r\nLASTSAVE x\r\nEXEC\r\n");
+    close(r);
+    close(f);
+
+    redisContext *c = support_connect(ferry.port);
+    redisReply *lr = redisCommand(c, "LASTSAVE");
+    cr_assert(lr && lr->type == REDIS_REPLY_INTEGER);
+    cr_assert(lr->integer >= started && lr->integer <= (long long)time(NULL), "%lld",
+              lr->integer);
+    cr_assert_eq(lr->integer, info_field(c, "persistence", "rdb_last_save_time"));
+    freeReplyObject(lr);
+    /* Writes wait in the journal until a save. */
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG SET checkpoint-entries 100000");
+    for (int i = 0; i < 3; i++)
+        support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET k%d v", i);
+    cr_assert_gt(info_field(c, "persistence", "ferry_journal_bytes"), 0);
+    cr_assert_eq(info_field(c, "persistence", "rdb_changes_since_last_save"), 3);
+    long long saves = info_field(c, "persistence", "rdb_saves");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SAVE");
+    cr_assert_eq(info_field(c, "persistence", "ferry_journal_bytes"), 0);
+    cr_assert_eq(info_field(c, "persistence", "rdb_changes_since_last_save"), 0);
+    cr_assert_eq(info_field(c, "persistence", "rdb_saves"), saves + 1);
+    /* Pipelined behind writes, BGSAVE and BGREWRITEAOF save them too, and
+     * so does a BGSAVE queued in a transaction. */
+    const char *after[] = {"BGSAVE", "BGREWRITEAOF", "MULTI"};
+    for (int i = 0; i < 3; i++) {
+        redisAppendCommand(c, "SET p%d v", i);
+        redisAppendCommand(c, "%s", after[i]);
+        if (i == 2) {
+            redisAppendCommand(c, "BGSAVE");
+            redisAppendCommand(c, "EXEC");
+        }
+        for (int k = 0; k < (i == 2 ? 4 : 2); k++) {
+            redisReply *x = NULL;
+            cr_assert_eq(redisGetReply(c, (void **)&x), REDIS_OK);
+            cr_assert(x->type != REDIS_REPLY_ERROR, "%s", x->str);
+            freeReplyObject(x);
+        }
+        cr_assert_eq(info_field(c, "persistence", "ferry_journal_bytes"), 0, "%s", after[i]);
+        cr_assert_eq(info_field(c, "persistence", "rdb_saves"), saves + 2 + i, "%s", after[i]);
+    }
+    redisReply *st = redisCommand(c, "INFO persistence");
+    cr_assert(strstr(st->str, "\r\nrdb_last_bgsave_status:ok\r\n"), "%s", st->str);
+    freeReplyObject(st);
+    redisFree(c);
+
+    /* sync no: no journal, and SAVE syncs LMDB's files. */
+    const char *nosync[] = {"--phase", "raft-only", "--sync", "no", NULL};
+    cr_assert_eq(support_ferry_restart(&ferry, 0, nosync), 0);
+    c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STRING, "v", "GET p2");
+    saves = info_field(c, "persistence", "rdb_saves");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET nosync v");
+    cr_assert_eq(info_field(c, "persistence", "rdb_changes_since_last_save"), 1);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SAVE");
+    cr_assert_eq(info_field(c, "persistence", "rdb_saves"), saves + 1);
+    cr_assert_eq(info_field(c, "persistence", "rdb_changes_since_last_save"), 0);
+    redisFree(c);
+    stop_ferry();
 }
 
 /* WAIT on a node with no replicas, as Redis without replicas answers: 0 at
