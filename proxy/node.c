@@ -952,6 +952,10 @@ static void node_store_fatal(int rc)
  * with a bare "-ERR"; ferry says why. */
 static void node_save(struct resp_buf *out)
 {
+    if (node.fatal) { /* an earlier SAVE of the turn broke the store */
+        resp_add_error(out, "ERR ferry: save failed: the store is closing after a failed write");
+        return;
+    }
     int rc = store_save(node.store);
     if (rc == 0) {
         resp_add_simple(out, "OK");
