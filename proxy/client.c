@@ -484,6 +484,7 @@ void proxy_client_upstream_lost(struct proxy_client *c)
                           c->addr);
         proxy_client_close_after_reply(c);
     }
+    c->wait_gap = 1; /* its writes went with the connection */
     proxy_client_mark_dirty(c);
 }
 
@@ -505,6 +506,7 @@ enum proxy_cmd_kind {
     PROXY_CMD_SELECT,
     PROXY_CMD_CLIENT,
     PROXY_CMD_PUSHES, /* replies stop pairing with requests */
+    PROXY_CMD_WAIT,
 };
 
 struct proxy_cmd_props {
@@ -533,7 +535,7 @@ static void cmd_props_init(void)
         {"unsubscribe", PROXY_CMD_OTHER, 1}, {"punsubscribe", PROXY_CMD_OTHER, 1},
         {"sunsubscribe", PROXY_CMD_OTHER, 1}, {"sync", PROXY_CMD_OTHER, 1},
         {"psync", PROXY_CMD_OTHER, 1},      {"replconf", PROXY_CMD_OTHER, 1},
-        {"debug", PROXY_CMD_OTHER, 1},      {"wait", PROXY_CMD_OTHER, 1},
+        {"debug", PROXY_CMD_OTHER, 1},      {"wait", PROXY_CMD_WAIT, 1},
         /* Meaningful only after one of the above, so they never decide. */
         {"exec", PROXY_CMD_EXEC, 0},        {"discard", PROXY_CMD_DISCARD, 0},
         {"unwatch", PROXY_CMD_UNWATCH, 0},  {"quit", PROXY_CMD_QUIT, 0},
@@ -650,6 +652,18 @@ static void client_forward(struct proxy_client *c, const struct resp_request *r,
         slot_enqueue(c, c->raw);
         proxy_upstream_send(up, c, NULL, r);
         return;
+    }
+    /* WAIT waits for replicas to have what its connection wrote; writes
+     * sent on another are not counted, and a WAIT after them would answer
+     * at once with replicas that never got them. The mark moves this
+     * connection's offset past them first. Not inside MULTI, where WAIT
+     * does not block and the mark's reply would join EXEC's. */
+    if (up == c->shared) {
+        if (props.cmd && (props.cmd->flags & (RESP_CMD_WRITE | RESP_CMD_MAY_REPLICATE)))
+            c->wait_gap = 1;
+    } else if (props.kind == PROXY_CMD_WAIT && c->wait_gap && !c->in_multi) {
+        proxy_upstream_send_wait_mark(up);
+        c->wait_gap = 0;
     }
     struct proxy_slot *t = c->tail;
     if (t == NULL || t->kind != PROXY_SLOT_UPSTREAM || t->up != up) {

@@ -120,6 +120,10 @@ struct proxy_client {
     unsigned db_selected : 1;
     unsigned named : 1;
     unsigned resp3 : 1;            /* HELLO 3: its replies are RESP3 */
+    /* Writes went on a connection other than its own one of now (the
+     * shared one, or an own one since lost): a WAIT must first move its
+     * own connection's replication offset past them (client_forward). */
+    unsigned wait_gap : 1;
     /* The enum resp3_shape of the reply to the request being served by the
      * node, for a RESP3 client: the slot it reserves takes it (it is then
      * RESP3_PLAIN again), and its store (RESP2) reply is converted when
@@ -383,6 +387,11 @@ int proxy_upstream_ensure(struct proxy_upstream *up);
 /* Queues request r; its reply goes to slot s of client c. */
 void proxy_upstream_send(struct proxy_upstream *up, struct proxy_client *c, struct proxy_slot *s,
                          const struct resp_request *r);
+/* Queues PUBLISH __ferry__:wait "" on client connection up, whose reply
+ * goes nowhere: Redis propagates it to replicas as it does a write, so the
+ * connection's replication offset (what WAIT waits for) passes every write
+ * Redis has executed. */
+void proxy_upstream_send_wait_mark(struct proxy_upstream *up);
 /* At exit, after every client closed: a client closed with replies still
  * due on shared connection up is freed by the last of them, and they will
  * not come now; this lets them go. */

@@ -89,10 +89,15 @@ static void waiter_push(struct proxy_upstream *up, struct proxy_client *c, struc
         up->qcap = cap;
         up->qhead = 0;
     }
-    /* The waiter times the request's reply. */
-    up->q[(up->qhead + up->qlen) % up->qcap] = (struct proxy_waiter){c, s, c->stat,
-                                                                     c->stat_start_us};
-    c->stat = 0;
+    /* The waiter times the request's reply. No client: a request of
+     * ferry's own, whose reply goes nowhere (upstream_route). */
+    struct proxy_waiter w = {c, s, 0, 0};
+    if (c != NULL) {
+        w.stat = c->stat;
+        w.start_us = c->stat_start_us;
+        c->stat = 0;
+    }
+    up->q[(up->qhead + up->qlen) % up->qcap] = w;
     up->qlen++;
 }
 
@@ -166,6 +171,8 @@ static void upstream_answer_all(struct proxy_upstream *up, const char *reason)
     while (up->qlen > 0) {
         struct proxy_waiter w = waiter_pop(up);
         waiter_timed(&w, now_us, 1);
+        if (w.c == NULL)
+            continue;
         proxy_upstream_error_reply(up->srv, err, reason);
         proxy_client_deliver(w.c, w.s, err, evbuffer_get_length(err), 1, up->owner == NULL);
     }
@@ -412,6 +419,13 @@ void proxy_upstream_send(struct proxy_upstream *up, struct proxy_client *c, stru
         upstream_mark_dirty(up);
 }
 
+void proxy_upstream_send_wait_mark(struct proxy_upstream *up)
+{
+    static const char mark[] = "*3\r\n$7\r\nPUBLISH\r\n$14\r\n__ferry__:wait\r\n$0\r\n\r\n";
+    evbuffer_add(up->out, mark, sizeof(mark) - 1);
+    waiter_push(up, NULL, NULL);
+}
+
 void proxy_upstream_release(struct proxy_upstream *up)
 {
     upstream_answer_all(up, "ferry is exiting"); /* to clients already gone */
@@ -608,13 +622,33 @@ static int upstream_check_auth(struct proxy_upstream *up)
     return -1;
 }
 
+/* The reply to a request of ferry's own (the first `scanned` bytes of the
+ * input): dropped, and an error logged, once per process. */
+static void upstream_drop_reply(struct proxy_upstream *up)
+{
+    static int told;
+    if (up->scan.is_error && !told) {
+        char first[160];
+        size_t n = up->scanned < sizeof(first) - 1 ? up->scanned : sizeof(first) - 1;
+        evbuffer_copyout(up->in, first, n);
+        first[n] = '\0';
+        first[strcspn(first, "\r\n")] = '\0';
+        proxy_log_warning("upstream refused PUBLISH __ferry__:wait (%s): WAIT now counts "
+                          "only the writes a client sent on its own upstream connection",
+                          first + 1);
+        told = 1;
+    }
+    evbuffer_drain(up->in, up->scanned);
+    up->scanned = 0;
+}
+
 /* A RESP3 push (the first len bytes of the input) answers no request: it
  * goes where the client's next reply will go, or after all it is owed;
  * it does not count as a reply. -1 when there is nobody to give it to. */
 static int upstream_push(struct proxy_upstream *up, size_t len)
 {
     up->scanned -= len;
-    if (up->qlen > 0) {
+    if (up->qlen > 0 && up->q[up->qhead].c != NULL) {
         struct proxy_waiter w = up->q[up->qhead];
         proxy_client_deliver(w.c, w.s, up->in, len, 0, up->owner == NULL);
     } else if (up->owner) {
@@ -648,6 +682,11 @@ static void upstream_route(struct proxy_upstream *up, uint64_t now_us)
             continue;
         }
         struct proxy_waiter w;
+        if (up->qlen > 0 && up->q[up->qhead].c == NULL) {
+            waiter_pop(up);
+            upstream_drop_reply(up);
+            continue;
+        }
         if (up->qlen > 0) {
             w = waiter_pop(up);
             waiter_timed(&w, now_us, up->scan.is_error);
