@@ -384,11 +384,28 @@ static long long elapsed_ms(const struct timeval *t0)
     return (t1.tv_sec - t0->tv_sec) * 1000LL + (t1.tv_usec - t0->tv_usec) / 1000;
 }
 
+/* Keeps redis-server on port busy (DEBUG SLEEP) for ms: a replica that
+ * neither takes the replication stream nor acknowledges it meanwhile. The
+ * returned connection is freed once the sleep is over. */
+static redisContext *replica_sleep(int port, int ms)
+{
+    redisContext *r = support_connect(port);
+    redisAppendCommand(r, "DEBUG SLEEP %.3f", ms / 1000.0);
+    int done = 0;
+    while (!done)
+        cr_assert(redisBufferWrite(r, &done) == REDIS_OK);
+    usleep(50 * 1000); /* it is asleep before the test goes on */
+    /* Not an error reply (DEBUG disabled): it has not answered yet. */
+    char b;
+    cr_assert(recv(r->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0, "DEBUG SLEEP answered at once");
+    return r;
+}
+
 /* WAIT n timeout answers how many replicas have every write its connection
  * sent. A client's writes on the shared connection are not its own
  * connection's, where WAIT goes: without more, WAIT would count a replica
- * that never got them, at once. With the replica stopped, WAIT after a SET
- * must time out with 0, as it does on Redis; running, it must count it. */
+ * that never got them, at once. With the replica asleep, WAIT after a SET
+ * must time out with 0, as it does on Redis; awake, it must count it. */
 Test(passthrough, wait_counts_replicas_for_writes_sent_on_the_shared_connection)
 {
     char port[16];
@@ -396,7 +413,8 @@ Test(passthrough, wait_counts_replicas_for_writes_sent_on_the_shared_connection)
     redisContext *master = support_connect(redis.port);
     /* Else the master waits 5 s for more replicas before a full sync. */
     support_expect_str(master, REDIS_REPLY_STATUS, "OK", "CONFIG SET repl-diskless-sync-delay 0");
-    const char *replica_args[] = {"--replicaof", "127.0.0.1", port, NULL};
+    const char *replica_args[] = {"--replicaof", "127.0.0.1", port,
+                                  "--enable-debug-command", "local", NULL};
     cr_assert(support_redis_start(&redis2, replica_args) == 0, "the replica did not start");
     int online = 0;
     for (int i = 0; i < 200 && !online; i++) {
@@ -409,37 +427,37 @@ Test(passthrough, wait_counts_replicas_for_writes_sent_on_the_shared_connection)
     cr_assert(online, "the replica did not come online");
     redisFree(master);
 
-    kill(redis2.pid, SIGSTOP);
+    redisContext *asleep = replica_sleep(redis2.port, 1000);
     redisContext *c = support_connect(ferry.port);
     support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET wait:k 1");
     struct timeval t0;
     gettimeofday(&t0, NULL);
     redisReply *r = redisCommand(c, "WAIT 1 300");
     long long took = elapsed_ms(&t0);
-    kill(redis2.pid, SIGCONT);
     cr_assert_eq(r->type, REDIS_REPLY_INTEGER);
-    cr_assert_eq(r->integer, 0, "WAIT counted a stopped replica (after %lld ms)", took);
+    cr_assert_eq(r->integer, 0, "WAIT counted a replica asleep (after %lld ms)", took);
     cr_assert_geq(took, 250, "WAIT answered after %lld ms, not its timeout", took);
     freeReplyObject(r);
     /* The client is on its own connection now; its writes there count. */
     support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET wait:k 2");
     support_expect_int(c, 1, "WAIT 1 5000");
     redisFree(c);
+    redisFree(asleep);
 
     /* A client that wrote on the shared connection and moved for another
      * reason (SELECT) before its WAIT. */
     c = support_connect(ferry.port);
-    kill(redis2.pid, SIGSTOP);
+    asleep = replica_sleep(redis2.port, 500);
     support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET wait:k 3");
     support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SELECT 0");
     r = redisCommand(c, "WAIT 1 100");
-    kill(redis2.pid, SIGCONT);
     cr_assert_eq(r->type, REDIS_REPLY_INTEGER);
-    cr_assert_eq(r->integer, 0, "WAIT after SELECT counted a stopped replica");
+    cr_assert_eq(r->integer, 0, "WAIT after SELECT counted a replica asleep");
     freeReplyObject(r);
     support_expect_int(c, 1, "WAIT 1 5000");
     support_expect_str(c, REDIS_REPLY_STRING, "3", "GET wait:k");
     redisFree(c);
+    redisFree(asleep);
 }
 
 /* A shared connection keeps one batch in flight: requests that come while
