@@ -479,7 +479,7 @@ size_t proxy_client_push_bytes(struct proxy_client *c, const void *p, size_t len
 
 void proxy_client_upstream_lost(struct proxy_client *c)
 {
-    if (c->raw || c->in_multi || c->watching || c->db_selected || c->named || c->resp3) {
+    if (c->raw || c->in_multi || c->watching || c->db_selected || c->identity || c->resp3) {
         proxy_log_verbose("client %s: closing, its connection state was on the upstream",
                           c->addr);
         proxy_client_close_after_reply(c);
@@ -594,18 +594,24 @@ static void client_track_state(struct proxy_client *c, const struct resp_request
         c->watching = 0;
         break;
     case PROXY_CMD_RESET:
-        c->in_multi = c->watching = c->db_selected = c->named = c->resp3 = 0;
+        c->in_multi = c->watching = c->db_selected = c->identity = c->resp3 = 0;
+        break;
+    case PROXY_CMD_AUTH:
+        c->identity = 1; /* reaches here only when Redis checks it */
         break;
     case PROXY_CMD_HELLO:
         if (r->argc >= 2)
             c->resp3 = r->argvlen[1] == 1 && r->argv[1][0] == '3';
+        for (int i = 2; i < r->argc; i++)
+            if (arg_is(r, i, "auth") || arg_is(r, i, "setname"))
+                c->identity = 1;
         break;
     case PROXY_CMD_SELECT:
         c->db_selected = !(r->argc == 2 && r->argvlen[1] == 1 && r->argv[1][0] == '0');
         break;
     case PROXY_CMD_CLIENT:
-        if (arg_is(r, 1, "setname"))
-            c->named = 1;
+        if (arg_is(r, 1, "setname") || arg_is(r, 1, "no-evict"))
+            c->identity = 1;
         break;
     }
 }

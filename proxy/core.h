@@ -118,7 +118,10 @@ struct proxy_client {
     unsigned in_multi : 1;
     unsigned watching : 1;
     unsigned db_selected : 1;
-    unsigned named : 1;
+    /* Who it is and how Redis treats it: AUTH (a user other than
+     * ferry's upstream-user), CLIENT SETNAME, CLIENT NO-EVICT, HELLO's
+     * AUTH and SETNAME. A new connection would run it as ferry's user. */
+    unsigned identity : 1;
     unsigned resp3 : 1;            /* HELLO 3: its replies are RESP3 */
     /* Writes went on a connection other than its own one of now (the
      * shared one, or an own one since lost): a WAIT must first move its

@@ -93,3 +93,64 @@ Test(auth, upstream_acl_user, .init = NULL, .fini = NULL)
     support_proc_stop(&f);
     support_proc_stop(&r);
 }
+
+/* Sends cmd on c, whose upstream connection Redis has just closed: ferry
+ * must close c rather than run cmd on a new connection as ferry's user. */
+static void expect_closed(redisContext *c, const char *cmd)
+{
+    usleep(200 * 1000); /* ferry has seen the upstream close */
+    redisReply *r = redisCommand(c, cmd);
+    cr_assert(r == NULL, "%s ran on a new connection: %s", cmd,
+              r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_STATUS ? r->str : "a reply");
+}
+
+/* Without requirepass on ferry, AUTH is between the application and Redis:
+ * its connection runs as the user it chose. Losing that connection must end
+ * the client's, as with Redis itself; a new one would run its next commands
+ * as ferry's upstream user, with that user's rights. CLIENT NO-EVICT is
+ * the same kind of state. */
+Test(auth, a_client_whose_identity_was_on_the_upstream_is_closed_with_it, .init = NULL,
+     .fini = NULL)
+{
+    struct support_proc r, f;
+    const char *redis_args[] = {"--requirepass", "upstream-secret", "--user", "ro", "on",
+                                ">ropass", "~*", "+get", "+ping", "+client", NULL};
+    cr_assert(support_redis_start(&r, redis_args) == 0);
+    const char *ferry_args[] = {"--upstream-password", "upstream-secret", NULL};
+    cr_assert(support_ferry_start(&f, r.port, ferry_args) == 0);
+    redisContext *admin = support_connect(r.port);
+    support_expect_str(admin, REDIS_REPLY_STATUS, "OK", "AUTH upstream-secret");
+
+    redisContext *c = support_connect(f.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "AUTH ro ropass");
+    support_expect_str(c, REDIS_REPLY_ERROR,
+                       "NOPERM this user has no permissions to run the 'set' command",
+                       "SET auth:k 1");
+    support_expect_int(admin, 1, "CLIENT KILL USER ro");
+    expect_closed(c, "SET auth:k 1");
+    redisFree(c);
+    support_expect_int(admin, 0, "EXISTS auth:k");
+
+    c = support_connect(f.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CLIENT NO-EVICT on");
+    redisReply *id = redisCommand(c, "CLIENT ID");
+    cr_assert_eq(id->type, REDIS_REPLY_INTEGER);
+    support_expect_int(admin, 1, "CLIENT KILL ID %lld", id->integer);
+    freeReplyObject(id);
+    expect_closed(c, "CLIENT INFO");
+    redisFree(c);
+
+    /* A client without such state gets a new connection, as before. */
+    c = support_connect(f.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    id = redisCommand(c, "CLIENT ID");
+    support_expect_int(admin, 1, "CLIENT KILL ID %lld", id->integer);
+    freeReplyObject(id);
+    usleep(200 * 1000);
+    support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    redisFree(c);
+
+    redisFree(admin);
+    support_proc_stop(&f);
+    support_proc_stop(&r);
+}
