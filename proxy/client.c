@@ -651,6 +651,8 @@ static void client_forward(struct proxy_client *c, const struct resp_request *r,
     if (c->raw) {
         /* Its replies, whatever they are, flow through the raw slot. */
         proxy_upstream_send(up, c, NULL, r);
+        if (props.kind == PROXY_CMD_RESET)
+            proxy_upstream_send_reauth(up, 1);
         return;
     }
     if (request_goes_raw(r, props.kind)) {
@@ -681,6 +683,8 @@ static void client_forward(struct proxy_client *c, const struct resp_request *r,
     if (up == c->shared)
         c->shared_inflight++;
     proxy_upstream_send(up, c, t, r);
+    if (props.kind == PROXY_CMD_RESET)
+        proxy_upstream_send_reauth(up, 0);
 }
 
 /* Constant-time comparison, so a wrong password leaks nothing by timing. */

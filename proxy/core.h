@@ -72,6 +72,11 @@ struct proxy_upstream {
     struct resp_scanner scan;
     size_t scanned;              /* bytes of `in` already given to the scanner */
     int hidden;                  /* replies to our own AUTH still to swallow */
+    /* Raw mode (no waiters): our AUTHs sent after a RESET whose replies
+     * are still to swallow, and whether the next reply is one (it follows
+     * RESET's +RESET). */
+    int reset_auths;
+    int drop_next;
     int read_paused;             /* dedicated: the owner's output is over PROXY_OUT_HIGH */
     int dirty;                   /* shared: output waiting for the end of the turn */
     size_t written;              /* shared: requests written and not answered yet,
@@ -395,6 +400,11 @@ void proxy_upstream_send(struct proxy_upstream *up, struct proxy_client *c, stru
  * connection's replication offset (what WAIT waits for) passes every write
  * Redis has executed. */
 void proxy_upstream_send_wait_mark(struct proxy_upstream *up);
+/* After a RESET sent on client connection up (raw: the client is in raw
+ * mode): RESET logs the connection out to Redis's default user, so
+ * ferry's own AUTH follows, its reply swallowed. Nothing without
+ * upstream-password. */
+void proxy_upstream_send_reauth(struct proxy_upstream *up, int raw);
 /* At exit, after every client closed: a client closed with replies still
  * due on shared connection up is freed by the last of them, and they will
  * not come now; this lets them go. */

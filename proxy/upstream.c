@@ -58,6 +58,7 @@ static void upstream_disconnect(struct proxy_upstream *up)
     resp_scanner_init(&up->scan);
     up->scanned = 0;
     up->hidden = 0;
+    up->reset_auths = up->drop_next = 0;
     up->read_paused = 0;
     up->written = 0;
 }
@@ -320,6 +321,28 @@ static int upstream_connect_unix(const char *path, const char **why)
     return fd;
 }
 
+/* Queues AUTH with ferry's upstream credentials; 0 when it has none. */
+static int upstream_add_auth(struct proxy_upstream *up)
+{
+    const struct proxy_config *cfg = &up->srv->cfg;
+    if (cfg->upstream_password == NULL)
+        return 0;
+    const char *argv[3] = {"AUTH", cfg->upstream_user, cfg->upstream_password};
+    size_t argvlen[3] = {4, cfg->upstream_user ? strlen(cfg->upstream_user) : 0,
+                         strlen(cfg->upstream_password)};
+    int argc = 3;
+    if (cfg->upstream_user == NULL) {
+        argv[1] = argv[2];
+        argvlen[1] = argvlen[2];
+        argc = 2;
+    }
+    struct resp_buf b = {0};
+    resp_add_command(&b, argc, argv, argvlen);
+    evbuffer_add(up->out, b.data, b.len);
+    resp_buf_fini(&b);
+    return 1;
+}
+
 int proxy_upstream_ensure(struct proxy_upstream *up)
 {
     struct proxy_server *srv = up->srv;
@@ -346,24 +369,20 @@ int proxy_upstream_ensure(struct proxy_upstream *up)
                          (cfg->upstream_connect_timeout % 1000) * 1000};
     evtimer_add(up->connect_timer, &tv);
     event_add(up->wev, NULL);
-    if (cfg->upstream_password) {
-        /* Our AUTH goes first; its reply is swallowed (upstream_route). */
-        const char *argv[3] = {"AUTH", cfg->upstream_user, cfg->upstream_password};
-        size_t argvlen[3] = {4, cfg->upstream_user ? strlen(cfg->upstream_user) : 0,
-                             strlen(cfg->upstream_password)};
-        int argc = 3;
-        if (cfg->upstream_user == NULL) {
-            argv[1] = argv[2];
-            argvlen[1] = argvlen[2];
-            argc = 2;
-        }
-        struct resp_buf b = {0};
-        resp_add_command(&b, argc, argv, argvlen);
-        evbuffer_add(up->out, b.data, b.len);
-        resp_buf_fini(&b);
+    /* Our AUTH goes first; its reply is swallowed (upstream_route). */
+    if (upstream_add_auth(up))
         up->hidden = 1;
-    }
     return 0;
+}
+
+void proxy_upstream_send_reauth(struct proxy_upstream *up, int raw)
+{
+    if (!upstream_add_auth(up))
+        return;
+    if (raw)
+        up->reset_auths++;
+    else
+        waiter_push(up, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------ writing */
@@ -623,23 +642,42 @@ static int upstream_check_auth(struct proxy_upstream *up)
 }
 
 /* The reply to a request of ferry's own (the first `scanned` bytes of the
- * input): dropped, and an error logged, once per process. */
+ * input): dropped; an error is logged, with what it costs. */
 static void upstream_drop_reply(struct proxy_upstream *up)
 {
-    static int told;
-    if (up->scan.is_error && !told) {
+    if (up->scan.is_error) {
         char first[160];
         size_t n = up->scanned < sizeof(first) - 1 ? up->scanned : sizeof(first) - 1;
         evbuffer_copyout(up->in, first, n);
         first[n] = '\0';
         first[strcspn(first, "\r\n")] = '\0';
-        proxy_log_warning("upstream refused PUBLISH __ferry__:wait (%s): WAIT now counts "
-                          "only the writes a client sent on its own upstream connection",
+        proxy_log_warning("upstream refused a request of ferry's own (%s): after RESET, "
+                          "its AUTH (the client is not logged in again); before WAIT, "
+                          "PUBLISH __ferry__:wait (WAIT counts only the client's own "
+                          "connection's writes)",
                           first + 1);
-        told = 1;
     }
     evbuffer_drain(up->in, up->scanned);
     up->scanned = 0;
+}
+
+/* Raw mode: whether the reply just scanned is our AUTH after a RESET, to
+ * drop. It is the reply after +RESET: RESET ends subscriptions and
+ * tracking, so no push comes between. */
+static int upstream_reset_auth_reply(struct proxy_upstream *up)
+{
+    if (up->reset_auths == 0 || up->qlen > 0)
+        return 0;
+    if (up->drop_next) {
+        up->drop_next = 0;
+        up->reset_auths--;
+        return 1;
+    }
+    char first[8];
+    if (up->scanned == sizeof(first) && evbuffer_copyout(up->in, first, sizeof(first)) == 8 &&
+        memcmp(first, "+RESET\r\n", 8) == 0)
+        up->drop_next = 1;
+    return 0;
 }
 
 /* A RESP3 push (the first len bytes of the input) answers no request: it
@@ -674,6 +712,10 @@ static void upstream_route(struct proxy_upstream *up, uint64_t now_us)
         if (up->hidden > 0) {
             if (upstream_check_auth(up) < 0)
                 return;
+            continue;
+        }
+        if (upstream_reset_auth_reply(up)) {
+            upstream_drop_reply(up);
             continue;
         }
         if (up->scan.is_push) {

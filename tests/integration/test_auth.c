@@ -1,6 +1,8 @@
 /* requirepass on ferry, and ferry's own credentials for the upstream. */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "tests/support/support.h"
@@ -151,6 +153,48 @@ Test(auth, a_client_whose_identity_was_on_the_upstream_is_closed_with_it, .init 
     redisFree(c);
 
     redisFree(admin);
+    support_proc_stop(&f);
+    support_proc_stop(&r);
+}
+
+/* RESET logs a connection out to Redis's default user. A client of ferry
+ * is logged in by ferry (upstream-password), not by itself: after RESET on
+ * its own connection it must stay logged in, in raw mode (subscribed) as
+ * well as in the usual one, and without an extra reply. */
+Test(auth, reset_keeps_the_client_logged_in_as_ferrys_upstream_user, .init = NULL,
+     .fini = NULL)
+{
+    struct support_proc r, f;
+    const char *redis_args[] = {"--requirepass", "upstream-secret", NULL};
+    cr_assert(support_redis_start(&r, redis_args) == 0);
+    const char *ferry_args[] = {"--upstream-password", "upstream-secret", NULL};
+    cr_assert(support_ferry_start(&f, r.port, ferry_args) == 0);
+    static const struct {
+        const char *send, *want;
+    } cases[] = {
+        {"SET reset:k 1\r\nSELECT 1\r\nRESET\r\nGET reset:k\r\n",
+         "+OK\r\n+OK\r\n+RESET\r\n$1\r\n1\r\n"},
+        {"MULTI\r\nSET reset:k 2\r\nRESET\r\nGET reset:k\r\n",
+         "+OK\r\n+QUEUED\r\n+RESET\r\n$1\r\n1\r\n"},
+        {"SUBSCRIBE ch\r\nRESET\r\nGET reset:k\r\nPING\r\n",
+         "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n+RESET\r\n$1\r\n1\r\n+PONG\r\n"},
+        {"CLIENT REPLY OFF\r\nGET reset:k\r\nRESET\r\nGET reset:k\r\nRESET\r\nPING\r\n",
+         "+RESET\r\n$1\r\n1\r\n+RESET\r\n+PONG\r\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int fd = support_raw_connect(f.port);
+        support_raw_send(fd, cases[i].send, strlen(cases[i].send));
+        char got[256] = {0};
+        size_t want = strlen(cases[i].want);
+        size_t n = support_raw_recv(fd, got, want);
+        cr_assert(n == want && memcmp(got, cases[i].want, want) == 0, "case %zu: got %s", i,
+                  got);
+        /* Nothing more: ferry's own AUTH's reply does not reach the client. */
+        struct timeval tv = {0, 200 * 1000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        cr_assert(recv(fd, got, sizeof(got), 0) <= 0, "case %zu: more came: %s", i, got);
+        close(fd);
+    }
     support_proc_stop(&f);
     support_proc_stop(&r);
 }
