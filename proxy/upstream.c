@@ -102,6 +102,16 @@ static void waiter_push(struct proxy_upstream *up, struct proxy_client *c, struc
     up->qlen++;
 }
 
+/* Requests of ferry's own, whose replies go nowhere: a waiter without a
+ * client, its stat field saying which (for the log, upstream_drop_reply). */
+enum { OWN_WAIT_MARK = 1, OWN_REAUTH };
+
+static void waiter_push_own(struct proxy_upstream *up, uint32_t kind)
+{
+    waiter_push(up, NULL, NULL);
+    up->q[(up->qhead + up->qlen - 1) % up->qcap].stat = kind;
+}
+
 /* A waiter's reply has come (or an error stands for it): its figures. */
 static void waiter_timed(const struct proxy_waiter *w, uint64_t now_us, int error)
 {
@@ -171,9 +181,9 @@ static void upstream_answer_all(struct proxy_upstream *up, const char *reason)
     uint64_t now_us = up->qlen > 0 ? proxy_mono_us() : 0;
     while (up->qlen > 0) {
         struct proxy_waiter w = waiter_pop(up);
-        waiter_timed(&w, now_us, 1);
         if (w.c == NULL)
             continue;
+        waiter_timed(&w, now_us, 1);
         proxy_upstream_error_reply(up->srv, err, reason);
         proxy_client_deliver(w.c, w.s, err, evbuffer_get_length(err), 1, up->owner == NULL);
     }
@@ -382,7 +392,7 @@ void proxy_upstream_send_reauth(struct proxy_upstream *up, int raw)
     if (raw)
         up->reset_auths++;
     else
-        waiter_push(up, NULL, NULL);
+        waiter_push_own(up, OWN_REAUTH);
 }
 
 /* ------------------------------------------------------------------ writing */
@@ -442,7 +452,7 @@ void proxy_upstream_send_wait_mark(struct proxy_upstream *up)
 {
     static const char mark[] = "*3\r\n$7\r\nPUBLISH\r\n$14\r\n__ferry__:wait\r\n$0\r\n\r\n";
     evbuffer_add(up->out, mark, sizeof(mark) - 1);
-    waiter_push(up, NULL, NULL);
+    waiter_push_own(up, OWN_WAIT_MARK);
 }
 
 void proxy_upstream_release(struct proxy_upstream *up)
@@ -641,21 +651,29 @@ static int upstream_check_auth(struct proxy_upstream *up)
     return -1;
 }
 
-/* The reply to a request of ferry's own (the first `scanned` bytes of the
- * input): dropped; an error is logged, with what it costs. */
-static void upstream_drop_reply(struct proxy_upstream *up)
+/* The reply to request `kind` of ferry's own (the first `scanned` bytes of
+ * the input): dropped. A refusal is logged with what it costs, as a
+ * warning the first time for each kind, then verbose: a WAIT after every
+ * write could repeat it. */
+static void upstream_drop_reply(struct proxy_upstream *up, uint32_t kind)
 {
+    static int told[OWN_REAUTH + 1];
     if (up->scan.is_error) {
         char first[160];
         size_t n = up->scanned < sizeof(first) - 1 ? up->scanned : sizeof(first) - 1;
         evbuffer_copyout(up->in, first, n);
         first[n] = '\0';
         first[strcspn(first, "\r\n")] = '\0';
-        proxy_log_warning("upstream refused a request of ferry's own (%s): after RESET, "
-                          "its AUTH (the client is not logged in again); before WAIT, "
-                          "PUBLISH __ferry__:wait (WAIT counts only the client's own "
-                          "connection's writes)",
-                          first + 1);
+        const char *what = kind == OWN_REAUTH ? "AUTH after a client's RESET"
+                                              : "PUBLISH __ferry__:wait before a WAIT";
+        const char *cost = kind == OWN_REAUTH
+                               ? "the client is logged out of Redis"
+                               : "WAIT counts only the writes the client sent on its own "
+                                 "upstream connection";
+        if (told[kind]++ == 0)
+            proxy_log_warning("upstream refused %s (%s): %s", what, first + 1, cost);
+        else
+            proxy_log_verbose("upstream refused %s (%s): %s", what, first + 1, cost);
     }
     evbuffer_drain(up->in, up->scanned);
     up->scanned = 0;
@@ -715,7 +733,7 @@ static void upstream_route(struct proxy_upstream *up, uint64_t now_us)
             continue;
         }
         if (upstream_reset_auth_reply(up)) {
-            upstream_drop_reply(up);
+            upstream_drop_reply(up, OWN_REAUTH);
             continue;
         }
         if (up->scan.is_push) {
@@ -725,8 +743,7 @@ static void upstream_route(struct proxy_upstream *up, uint64_t now_us)
         }
         struct proxy_waiter w;
         if (up->qlen > 0 && up->q[up->qhead].c == NULL) {
-            waiter_pop(up);
-            upstream_drop_reply(up);
+            upstream_drop_reply(up, waiter_pop(up).stat);
             continue;
         }
         if (up->qlen > 0) {
