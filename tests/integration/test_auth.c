@@ -80,20 +80,28 @@ Test(auth, unauthenticated_clients_get_redis_limits)
     close(fd);
 }
 
-/* ferry authenticates to the upstream as an ACL user of its own. */
-Test(auth, upstream_acl_user, .init = NULL, .fini = NULL)
+/* Processes of the tests that start their own: stopped by the test's fini,
+ * which runs after a failed assertion too. */
+static struct support_proc own_redis, own_ferry;
+
+static void stop_own(void)
 {
-    struct support_proc r, f;
+    support_proc_stop(&own_ferry);
+    support_proc_stop(&own_redis);
+}
+
+/* ferry authenticates to the upstream as an ACL user of its own. */
+Test(auth, upstream_acl_user, .init = NULL, .fini = stop_own)
+{
+    struct support_proc *r = &own_redis, *f = &own_ferry;
     const char *redis_args[] = {"--user", "ferryuser", "on", ">ferrypw", "~*", "&*", "+@all", NULL};
-    cr_assert(support_redis_start(&r, redis_args) == 0);
+    cr_assert(support_redis_start(r, redis_args) == 0);
     const char *ferry_args[] = {"--upstream-user", "ferryuser", "--upstream-password", "ferrypw",
                                 NULL};
-    cr_assert(support_ferry_start(&f, r.port, ferry_args) == 0);
-    redisContext *c = support_connect(f.port);
+    cr_assert(support_ferry_start(f, r->port, ferry_args) == 0);
+    redisContext *c = support_connect(f->port);
     support_expect_str(c, REDIS_REPLY_STRING, "ferryuser", "ACL WHOAMI");
     redisFree(c);
-    support_proc_stop(&f);
-    support_proc_stop(&r);
 }
 
 /* Sends cmd on c, whose upstream connection Redis has just closed: ferry
@@ -112,18 +120,18 @@ static void expect_closed(redisContext *c, const char *cmd)
  * as ferry's upstream user, with that user's rights. CLIENT NO-EVICT is
  * the same kind of state. */
 Test(auth, a_client_whose_identity_was_on_the_upstream_is_closed_with_it, .init = NULL,
-     .fini = NULL)
+     .fini = stop_own)
 {
-    struct support_proc r, f;
+    struct support_proc *r = &own_redis, *f = &own_ferry;
     const char *redis_args[] = {"--requirepass", "upstream-secret", "--user", "ro", "on",
                                 ">ropass", "~*", "+get", "+ping", "+client", NULL};
-    cr_assert(support_redis_start(&r, redis_args) == 0);
+    cr_assert(support_redis_start(r, redis_args) == 0);
     const char *ferry_args[] = {"--upstream-password", "upstream-secret", NULL};
-    cr_assert(support_ferry_start(&f, r.port, ferry_args) == 0);
-    redisContext *admin = support_connect(r.port);
+    cr_assert(support_ferry_start(f, r->port, ferry_args) == 0);
+    redisContext *admin = support_connect(r->port);
     support_expect_str(admin, REDIS_REPLY_STATUS, "OK", "AUTH upstream-secret");
 
-    redisContext *c = support_connect(f.port);
+    redisContext *c = support_connect(f->port);
     support_expect_str(c, REDIS_REPLY_STATUS, "OK", "AUTH ro ropass");
     support_expect_str(c, REDIS_REPLY_ERROR,
                        "NOPERM this user has no permissions to run the 'set' command",
@@ -133,7 +141,7 @@ Test(auth, a_client_whose_identity_was_on_the_upstream_is_closed_with_it, .init 
     redisFree(c);
     support_expect_int(admin, 0, "EXISTS auth:k");
 
-    c = support_connect(f.port);
+    c = support_connect(f->port);
     support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CLIENT NO-EVICT on");
     redisReply *id = redisCommand(c, "CLIENT ID");
     cr_assert_eq(id->type, REDIS_REPLY_INTEGER);
@@ -143,7 +151,7 @@ Test(auth, a_client_whose_identity_was_on_the_upstream_is_closed_with_it, .init 
     redisFree(c);
 
     /* A client without such state gets a new connection, as before. */
-    c = support_connect(f.port);
+    c = support_connect(f->port);
     support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
     id = redisCommand(c, "CLIENT ID");
     support_expect_int(admin, 1, "CLIENT KILL ID %lld", id->integer);
@@ -153,8 +161,6 @@ Test(auth, a_client_whose_identity_was_on_the_upstream_is_closed_with_it, .init 
     redisFree(c);
 
     redisFree(admin);
-    support_proc_stop(&f);
-    support_proc_stop(&r);
 }
 
 /* RESET logs a connection out to Redis's default user. A client of ferry
@@ -162,13 +168,13 @@ Test(auth, a_client_whose_identity_was_on_the_upstream_is_closed_with_it, .init 
  * its own connection it must stay logged in, in raw mode (subscribed) as
  * well as in the usual one, and without an extra reply. */
 Test(auth, reset_keeps_the_client_logged_in_as_ferrys_upstream_user, .init = NULL,
-     .fini = NULL)
+     .fini = stop_own)
 {
-    struct support_proc r, f;
+    struct support_proc *r = &own_redis, *f = &own_ferry;
     const char *redis_args[] = {"--requirepass", "upstream-secret", NULL};
-    cr_assert(support_redis_start(&r, redis_args) == 0);
+    cr_assert(support_redis_start(r, redis_args) == 0);
     const char *ferry_args[] = {"--upstream-password", "upstream-secret", NULL};
-    cr_assert(support_ferry_start(&f, r.port, ferry_args) == 0);
+    cr_assert(support_ferry_start(f, r->port, ferry_args) == 0);
     static const struct {
         const char *send, *want;
     } cases[] = {
@@ -182,7 +188,7 @@ Test(auth, reset_keeps_the_client_logged_in_as_ferrys_upstream_user, .init = NUL
          "+RESET\r\n$1\r\n1\r\n+RESET\r\n+PONG\r\n"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int fd = support_raw_connect(f.port);
+        int fd = support_raw_connect(f->port);
         support_raw_send(fd, cases[i].send, strlen(cases[i].send));
         char got[256] = {0};
         size_t want = strlen(cases[i].want);
@@ -195,6 +201,4 @@ Test(auth, reset_keeps_the_client_logged_in_as_ferrys_upstream_user, .init = NUL
         cr_assert(recv(fd, got, sizeof(got), 0) <= 0, "case %zu: more came: %s", i, got);
         close(fd);
     }
-    support_proc_stop(&f);
-    support_proc_stop(&r);
 }
