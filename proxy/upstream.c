@@ -631,20 +631,26 @@ static int upstream_scan(struct proxy_upstream *up)
     return RESP_AGAIN;
 }
 
+/* Takes the reply just scanned (the first `scanned` bytes of the input)
+ * off the input, keeping its first line, CRLF cut, in line. */
+static void upstream_take_reply(struct proxy_upstream *up, char *line, size_t cap)
+{
+    size_t n = up->scanned < cap - 1 ? up->scanned : cap - 1;
+    evbuffer_copyout(up->in, line, n);
+    line[n] = '\0';
+    line[strcspn(line, "\r\n")] = '\0';
+    evbuffer_drain(up->in, up->scanned);
+    up->scanned = 0;
+}
+
 /* Our own AUTH's reply: +OK, or an error that makes the upstream unusable. */
 static int upstream_check_auth(struct proxy_upstream *up)
 {
     char first[160];
-    size_t len = up->scanned;
-    size_t n = len < sizeof(first) - 1 ? len : sizeof(first) - 1;
-    evbuffer_copyout(up->in, first, n);
-    first[n] = '\0';
-    evbuffer_drain(up->in, len);
-    up->scanned = 0;
+    upstream_take_reply(up, first, sizeof(first));
     up->hidden--;
     if (first[0] != '-')
         return 0;
-    first[strcspn(first, "\r\n")] = '\0';
     char reason[200];
     snprintf(reason, sizeof(reason), "AUTH failed: %s", first + 1);
     upstream_fail(up, reason, 1);
@@ -658,12 +664,9 @@ static int upstream_check_auth(struct proxy_upstream *up)
 static void upstream_drop_reply(struct proxy_upstream *up, uint32_t kind)
 {
     static int told[OWN_REAUTH + 1];
+    char first[160];
+    upstream_take_reply(up, first, sizeof(first));
     if (up->scan.is_error) {
-        char first[160];
-        size_t n = up->scanned < sizeof(first) - 1 ? up->scanned : sizeof(first) - 1;
-        evbuffer_copyout(up->in, first, n);
-        first[n] = '\0';
-        first[strcspn(first, "\r\n")] = '\0';
         const char *what = kind == OWN_REAUTH ? "AUTH after a client's RESET"
                                               : "PUBLISH __ferry__:wait before a WAIT";
         const char *cost = kind == OWN_REAUTH
@@ -675,8 +678,6 @@ static void upstream_drop_reply(struct proxy_upstream *up, uint32_t kind)
         else
             proxy_log_verbose("upstream refused %s (%s): %s", what, first + 1, cost);
     }
-    evbuffer_drain(up->in, up->scanned);
-    up->scanned = 0;
 }
 
 /* Raw mode: whether the reply just scanned is our AUTH after a RESET, to
