@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,10 +83,11 @@ static int admin_ready(struct proxy_admin *a, char *why, size_t len)
         a->probe = proxy_upstream_new(s, NULL);
     if (a->probe->state == PROXY_UP_READY)
         return 1;
-    if (a->probe->state == PROXY_UP_IDLE && proxy_upstream_ensure(a->probe) < 0) {
+    const char *reason;
+    if (a->probe->state == PROXY_UP_IDLE && proxy_upstream_ensure(a->probe, &reason) < 0) {
         char name[300]; /* host (at most PROXY_CONFIG_HOST_MAX) and port */
         proxy_config_get(&s->cfg, "upstream", name, sizeof(name));
-        snprintf(why, len, "upstream %s unavailable (%s)", name, s->upstream.reason);
+        snprintf(why, len, "upstream %s unavailable (%s)", name, reason);
         return 0;
     }
     return -1;
@@ -356,6 +358,32 @@ static void admin_request_cb(struct evhttp_request *req, void *arg)
     }
 }
 
+static void admin_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    evconnlistener_enable(arg);
+}
+
+/* accept failing on the admin port, as on the client ports (server.c):
+ * out of descriptors, the waiting connections are closed with ferry's
+ * spare one; anything else pauses the listener for 100 ms. Either way the
+ * loop does not spin on the readable listening socket. The pause's timer
+ * belongs to the event base, which outlives the admin endpoint's listener
+ * only after the loop has ended. */
+static void admin_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    (void)arg; /* evhttp's */
+    int err = errno;
+    if ((err == EMFILE || err == ENFILE) &&
+        proxy_refuse_waiting(evconnlistener_get_fd(l), NULL) >= 0)
+        return;
+    proxy_log_verbose("admin endpoint: accept failed: %s; not accepting for 100 ms", strerror(err));
+    evconnlistener_disable(l);
+    struct timeval tv = {0, 100 * 1000};
+    event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, admin_accept_resume_cb, l, &tv);
+}
+
 int proxy_admin_start(struct proxy_server *s, char *err, size_t errlen)
 {
     if (s->cfg.admin_port == 0)
@@ -370,14 +398,16 @@ int proxy_admin_start(struct proxy_server *s, char *err, size_t errlen)
     evhttp_set_max_body_size(a->http, 0);
     evhttp_set_timeout(a->http, 10);
     evhttp_set_gencb(a->http, admin_request_cb, a);
-    if (evhttp_bind_socket_with_handle(a->http, s->cfg.admin_bind,
-                                       (ev_uint16_t)s->cfg.admin_port) == NULL) {
+    struct evhttp_bound_socket *bound =
+        evhttp_bind_socket_with_handle(a->http, s->cfg.admin_bind, (ev_uint16_t)s->cfg.admin_port);
+    if (bound == NULL) {
         snprintf(err, errlen, "admin endpoint: cannot listen on %s port %d: %s", s->cfg.admin_bind,
                  s->cfg.admin_port, strerror(errno));
         evhttp_free(a->http);
         free(a);
         return -1;
     }
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bound), admin_accept_error_cb);
     s->admin = a;
     return 0;
 }

@@ -639,10 +639,11 @@ static void client_forward(struct proxy_client *c, const struct resp_request *r,
     if (c->up == NULL && c->shared == NULL)
         c->shared = srv->shared[c->id % (uint64_t)srv->nshared];
     struct proxy_upstream *up = client_upstream(c);
-    if (proxy_upstream_ensure(up) < 0) {
+    const char *why;
+    if (proxy_upstream_ensure(up, &why) < 0) {
         struct proxy_slot *s = proxy_client_reserve(c);
         struct evbuffer *err = evbuffer_new();
-        proxy_upstream_error_reply(srv, err, srv->upstream.reason);
+        proxy_upstream_error_reply(srv, err, why);
         proxy_slot_fill(c, s, (const char *)evbuffer_pullup(err, -1), evbuffer_get_length(err));
         evbuffer_free(err);
         return;

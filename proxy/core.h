@@ -187,6 +187,10 @@ struct proxy_server {
     int shared_dirty;              /* one of them has output for the end of the turn */
     struct event *sigterm, *sigint, *sighup;
     struct event *shutdown_timer;
+    /* accept failing (server.c): the listeners' pause, and the log's pace */
+    struct event *accept_resume;
+    uint64_t accept_logged_ms;
+    uint64_t accept_refused;       /* clients refused since the last log line */
     struct proxy_admin *admin;     /* admin.c; NULL without admin-port */
     int shutting_down;
     int exit_status;               /* of proxy_server_run: 1 after proxy_server_fail */
@@ -319,6 +323,16 @@ void proxy_admin_stop(struct proxy_server *s);
  * a /readyz waiting for its probe connection gets its answer. */
 void proxy_admin_upstream_event(struct proxy_server *s);
 
+/* server.c: raises the open-files limit for maxclients clients (two
+ * descriptors each, as a client with an upstream connection of its own
+ * takes) and returns how many fit at one each: maxclients when all do. The
+ * limit reached goes to *limit (may be NULL). */
+int proxy_server_fit_fds(struct proxy_server *s, int maxclients, unsigned long long *limit);
+/* server.c: accept failed for want of descriptors on listening socket lfd:
+ * every client waiting there is accepted, sent reply (NULL: none) and
+ * closed, with the descriptor ferry keeps spare for it. How many; -1 when
+ * there was no spare. */
+int proxy_refuse_waiting(evutil_socket_t lfd, const char *reply);
 /* server.c: ip:port, [ipv6]:port, or a unix socket's path:0. */
 void proxy_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 
@@ -390,8 +404,8 @@ struct proxy_upstream *proxy_upstream_new(struct proxy_server *s, struct proxy_c
  * itself closing, or at exit. */
 void proxy_upstream_free(struct proxy_upstream *up);
 /* Connects if needed (after the backoff, if the upstream is down). -1 when
- * it cannot: the reason is in s->upstream.reason. */
-int proxy_upstream_ensure(struct proxy_upstream *up);
+ * it cannot, with the reason in *why (valid until the next call). */
+int proxy_upstream_ensure(struct proxy_upstream *up, const char **why);
 /* Queues request r; its reply goes to slot s of client c. */
 void proxy_upstream_send(struct proxy_upstream *up, struct proxy_client *c, struct proxy_slot *s,
                          const struct resp_request *r);

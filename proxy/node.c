@@ -1806,6 +1806,17 @@ static void node_config_set(struct proxy_client *c, int argc, char **argv, size_
     }
     if (!err[0] && proxy_config_validate(&next, err, sizeof(err)) < 0)
         resp_add_errorf(out, "ERR CONFIG SET failed - %s", err);
+    if (!err[0] && next.maxclients > cur->maxclients) {
+        /* Redis's updateMaxclients: what the open files limit cannot fit
+         * is refused, with the number that fits. */
+        int fit = proxy_server_fit_fds(node.srv, next.maxclients, NULL);
+        if (fit < next.maxclients) {
+            snprintf(err, sizeof(err), "The operating system is not able to handle the "
+                                       "specified number of clients, try with %d", fit);
+            resp_add_errorf(out, "ERR CONFIG SET failed (possibly related to argument "
+                                 "'maxclients') - %s", err);
+        }
+    }
     if (!err[0] && next.logfile && next.logfile[0] &&
         (cur->logfile == NULL || strcmp(cur->logfile, next.logfile) != 0)) {
         FILE *f = fopen(next.logfile, "a"); /* refused now rather than ignored later */

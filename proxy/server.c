@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/listener.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <sched.h>
 #include <signal.h>
@@ -49,29 +50,99 @@ const struct proxy_config *proxy_server_config(struct proxy_server *s)
     return &s->cfg;
 }
 
-/* Each client may hold a second descriptor (its upstream), plus listeners,
- * the store and the log: ask for that many, as Redis's
- * adjustOpenFilesLimit does, and settle for what the hard limit allows. */
-static void server_raise_fd_limit(struct proxy_server *s)
+/* Descriptors ferry keeps beyond one per client: listeners, the admin
+ * endpoint, the store, the log, the event loop's own, the spare below, and
+ * the shared upstream connections (Redis keeps 32, CONFIG_MIN_RESERVED_FDS). */
+static int server_reserved_fds(const struct proxy_config *cfg)
 {
-    rlim_t want = (rlim_t)s->cfg.maxclients * 2 + 64;
+    return 32 + cfg->upstream_shared_connections;
+}
+
+int proxy_server_fit_fds(struct proxy_server *s, int maxclients, unsigned long long *limit)
+{
+    rlim_t reserved = (rlim_t)server_reserved_fds(&s->cfg);
+    rlim_t want = (rlim_t)maxclients * 2 + reserved;
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
-        return;
-    rlim_t old = rl.rlim_cur;
-    rl.rlim_cur = want <= rl.rlim_max ? want : rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-        getrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return maxclients;
     if (rl.rlim_cur < want) {
-        /* Clients beyond this fail at accept (logged), not silently. */
-        unsigned long long fit = rl.rlim_cur > 64 ? (rl.rlim_cur - 64) / 2 : 0;
-        int level = fit * 2 < (unsigned long long)s->cfg.maxclients ? PROXY_LOG_WARNING
-                                                                    : PROXY_LOG_VERBOSE;
-        proxy_log(level, "open files limit %llu (was %llu) fits about %llu clients with "
-                         "upstream connections of their own; maxclients is %d",
-                  (unsigned long long)rl.rlim_cur, (unsigned long long)old, fit,
-                  s->cfg.maxclients);
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = want <= rl.rlim_max ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+        if (rl.rlim_cur < want && rl.rlim_cur > reserved)
+            proxy_log_verbose("open files limit %llu (was %llu): about %llu clients fit with "
+                              "upstream connections of their own, which take two each",
+                              (unsigned long long)rl.rlim_cur, (unsigned long long)old,
+                              (unsigned long long)(rl.rlim_cur - reserved) / 2);
     }
+    if (limit)
+        *limit = (unsigned long long)rl.rlim_cur;
+    if (rl.rlim_cur <= reserved)
+        return 0;
+    return rl.rlim_cur - reserved < (rlim_t)maxclients ? (int)(rl.rlim_cur - reserved)
+                                                        : maxclients;
+}
+
+/* At start, as Redis's adjustOpenFilesLimit, in its words: maxclients is
+ * lowered to what the limit fits at one descriptor per client, so clients
+ * beyond it get `-ERR max number of clients reached` from the count rather
+ * than from a failing accept; too low a limit for any client stops ferry. */
+static int server_fit_maxclients(struct proxy_server *s, char *err, size_t errlen)
+{
+    unsigned long long limit = 0;
+    int fit = proxy_server_fit_fds(s, s->cfg.maxclients, &limit);
+    if (fit < 1) {
+        snprintf(err, errlen,
+                 "Your current 'ulimit -n' of %llu is not enough for ferry to start. Please "
+                 "increase your open file limit to at least %d.",
+                 limit, server_reserved_fds(&s->cfg) + 1);
+        return -1;
+    }
+    if (fit < s->cfg.maxclients) {
+        proxy_log_warning("You requested maxclients of %d requiring at least %d max file "
+                          "descriptors.",
+                          s->cfg.maxclients, s->cfg.maxclients + server_reserved_fds(&s->cfg));
+        proxy_log_warning("Current maximum open files is %llu. maxclients has been reduced to %d "
+                          "to compensate for low ulimit. If you need higher maxclients increase "
+                          "'ulimit -n'.",
+                          limit, fit);
+        s->cfg.maxclients = fit;
+    }
+    return 0;
+}
+
+/* A descriptor held in reserve for when accept fails for want of them
+ * (EMFILE, ENFILE): let go, it is enough to accept each waiting client,
+ * answer it and close it again. One per process, as descriptors are. */
+static int spare_fd = -1;
+
+static void server_take_spare(void)
+{
+    if (spare_fd < 0)
+        spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+int proxy_refuse_waiting(evutil_socket_t lfd, const char *reply)
+{
+    if (spare_fd < 0)
+        return -1;
+    close(spare_fd);
+    spare_fd = -1;
+    int n = 0;
+    int fd;
+    /* Bounded: connections arriving as fast as they are refused end at
+     * the next turn rather than holding this one. */
+    while (n < 1024 && (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+        if (reply) {
+            ssize_t ignored = write(fd, reply, strlen(reply));
+            (void)ignored;
+        }
+        close(fd);
+        n++;
+    }
+    server_take_spare();
+    return n;
 }
 
 void proxy_format_addr(const struct sockaddr *sa, char *buf, size_t len)
@@ -118,12 +189,78 @@ static void server_accept_tls_cb(struct evconnlistener *l, evutil_socket_t fd, s
     proxy_client_accept_tls(arg, fd, addr);
 }
 
+/* Whether l listens on tls-port: a plain error reply there would be read
+ * as a broken TLS record, so refused clients are only closed. */
+static int server_listener_is_tls(const struct proxy_server *s, struct evconnlistener *l)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (s->cfg.tls_port <= 0 ||
+        getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port) == s->cfg.tls_port;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == s->cfg.tls_port;
+    return 0;
+}
+
+static void server_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct proxy_server *s = arg;
+    /* Those still listening: shutdown may have closed them meanwhile. */
+    for (int i = 0; i < s->nlisteners; i++)
+        evconnlistener_enable(s->listeners[i]);
+}
+
+/* accept failed for another reason than the retriable ones libevent
+ * skips. The listening socket stays readable, so doing nothing would spin
+ * the loop on it while the waiting clients get no answer. Out of
+ * descriptors (EMFILE, ENFILE: clients with connections of their own to
+ * the upstream take two), the waiting clients are refused as Redis refuses
+ * clients beyond maxclients; anything else pauses the listener for
+ * ACCEPT_PAUSE_MS. Logged at most every ACCEPT_LOG_MS, with the count. */
+#define ACCEPT_PAUSE_MS 100
+#define ACCEPT_LOG_MS 10000
+
 static void server_accept_error_cb(struct evconnlistener *l, void *arg)
 {
-    (void)l;
-    (void)arg;
-    /* EMFILE and friends: the listener retries on the next readiness. */
-    proxy_log_warning("accept failed: %s", strerror(errno));
+    struct proxy_server *s = arg;
+    int err = errno;
+    int refused = -1;
+    if (err == EMFILE || err == ENFILE)
+        refused = proxy_refuse_waiting(evconnlistener_get_fd(l),
+                                       server_listener_is_tls(s, l)
+                                           ? NULL
+                                           : "-ERR max number of clients reached\r\n");
+    if (refused == 0)
+        return; /* accept takes a descriptor before it looks for a client */
+    if (refused > 0) {
+        s->stats.connections_rejected += (uint64_t)refused;
+        s->accept_refused += (uint64_t)refused;
+    } else {
+        evconnlistener_disable(l);
+        if (s->accept_resume == NULL)
+            s->accept_resume = evtimer_new(s->base, server_accept_resume_cb, s);
+        struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+        evtimer_add(s->accept_resume, &tv);
+    }
+    uint64_t now = proxy_now_ms();
+    if (now - s->accept_logged_ms < ACCEPT_LOG_MS)
+        return;
+    s->accept_logged_ms = now;
+    if (refused > 0)
+        proxy_log_warning("accept failed: %s; refusing new clients with -ERR max number of "
+                          "clients reached (%llu since the last report; %d clients, maxclients "
+                          "%d)",
+                          strerror(err), (unsigned long long)s->accept_refused, s->nclients,
+                          s->cfg.maxclients);
+    else
+        proxy_log_warning("accept failed: %s; not accepting for %d ms", strerror(err),
+                          ACCEPT_PAUSE_MS);
+    s->accept_refused = 0;
 }
 
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == PROXY_UNIXSOCKET_MAX + 1,
@@ -400,7 +537,11 @@ struct proxy_server *proxy_server_new(const struct proxy_config *cfg, char *err,
         free(s);
         return NULL;
     }
-    server_raise_fd_limit(s);
+    if (server_fit_maxclients(s, err, errlen) < 0) {
+        proxy_server_free(s);
+        return NULL;
+    }
+    server_take_spare();
     signal(SIGPIPE, SIG_IGN);
     s->flush_ev = event_new(s->base, -1, 0, server_flush_cb, s);
     s->cron = event_new(s->base, -1, EV_PERSIST, server_cron_cb, s);
@@ -701,11 +842,15 @@ void proxy_server_free(struct proxy_server *s)
     free(s->shared);
     proxy_tls_free(s); /* after every connection's session */
     struct event *evs[] = {s->flush_ev, s->cron, s->sigterm, s->sigint, s->sighup,
-                           s->shutdown_timer};
+                           s->shutdown_timer, s->accept_resume};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i])
             event_free(evs[i]);
     event_base_free(s->base);
+    if (spare_fd >= 0) {
+        close(spare_fd);
+        spare_fd = -1;
+    }
     proxy_config_fini(&s->cfg);
     proxy_stats_free();
     free(s);
@@ -756,6 +901,14 @@ void proxy_server_reload(struct proxy_server *s)
     proxy_config_take_runtime(cur, &next);
     proxy_config_fini(&next);
     proxy_log_open(cur);
+    unsigned long long limit = 0;
+    int fit = proxy_server_fit_fds(s, cur->maxclients, &limit);
+    if (fit < cur->maxclients) {
+        proxy_log_warning("SIGHUP: maxclients %d does not fit the open files limit of %llu; "
+                          "it is %d",
+                          cur->maxclients, limit, fit > 0 ? fit : 1);
+        cur->maxclients = fit > 0 ? fit : 1;
+    }
     proxy_log_notice("SIGHUP: configuration reloaded");
     if (s->tls_ctx || s->tls_server_ctx) {
         s->tls_stamp = proxy_tls_files_stamp(s);

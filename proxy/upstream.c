@@ -279,10 +279,12 @@ static void upstream_connected(struct proxy_upstream *up)
     upstream_handshake(up);
 }
 
-/* A non-blocking connect to host:port, started: its descriptor, or -1 and
- * why not in *why. Resolution blocks; it happens only when a connection
- * opens, and for the usual IP literal or /etc/hosts name it does not touch
- * the network (docs/ARCHITECTURE.md). */
+/* A non-blocking connect to host:port, started: its descriptor; -1 and
+ * why not in *why; or -2 with errno set when ferry could not open a socket
+ * (out of descriptors or memory: ferry's trouble, not the upstream's).
+ * Resolution blocks; it happens only when a connection opens, and for the
+ * usual IP literal or /etc/hosts name it does not touch the network
+ * (docs/ARCHITECTURE.md). */
 static int upstream_connect_tcp(const char *host, int port, const char **why)
 {
     char service[8];
@@ -295,18 +297,19 @@ static int upstream_connect_tcp(const char *host, int port, const char **why)
         return -1;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-            int err = errno;
-            close(fd);
-            errno = err;
-            fd = -1;
-        }
+    if (fd < 0) {
+        int err = errno;
+        freeaddrinfo(ai);
+        errno = err;
+        return -2;
     }
-    if (fd < 0)
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
         *why = strerror(errno);
+        close(fd);
+        fd = -1;
+    }
     freeaddrinfo(ai);
     return fd;
 }
@@ -320,14 +323,13 @@ static int upstream_connect_unix(const char *path, const char **why)
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     memcpy(sun.sun_path, path, strlen(path) + 1); /* fits: the config checked its length */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-        int err = errno;
+    if (fd < 0)
+        return -2;
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        *why = strerror(errno);
         close(fd);
-        errno = err;
         fd = -1;
     }
-    if (fd < 0)
-        *why = strerror(errno);
     return fd;
 }
 
@@ -353,21 +355,31 @@ static int upstream_add_auth(struct proxy_upstream *up)
     return 1;
 }
 
-int proxy_upstream_ensure(struct proxy_upstream *up)
+int proxy_upstream_ensure(struct proxy_upstream *up, const char **why)
 {
     struct proxy_server *srv = up->srv;
     const struct proxy_config *cfg = &srv->cfg;
     if (up->state != PROXY_UP_IDLE)
         return 0;
+    *why = srv->upstream.reason;
     if (srv->upstream.down && proxy_now_ms() < srv->upstream.retry_at_ms)
         return -1;
 
-    const char *why = NULL;
+    const char *failed = NULL;
     int fd = cfg->upstream_port == 0
-                 ? upstream_connect_unix(cfg->upstream_host, &why)
-                 : upstream_connect_tcp(cfg->upstream_host, cfg->upstream_port, &why);
+                 ? upstream_connect_unix(cfg->upstream_host, &failed)
+                 : upstream_connect_tcp(cfg->upstream_host, cfg->upstream_port, &failed);
+    if (fd == -2) {
+        /* The upstream was never asked: the other connections, and the
+         * next attempt, go on as before. */
+        static char local[128];
+        snprintf(local, sizeof(local), "ferry cannot open a socket: %s", strerror(errno));
+        proxy_log_verbose("upstream connection not opened: %s", local);
+        *why = local;
+        return -1;
+    }
     if (fd < 0) {
-        upstream_mark_down(srv, why);
+        upstream_mark_down(srv, failed);
         return -1;
     }
     up->fd = fd;

@@ -723,3 +723,89 @@ Test(passthrough, upstream_loss_closes_a_resp3_client)
               strerror(errno));
     close(fd);
 }
+
+/* One request on a raw connection and the first bytes of its answer. */
+static const char *raw_ask(int fd, const char *req, char *buf, size_t cap)
+{
+    support_raw_send(fd, req, strlen(req));
+    ssize_t n = recv(fd, buf, cap - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+/* With the open files limit low, ferry runs out of descriptors: a client
+ * it cannot accept is told so rather than left waiting (the listening
+ * socket stayed readable and the loop spun on it), and a connection it
+ * cannot open to Redis fails that client's request only: Redis is not
+ * taken for down, so the next client's connection opens at once. */
+Test(passthrough, out_of_descriptors_clients_are_refused_and_the_upstream_stays_up)
+{
+    support_next_nofile(64);
+    cr_assert(support_ferry_start(&ferry2, redis.port, NULL) == 0);
+    char log[8192];
+    support_runf(log, sizeof(log), "cat %s", ferry2.log);
+    cr_assert(strstr(log, "maxclients has been reduced to") != NULL, "log: %s", log);
+
+    static const char refused[] = "-ERR max number of clients reached\r\n";
+    static const char no_socket[] = "(ferry cannot open a socket: Too many open files)";
+    char buf[512];
+    int shared = support_raw_connect(ferry2.port);
+    cr_assert_str_eq(raw_ask(shared, "PING\r\n", buf, sizeof(buf)), "+PONG\r\n");
+    /* Clients with connections of their own take two descriptors each. */
+    int own[64], nown = 0, saw_refused = 0, saw_no_socket = 0, last = -1;
+    while (nown < 64 && !saw_no_socket) {
+        int fd = support_raw_connect(ferry2.port);
+        raw_ask(fd, "SELECT 1\r\n", buf, sizeof(buf));
+        if (strcmp(buf, "+OK\r\n") == 0) {
+            own[nown++] = fd;
+        } else if (strcmp(buf, refused) == 0) {
+            /* Out at accept: free two, take one, so the next client is
+             * accepted with the last one and its own connection fails. */
+            saw_refused = 1;
+            close(fd);
+            cr_assert(nown > 0, "refused before any client had its own connection");
+            close(own[--nown]);
+            usleep(100 * 1000);
+            int plain = support_raw_connect(ferry2.port);
+            cr_assert_str_eq(raw_ask(plain, "PING\r\n", buf, sizeof(buf)), "+PONG\r\n");
+            own[nown++] = plain;
+        } else {
+            cr_assert(strstr(buf, no_socket) != NULL, "SELECT 1 answered %s", buf);
+            saw_no_socket = 1;
+            last = fd;
+        }
+    }
+    cr_assert(saw_no_socket, "%d clients with their own connections, no failure", nown);
+    /* Now none is left to accept with. */
+    int fd = support_raw_connect(ferry2.port);
+    cr_assert_str_eq(raw_ask(fd, "PING\r\n", buf, sizeof(buf)), refused);
+    close(fd);
+    saw_refused = 1;
+    /* The shared connection's clients go on, and a descriptor freed is a
+     * connection to Redis again at once. */
+    cr_assert_str_eq(raw_ask(shared, "SET fd:k 1\r\n", buf, sizeof(buf)), "+OK\r\n");
+    close(own[--nown]);
+    usleep(100 * 1000);
+    cr_assert_str_eq(raw_ask(last, "SELECT 1\r\n", buf, sizeof(buf)), "+OK\r\n");
+    cr_assert(saw_refused);
+    close(last);
+    while (nown > 0)
+        close(own[--nown]);
+    close(shared);
+    support_runf(log, sizeof(log), "grep -c 'accept failed: Too many open files' %s", ferry2.log);
+    cr_assert_eq(atoi(log), 1, "one log line per 10 s, got %s", log);
+}
+
+/* Too low a limit for any client: ferry says so and exits, as Redis does. */
+Test(passthrough, an_open_files_limit_too_low_for_any_client_stops_ferry)
+{
+    char out[2048];
+    int rc = support_runf(out, sizeof(out), "timeout 10 prlimit --nofile=24:24 %s --port %d "
+                                            "--upstream "
+                                            "127.0.0.1:%d --dir /nonexistent-unused 2>&1",
+                          support_ferry_bin(), support_free_port(), redis.port);
+    cr_assert_eq(rc, 1, "status %d: %s", rc, out);
+    cr_assert(strstr(out, "Your current 'ulimit -n' of 24 is not enough for ferry to start. "
+                          "Please increase your open file limit to at least 34.") != NULL,
+              "%s", out);
+}

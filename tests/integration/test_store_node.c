@@ -1237,6 +1237,28 @@ Test(store_node, checkpoint_thresholds_change_at_once)
     stop_ferry();
 }
 
+/* maxclients fits the open files limit, as in Redis: lowered at start,
+ * and CONFIG SET refuses more than fits, saying how many do. */
+Test(store_node, maxclients_fits_the_open_files_limit)
+{
+    support_next_nofile(128);
+    start_ferry(NULL);
+    redisContext *c = support_connect(ferry.port);
+    redisReply *r = redisCommand(c, "CONFIG GET maxclients");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    cr_assert_str_eq(r->element[1]->str, "95", "128 less 33 kept for ferry itself");
+    freeReplyObject(r);
+    support_expect_str(c, REDIS_REPLY_ERROR,
+                       "ERR CONFIG SET failed (possibly related to argument 'maxclients') - The "
+                       "operating system is not able to handle the specified number of clients, "
+                       "try with 95",
+                       "CONFIG SET maxclients 96");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG SET maxclients 50");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG SET maxclients 95");
+    redisFree(c);
+    stop_ferry();
+}
+
 /* The file's text. */
 static char *read_text(const char *path)
 {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -62,15 +63,28 @@ int support_wait_port(int port, int timeout_ms)
     return 0;
 }
 
+static unsigned long next_nofile;
+
+void support_next_nofile(unsigned long n)
+{
+    next_nofile = n;
+}
+
 pid_t support_spawn(char *const argv[], const char *logfile)
 {
     pid_t parent = getpid();
+    unsigned long nofile = next_nofile;
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
+        if (nofile) {
+            struct rlimit rl = {(rlim_t)nofile, (rlim_t)nofile};
+            if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                _exit(127);
+        }
         int fd = open(logfile ? logfile : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
@@ -121,11 +135,14 @@ static int start(struct support_proc *p, char **argv, int port_index)
         snprintf(port, sizeof(port), "%d", p->port);
         argv[port_index] = port;
         p->pid = support_spawn(argv, p->log);
-        if (support_wait_port(p->port, 10000) == 0)
+        if (support_wait_port(p->port, 10000) == 0) {
+            next_nofile = 0;
             return 0;
+        }
         support_stop_pid(p->pid, 100);
         p->pid = 0;
     }
+    next_nofile = 0;
     support_proc_dump_log(p);
     return -1;
 }

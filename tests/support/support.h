@@ -23,6 +23,10 @@ int support_free_port(void);
 int support_wait_port(int port, int timeout_ms);
 /* Starts argv[0] (searched in PATH) with output to logfile. */
 pid_t support_spawn(char *const argv[], const char *logfile);
+/* The process the next support_*_start starts gets this open files limit,
+ * soft and hard (so it cannot raise it); so does every support_spawn until
+ * then. */
+void support_next_nofile(unsigned long n);
 /* SIGTERM, then SIGKILL after grace_ms; reaps; returns the wait status. */
 int support_stop_pid(pid_t pid, int grace_ms);
 
