@@ -1018,13 +1018,19 @@ static void client_tls_handshake(struct proxy_client *c)
 
 /* ------------------------------------------------------------------ lifecycle */
 
-struct proxy_client *proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
+static struct proxy_client *client_accept(struct proxy_server *srv, int fd, const char *addr,
+                                          int tls)
 {
     srv->stats.connections_received++;
     if (srv->nclients >= srv->cfg.maxclients) {
+        /* As Redis: on tls-port no handshake has happened, so nothing is
+         * written (it would read as a broken record) and the client just
+         * drops. */
         static const char msg[] = "-ERR max number of clients reached\r\n";
-        ssize_t ignored = write(fd, msg, sizeof(msg) - 1);
-        (void)ignored;
+        if (!tls) {
+            ssize_t ignored = write(fd, msg, sizeof(msg) - 1);
+            (void)ignored;
+        }
         close(fd);
         srv->stats.connections_rejected++;
         return NULL;
@@ -1078,9 +1084,14 @@ struct proxy_client *proxy_client_accept(struct proxy_server *srv, int fd, const
     return c;
 }
 
+struct proxy_client *proxy_client_accept(struct proxy_server *srv, int fd, const char *addr)
+{
+    return client_accept(srv, fd, addr, 0);
+}
+
 void proxy_client_accept_tls(struct proxy_server *srv, int fd, const char *addr)
 {
-    struct proxy_client *c = proxy_client_accept(srv, fd, addr);
+    struct proxy_client *c = client_accept(srv, fd, addr, 1);
     if (c == NULL)
         return;
     c->ssl = proxy_tls_accepted(srv, fd);

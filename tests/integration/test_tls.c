@@ -329,6 +329,24 @@ Test(tls, tls_auth_clients_no_takes_any_client)
     cr_assert_str_eq(tls_cli(1, "GET k"), "v\n");
 }
 
+/* Beyond maxclients a client on tls-port is dropped with nothing written,
+ * as Redis does: before the handshake, plain text would read as a broken
+ * TLS record. */
+Test(tls, a_client_beyond_maxclients_on_tls_port_is_dropped_silently)
+{
+    start_tls_listener("no");
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG SET maxclients 1");
+    int raw = support_raw_connect(ferry_tls_port);
+    char buf[64];
+    cr_assert_eq(support_raw_recv(raw, buf, sizeof(buf)), 0, "bytes before any handshake");
+    close(raw);
+    cr_assert_null(strstr(tls_cli(0, "PING"), "PONG"));
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG SET maxclients 10");
+    cr_assert_str_eq(tls_cli(0, "PING"), "PONG\n");
+    redisFree(c);
+}
+
 Test(tls, tls_port_settings_are_checked)
 {
     char out[4096];
