@@ -752,7 +752,7 @@ Test(passthrough, out_of_descriptors_clients_are_refused_and_the_upstream_stays_
     int shared = support_raw_connect(ferry2.port);
     cr_assert_str_eq(raw_ask(shared, "PING\r\n", buf, sizeof(buf)), "+PONG\r\n");
     /* Clients with connections of their own take two descriptors each. */
-    int own[64], nown = 0, saw_refused = 0, saw_no_socket = 0, last = -1;
+    int own[64], nown = 0, saw_no_socket = 0, last = -1;
     while (nown < 64 && !saw_no_socket) {
         int fd = support_raw_connect(ferry2.port);
         raw_ask(fd, "SELECT 1\r\n", buf, sizeof(buf));
@@ -761,7 +761,6 @@ Test(passthrough, out_of_descriptors_clients_are_refused_and_the_upstream_stays_
         } else if (strcmp(buf, refused) == 0) {
             /* Out at accept: free two, take one, so the next client is
              * accepted with the last one and its own connection fails. */
-            saw_refused = 1;
             close(fd);
             cr_assert(nown > 0, "refused before any client had its own connection");
             close(own[--nown]);
@@ -780,14 +779,12 @@ Test(passthrough, out_of_descriptors_clients_are_refused_and_the_upstream_stays_
     int fd = support_raw_connect(ferry2.port);
     cr_assert_str_eq(raw_ask(fd, "PING\r\n", buf, sizeof(buf)), refused);
     close(fd);
-    saw_refused = 1;
     /* The shared connection's clients go on, and a descriptor freed is a
      * connection to Redis again at once. */
     cr_assert_str_eq(raw_ask(shared, "SET fd:k 1\r\n", buf, sizeof(buf)), "+OK\r\n");
     close(own[--nown]);
     usleep(100 * 1000);
     cr_assert_str_eq(raw_ask(last, "SELECT 1\r\n", buf, sizeof(buf)), "+OK\r\n");
-    cr_assert(saw_refused);
     close(last);
     while (nown > 0)
         close(own[--nown]);
