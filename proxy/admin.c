@@ -39,7 +39,12 @@ struct proxy_admin {
     struct evhttp *http;
     struct proxy_upstream *probe; /* phase redis: opened by the first /readyz */
     struct admin_wait *waits;
+    struct evconnlistener *listener;
 };
+
+/* The running endpoint (one per process): a pause's timer that outlives
+ * it finds nothing to resume. */
+static struct proxy_admin *admin_current;
 
 /* ------------------------------------------------------------------ replies */
 
@@ -113,7 +118,8 @@ static void admin_answer_ready(struct proxy_admin *a, struct evhttp_request *req
 void proxy_admin_upstream_event(struct proxy_server *s)
 {
     struct proxy_admin *a = s->admin;
-    if (a == NULL || a->probe == NULL || a->probe->state == PROXY_UP_CONNECTING)
+    if (a == NULL || a->probe == NULL || a->probe->state == PROXY_UP_RESOLVING ||
+        a->probe->state == PROXY_UP_CONNECTING)
         return;
     struct admin_wait *w = a->waits;
     a->waits = NULL;
@@ -362,15 +368,16 @@ static void admin_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    evconnlistener_enable(arg);
+    if (admin_current && admin_current->listener == arg)
+        evconnlistener_enable(arg);
 }
 
 /* accept failing on the admin port, as on the client ports (server.c):
  * out of descriptors, the waiting connections are closed with ferry's
  * spare one; anything else pauses the listener for 100 ms. Either way the
  * loop does not spin on the readable listening socket. The pause's timer
- * belongs to the event base, which outlives the admin endpoint's listener
- * only after the loop has ended. */
+ * belongs to the event base (evhttp's callback argument is not ours), so
+ * it checks that the listener is still the running endpoint's. */
 static void admin_accept_error_cb(struct evconnlistener *l, void *arg)
 {
     (void)arg; /* evhttp's */
@@ -407,8 +414,10 @@ int proxy_admin_start(struct proxy_server *s, char *err, size_t errlen)
         free(a);
         return -1;
     }
-    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bound), admin_accept_error_cb);
+    a->listener = evhttp_bound_socket_get_listener(bound);
+    evconnlistener_set_error_cb(a->listener, admin_accept_error_cb);
     s->admin = a;
+    admin_current = a;
     return 0;
 }
 
@@ -418,6 +427,7 @@ void proxy_admin_stop(struct proxy_server *s)
     if (a == NULL)
         return;
     s->admin = NULL;
+    admin_current = NULL;
     evhttp_free(a->http); /* frees the requests still waiting, too */
     while (a->waits) {
         struct admin_wait *next = a->waits->next;

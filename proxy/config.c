@@ -64,6 +64,7 @@ static const struct option options[] = {
     {"upstream-user", OPT_STRING, OFF(upstream_user), 0, 0, NULL, 1},
     {"upstream-password", OPT_STRING, OFF(upstream_password), 0, 0, NULL, 1},
     {"upstream-connect-timeout", OPT_INT, OFF(upstream_connect_timeout), 1, 600000, NULL, 1},
+    {"upstream-resolve-interval", OPT_INT, OFF(upstream_resolve_interval), 0, 86400, NULL, 1},
     {"upstream-shared-connections", OPT_INT, OFF(upstream_shared_connections), 0, 64, NULL, 0},
     {"upstream-tls", OPT_BOOL, OFF(upstream_tls), 0, 0, NULL, 0},
     {"upstream-tls-ca-cert-file", OPT_STRING, OFF(upstream_tls_ca_cert_file), 0, 0, NULL, 0},
@@ -119,6 +120,7 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->nbind = 1;
     cfg->port = 6380;
     cfg->upstream_connect_timeout = 1000;
+    cfg->upstream_resolve_interval = 5;
     cfg->upstream_shared_connections = 1;
     cfg->maxclients = 10000;
     cfg->timeout = 0;

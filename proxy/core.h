@@ -42,9 +42,11 @@ struct proxy_slot {
 
 enum proxy_slot_counts { PROXY_COUNTS_CALL = 0, PROXY_COUNTS_REJECTED, PROXY_COUNTS_NOTHING };
 
-/* CONNECTING: the TCP connect; HANDSHAKE: then TLS's (upstream-tls). */
+/* RESOLVING: waiting for the upstream's name to resolve; CONNECTING: the
+ * TCP connect; HANDSHAKE: then TLS's (upstream-tls). */
 enum proxy_upstream_state {
     PROXY_UP_IDLE = 0,
+    PROXY_UP_RESOLVING,
     PROXY_UP_CONNECTING,
     PROXY_UP_HANDSHAKE,
     PROXY_UP_READY
@@ -88,6 +90,7 @@ struct proxy_upstream {
      * its flag, and the other direction's event runs it again. */
     struct ssl_st *ssl;
     unsigned read_wants_write : 1, write_wants_read : 1;
+    struct proxy_upstream *resolve_next; /* RESOLVING: the next one waiting */
 };
 
 struct proxy_client {
@@ -202,6 +205,21 @@ struct proxy_server {
         uint64_t last_client;      /* id of the client read from last */
         uint64_t streak;           /* reads in a row from last_client */
     } io;
+    /* The upstream's address (upstream.c). A name is resolved with evdns,
+     * in the loop, and its address reused for upstream-resolve-interval. */
+    struct {
+        struct evdns_base *dns;        /* made when a name first needs it */
+        struct evdns_getaddrinfo_request *req; /* in flight */
+        struct sockaddr_storage addr;
+        socklen_t addrlen;             /* 0: none yet */
+        uint64_t at_ms;                /* when addr was resolved; 0: to resolve again */
+        int numeric;                   /* an IP literal: addr holds for good */
+        int in_call;                   /* evdns may answer within the call */
+        int failing;                   /* the last resolution failed (logged) */
+        uint64_t logged_ms;
+        char reason[160];              /* why the last one failed */
+        struct proxy_upstream *waiting; /* connections waiting for the answer */
+    } resolve;
     /* Upstream health, shared by every client's connection: after a failed
      * connect nobody tries again before retry_at, so a dead Redis costs one
      * attempt per backoff period rather than one per request. */
@@ -406,6 +424,9 @@ void proxy_upstream_free(struct proxy_upstream *up);
 /* Connects if needed (after the backoff, if the upstream is down). -1 when
  * it cannot, with the reason in *why (valid until the next call). */
 int proxy_upstream_ensure(struct proxy_upstream *up, const char **why);
+/* Cancels the lookup in flight and frees the resolver (at exit, with no
+ * other event left: it runs one last turn of the loop). */
+void proxy_upstream_resolver_free(struct proxy_server *s);
 /* Queues request r; its reply goes to slot s of client c. */
 void proxy_upstream_send(struct proxy_upstream *up, struct proxy_client *c, struct proxy_slot *s,
                          const struct resp_request *r);

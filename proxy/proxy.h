@@ -69,6 +69,7 @@ struct proxy_config {
     char *upstream_user;
     char *upstream_password;
     int upstream_connect_timeout; /* ms */
+    int upstream_resolve_interval; /* s: an upstream name's address is reused this long */
     int upstream_shared_connections; /* 0: every client gets its own */
     int upstream_tls;             /* TLS to the upstream (proxy/tls.c) */
     char *upstream_tls_ca_cert_file; /* NULL: the system's CAs */

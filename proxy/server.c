@@ -846,6 +846,7 @@ void proxy_server_free(struct proxy_server *s)
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i])
             event_free(evs[i]);
+    proxy_upstream_resolver_free(s); /* runs a last turn: nothing else is left to run */
     event_base_free(s->base);
     if (spare_fd >= 0) {
         close(spare_fd);

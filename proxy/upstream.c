@@ -7,8 +7,10 @@
  */
 #include "proxy/core.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/dns.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,6 +23,9 @@
 
 static void upstream_read_cb(evutil_socket_t fd, short what, void *arg);
 static void upstream_write_cb(evutil_socket_t fd, short what, void *arg);
+static void upstream_open(struct proxy_upstream *up);
+static void resolve_failed(struct proxy_server *srv, const char *why);
+static void resolve_unlink(struct proxy_upstream *up);
 
 struct proxy_upstream *proxy_upstream_new(struct proxy_server *srv, struct proxy_client *owner)
 {
@@ -39,6 +44,8 @@ struct proxy_upstream *proxy_upstream_new(struct proxy_server *srv, struct proxy
 /* Closes the socket and forgets everything in flight. */
 static void upstream_disconnect(struct proxy_upstream *up)
 {
+    if (up->state == PROXY_UP_RESOLVING)
+        resolve_unlink(up);
     if (up->rev)
         event_free(up->rev);
     if (up->wev)
@@ -154,6 +161,7 @@ static void upstream_mark_down(struct proxy_server *srv, const char *reason)
         delay = 5000;
     srv->upstream.failures++;
     srv->upstream.retry_at_ms = proxy_now_ms() + delay;
+    srv->resolve.at_ms = 0; /* the next attempt looks the name up again */
     if (!srv->upstream.down || strcmp(srv->upstream.reason, reason) != 0) {
         char name[300];
         proxy_log_warning("upstream %s unavailable (%s); retrying with backoff",
@@ -214,6 +222,18 @@ static void upstream_connect_timeout_cb(evutil_socket_t fd, short what, void *ar
     (void)fd;
     (void)what;
     struct proxy_upstream *up = arg;
+    if (up->state == PROXY_UP_RESOLVING) {
+        struct proxy_server *srv = up->srv;
+        resolve_unlink(up);
+        if (srv->resolve.addrlen == 0)
+            snprintf(srv->resolve.reason, sizeof(srv->resolve.reason),
+                     "cannot resolve %s: no answer within upstream-connect-timeout",
+                     srv->cfg.upstream_host);
+        else
+            resolve_failed(srv, "no answer within upstream-connect-timeout");
+        upstream_open(up);
+        return;
+    }
     /* A server that speaks no TLS takes the hello for a request's start
      * and waits for the rest: the handshake times out. */
     upstream_fail(up, up->state == PROXY_UP_HANDSHAKE ? "TLS handshake timeout: does the upstream "
@@ -279,38 +299,21 @@ static void upstream_connected(struct proxy_upstream *up)
     upstream_handshake(up);
 }
 
-/* A non-blocking connect to host:port, started: its descriptor; -1 and
- * why not in *why; or -2 with errno set when ferry could not open a socket
- * (out of descriptors or memory: ferry's trouble, not the upstream's).
- * Resolution blocks; it happens only when a connection opens, and for the
- * usual IP literal or /etc/hosts name it does not touch the network
- * (docs/ARCHITECTURE.md). */
-static int upstream_connect_tcp(const char *host, int port, const char **why)
+/* A non-blocking connect to sa, started: its descriptor; -1 and why not
+ * in *why; or -2 with errno set when ferry could not open a socket (out of
+ * descriptors or memory: ferry's trouble, not the upstream's). */
+static int upstream_connect_addr(const struct sockaddr *sa, socklen_t len, const char **why)
 {
-    char service[8];
-    snprintf(service, sizeof(service), "%d", port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(host, service, &hints, &ai);
-    if (gai != 0) {
-        *why = gai_strerror(gai);
-        return -1;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        int err = errno;
-        freeaddrinfo(ai);
-        errno = err;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
         return -2;
-    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+    if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
         *why = strerror(errno);
         close(fd);
-        fd = -1;
+        return -1;
     }
-    freeaddrinfo(ai);
     return fd;
 }
 
@@ -355,6 +358,196 @@ static int upstream_add_auth(struct proxy_upstream *up)
     return 1;
 }
 
+/* ------------------------------------------------------------------ resolving */
+
+/* The upstream's host, when it is a name, is resolved by evdns (libevent's
+ * resolver: /etc/resolv.conf and /etc/hosts, read at the first lookup)
+ * inside the loop. getaddrinfo would stop every client for as long as the
+ * DNS server takes, at each connection opened (a Service name in a pod's
+ * cluster DNS, a managed Redis's endpoint). The address is reused for
+ * upstream-resolve-interval seconds; after that, or after a failed connect,
+ * the next connection waits for a fresh lookup, and goes to the last
+ * address known if the lookup fails or outlasts upstream-connect-timeout. */
+
+static int resolve_fresh(const struct proxy_server *srv)
+{
+    if (srv->resolve.numeric)
+        return 1;
+    return srv->resolve.addrlen > 0 && srv->resolve.at_ms > 0 &&
+           proxy_now_ms() - srv->resolve.at_ms <=
+               (uint64_t)srv->cfg.upstream_resolve_interval * 1000;
+}
+
+static void resolve_unlink(struct proxy_upstream *up)
+{
+    for (struct proxy_upstream **p = &up->srv->resolve.waiting; *p; p = &(*p)->resolve_next) {
+        if (*p == up) {
+            *p = up->resolve_next;
+            break;
+        }
+    }
+    up->resolve_next = NULL;
+}
+
+static void resolve_failed(struct proxy_server *srv, const char *why)
+{
+    snprintf(srv->resolve.reason, sizeof(srv->resolve.reason), "cannot resolve %s: %s",
+             srv->cfg.upstream_host, why);
+    uint64_t now = proxy_now_ms();
+    if (!srv->resolve.failing || now - srv->resolve.logged_ms >= 10000) {
+        proxy_log_warning("upstream %s%s", srv->resolve.reason,
+                          srv->resolve.addrlen ? "; connecting to its last address" : "");
+        srv->resolve.logged_ms = now;
+    }
+    srv->resolve.failing = 1;
+}
+
+static void resolve_done(int err, struct evutil_addrinfo *res, void *arg)
+{
+    struct proxy_server *srv = arg;
+    srv->resolve.req = NULL;
+    if (err == EVUTIL_EAI_CANCEL)
+        return; /* ferry is exiting */
+    if (err == 0 && res != NULL && res->ai_addrlen <= sizeof(srv->resolve.addr)) {
+        memcpy(&srv->resolve.addr, res->ai_addr, res->ai_addrlen);
+        srv->resolve.addrlen = (socklen_t)res->ai_addrlen;
+        srv->resolve.at_ms = proxy_now_ms();
+        if (srv->resolve.failing)
+            proxy_log_notice("upstream %s resolves again", srv->cfg.upstream_host);
+        srv->resolve.failing = 0;
+    } else {
+        /* libevent's codes are the C library's EAI_ ones here; its own
+         * texts are BSD's, and getaddrinfo's are what users know. */
+        resolve_failed(srv, err ? gai_strerror(err) : "no address");
+    }
+    if (res)
+        evutil_freeaddrinfo(res);
+    if (srv->resolve.in_call)
+        return; /* answered at once: proxy_upstream_ensure goes on */
+    while (srv->resolve.waiting) {
+        struct proxy_upstream *up = srv->resolve.waiting;
+        srv->resolve.waiting = up->resolve_next;
+        up->resolve_next = NULL;
+        upstream_open(up);
+    }
+}
+
+static void resolve_log(int is_warning, const char *msg)
+{
+    if (is_warning)
+        proxy_log_verbose("resolver: %s", msg);
+    else
+        proxy_log_debug("resolver: %s", msg);
+}
+
+/* Starts a lookup unless one is in flight. An IP literal, a name in
+ * /etc/hosts and an error are answered within the call. */
+static void resolve_start(struct proxy_server *srv)
+{
+    if (srv->resolve.req)
+        return;
+    const char *host = srv->cfg.upstream_host;
+    int port = srv->cfg.upstream_port;
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &in.sin_addr) == 1) {
+        memcpy(&srv->resolve.addr, &in, sizeof(in));
+        srv->resolve.addrlen = sizeof(in);
+        srv->resolve.numeric = 1;
+        return;
+    }
+    if (inet_pton(AF_INET6, host, &in6.sin6_addr) == 1) {
+        memcpy(&srv->resolve.addr, &in6, sizeof(in6));
+        srv->resolve.addrlen = sizeof(in6);
+        srv->resolve.numeric = 1;
+        return;
+    }
+    if (srv->resolve.dns == NULL) {
+        evdns_set_log_fn(resolve_log);
+        srv->resolve.dns = evdns_base_new(srv->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                                         EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (srv->resolve.dns == NULL) {
+            resolve_failed(srv, "the resolver did not start (/etc/resolv.conf)");
+            return;
+        }
+    }
+    char service[8];
+    snprintf(service, sizeof(service), "%d", port);
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                    .ai_protocol = IPPROTO_TCP};
+    srv->resolve.in_call = 1;
+    struct evdns_getaddrinfo_request *req =
+        evdns_getaddrinfo(srv->resolve.dns, host, service, &hints, resolve_done, srv);
+    srv->resolve.in_call = 0;
+    srv->resolve.req = req; /* NULL when answered already */
+}
+
+void proxy_upstream_resolver_free(struct proxy_server *srv)
+{
+    if (srv->resolve.req) {
+        /* evdns frees a cancelled lookup in a callback of the next turn. */
+        evdns_getaddrinfo_cancel(srv->resolve.req);
+        event_base_loop(srv->base, EVLOOP_NONBLOCK);
+    }
+    srv->resolve.req = NULL;
+    if (srv->resolve.dns)
+        evdns_base_free(srv->resolve.dns, 0);
+    srv->resolve.dns = NULL;
+}
+
+/* The connect timer, for the lookup and then the connect (and TLS's
+ * handshake): each gets upstream-connect-timeout. */
+static void upstream_arm_timer(struct proxy_upstream *up)
+{
+    const struct proxy_config *cfg = &up->srv->cfg;
+    if (up->connect_timer == NULL)
+        up->connect_timer = evtimer_new(up->srv->base, upstream_connect_timeout_cb, up);
+    struct timeval tv = {cfg->upstream_connect_timeout / 1000,
+                         (cfg->upstream_connect_timeout % 1000) * 1000};
+    evtimer_add(up->connect_timer, &tv);
+}
+
+/* The connect has started on fd: wait for it. */
+static void upstream_start(struct proxy_upstream *up, int fd)
+{
+    struct proxy_server *srv = up->srv;
+    up->fd = fd;
+    up->state = PROXY_UP_CONNECTING;
+    up->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, upstream_read_cb, up);
+    up->wev = event_new(srv->base, fd, EV_WRITE, upstream_write_cb, up);
+    upstream_arm_timer(up);
+    event_add(up->wev, NULL);
+}
+
+/* Why a socket could not be opened, for the error reply. */
+static const char *upstream_local_failure(void)
+{
+    static char local[128];
+    snprintf(local, sizeof(local), "ferry cannot open a socket: %s", strerror(errno));
+    proxy_log_verbose("upstream connection not opened: %s", local);
+    return local;
+}
+
+/* A connection that waited for the lookup: to the address it found, or
+ * to the last one known; the lookup's error when there is none. */
+static void upstream_open(struct proxy_upstream *up)
+{
+    struct proxy_server *srv = up->srv;
+    if (srv->resolve.addrlen == 0) {
+        upstream_fail(up, srv->resolve.reason, 1);
+        return;
+    }
+    const char *failed = NULL;
+    int fd = upstream_connect_addr((struct sockaddr *)&srv->resolve.addr, srv->resolve.addrlen,
+                                   &failed);
+    if (fd == -2)
+        upstream_fail(up, upstream_local_failure(), 0);
+    else if (fd < 0)
+        upstream_fail(up, failed, 1);
+    else
+        upstream_start(up, fd);
+}
+
 int proxy_upstream_ensure(struct proxy_upstream *up, const char **why)
 {
     struct proxy_server *srv = up->srv;
@@ -366,31 +559,41 @@ int proxy_upstream_ensure(struct proxy_upstream *up, const char **why)
         return -1;
 
     const char *failed = NULL;
-    int fd = cfg->upstream_port == 0
-                 ? upstream_connect_unix(cfg->upstream_host, &failed)
-                 : upstream_connect_tcp(cfg->upstream_host, cfg->upstream_port, &failed);
+    int fd;
+    if (cfg->upstream_port == 0) {
+        fd = upstream_connect_unix(cfg->upstream_host, &failed);
+    } else {
+        if (!resolve_fresh(srv)) {
+            resolve_start(srv);
+            if (srv->resolve.req) {
+                /* Requests queue behind our AUTH until the answer comes. */
+                if (upstream_add_auth(up))
+                    up->hidden = 1;
+                up->state = PROXY_UP_RESOLVING;
+                up->resolve_next = srv->resolve.waiting;
+                srv->resolve.waiting = up;
+                upstream_arm_timer(up);
+                return 0;
+            }
+            if (srv->resolve.addrlen == 0) {
+                upstream_mark_down(srv, srv->resolve.reason);
+                return -1;
+            }
+        }
+        fd = upstream_connect_addr((struct sockaddr *)&srv->resolve.addr, srv->resolve.addrlen,
+                                   &failed);
+    }
     if (fd == -2) {
         /* The upstream was never asked: the other connections, and the
          * next attempt, go on as before. */
-        static char local[128];
-        snprintf(local, sizeof(local), "ferry cannot open a socket: %s", strerror(errno));
-        proxy_log_verbose("upstream connection not opened: %s", local);
-        *why = local;
+        *why = upstream_local_failure();
         return -1;
     }
     if (fd < 0) {
         upstream_mark_down(srv, failed);
         return -1;
     }
-    up->fd = fd;
-    up->state = PROXY_UP_CONNECTING;
-    up->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, upstream_read_cb, up);
-    up->wev = event_new(srv->base, fd, EV_WRITE, upstream_write_cb, up);
-    up->connect_timer = evtimer_new(srv->base, upstream_connect_timeout_cb, up);
-    struct timeval tv = {cfg->upstream_connect_timeout / 1000,
-                         (cfg->upstream_connect_timeout % 1000) * 1000};
-    evtimer_add(up->connect_timer, &tv);
-    event_add(up->wev, NULL);
+    upstream_start(up, fd);
     /* Our AUTH goes first; its reply is swallowed (upstream_route). */
     if (upstream_add_auth(up))
         up->hidden = 1;

@@ -23,9 +23,16 @@ static void start_both(void)
     cr_assert(support_ferry_start(&ferry, redis.port, NULL) == 0, "ferry did not start");
 }
 
+/* The DNS server and directory of the name-resolution test. */
+static pid_t dns_pid;
+static char *dns_dir;
+
 static void stop_both(void)
 {
     support_proc_stop(&ferry2);
+    support_stop_pid(dns_pid, 1000);
+    if (dns_dir)
+        support_rmdir(dns_dir);
     support_proc_stop(&redis2);
     support_proc_stop(&ferry);
     support_proc_stop(&redis);
@@ -805,4 +812,97 @@ Test(passthrough, an_open_files_limit_too_low_for_any_client_stops_ferry)
     cr_assert(strstr(out, "Your current 'ulimit -n' of 24 is not enough for ferry to start. "
                           "Please increase your open file limit to at least 34.") != NULL,
               "%s", out);
+}
+
+/* ferry in a mount namespace of its own whose /etc/resolv.conf names the
+ * DNS server at 127.0.0.1:dns_port (tests/support/fake_dns.py), in front
+ * of the upstream `host`:redis.port, with extra arguments. The wrapper
+ * script goes where FERRY_BIN points for this one start. */
+static void start_ferry_with_dns(struct support_proc *p, const char *dir, int dns_port,
+                                 const char *host, const char *const *extra)
+{
+    char resolv[512], wrapper[512], upstream[300];
+    snprintf(resolv, sizeof(resolv), "%s/resolv.conf", dir);
+    snprintf(wrapper, sizeof(wrapper), "%s/ferry-in-ns", dir);
+    char out[2048];
+    int rc = support_runf(out, sizeof(out),
+                          "printf 'nameserver 127.0.0.1:%d\\n' >%s && "
+                          "printf '#!/bin/sh\\nexec unshare %s--mount --propagation private "
+                          "/bin/sh -c '\\''mount --bind \"$1\" /etc/resolv.conf && shift && "
+                          "exec \"$@\"'\\'' sh %s %s \"$@\"\\n' >%s && chmod +x %s",
+                          dns_port, resolv, geteuid() == 0 ? "" : "--map-root-user ", resolv,
+                          support_ferry_bin(), wrapper, wrapper);
+    cr_assert_eq(rc, 0, "%s", out);
+    snprintf(upstream, sizeof(upstream), "%s:%d", host, redis.port);
+    const char *args[16] = {"--upstream", upstream};
+    int n = 2;
+    for (int i = 0; extra && extra[i] && n < 15; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    char *was = getenv("FERRY_BIN") ? strdup(getenv("FERRY_BIN")) : NULL;
+    setenv("FERRY_BIN", wrapper, 1);
+    int started = support_ferry_start(p, 0, args);
+    if (was) {
+        setenv("FERRY_BIN", was, 1);
+        free(was);
+    }
+    cr_assert_eq(started, 0, "ferry did not start in its namespace");
+}
+
+/* An upstream given by name is looked up without stopping the loop: while
+ * the DNS server is silent, the clients on open connections are served,
+ * and a connection waiting for the lookup goes, after
+ * upstream-connect-timeout, to the address found last. A name the DNS
+ * server does not know is a clear error. */
+Test(passthrough, an_upstream_name_is_resolved_without_stopping_the_loop)
+{
+    char *dir = dns_dir = support_tmpdir("dns");
+    char silent[300], dns_log[300], port[16];
+    snprintf(silent, sizeof(silent), "%s/silent", dir);
+    snprintf(dns_log, sizeof(dns_log), "%s/dns.log", dir);
+    int dns_port = support_free_port();
+    snprintf(port, sizeof(port), "%d", dns_port);
+    char *dns_argv[] = {"python3", "tests/support/fake_dns.py", port, silent,
+                        "up.ferry.test=127.0.0.1", NULL};
+    dns_pid = support_spawn(dns_argv, dns_log);
+    usleep(300 * 1000);
+
+    const char *extra[] = {"--upstream-resolve-interval", "1", NULL};
+    start_ferry_with_dns(&ferry2, dir, dns_port, "up.ferry.test", extra);
+    char buf[512];
+    int a = support_raw_connect(ferry2.port);
+    cr_assert_str_eq(raw_ask(a, "SET dns:k v\r\n", buf, sizeof(buf)), "+OK\r\n");
+
+    /* The DNS server goes silent and the address grows older than 1 s:
+     * the next connection waits for a lookup that gets no answer. */
+    char out[256];
+    support_runf(out, sizeof(out), "touch %s", silent);
+    usleep(1100 * 1000);
+    int b = support_raw_connect(ferry2.port);
+    support_raw_send(b, "SELECT 1\r\n", 10);
+    cr_assert_str_eq(raw_ask(a, "GET dns:k\r\n", buf, sizeof(buf)), "$1\r\nv\r\n");
+    cr_assert_eq(recv(b, buf, sizeof(buf), MSG_DONTWAIT), -1, "SELECT answered before the lookup");
+    ssize_t n = recv(b, buf, sizeof(buf) - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    cr_assert_str_eq(buf, "+OK\r\n", "after the lookup's timeout, the last address");
+    close(a);
+    close(b);
+    char log[16384];
+    support_runf(log, sizeof(log), "cat %s", ferry2.log);
+    cr_assert(strstr(log, "upstream cannot resolve up.ferry.test: no answer within "
+                          "upstream-connect-timeout; connecting to its last address"),
+              "%s", log);
+    support_proc_stop(&ferry2);
+
+    /* A name it does not know. */
+    support_runf(out, sizeof(out), "rm -f %s", silent);
+    start_ferry_with_dns(&ferry2, dir, dns_port, "nosuch.ferry.test", NULL);
+    int c = support_raw_connect(ferry2.port);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "-ERR ferry: upstream nosuch.ferry.test:%d unavailable (cannot resolve "
+             "nosuch.ferry.test: Name or service not known)\r\n",
+             redis.port);
+    cr_assert_str_eq(raw_ask(c, "PING\r\n", buf, sizeof(buf)), want);
+    close(c);
 }
