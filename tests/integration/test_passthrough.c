@@ -853,7 +853,8 @@ static void start_ferry_with_dns(struct support_proc *p, const char *dir, int dn
  * the DNS server is silent, the clients on open connections are served,
  * and a connection waiting for the lookup goes, after
  * upstream-connect-timeout, to the address found last. A name the DNS
- * server does not know is a clear error. */
+ * server does not know, or no answer with no address known, is a clear
+ * error. */
 Test(passthrough, an_upstream_name_is_resolved_without_stopping_the_loop)
 {
     char *dir = dns_dir = support_tmpdir("dns");
@@ -902,6 +903,18 @@ Test(passthrough, an_upstream_name_is_resolved_without_stopping_the_loop)
     snprintf(want, sizeof(want),
              "-ERR ferry: upstream nosuch.ferry.test:%d unavailable (cannot resolve "
              "nosuch.ferry.test: Name or service not known)\r\n",
+             redis.port);
+    cr_assert_str_eq(raw_ask(c, "PING\r\n", buf, sizeof(buf)), want);
+    close(c);
+    support_proc_stop(&ferry2);
+
+    /* No answer, and no address known yet. */
+    support_runf(out, sizeof(out), "touch %s", silent);
+    start_ferry_with_dns(&ferry2, dir, dns_port, "up.ferry.test", NULL);
+    c = support_raw_connect(ferry2.port);
+    snprintf(want, sizeof(want),
+             "-ERR ferry: upstream up.ferry.test:%d unavailable (cannot resolve up.ferry.test: "
+             "no answer within upstream-connect-timeout)\r\n",
              redis.port);
     cr_assert_str_eq(raw_ask(c, "PING\r\n", buf, sizeof(buf)), want);
     close(c);
