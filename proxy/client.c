@@ -1042,15 +1042,8 @@ static struct proxy_client *client_accept(struct proxy_server *srv, int fd, cons
     int one = 1;
     if (!unix_socket)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (srv->cfg.tcp_keepalive > 0 && !unix_socket) {
-        /* As Redis's anetKeepAlive: probes after `interval` idle seconds,
-         * then every interval/3, three of them. */
-        int idle = srv->cfg.tcp_keepalive, intvl = idle / 3 ? idle / 3 : 1, cnt = 3;
-        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-    }
+    if (!unix_socket)
+        proxy_tcp_keepalive(fd, srv->cfg.tcp_keepalive);
     struct proxy_client *c = xcalloc(1, sizeof(*c));
     c->id = ++srv->next_client_id;
     c->fd = fd;

@@ -351,6 +351,9 @@ int proxy_server_fit_fds(struct proxy_server *s, int maxclients, unsigned long l
  * closed, with the descriptor ferry keeps spare for it. How many; -1 when
  * there was no spare. */
 int proxy_refuse_waiting(evutil_socket_t lfd, const char *reply);
+/* server.c: TCP keepalive on fd as tcp-keepalive sets it (interval
+ * seconds; 0: none). */
+void proxy_tcp_keepalive(int fd, int interval);
 /* server.c: ip:port, [ipv6]:port, or a unix socket's path:0. */
 void proxy_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 

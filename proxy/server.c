@@ -6,6 +6,8 @@
 #include <event2/listener.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -143,6 +145,19 @@ int proxy_refuse_waiting(evutil_socket_t lfd, const char *reply)
     }
     server_take_spare();
     return n;
+}
+
+void proxy_tcp_keepalive(int fd, int interval)
+{
+    if (interval <= 0)
+        return;
+    /* As Redis's anetKeepAlive: probes after `interval` idle seconds, then
+     * every interval/3, three of them. */
+    int one = 1, idle = interval, intvl = idle / 3 ? idle / 3 : 1, cnt = 3;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
 void proxy_format_addr(const struct sockaddr *sa, char *buf, size_t len)

@@ -301,14 +301,18 @@ static void upstream_connected(struct proxy_upstream *up)
 
 /* A non-blocking connect to sa, started: its descriptor; -1 and why not
  * in *why; or -2 with errno set when ferry could not open a socket (out of
- * descriptors or memory: ferry's trouble, not the upstream's). */
-static int upstream_connect_addr(const struct sockaddr *sa, socklen_t len, const char **why)
+ * descriptors or memory: ferry's trouble, not the upstream's). Keepalive
+ * as for clients: a Redis host gone without a reset (a crashed node, a
+ * partition) is noticed, and a client blocked on it gets its error. */
+static int upstream_connect_addr(const struct proxy_server *srv, const struct sockaddr *sa,
+                                 socklen_t len, const char **why)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -2;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    proxy_tcp_keepalive(fd, srv->cfg.tcp_keepalive);
     if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
         *why = strerror(errno);
         close(fd);
@@ -538,8 +542,8 @@ static void upstream_open(struct proxy_upstream *up)
         return;
     }
     const char *failed = NULL;
-    int fd = upstream_connect_addr((struct sockaddr *)&srv->resolve.addr, srv->resolve.addrlen,
-                                   &failed);
+    int fd = upstream_connect_addr(srv, (struct sockaddr *)&srv->resolve.addr,
+                                   srv->resolve.addrlen, &failed);
     if (fd == -2)
         upstream_fail(up, upstream_local_failure(), 0);
     else if (fd < 0)
@@ -580,8 +584,8 @@ int proxy_upstream_ensure(struct proxy_upstream *up, const char **why)
                 return -1;
             }
         }
-        fd = upstream_connect_addr((struct sockaddr *)&srv->resolve.addr, srv->resolve.addrlen,
-                                   &failed);
+        fd = upstream_connect_addr(srv, (struct sockaddr *)&srv->resolve.addr,
+                                   srv->resolve.addrlen, &failed);
     }
     if (fd == -2) {
         /* The upstream was never asked: the other connections, and the

@@ -919,3 +919,17 @@ Test(passthrough, an_upstream_name_is_resolved_without_stopping_the_loop)
     cr_assert_str_eq(raw_ask(c, "PING\r\n", buf, sizeof(buf)), want);
     close(c);
 }
+
+/* ferry's connections to Redis carry TCP keepalive (tcp-keepalive): a
+ * Redis host gone without a reset is noticed, and a client blocked there
+ * gets its error rather than waiting for ever. */
+Test(passthrough, upstream_connections_have_tcp_keepalive)
+{
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    char out[4096];
+    support_runf(out, sizeof(out), "ss -tnoH state established dst 127.0.0.1:%d", redis.port);
+    cr_assert(strstr(out, "127.0.0.1") != NULL, "no connection to Redis: %s", out);
+    cr_assert(strstr(out, "timer:(keepalive") != NULL, "%s", out);
+    redisFree(c);
+}
