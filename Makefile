@@ -19,7 +19,7 @@ OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP -I. $(EXTRA_CFLAGS)
 LDFLAGS := $(OPT) $(EXTRA_LDFLAGS)
-LDLIBS  := -levent -lhiredis -llmdb -lssl -lcrypto -lm
+LDLIBS  := -levent_core -levent_extra -levent_openssl -lhiredis -llmdb -lssl -lcrypto -lm
 
 # Debian packages the build, the tests and the benchmarks need. Checked once
 # per build directory; installed quietly when missing.

@@ -17,8 +17,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/listener.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +393,24 @@ static void admin_accept_error_cb(struct evconnlistener *l, void *arg)
     event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, admin_accept_resume_cb, l, &tv);
 }
 
+/* admin-tls: each connection is a TLS session on tls-cert-file's
+ * certificate (the context SIGHUP and renewed files reload). No client
+ * certificate is asked for, whatever tls-auth-clients says: kubelet probes
+ * and Prometheus scrapes bring none, and the endpoint answers health and
+ * metrics to anyone who reaches it, as it does in plain HTTP. */
+static struct bufferevent *admin_tls_bev(struct event_base *base, void *arg)
+{
+    struct proxy_admin *a = arg;
+    SSL *ssl = SSL_new(a->srv->tls_server_ctx);
+    if (ssl == NULL) {
+        proxy_log_warning("admin endpoint: cannot start TLS: out of memory");
+        return NULL;
+    }
+    SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
 int proxy_admin_start(struct proxy_server *s, char *err, size_t errlen)
 {
     if (s->cfg.admin_port == 0)
@@ -405,6 +425,8 @@ int proxy_admin_start(struct proxy_server *s, char *err, size_t errlen)
     evhttp_set_max_body_size(a->http, 0);
     evhttp_set_timeout(a->http, 10);
     evhttp_set_gencb(a->http, admin_request_cb, a);
+    if (s->cfg.admin_tls)
+        evhttp_set_bevcb(a->http, admin_tls_bev, a);
     struct evhttp_bound_socket *bound =
         evhttp_bind_socket_with_handle(a->http, s->cfg.admin_bind, (ev_uint16_t)s->cfg.admin_port);
     if (bound == NULL) {

@@ -90,6 +90,7 @@ static const struct option options[] = {
     {"sched-policy", OPT_ENUM, OFF(sched_policy), 0, 0, schedpolicies, 0},
     {"admin-bind", OPT_HOST, OFF(admin_bind), 0, 0, NULL, 0},
     {"admin-port", OPT_INT, OFF(admin_port), 0, 65535, NULL, 0},
+    {"admin-tls", OPT_BOOL, OFF(admin_tls), 0, 0, NULL, 0},
     {"slowlog-log-slower-than", OPT_INT, OFF(slowlog_log_slower_than), -1, INT_MAX, NULL, 1},
     {"slowlog-max-len", OPT_INT, OFF(slowlog_max_len), 0, INT_MAX, NULL, 1},
     {"latency-monitor-threshold", OPT_INT, OFF(latency_monitor_threshold), 0, INT_MAX, NULL, 1},
@@ -844,6 +845,10 @@ int proxy_config_validate(const struct proxy_config *cfg, char *err, size_t errl
                                  "ferry would accept no clients");
     if (cfg->tls_port && (cfg->tls_cert_file == NULL || cfg->tls_key_file == NULL))
         return fail(err, errlen, "'tls-port' needs 'tls-cert-file' and 'tls-key-file'");
+    if (cfg->admin_tls && cfg->admin_port == 0)
+        return fail(err, errlen, "'admin-tls' needs 'admin-port'");
+    if (cfg->admin_tls && (cfg->tls_cert_file == NULL || cfg->tls_key_file == NULL))
+        return fail(err, errlen, "'admin-tls' needs 'tls-cert-file' and 'tls-key-file'");
     if (cfg->tls_port && cfg->tls_auth_clients != PROXY_TLS_AUTH_NO && !cfg->tls_ca_cert_file)
         return fail(err, errlen, "'tls-auth-clients %s' needs 'tls-ca-cert-file' to check client "
                                  "certificates against (or set it to no)",

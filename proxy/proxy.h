@@ -99,6 +99,7 @@ struct proxy_config {
     int sched_policy;             /* enum proxy_sched_policy; see server.c */
     char *admin_bind;             /* the HTTP admin endpoint's address */
     int admin_port;               /* 0: no admin endpoint */
+    int admin_tls;                /* HTTPS there, with tls-cert-file's certificate */
     int slowlog_log_slower_than;  /* us; -1: no slow log (raft-only) */
     int slowlog_max_len;          /* entries the slow log keeps */
     int latency_monitor_threshold; /* ms; 0: no latency monitor (raft-only) */

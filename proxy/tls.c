@@ -119,7 +119,7 @@ int proxy_tls_init(struct proxy_server *s, char *err, size_t errlen)
 int proxy_tls_server_init(struct proxy_server *s, char *err, size_t errlen)
 {
     const struct proxy_config *cfg = &s->cfg;
-    if (cfg->tls_port == 0)
+    if (cfg->tls_port == 0 && !cfg->admin_tls)
         return 0;
     const char *files[3][2] = {{"tls-cert-file", cfg->tls_cert_file},
                                {"tls-key-file", cfg->tls_key_file},

@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -112,9 +113,13 @@ def resp(where, *cmd):
         return data.decode()
 
 
-def http(port, path):
+def http(port, path, ca=None):
+    """GET path on 127.0.0.1:port; over HTTPS, checked against ca, when given."""
+    # The test certificate names localhost.
+    url = "https://localhost:%d%s" % (port, path) if ca else "http://127.0.0.1:%d%s" % (port, path)
+    ctx = ssl.create_default_context(cafile=ca) if ca else None
     try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+        with urllib.request.urlopen(url, timeout=10, context=ctx) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -127,12 +132,15 @@ def container(pod_spec, name, init=False):
     return None
 
 
-def check_probes(c, admin_port, what):
+def check_probes(c, admin_port, what, scheme="HTTP"):
     port = {p["name"]: p["containerPort"] for p in c["ports"]}
     check(port.get("admin") == admin_port, "%s: admin port %s" % (what, port))
-    check(c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}, what + " liveness")
-    check(c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}, what + " readiness")
-    check(c["startupProbe"]["httpGet"]["path"] == "/healthz", what + " startup")
+    check(c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin", "scheme": scheme},
+          what + " liveness")
+    check(c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin", "scheme": scheme},
+          what + " readiness")
+    check(c["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "admin", "scheme": scheme},
+          what + " startup")
     sc = c["securityContext"]
     check(sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"], what + " securityContext")
     check(c["args"][0] == "/etc/ferry/ferry.conf", what + " args")
@@ -247,7 +255,16 @@ def test_group(tmp):
           m[("Service", name)]["spec"]["ports"], "TLS service port")
     conf = m[("ConfigMap", name)]["data"]["ferry.conf"]
     check("tls-port 6381\n" in conf and "tls-auth-clients yes\n" in conf, "TLS options: %s" % conf)
+    check("admin-tls" not in conf, "admin endpoint in plain HTTP by default")
+    check_probes(c, 9180, "group with TLS")
     check_config_file(conf, "group with TLS")
+    # The admin endpoint over HTTPS too: the option, the probes' scheme.
+    m = render("group.tls.enabled=true", "group.tls.secret=group-tls", "group.tls.admin=true")
+    c = container(m[("StatefulSet", name)]["spec"]["template"]["spec"], "ferry")
+    check_probes(c, 9180, "group with admin TLS", scheme="HTTPS")
+    conf = m[("ConfigMap", name)]["data"]["ferry.conf"]
+    check("admin-tls yes\n" in conf, "admin-tls: %s" % conf)
+    check_config_file(conf, "group with admin TLS")
     certs = make_certs(tmp)
     if certs is None:
         return
@@ -264,6 +281,8 @@ def test_group(tmp):
                             os.path.join(certs, "tls.key"), "-p", str(tport), "GET", "k"],
                            capture_output=True, text=True, timeout=30)
         check(r.stdout == "v\n", "GET over TLS on the group: %r %r" % (r.stdout, r.stderr))
+        status, body = http(admin, "/healthz", ca=os.path.join(certs, "ca.crt"))
+        check(status == 200 and body.strip() == "ok", "/healthz over HTTPS: %s %r" % (status, body))
         check(stop(p) == 0, "group ferry with TLS exits 0 on SIGTERM")
 
 

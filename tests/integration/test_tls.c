@@ -347,6 +347,40 @@ Test(tls, a_client_beyond_maxclients_on_tls_port_is_dropped_silently)
     redisFree(c);
 }
 
+/* admin-tls: the admin endpoint speaks HTTPS with tls-cert-file's
+ * certificate and asks for no client certificate, even where
+ * tls-auth-clients is yes (kubelet probes bring none). Plain HTTP there
+ * gets no answer. */
+Test(tls, admin_tls_serves_health_and_metrics_over_https)
+{
+    int admin = support_free_port();
+    char tport[16], aport[16];
+    snprintf(tport, sizeof(tport), "%d", support_free_port());
+    snprintf(aport, sizeof(aport), "%d", admin);
+    const char *args[] = {"--phase", "raft-only", "--tls-port", tport, "--tls-cert-file", cert,
+                          "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients",
+                          "yes", "--admin-port", aport, "--admin-tls", "yes", NULL};
+    cr_assert_eq(support_ferry_start(&ferry, 0, args), 0);
+    cr_assert_eq(support_wait_port(admin, 10000), 0);
+    static char out[1 << 16];
+    support_runf(out, sizeof(out),
+                 "printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' | openssl s_client -quiet "
+                 "-verify_return_error -connect 127.0.0.1:%d -CAfile %s 2>/dev/null",
+                 admin, ca);
+    cr_assert(strstr(out, "HTTP/1.0 200 OK") && strstr(out, "\r\n\r\nok"), "%s", out);
+    support_runf(out, sizeof(out),
+                 "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | openssl s_client -quiet "
+                 "-verify_return_error -connect 127.0.0.1:%d -CAfile %s 2>/dev/null",
+                 admin, ca);
+    cr_assert(strstr(out, "ferry_maxclients"), "%s", out);
+    int raw = support_raw_connect(admin);
+    support_raw_send(raw, "GET /healthz HTTP/1.0\r\n\r\n", 26);
+    char buf[256] = {0};
+    support_raw_recv(raw, buf, sizeof(buf) - 1);
+    cr_assert_null(strstr(buf, "200 OK"), "plain HTTP answered: %s", buf);
+    close(raw);
+}
+
 Test(tls, tls_port_settings_are_checked)
 {
     char out[4096];
@@ -355,6 +389,14 @@ Test(tls, tls_port_settings_are_checked)
                  bin);
     cr_assert_str_eq(out, "ferry: 'tls-port' needs 'tls-cert-file' and 'tls-key-file'\n"
                           "status 2\n");
+    support_runf(out, sizeof(out),
+                 "%s --phase raft-only --admin-port 7998 --admin-tls yes 2>&1; echo status $?",
+                 bin);
+    cr_assert_str_eq(out, "ferry: 'admin-tls' needs 'tls-cert-file' and 'tls-key-file'\n"
+                          "status 2\n");
+    support_runf(out, sizeof(out), "%s --phase raft-only --admin-tls yes 2>&1; echo status $?",
+                 bin);
+    cr_assert_str_eq(out, "ferry: 'admin-tls' needs 'admin-port'\nstatus 2\n");
     support_runf(out, sizeof(out),
                  "%s --phase raft-only --tls-port 7999 --tls-cert-file %s --tls-key-file %s 2>&1; "
                  "echo status $?",

@@ -98,17 +98,18 @@ shutdown-timeout {{ $s.shutdownTimeout }}
 {{- end }}
 {{- end -}}
 
+{{- /* The probes on the admin port; the argument is their scheme. */ -}}
 {{- define "ferry.probes" -}}
 startupProbe:
-  httpGet: {path: /healthz, port: admin}
+  httpGet: {path: /healthz, port: admin, scheme: {{ . }}}
   periodSeconds: 1
   failureThreshold: 30
 livenessProbe:
-  httpGet: {path: /healthz, port: admin}
+  httpGet: {path: /healthz, port: admin, scheme: {{ . }}}
   periodSeconds: 10
   failureThreshold: 3
 readinessProbe:
-  httpGet: {path: /readyz, port: admin}
+  httpGet: {path: /readyz, port: admin, scheme: {{ . }}}
   periodSeconds: 5
   failureThreshold: 2
 {{- end -}}
@@ -155,7 +156,7 @@ sidecar.upstream is set. The pod should run as a non-root user
   {{- end }}
   ports:
     - {name: admin, containerPort: {{ $v.sidecar.adminPort }}}
-  {{- include "ferry.probes" . | nindent 2 }}
+  {{- include "ferry.probes" "HTTP" | nindent 2 }}
   resources:
     {{- toYaml $v.sidecar.resources | nindent 4 }}
   securityContext:
