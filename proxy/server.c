@@ -204,22 +204,6 @@ static void server_accept_tls_cb(struct evconnlistener *l, evutil_socket_t fd, s
     proxy_client_accept_tls(arg, fd, addr);
 }
 
-/* Whether l listens on tls-port: a plain error reply there would be read
- * as a broken TLS record, so refused clients are only closed. */
-static int server_listener_is_tls(const struct proxy_server *s, struct evconnlistener *l)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    if (s->cfg.tls_port <= 0 ||
-        getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len) < 0)
-        return 0;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port) == s->cfg.tls_port;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == s->cfg.tls_port;
-    return 0;
-}
-
 static void server_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -240,16 +224,13 @@ static void server_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 #define ACCEPT_PAUSE_MS 100
 #define ACCEPT_LOG_MS 10000
 
-static void server_accept_error_cb(struct evconnlistener *l, void *arg)
+static void server_accept_failed(struct proxy_server *s, struct evconnlistener *l,
+                                 const char *reply)
 {
-    struct proxy_server *s = arg;
     int err = errno;
     int refused = -1;
     if (err == EMFILE || err == ENFILE)
-        refused = proxy_refuse_waiting(evconnlistener_get_fd(l),
-                                       server_listener_is_tls(s, l)
-                                           ? NULL
-                                           : "-ERR max number of clients reached\r\n");
+        refused = proxy_refuse_waiting(evconnlistener_get_fd(l), reply);
     if (refused == 0)
         return; /* accept takes a descriptor before it looks for a client */
     if (refused > 0) {
@@ -276,6 +257,18 @@ static void server_accept_error_cb(struct evconnlistener *l, void *arg)
         proxy_log_warning("accept failed: %s; not accepting for %d ms", strerror(err),
                           ACCEPT_PAUSE_MS);
     s->accept_refused = 0;
+}
+
+static void server_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    server_accept_failed(arg, l, "-ERR max number of clients reached\r\n");
+}
+
+/* On tls-port a plain error reply would be read as a broken TLS record:
+ * refused clients are only closed. */
+static void server_accept_tls_error_cb(struct evconnlistener *l, void *arg)
+{
+    server_accept_failed(arg, l, NULL);
 }
 
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == PROXY_UNIXSOCKET_MAX + 1,
@@ -347,9 +340,10 @@ static int server_listen_unix(struct proxy_server *s, char *err, size_t errlen)
     return 0;
 }
 
-/* Listens on every bind address at port, accepting with cb. */
-static int server_listen_port(struct proxy_server *s, int portno, evconnlistener_cb cb, char *err,
-                              size_t errlen)
+/* Listens on every bind address at port, accepting with cb; errcb handles
+ * a failed accept. */
+static int server_listen_port(struct proxy_server *s, int portno, evconnlistener_cb cb,
+                              evconnlistener_errorcb errcb, char *err, size_t errlen)
 {
     char port[8];
     snprintf(port, sizeof(port), "%d", portno);
@@ -378,7 +372,7 @@ static int server_listen_port(struct proxy_server *s, int portno, evconnlistener
                      strerror(saved));
             return -1;
         }
-        evconnlistener_set_error_cb(l, server_accept_error_cb);
+        evconnlistener_set_error_cb(l, errcb);
         s->listeners[s->nlisteners++] = l;
     }
     return 0;
@@ -391,9 +385,11 @@ static int server_listen(struct proxy_server *s, char *err, size_t errlen)
     if (s->cfg.unixsocket && server_listen_unix(s, err, errlen) < 0)
         return -1;
     if (s->cfg.tls_port > 0 &&
-        server_listen_port(s, s->cfg.tls_port, server_accept_tls_cb, err, errlen) < 0)
+        server_listen_port(s, s->cfg.tls_port, server_accept_tls_cb, server_accept_tls_error_cb,
+                           err, errlen) < 0)
         return -1;
-    if (s->cfg.port > 0 && server_listen_port(s, s->cfg.port, server_accept_cb, err, errlen) < 0)
+    if (s->cfg.port > 0 && server_listen_port(s, s->cfg.port, server_accept_cb,
+                                              server_accept_error_cb, err, errlen) < 0)
         return -1;
     return 0;
 }

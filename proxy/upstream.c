@@ -225,12 +225,7 @@ static void upstream_connect_timeout_cb(evutil_socket_t fd, short what, void *ar
     if (up->state == PROXY_UP_RESOLVING) {
         struct proxy_server *srv = up->srv;
         resolve_unlink(up);
-        if (srv->resolve.addrlen == 0)
-            snprintf(srv->resolve.reason, sizeof(srv->resolve.reason),
-                     "cannot resolve %s: no answer within upstream-connect-timeout",
-                     srv->cfg.upstream_host);
-        else
-            resolve_failed(srv, "no answer within upstream-connect-timeout");
+        resolve_failed(srv, "no answer within upstream-connect-timeout");
         upstream_open(up);
         return;
     }
