@@ -4,13 +4,16 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -389,4 +392,32 @@ int support_split(char *line, char **argv, size_t *len, int max)
         len[argc++] = strlen(t);
     }
     return argc;
+}
+
+int support_enter_netns(void)
+{
+    if (unshare(CLONE_NEWNET) != 0) {
+        /* Only without the privilege: a user namespace would give it, but
+         * the kernel refuses one to a process with threads, as a test
+         * process has. */
+        cr_assert(errno == EPERM, "unshare: %s", strerror(errno));
+        return -1;
+    }
+    support_loopback(1);
+    return 0;
+}
+
+void support_loopback(int up)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    cr_assert(fd >= 0, "socket: %s", strerror(errno));
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+    cr_assert(ioctl(fd, SIOCGIFFLAGS, &ifr) == 0, "SIOCGIFFLAGS: %s", strerror(errno));
+    if (up)
+        ifr.ifr_flags |= IFF_UP;
+    else
+        ifr.ifr_flags &= ~IFF_UP;
+    cr_assert(ioctl(fd, SIOCSIFFLAGS, &ifr) == 0, "SIOCSIFFLAGS: %s", strerror(errno));
+    close(fd);
 }

@@ -70,6 +70,16 @@ int support_split(char *line, char **argv, size_t *len, int max);
 char *support_tmpdir(const char *prefix);
 void support_rmdir(char *dir);
 
+/* Moves the test process into a network namespace of its own, with its
+ * loopback up: what it starts afterwards runs there too, and nothing done
+ * to that loopback touches the machine's. 0, or -1 without the privilege
+ * (CAP_SYS_ADMIN, as root has); asserts on any other failure. */
+int support_enter_netns(void);
+/* Takes the namespace's loopback device up or down; asserts. Down, a TCP
+ * connection on it gets no answer, as across a partition: packets sent
+ * fail to leave, and nothing resets the connection. */
+void support_loopback(int up);
+
 /* Resident set size of pid in KiB. */
 long support_rss_kb(pid_t pid);
 /* A "Field: N kB" line of /proc/pid/status (RssAnon, VmHWM, ...); -1 if none. */
