@@ -363,6 +363,27 @@ def test_sidecar(tmp):
     check_config_file(tls_conf, "sidecar with upstream TLS")
     check("upstream-tls" not in str(render(*sets)), "no TLS by default")
 
+    # The admin endpoint over HTTPS: the options, the Secret mounted where
+    # they point, the probes' scheme; and a Secret is required.
+    m = render(*sets, "sidecar.adminTLS.enabled=true", "sidecar.adminTLS.secret=ferry-admin")
+    pod = m[("Deployment", "t-ferry-app")]["spec"]["template"]["spec"]
+    c = container(pod, "ferry")
+    check_probes(c, 9180, "sidecar with admin TLS", scheme="HTTPS")
+    check({"name": "ferry-tls-admin", "mountPath": "/etc/ferry-tls/admin", "readOnly": True} in
+          c["volumeMounts"], "admin TLS mount: %s" % c["volumeMounts"])
+    check({"name": "ferry-tls-admin", "secret": {"secretName": "ferry-admin", "items": [
+        {"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}]}} in
+        pod["volumes"], "admin TLS secret volume: %s" % pod["volumes"])
+    admin_tls_conf = m[("ConfigMap", "t-ferry-sidecar")]["data"]["ferry.conf"]
+    check("tls-cert-file /etc/ferry-tls/admin/tls.crt\ntls-key-file /etc/ferry-tls/admin/tls.key\n"
+          "admin-tls yes\n" in admin_tls_conf, "admin TLS options: %s" % admin_tls_conf)
+    check("tls-port" not in admin_tls_conf, "no TLS port for the application")
+    check_config_file(admin_tls_conf, "sidecar with admin TLS")
+    check("admin-tls" not in str(render(*sets)), "admin endpoint in plain HTTP by default")
+    r = helm("template", "t", CHART, "--set", ",".join(sets + ["sidecar.adminTLS.enabled=true"]))
+    check(r.returncode != 0 and "sidecar.adminTLS.secret" in r.stderr,
+          "admin TLS without a Secret refused: %s" % r.stderr)
+
     # The sidecar's config, run in front of a real redis-server.
     rport = free_port()
     redis = start(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
@@ -416,6 +437,19 @@ def test_sidecar(tmp):
         check(resp(port, "SET", "k", "over tls") == "+OK\r\n", "SET through TLS")
         check(resp(port, "GET", "k") == "$8\r\nover tls\r\n", "GET through TLS")
         check(stop(p) == 0, "sidecar ferry with upstream TLS exits 0 on SIGTERM")
+    # ... and the one with the admin endpoint over HTTPS, which needs no
+    # tls-port: probed as the kubelet would, over HTTPS, against the CA.
+    port, admin = free_port(), free_port()
+    admin_tls_conf = localize(admin_tls_conf, port=port, admin_bind="127.0.0.1", admin_port=admin,
+                              upstream="127.0.0.1:%d" % tport,
+                              tls_cert_file=os.path.join(certs, "redis.crt"),
+                              tls_key_file=os.path.join(certs, "redis.key"))
+    p = run_config(admin_tls_conf, tmp, "sidecar-admin-tls")
+    if check(wait_port(admin), "sidecar ferry's HTTPS admin endpoint listens"):
+        status, body = http(admin, "/healthz", ca=os.path.join(certs, "ca.crt"))
+        check(status == 200 and body.strip() == "ok", "sidecar /healthz over HTTPS: %s %r" %
+              (status, body))
+        check(stop(p) == 0, "sidecar ferry with admin TLS exits 0 on SIGTERM")
     stop(redis)
 
 

@@ -39,6 +39,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if ne $s.phase "redis" -}}
 {{- fail (printf "sidecar.phase: %q does not run yet; only redis does (mirror, read-raft and raft need the group on the network)" $s.phase) -}}
 {{- end -}}
+{{- if and $s.adminTLS.enabled (not $s.adminTLS.secret) -}}
+{{- fail "sidecar.adminTLS.secret: a kubernetes.io/tls Secret (tls.crt, tls.key) is required with sidecar.adminTLS.enabled" -}}
+{{- end -}}
 # The application reaches ferry on the pod's loopback only.
 bind 127.0.0.1
 port {{ $s.port }}
@@ -68,6 +71,12 @@ upstream-tls-server-name {{ .serverName }}
 # The kubelet probes the pod's IP.
 admin-bind 0.0.0.0
 admin-port {{ $s.adminPort }}
+{{- if $s.adminTLS.enabled }}
+# Over HTTPS (sidecar.adminTLS), the certificate from its Secret.
+tls-cert-file /etc/ferry-tls/admin/tls.crt
+tls-key-file /etc/ferry-tls/admin/tls.key
+admin-tls yes
+{{- end }}
 shutdown-timeout {{ $s.shutdownTimeout }}
 {{- include "ferry.extraConfig" . }}
 {{- end -}}
@@ -156,7 +165,7 @@ sidecar.upstream is set. The pod should run as a non-root user
   {{- end }}
   ports:
     - {name: admin, containerPort: {{ $v.sidecar.adminPort }}}
-  {{- include "ferry.probes" "HTTP" | nindent 2 }}
+  {{- include "ferry.probes" (ternary "HTTPS" "HTTP" $v.sidecar.adminTLS.enabled) | nindent 2 }}
   resources:
     {{- toYaml $v.sidecar.resources | nindent 4 }}
   securityContext:
@@ -170,6 +179,9 @@ sidecar.upstream is set. The pod should run as a non-root user
     {{- if and .enabled .clientSecret }}
     - {name: ferry-tls-client, mountPath: /etc/ferry-tls/client, readOnly: true}
     {{- end }}
+    {{- end }}
+    {{- if $v.sidecar.adminTLS.enabled }}
+    - {name: ferry-tls-admin, mountPath: /etc/ferry-tls/admin, readOnly: true}
     {{- end }}
     {{- if $v.sidecar.unixSocket }}
     {{- include "ferry.sidecar.socketMount" . | nindent 4 }}
@@ -198,6 +210,12 @@ sidecar.upstream is set. The pod should run as a non-root user
     secretName: {{ .clientSecret | quote }}
     items: [{key: tls.crt, path: tls.crt}, {key: tls.key, path: tls.key}]
 {{- end }}
+{{- end }}
+{{- if $v.sidecar.adminTLS.enabled }}
+- name: ferry-tls-admin
+  secret:
+    secretName: {{ $v.sidecar.adminTLS.secret | quote }}
+    items: [{key: tls.crt, path: tls.crt}, {key: tls.key, path: tls.key}]
 {{- end }}
 {{- end -}}
 
