@@ -943,7 +943,20 @@ Test(passthrough, a_redis_host_gone_silent_is_noticed_by_tcp_keepalive)
     int sent = 0;
     while (!sent)
         cr_assert(redisBufferWrite(c, &sent) == REDIS_OK, "%s", c->errstr);
-    usleep(300 * 1000); /* forwarded, and blocked in Redis */
+    /* Forwarded, and blocked in Redis: a request still unsent when the
+     * loopback goes would be retransmitted for minutes instead. */
+    redisContext *direct = support_connect(redis2.port);
+    for (int i = 0; i < 100; i++) {
+        redisReply *info = redisCommand(direct, "INFO clients");
+        int blocked = info && info->type == REDIS_REPLY_STRING &&
+                      strstr(info->str, "blocked_clients:1\r\n") != NULL;
+        freeReplyObject(info);
+        if (blocked)
+            break;
+        cr_assert(i < 99, "BLPOP never blocked in Redis");
+        usleep(100 * 1000);
+    }
+    redisFree(direct);
 
     support_loopback(0);
     char want[128];
