@@ -275,6 +275,7 @@ long raft_msg_decode(const uint8_t *buf, size_t len, struct raft_msg *m)
         goto bad;
     if (n > r.left / ENTRY_HDR) goto bad;
     if (n && m->type != RAFT_MSG_APPEND) goto bad;
+    if (n && m->index > UINT64_MAX - n) goto bad;
     if (n) m->entries = raft_xcalloc(n, sizeof(*m->entries));
     for (uint32_t i = 0; i < n; i++) {
         struct raft_entry *e = &m->entries[i];
@@ -284,10 +285,20 @@ long raft_msg_decode(const uint8_t *buf, size_t len, struct raft_msg *m)
         e->type = r_u8(&r);
         e->len = r_u32(&r);
         if (r.bad || e->type > RAFT_ENTRY_CONF || e->len > r.left) goto bad;
+        /* Only what a leader sends, since a node appends it as it is:
+         * entries numbered on from index, their terms never going back
+         * (from log_term) nor past the message's, and configurations that
+         * decode. Anything else would break an invariant the node
+         * asserts (entries appended in order, a configuration entry
+         * readable). */
+        uint64_t prev_term = i ? m->entries[i - 1].term : m->log_term;
+        if (e->index != m->index + 1 + i || e->term < prev_term || e->term > m->term) goto bad;
         if (e->len) {
             e->data = raft_xmalloc(e->len);
             r_bytes(&r, e->data, e->len);
         }
+        struct raft_conf conf;
+        if (e->type == RAFT_ENTRY_CONF && raft_conf_decode(e->data, e->len, &conf) != 0) goto bad;
     }
     if (m->type == RAFT_MSG_SNAPSHOT) {
         m->snap.index = r_u64(&r);
@@ -296,7 +307,7 @@ long raft_msg_decode(const uint8_t *buf, size_t len, struct raft_msg *m)
         m->snap_total = r_u64(&r);
         m->snap_len = r_u32(&r);
         if (r.bad || m->snap_len > r.left || m->ctx > m->snap_total ||
-            m->snap_len > m->snap_total - m->ctx)
+            m->snap_len > m->snap_total - m->ctx || m->snap.term > m->term)
             goto bad;
         if (m->snap_len) {
             m->snap_data = raft_xmalloc(m->snap_len);

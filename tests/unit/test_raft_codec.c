@@ -33,6 +33,62 @@ Test(raft_codec, append_round_trips)
     free(buf);
 }
 
+/* Whether the sample, changed by `change`, still decodes. */
+static long decode_changed(void (*change)(struct raft_msg *))
+{
+    struct raft_msg m = sample(), d;
+    struct raft_entry ents[2] = {m.entries[0], m.entries[1]};
+    m.entries = ents;
+    change(&m);
+    uint8_t *buf;
+    size_t len;
+    raft_msg_encode(&m, &buf, &len);
+    long rc = raft_msg_decode(buf, len, &d);
+    if (rc > 0)
+        raft_msg_fini(&d);
+    free(buf);
+    return rc;
+}
+
+static void index_gap(struct raft_msg *m) { m->entries[1].index = 13; }
+static void index_not_next(struct raft_msg *m) { m->entries[0].index = 10; }
+static void index_wraps(struct raft_msg *m)
+{
+    m->index = UINT64_MAX;
+    m->entries[0].index = 0;
+    m->entries[1].index = 1;
+}
+static void term_goes_back(struct raft_msg *m) { m->entries[1].term = 2; }
+static void term_below_log_term(struct raft_msg *m) { m->entries[0].term = 2; }
+static void term_past_message(struct raft_msg *m) { m->entries[1].term = 5; }
+static void conf_unreadable(struct raft_msg *m) { m->entries[0].type = RAFT_ENTRY_CONF; }
+static void conf_readable(struct raft_msg *m)
+{
+    static uint8_t *buf;
+    uint32_t len;
+    struct raft_conf c = {.n_voters = 2, .voters = {1, 2}};
+    free(buf);
+    raft_conf_encode(&c, &buf, &len);
+    m->entries[0] = (struct raft_entry){.term = 3, .index = 11, .type = RAFT_ENTRY_CONF,
+                                        .len = len, .data = buf};
+}
+
+/* An append no leader could send is refused as corrupt, whatever its
+ * checksum says: a node appends entries as they come, and asserts they are
+ * numbered on from its log's end and that a configuration entry reads (a
+ * fuzzed frame with index UINT64_MAX and an entry numbered 0 stopped one). */
+Test(raft_codec, appends_no_leader_could_send_are_rejected)
+{
+    cr_assert_gt(decode_changed(conf_readable), 0);
+    cr_assert_eq(decode_changed(index_gap), RAFT_ECORRUPT);
+    cr_assert_eq(decode_changed(index_not_next), RAFT_ECORRUPT);
+    cr_assert_eq(decode_changed(index_wraps), RAFT_ECORRUPT);
+    cr_assert_eq(decode_changed(term_goes_back), RAFT_ECORRUPT);
+    cr_assert_eq(decode_changed(term_below_log_term), RAFT_ECORRUPT);
+    cr_assert_eq(decode_changed(term_past_message), RAFT_ECORRUPT);
+    cr_assert_eq(decode_changed(conf_unreadable), RAFT_ECORRUPT);
+}
+
 Test(raft_codec, snapshot_chunk_round_trips)
 {
     uint8_t chunk[100];
@@ -56,6 +112,11 @@ Test(raft_codec, snapshot_chunk_round_trips)
     cr_assert_eq(d.snap_len, 100);
     cr_assert(memcmp(d.snap_data, chunk, 100) == 0);
     raft_msg_fini(&d);
+    free(buf);
+    /* Nor can a snapshot be of a term later than its sender's. */
+    m.snap.term = 10;
+    raft_msg_encode(&m, &buf, &len);
+    cr_assert_eq(raft_msg_decode(buf, len, &d), RAFT_ECORRUPT);
     free(buf);
 }
 
