@@ -277,8 +277,8 @@ static void m_store(struct metrics *m, long long size)
             "1 while commits fail (writes are refused), else 0.", node.commit_failing ? 1 : 0);
     m_value(m, "ferry_entries_applied_total", "counter", "Log entries applied to the store.",
             (unsigned long long)node.entries);
-    m_value(m, "ferry_blocked_clients", "gauge", "Clients waiting in a blocking command.",
-            node.blocked_clients);
+    m_value(m, "ferry_blocked_clients", "gauge",
+            "Clients waiting in a blocking command or held by CLIENT PAUSE.", node.blocked_clients);
     m_value(m, "ferry_raft_applied_index", "gauge", "Index of the last applied log entry.",
             (unsigned long long)store_applied_index(node.store));
     m_value(m, "ferry_raft_last_log_index", "gauge", "Index of the last log entry.",

@@ -384,6 +384,15 @@ void proxy_client_reply_mode_step(struct proxy_client *c)
     c->reply_skip = 0;
 }
 
+void proxy_client_reply_mode_unstep(struct proxy_client *c)
+{
+    if (!c->stepped)
+        return;
+    if (c->silent && !c->reply_off)
+        c->reply_skip = 1; /* silent with replies on: the step took a SKIP */
+    c->stepped = 0;
+}
+
 void proxy_client_reply_error(struct proxy_client *c, const char *err)
 {
     struct resp_buf b = {0};
@@ -829,8 +838,14 @@ static void client_dispatch(struct proxy_client *c, struct resp_request *r)
     proxy_stats_call(c->stat);
     /* Behind a blocking command the node keeps every request until it is
      * served, as Redis reads nothing more from a blocked client: an AUTH
-     * or QUIT answered here at once would overtake the requests before it. */
-    if (c->srv->cfg.phase != PROXY_PHASE_REDIS && proxy_node_client_waits(c)) {
+     * or QUIT answered here at once would overtake the requests before it.
+     * CLIENT PAUSE ALL holds AUTH, HELLO and QUIT too, but not the NOAUTH
+     * refusals, which Redis makes before it looks at the pause. */
+    if (c->srv->cfg.phase != PROXY_PHASE_REDIS &&
+        (proxy_node_client_waits(c) ||
+         (proxy_node_pauses_all() &&
+          (c->authenticated || props.kind == PROXY_CMD_AUTH ||
+           props.kind == PROXY_CMD_HELLO || props.kind == PROXY_CMD_QUIT)))) {
         proxy_node_request(c, r);
         return;
     }
@@ -1173,5 +1188,5 @@ int proxy_client_idle_timed_out(const struct proxy_client *c, uint64_t now_ms)
     int timeout = c->srv->cfg.timeout;
     return timeout > 0 && c->head == NULL && c->raw == NULL &&
            now_ms - c->last_active_ms > (uint64_t)timeout * 1000 &&
-           !proxy_node_client_subscribed(c);
+           !proxy_node_client_subscribed(c) && !proxy_node_client_waits(c);
 }

@@ -131,6 +131,9 @@ struct node_client {
      * behind a blocked one (else a pipelined LPUSH could serve its own
      * BLPOP, which Redis never lets happen). */
     int pop_pending;
+    /* Held by CLIENT PAUSE (node_pause_holds): on node.paused, its request
+     * and every later one deferred until the pause ends. */
+    int paused;
 };
 
 static struct {
@@ -160,7 +163,17 @@ static struct {
     int nmonitors, capmonitors;
     int unfed;            /* the request being served is not for the monitors (yet) */
     int batched;          /* the request being served went into the batch: timed there */
+    /* CLIENT PAUSE: until pause_end_ms, the commands it holds wait (every
+     * one, or those that write or may replicate), their clients on paused
+     * in the order they stopped; and no key expires. */
+    int pause;            /* NODE_PAUSE_OFF, NODE_PAUSE_WRITE or NODE_PAUSE_ALL */
+    int64_t pause_end_ms; /* as Redis keeps it: signed, the largest asked for */
+    struct event *pause_ev;
+    struct node_client **paused;
+    int npaused, cappaused;
 } node;
+
+enum { NODE_PAUSE_OFF, NODE_PAUSE_WRITE, NODE_PAUSE_ALL };
 
 #define NODE_OOM_FMT                                                                             \
     "OOM ferry: the store is full (store-size %lld bytes); raise store-size and restart"
@@ -527,7 +540,7 @@ static void node_request(struct proxy_client *c, int argc, char **argv, size_t *
 /* Runs the requests a client sent while it was blocked. */
 static void node_client_resume(struct node_client *nc)
 {
-    while (nc->ndeferred > 0 && nc->blocked == NULL && !nc->pop_pending &&
+    while (nc->ndeferred > 0 && nc->blocked == NULL && !nc->pop_pending && !nc->paused &&
            !proxy_client_killed(nc->c)) {
         struct node_argv a = nc->deferred[0];
         memmove(nc->deferred, nc->deferred + 1, sizeof(*nc->deferred) * (size_t)(nc->ndeferred - 1));
@@ -538,6 +551,156 @@ static void node_client_resume(struct node_client *nc)
         nc->c->stat = 0;
         node_argv_free(&a);
     }
+}
+
+/* Keeps a request of nc's for later: at the back of its deferred
+ * requests, or at the front, where a request the pause caught as it ran
+ * from them came from. It is timed from its arrival, and shown to the
+ * monitors when it runs. */
+static void node_defer(struct node_client *nc, int argc, char **argv, size_t *len, int front)
+{
+    struct proxy_client *c = nc->c;
+    if (nc->ndeferred == nc->capdeferred) {
+        nc->capdeferred = nc->capdeferred ? nc->capdeferred * 2 : 4;
+        nc->deferred =
+            node_xrealloc(nc->deferred, sizeof(*nc->deferred) * (size_t)nc->capdeferred);
+    }
+    int at = front ? 0 : nc->ndeferred;
+    memmove(nc->deferred + at + 1, nc->deferred + at,
+            sizeof(*nc->deferred) * (size_t)(nc->ndeferred - at));
+    nc->ndeferred++;
+    struct node_argv *d = &nc->deferred[at];
+    node_argv_copy(d, argc, argv, len);
+    d->stat = c->stat;
+    d->stat_start_us = c->stat_start_us;
+    c->stat = 0;
+    node.unfed = 1;
+}
+
+/* ------------------------------------------------------------------ CLIENT PAUSE */
+
+/* Whether the pause holds cmd (the subcommand, for one that has them)
+ * back, as Redis 7.0 decides: under ALL every command; under WRITE those
+ * that write or may replicate (PUBLISH, PFCOUNT, ...), and EXEC of a
+ * transaction that queued one. */
+static int node_pause_holds(const struct node_client *nc, const struct resp_command *cmd,
+                            const char *name, size_t nl)
+{
+    if (node.pause == NODE_PAUSE_OFF || cmd == NULL)
+        return 0;
+    if (node.pause == NODE_PAUSE_ALL)
+        return 1;
+    const unsigned writes = RESP_CMD_WRITE | RESP_CMD_MAY_REPLICATE;
+    if (cmd->flags & writes)
+        return 1;
+    if (!nc->in_multi || !proxy_arg_is(name, nl, "exec"))
+        return 0;
+    for (int i = 0; i < nc->nqueued; i++) {
+        const struct node_argv *q = &nc->queued[i];
+        const struct resp_command *qc = node_timed_command(q->argc, q->argv, q->len);
+        if (qc && (qc->flags & writes))
+            return 1;
+    }
+    return 0;
+}
+
+static void node_paused_add(struct node_client *nc)
+{
+    if (node.npaused == node.cappaused) {
+        node.cappaused = node.cappaused ? node.cappaused * 2 : 8;
+        node.paused = node_xrealloc(node.paused, sizeof(*node.paused) * (size_t)node.cappaused);
+    }
+    node.paused[node.npaused++] = nc;
+    nc->paused = 1;
+}
+
+static void node_paused_remove(struct node_client *nc)
+{
+    for (int i = 0; i < node.npaused; i++) {
+        if (node.paused[i] == nc) {
+            memmove(node.paused + i, node.paused + i + 1,
+                    sizeof(*node.paused) * (size_t)(node.npaused - i - 1));
+            node.npaused--;
+            break;
+        }
+    }
+    nc->paused = 0;
+}
+
+/* The pause's timer, for its end (at most a day ahead: the callback looks
+ * again), or at once when it is already over. */
+static void node_pause_arm(void)
+{
+    int64_t left = node.pause == NODE_PAUSE_OFF ? 0 : node.pause_end_ms - (int64_t)proxy_now_ms();
+    if (left > 86400000)
+        left = 86400000;
+    struct timeval tv = {0, 0};
+    if (left > 0) {
+        tv.tv_sec = left / 1000;
+        tv.tv_usec = (left % 1000) * 1000;
+    }
+    evtimer_add(node.pause_ev, &tv);
+}
+
+/* The pause is over (its time passed, or CLIENT UNPAUSE): the clients it
+ * held go on in the order they stopped. One that a new pause (started by a
+ * client resumed before it) catches again joins the back of the list. */
+static void node_pause_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (node.pause != NODE_PAUSE_OFF && (int64_t)proxy_now_ms() < node.pause_end_ms) {
+        node_pause_arm();
+        return;
+    }
+    node.pause = NODE_PAUSE_OFF;
+    node.pause_end_ms = 0;
+    for (int i = 0; i < node.npaused; i++)
+        node.paused[i]->paused = 2; /* to resume now */
+    while (node.npaused > 0 && node.paused[0]->paused == 2) {
+        struct node_client *nc = node.paused[0];
+        node_paused_remove(nc);
+        node_client_resume(nc);
+    }
+}
+
+/* CLIENT PAUSE timeout [WRITE|ALL], parsed and kept as Redis 7.0 does: the
+ * mode is checked before the timeout; the end only ever moves later (a
+ * timeout of 0 leaves it where it is), and the mode is the last one asked
+ * for. Redis adds the clock to a timeout without checking, so one near
+ * LLONG_MAX wraps into the past: a pause that is over at once. */
+static void node_client_pause(int argc, char **argv, size_t *len, struct resp_buf *out)
+{
+    if (argc > 4) {
+        resp_add_errorf(out, "ERR unknown subcommand or wrong number of arguments for '%.128s'. "
+                             "Try CLIENT HELP.", argv[1]);
+        return;
+    }
+    int mode = NODE_PAUSE_ALL;
+    if (argc == 4) {
+        if (proxy_arg_is(argv[3], len[3], "write")) {
+            mode = NODE_PAUSE_WRITE;
+        } else if (!proxy_arg_is(argv[3], len[3], "all")) {
+            resp_add_error(out, "ERR CLIENT PAUSE mode must be WRITE or ALL");
+            return;
+        }
+    }
+    long long ms;
+    if (!resp_string2ll(argv[2], len[2], &ms)) {
+        resp_add_error(out, "ERR timeout is not an integer or out of range");
+        return;
+    }
+    if (ms < 0) {
+        resp_add_error(out, "ERR timeout is negative");
+        return;
+    }
+    int64_t end = ms > 0 ? (int64_t)((uint64_t)ms + proxy_now_ms()) : 0;
+    node.pause = mode;
+    if (end > node.pause_end_ms)
+        node.pause_end_ms = end;
+    node_pause_arm();
+    resp_add_simple(out, "OK");
 }
 
 /* INFO commandstats and latencystats, the slow log and the latency monitor
@@ -1199,6 +1362,8 @@ static void node_expire_cb(evutil_socket_t fd, short what, void *arg)
         else
             store_preallocate(node.store, 32u << 20, 4u << 20);
     }
+    if (node.pause != NODE_PAUSE_OFF)
+        return; /* as in Redis, nothing expires while clients are paused */
     struct resp_buf e;
     resp_buf_init(&e);
     if (store_prepare_expire(node.store, proxy_now_ms(), 1000, &e) > 0) {
@@ -1231,6 +1396,7 @@ int proxy_node_open(struct proxy_server *s, char *err, size_t errlen)
     node.seed = proxy_now_ms() ^ ((uint64_t)getpid() << 32);
     node.commit_ev = event_new(proxy_server_base(s), -1, 0, node_commit_cb, NULL);
     node.expire_ev = event_new(proxy_server_base(s), -1, EV_PERSIST, node_expire_cb, NULL);
+    node.pause_ev = evtimer_new(proxy_server_base(s), node_pause_cb, NULL);
     struct timeval tv = {0, 100 * 1000};
     event_add(node.expire_ev, &tv);
     resp_buf_init(&node.scratch);
@@ -1260,6 +1426,11 @@ void proxy_node_close(struct proxy_server *s)
         event_free(node.commit_ev);
     if (node.expire_ev)
         event_free(node.expire_ev);
+    if (node.pause_ev)
+        event_free(node.pause_ev);
+    free(node.paused);
+    node.paused = NULL;
+    node.npaused = node.cappaused = 0;
     free(node.ops);
     resp_buf_fini(&node.scratch);
     proxy_pubsub_free_all();
@@ -1271,7 +1442,12 @@ void proxy_node_close(struct proxy_server *s)
 int proxy_node_client_waits(const struct proxy_client *c)
 {
     const struct node_client *nc = c->node_state;
-    return nc && (nc->blocked || nc->pop_pending);
+    return nc && (nc->blocked || nc->pop_pending || nc->paused);
+}
+
+int proxy_node_pauses_all(void)
+{
+    return node.store && node.pause == NODE_PAUSE_ALL;
 }
 
 int proxy_node_client_subscribed(const struct proxy_client *c)
@@ -1286,6 +1462,8 @@ void proxy_node_client_closed(struct proxy_client *c)
     struct node_client *nc = *p;
     if (nc == NULL)
         return;
+    if (nc->paused)
+        node_paused_remove(nc); /* its requests never run, as in Redis */
     if (nc->blocked) {
         /* c is already marked gone (proxy_client_close does that first), so
          * filling its slot here queues no output and frees the slot. */
@@ -1340,7 +1518,7 @@ static void node_client_line(struct proxy_client *c, struct resp_buf *out, uint6
         *f++ = 'P';
     if (nc->in_multi)
         *f++ = 'x';
-    if (nc->blocked)
+    if (nc->blocked || nc->paused)
         *f++ = 'b';
     if (c->unix_socket)
         *f++ = 'U';
@@ -1536,6 +1714,12 @@ static const char *const node_client_help[] = {
     "      Return clients of specified type.",
     "    * ID <id> [<id> ...]",
     "      Return clients with the given IDs.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
@@ -1630,6 +1814,15 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
         node_client_kill(c, argc, argv, len, out);
     } else if (proxy_arg_is(sub, len[1], "unblock")) {
         node_client_unblock(argc, argv, len, out);
+    } else if (proxy_arg_is(sub, len[1], "pause")) {
+        node_client_pause(argc, argv, len, out);
+    } else if (proxy_arg_is(sub, len[1], "unpause")) {
+        /* The clients it held go on from the timer's callback, after this
+         * reply rather than inside it. */
+        node.pause = NODE_PAUSE_OFF;
+        node.pause_end_ms = 0;
+        node_pause_arm();
+        resp_add_simple(out, "OK");
     } else if (proxy_arg_is(sub, len[1], "reply")) {
         if (proxy_client_reply_mode(c, argv[2], len[2]) != 0)
             resp_add_error(out, "ERR syntax error");
@@ -1916,7 +2109,7 @@ void proxy_node_figures(struct proxy_info_node *out)
 {
     *out = (struct proxy_info_node){
         .store = node.store,
-        .blocked_clients = node_blocked_count(),
+        .blocked_clients = node_blocked_count() + node.npaused, /* Redis counts both */
         .commit_failing = node.failing,
         .bgsave_failed = node.bgsave_failed,
         .commit_failures = node.commit_failures,
@@ -2188,18 +2381,8 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     struct node_client *nc = node_client_get(c);
     struct resp_buf *out = &node.scratch;
     resp_buf_reset(out);
-    if (nc->blocked || nc->pop_pending) {
-        if (nc->ndeferred == nc->capdeferred) {
-            nc->capdeferred = nc->capdeferred ? nc->capdeferred * 2 : 4;
-            nc->deferred =
-                node_xrealloc(nc->deferred, sizeof(*nc->deferred) * (size_t)nc->capdeferred);
-        }
-        struct node_argv *d = &nc->deferred[nc->ndeferred++];
-        node_argv_copy(d, argc, argv, len);
-        d->stat = c->stat; /* timed from its arrival, not from when it runs */
-        d->stat_start_us = c->stat_start_us;
-        c->stat = 0;
-        node.unfed = 1; /* shown when it runs */
+    if (nc->blocked || nc->pop_pending || nc->paused) {
+        node_defer(nc, argc, argv, len, 0);
         return;
     }
     proxy_client_reply_mode_step(c);
@@ -2231,6 +2414,15 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
                              "PING / QUIT / RESET are allowed in this context",
                         nc->last_cmd->name);
         node_reply_buf(c, out);
+        return;
+    }
+    /* CLIENT PAUSE, where Redis checks it: after the arity and subscribed
+     * mode, before a transaction queues the command. The request may come
+     * from the client's deferred ones: it goes back to their front. */
+    if (rcmd && node_pause_holds(nc, nc->last_cmd, name, nl)) {
+        proxy_client_reply_mode_unstep(c);
+        node_paused_add(nc);
+        node_defer(nc, argc, argv, len, 1);
         return;
     }
     /* Transactions. */

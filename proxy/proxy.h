@@ -203,6 +203,9 @@ int proxy_client_reply_mode(struct proxy_client *c, const char *word, size_t len
 /* Decides, once per request and when it runs, whether its replies are
  * dropped; the slots it reserves keep the decision. */
 void proxy_client_reply_mode_step(struct proxy_client *c);
+/* Takes that back for a request that will run later (CLIENT PAUSE kept
+ * it): a SKIP it took is still its own when it runs. */
+void proxy_client_reply_mode_unstep(struct proxy_client *c);
 /* Runs a request that waited (proxy_node_client_waits) as a new one runs,
  * its stats already counted when it arrived. */
 void proxy_client_run(struct proxy_client *c, int argc, char **argv, size_t *len);
@@ -235,10 +238,13 @@ void proxy_node_client_closed(struct proxy_client *c);
 /* Whether c is subscribed to a channel: such a client idles by design and
  * is exempt from `timeout`, as in Redis. */
 int proxy_node_client_subscribed(const struct proxy_client *c);
-/* Whether c waits for a blocking command: its requests wait behind it, all
- * of them, those ferry answers outside the node (AUTH, HELLO, QUIT) too, and
- * run through proxy_client_run when it is served. */
+/* Whether c waits for a blocking command or CLIENT PAUSE: its requests
+ * wait behind it, all of them, those ferry answers outside the node (AUTH,
+ * HELLO, QUIT) too, and run through proxy_client_run when it is served. */
 int proxy_node_client_waits(const struct proxy_client *c);
+/* Whether a CLIENT PAUSE ALL holds every command, AUTH, HELLO and QUIT
+ * too: those then go to the node, which keeps them until it ends. */
+int proxy_node_pauses_all(void);
 /* Shows a request the proxy answered itself (AUTH, HELLO's refusals, QUIT)
  * to the clients in MONITOR mode; a no-op without any (always in phase
  * redis, where MONITOR is Redis's). */

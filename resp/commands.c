@@ -48336,7 +48336,7 @@ const struct resp_command resp_commands[] = {
     {
         .name = "eval",
         .arity = -3,
-        .flags = RESP_CMD_NOSCRIPT | RESP_CMD_STALE | RESP_CMD_SKIP_MONITOR | RESP_CMD_NO_MANDATORY_KEYS | RESP_CMD_MOVABLEKEYS,
+        .flags = RESP_CMD_NOSCRIPT | RESP_CMD_STALE | RESP_CMD_SKIP_MONITOR | RESP_CMD_NO_MANDATORY_KEYS | RESP_CMD_MOVABLEKEYS | RESP_CMD_MAY_REPLICATE,
         .first_key = 0, .last_key = 0, .key_step = 0,
         .nkey_specs = 1, .key_specs = resp_ks_eval,
         .info_reply = resp_info_eval, .info_reply_len = 461,
@@ -48354,7 +48354,7 @@ const struct resp_command resp_commands[] = {
     {
         .name = "evalsha",
         .arity = -3,
-        .flags = RESP_CMD_NOSCRIPT | RESP_CMD_STALE | RESP_CMD_SKIP_MONITOR | RESP_CMD_NO_MANDATORY_KEYS | RESP_CMD_MOVABLEKEYS,
+        .flags = RESP_CMD_NOSCRIPT | RESP_CMD_STALE | RESP_CMD_SKIP_MONITOR | RESP_CMD_NO_MANDATORY_KEYS | RESP_CMD_MOVABLEKEYS | RESP_CMD_MAY_REPLICATE,
         .first_key = 0, .last_key = 0, .key_step = 0,
         .nkey_specs = 1, .key_specs = resp_ks_evalsha,
         .info_reply = resp_info_evalsha, .info_reply_len = 368,
@@ -48424,7 +48424,7 @@ const struct resp_command resp_commands[] = {
     {
         .name = "fcall",
         .arity = -3,
-        .flags = RESP_CMD_NOSCRIPT | RESP_CMD_STALE | RESP_CMD_SKIP_MONITOR | RESP_CMD_NO_MANDATORY_KEYS | RESP_CMD_MOVABLEKEYS,
+        .flags = RESP_CMD_NOSCRIPT | RESP_CMD_STALE | RESP_CMD_SKIP_MONITOR | RESP_CMD_NO_MANDATORY_KEYS | RESP_CMD_MOVABLEKEYS | RESP_CMD_MAY_REPLICATE,
         .first_key = 0, .last_key = 0, .key_step = 0,
         .nkey_specs = 1, .key_specs = resp_ks_fcall,
         .info_reply = resp_info_fcall, .info_reply_len = 462,
@@ -49090,7 +49090,7 @@ const struct resp_command resp_commands[] = {
     {
         .name = "pfcount",
         .arity = -2,
-        .flags = RESP_CMD_READONLY,
+        .flags = RESP_CMD_READONLY | RESP_CMD_MAY_REPLICATE,
         .first_key = 1, .last_key = -1, .key_step = 1,
         .nkey_specs = 1, .key_specs = resp_ks_pfcount,
         .info_reply = resp_info_pfcount, .info_reply_len = 416,
@@ -49167,7 +49167,7 @@ const struct resp_command resp_commands[] = {
     {
         .name = "publish",
         .arity = 3,
-        .flags = RESP_CMD_PUBSUB | RESP_CMD_LOADING | RESP_CMD_STALE | RESP_CMD_FAST,
+        .flags = RESP_CMD_PUBSUB | RESP_CMD_LOADING | RESP_CMD_STALE | RESP_CMD_FAST | RESP_CMD_MAY_REPLICATE,
         .first_key = 0, .last_key = 0, .key_step = 0,
         .info_reply = resp_info_publish, .info_reply_len = 106,
         .docs_reply = resp_docs_publish, .docs_reply_len = 393,
@@ -49557,7 +49557,7 @@ const struct resp_command resp_commands[] = {
     {
         .name = "spublish",
         .arity = 3,
-        .flags = RESP_CMD_PUBSUB | RESP_CMD_LOADING | RESP_CMD_STALE | RESP_CMD_FAST,
+        .flags = RESP_CMD_PUBSUB | RESP_CMD_LOADING | RESP_CMD_STALE | RESP_CMD_FAST | RESP_CMD_MAY_REPLICATE,
         .first_key = 1, .last_key = 1, .key_step = 1,
         .nkey_specs = 1, .key_specs = resp_ks_spublish,
         .info_reply = resp_info_spublish, .info_reply_len = 312,

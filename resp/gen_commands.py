@@ -24,6 +24,11 @@ FLAGS = [
     "no_auth", "may_replicate", "no_mandatory_keys", "no_multi", "movablekeys",
     "allow_busy", "no_async_loading",
 ]
+# Redis 7.0 gives these CMD_MAY_REPLICATE (its src/commands/*.json), a flag
+# COMMAND INFO does not show: they are what CLIENT PAUSE WRITE holds beside
+# the writes, and store_node/client_pause_holds_what_redis_holds checks the
+# list against a real redis-server.
+MAY_REPLICATE = {"eval", "evalsha", "fcall", "publish", "spublish", "pfcount"}
 KEY_FLAGS = [
     "RO", "RW", "OW", "RM", "access", "update", "insert", "delete", "not_key",
     "incomplete", "variable_flags",
@@ -349,7 +354,9 @@ def command_from(ibuf, dbuf, info, docs):
     return {
         "name": name,
         "arity": it[1].val,
-        "flags": [f for f in flags if f in FLAGS],
+        "flags": [f for f in flags if f in FLAGS] +
+                 (["may_replicate"] if name in MAY_REPLICATE and "may_replicate" not in flags
+                  else []),
         "first": it[3].val, "last": it[4].val, "step": it[5].val,
         "specs": [key_spec(s) for s in it[8].items],
         "subs": subs,

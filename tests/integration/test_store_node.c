@@ -2051,3 +2051,183 @@ Test(store_node, info_latencystats_prints_the_configured_percentiles)
     redisFree(c);
     stop_ferry();
 }
+
+/* Whether the raw client fd, with id `id`, is held back (Redis's flags=b)
+ * rather than answered, once it has sent cmd under CLIENT PAUSE WRITE;
+ * found by asking, not by waiting a while. The pause is ended after. */
+static int held_by_pause(redisContext *ctl, int fd, long long id, const char *cmd)
+{
+    support_expect_str(ctl, REDIS_REPLY_STATUS, "OK", "CLIENT PAUSE 100000 WRITE");
+    raw_cmd(fd, cmd);
+    int held = -1;
+    for (int i = 0; i < 5000 && held < 0; i++) {
+        char b;
+        if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1)
+            held = 0;
+        redisReply *r = redisCommand(ctl, "CLIENT LIST ID %lld", id);
+        if (held < 0 && r && r->type == REDIS_REPLY_STRING && strstr(r->str, " flags=b "))
+            held = 1;
+        freeReplyObject(r);
+        if (held < 0)
+            usleep(2000);
+    }
+    cr_assert_geq(held, 0, "%s: neither answered nor held", cmd);
+    support_expect_str(ctl, REDIS_REPLY_STATUS, "OK", "CLIENT UNPAUSE");
+    char buf[4096];
+    read_reply(fd, buf, sizeof(buf)); /* answered, once the pause is over */
+    return held;
+}
+
+/* CLIENT PAUSE WRITE holds what Redis 7.0 holds: the writes, and the
+ * commands that may replicate though COMMAND INFO does not say so (EVAL,
+ * EVALSHA, FCALL, PUBLISH, SPUBLISH, PFCOUNT: resp/gen_commands.py lists
+ * them); everything else runs. The arguments are checked as Redis does. */
+Test(store_node, client_pause_holds_what_redis_holds)
+{
+    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
+    start_ferry(NULL);
+    int r = support_raw_connect(real_redis.port), f = support_raw_connect(ferry.port);
+    expect_same_script(r, f,
+                       "CLIENT PAUSE\r\nCLIENT PAUSE abc\r\nCLIENT PAUSE -1\r\n"
+                       "CLIENT PAUSE 100 foo\r\nCLIENT PAUSE abc foo\r\n"
+                       "CLIENT PAUSE 100 write extra\r\nCLIENT PAUSE \" 10\"\r\nCLIENT PAUSE +5\r\n"
+                       "CLIENT UNPAUSE x\r\nCLIENT PAUSE 0\r\nCLIENT UNPAUSE\r\n");
+    close(r);
+    close(f);
+    static const char *const cmds[] = {
+        "SET k v\r\n", "GET k\r\n", "GETDEL k\r\n", "EVAL 'return 1' 0\r\n",
+        "EVALSHA e0e1f9fabfc9d4800c877a703b823ac0578ff8db 0\r\n", "EVAL_RO 'return 1' 0\r\n",
+        "FCALL nofn 0\r\n", "FCALL_RO nofn 0\r\n", "PUBLISH ch x\r\n", "SPUBLISH ch x\r\n",
+        "PFCOUNT hll\r\n", "PFADD hll a\r\n", "SORT nol\r\n", "SORT_RO nol\r\n",
+        "BITFIELD b GET u8 0\r\n", "BITFIELD_RO b GET u8 0\r\n", "FLUSHDB\r\n", "WAIT 0 0\r\n",
+        "PUBSUB CHANNELS\r\n", "CLIENT PAUSE 10 WRITE\r\n", "MULTI\r\n",
+    };
+    int ports[2] = {real_redis.port, ferry.port};
+    int held[2][sizeof(cmds) / sizeof(cmds[0])];
+    for (int s = 0; s < 2; s++) {
+        redisContext *ctl = support_connect(ports[s]);
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+            int fd = support_raw_connect(ports[s]);
+            held[s][i] = held_by_pause(ctl, fd, raw_client_id(fd), cmds[i]);
+            close(fd);
+        }
+        redisFree(ctl);
+    }
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        cr_expect_eq(held[1][i], held[0][i], "%.*s: Redis %s, ferry %s",
+                     (int)strcspn(cmds[i], "\r"), cmds[i], held[0][i] ? "holds" : "runs",
+                     held[1][i] ? "holds" : "runs");
+    cr_assert(held[0][0] && !held[0][1], "the pause held SET and not GET on Redis");
+    stop_ferry();
+}
+
+/* Reads exactly k replies from fd into out, however their bytes arrive
+ * (read_reply takes one, and may drop bytes of the next). */
+static size_t read_replies(int fd, int k, char *out, size_t cap)
+{
+    size_t have = 0, done = 0;
+    for (int i = 0; i < k; i++) {
+        struct resp_scanner sc;
+        resp_scanner_init(&sc);
+        size_t scanned = done;
+        for (;;) {
+            size_t used;
+            int rc = resp_scanner_scan(&sc, out + scanned, have - scanned, &used);
+            cr_assert_neq(rc, RESP_ERR, "not RESP: %.*s", (int)have, out);
+            scanned += used;
+            if (rc == RESP_OK)
+                break;
+            cr_assert_lt(have, cap, "replies over %zu bytes", cap);
+            ssize_t r = recv(fd, out + have, cap - have, 0);
+            cr_assert_gt(r, 0, "closed or timed out after %.*s", (int)have, out);
+            have += (size_t)r;
+        }
+        done = scanned;
+    }
+    cr_assert_eq(have, done, "more than %d replies: %.*s", k, (int)have, out);
+    return done;
+}
+
+/* One client's traffic under CLIENT PAUSE, as text: what was answered at
+ * once, what waited (and was counted and listed as blocked, in order,
+ * a CLIENT REPLY SKIP kept), what a client gone meanwhile never ran,
+ * UNPAUSE, a pause ALL that holds PING and ends by itself, the mode replaced
+ * by a later pause, and no key expired while paused. */
+static void pause_story(int port, char *out, size_t cap)
+{
+    size_t n = 0;
+    char buf[4096];
+    redisContext *ctl = support_connect(port);
+    support_expect_str(ctl, REDIS_REPLY_STATUS, "OK", "FLUSHALL");
+    support_expect_str(ctl, REDIS_REPLY_STATUS, "OK", "CONFIG RESETSTAT");
+    support_expect_str(ctl, REDIS_REPLY_STATUS, "OK", "SET e 1 PX 50");
+    int b = support_raw_connect(port), d = support_raw_connect(port);
+    long long bid = raw_client_id(b), did = raw_client_id(d);
+    support_expect_str(ctl, REDIS_REPLY_STATUS, "OK", "CLIENT PAUSE 100000 WRITE");
+    raw_cmd(b, "GET k\r\n");
+    n += read_replies(b, 1, out + n, cap - n);
+    raw_cmd(b, "CLIENT REPLY SKIP\r\nSET k v\r\nGET k\r\nPUBLISH ch x\r\nMULTI\r\nSET k w\r\n");
+    raw_cmd(d, "SET gone 1\r\n");
+    long long ids[2] = {bid, did};
+    for (int i = 0; i < 2; i++) {
+        redisReply *r = NULL;
+        for (int k = 0; k < 5000; k++) {
+            freeReplyObject(r);
+            r = redisCommand(ctl, "CLIENT LIST ID %lld", ids[i]);
+            if (r && r->type == REDIS_REPLY_STRING && strstr(r->str, " flags=b "))
+                break;
+            usleep(2000);
+        }
+        cr_assert(r && strstr(r->str, " flags=b "), "not held: %s", r ? r->str : "");
+        const char *cmd = strstr(r->str, " cmd=") + 1;
+        n += (size_t)snprintf(out + n, cap - n, "[%.*s]\n", (int)strcspn(cmd, " \n"), cmd);
+        freeReplyObject(r);
+    }
+    n += (size_t)snprintf(out + n, cap - n, "[blocked %lld]\n",
+                          info_field(ctl, "clients", "blocked_clients"));
+    usleep(200 * 1000); /* e expires meanwhile, but is not deleted */
+    n += (size_t)snprintf(out + n, cap - n, "[expired %lld]\n",
+                          info_field(ctl, "stats", "expired_keys"));
+    cr_assert_eq(recv(b, buf, 1, MSG_DONTWAIT), -1, "answered under the pause");
+    close(d);
+    usleep(100 * 1000);
+    support_expect_str(ctl, REDIS_REPLY_STATUS, "OK", "CLIENT UNPAUSE");
+    n += read_replies(b, 4, out + n, cap - n); /* GET, PUBLISH, MULTI, SET: not the first SET */
+    support_expect_str(ctl, REDIS_REPLY_NIL, NULL, "GET gone");
+    raw_cmd(b, "EXEC\r\n");
+    n += read_replies(b, 1, out + n, cap - n);
+    for (int k = 0; k < 500 && info_field(ctl, "stats", "expired_keys") < 1; k++)
+        usleep(10 * 1000);
+    n += (size_t)snprintf(out + n, cap - n, "[expired %lld]\n",
+                          info_field(ctl, "stats", "expired_keys"));
+    /* ALL holds PING too, until its end; a later WRITE pause takes the
+     * mode, not the end. */
+    support_expect_str(ctl, REDIS_REPLY_STATUS, "OK", "CLIENT PAUSE 400 ALL");
+    raw_cmd(b, "PING\r\n");
+    usleep(100 * 1000);
+    cr_assert_eq(recv(b, buf, 1, MSG_DONTWAIT), -1, "PING answered under a pause ALL");
+    n += read_replies(b, 1, out + n, cap - n);
+    raw_cmd(b, "CLIENT PAUSE 600 WRITE\r\nCLIENT PAUSE 10 ALL\r\n");
+    n += read_replies(b, 2, out + n, cap - n);
+    int e = support_raw_connect(port);
+    raw_cmd(e, "GET k\r\n");
+    usleep(100 * 1000);
+    cr_assert_eq(recv(e, buf, 1, MSG_DONTWAIT), -1, "GET answered under the replaced mode");
+    n += read_replies(e, 1, out + n, cap - n); /* at the first pause's end */
+    out[n] = 0;
+    close(b);
+    close(e);
+    redisFree(ctl);
+}
+
+Test(store_node, client_pause_defers_as_redis_does)
+{
+    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
+    start_ferry(NULL);
+    static char want[1 << 14], got[1 << 14];
+    pause_story(real_redis.port, want, sizeof(want));
+    pause_story(ferry.port, got, sizeof(got));
+    cr_assert_str_eq(got, want);
+    cr_assert(strstr(want, "[blocked 2]") && strstr(want, "[cmd=set]\n[cmd=set]"), "%s", want);
+    stop_ferry();
+}
