@@ -35,6 +35,15 @@ static void stop_ferry(void)
     support_proc_stop(&real_redis);
 }
 
+/* A real redis-server and a fresh ferry, each with a raw connection. */
+static void start_redis_and_ferry(int *r, int *f)
+{
+    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
+    start_ferry(NULL);
+    *r = support_raw_connect(real_redis.port);
+    *f = support_raw_connect(ferry.port);
+}
+
 static void expect_raw(int fd, const char *want)
 {
     char buf[512];
@@ -649,9 +658,8 @@ static void hello_without_id(int fd, const char *cmd, char *out, size_t cap)
  * replies and the protocol switch itself. */
 Test(store_node, resp3_replies_are_redis_s)
 {
-    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
-    start_ferry(NULL);
-    int r = support_raw_connect(real_redis.port), f = support_raw_connect(ferry.port);
+    int r, f;
+    start_redis_and_ferry(&r, &f);
     char hr[1024], hf[1024];
     static const char *const hellos[] = {"HELLO 3\r\n", "HELLO\r\n", "HELLO 2\r\n",
                                          "HELLO 3 SETNAME x\r\n"};
@@ -1621,9 +1629,8 @@ static void expect_same_script(int redis, int fer, const char *script)
  * it, those ferry answers outside the store (AUTH, HELLO, QUIT) too. */
 Test(store_node, client_reply_and_requests_behind_a_blocking_pop_are_redis_s)
 {
-    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
-    start_ferry(NULL);
-    int r = support_raw_connect(real_redis.port), f = support_raw_connect(ferry.port);
+    int r, f;
+    start_redis_and_ferry(&r, &f);
     const char *scripts[] = {
         "CLIENT REPLY OFF\r\nSET a 1\r\nGET a\r\nNOSUCH\r\nGET\r\nCLIENT REPLY foo\r\n"
         "CLIENT REPLY SKIP\r\nCLIENT REPLY ON\r\nGET a\r\nCLIENT REPLY SKIP\r\nSET b 2\r\n"
@@ -1683,10 +1690,9 @@ static void info_counts(redisContext *c, const char *info, char *out, size_t cap
  * LASTSAVE say when. With `sync no` (no journal) SAVE syncs LMDB's files. */
 Test(store_node, save_commands_checkpoint_as_redis_saves)
 {
-    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
     long long started = (long long)time(NULL);
-    start_ferry(NULL);
-    int r = support_raw_connect(real_redis.port), f = support_raw_connect(ferry.port);
+    int r, f;
+    start_redis_and_ferry(&r, &f);
     expect_same_script(r, f,
                        "SAVE x\r\nBGSAVE x\r\nBGSAVE SCHEDULE x\r\nLASTSAVE x\r\n"
                        "BGREWRITEAOF x\r\nSET a 1\r\nSAVE\r\nGET a\r\nMULTI\r\nSAVE\r\n"
@@ -1760,9 +1766,8 @@ Test(store_node, save_commands_checkpoint_as_redis_saves)
  * pop ended by CLIENT UNBLOCK too. */
 Test(store_node, wait_answers_as_redis_without_replicas)
 {
-    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
-    start_ferry(NULL);
-    int r = support_raw_connect(real_redis.port), f = support_raw_connect(ferry.port);
+    int r, f;
+    start_redis_and_ferry(&r, &f);
     expect_same_script(r, f,
                        "WAIT 0 0\r\nWAIT -5 0\r\nWAIT x 0\r\nWAIT 1 x\r\nWAIT 1 -1\r\nWAIT 1 1.5\r\n"
                        "WAIT 1\r\nSET a 1\r\nWAIT 1 50\r\nGET a\r\nMULTI\r\nWAIT 1 0\r\nWAIT x 0\r\n"
@@ -2084,9 +2089,8 @@ static int held_by_pause(redisContext *ctl, int fd, long long id, const char *cm
  * them); everything else runs. The arguments are checked as Redis does. */
 Test(store_node, client_pause_holds_what_redis_holds)
 {
-    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
-    start_ferry(NULL);
-    int r = support_raw_connect(real_redis.port), f = support_raw_connect(ferry.port);
+    int r, f;
+    start_redis_and_ferry(&r, &f);
     expect_same_script(r, f,
                        "CLIENT PAUSE\r\nCLIENT PAUSE abc\r\nCLIENT PAUSE -1\r\n"
                        "CLIENT PAUSE 100 foo\r\nCLIENT PAUSE abc foo\r\n"
