@@ -174,6 +174,8 @@ static struct {
 } node;
 
 enum { NODE_PAUSE_OFF, NODE_PAUSE_WRITE, NODE_PAUSE_ALL };
+/* node_client.paused: held, or held and being let go by node_pause_cb. */
+enum { NODE_HELD = 1, NODE_RESUMING = 2 };
 
 #define NODE_OOM_FMT                                                                             \
     "OOM ferry: the store is full (store-size %lld bytes); raise store-size and restart"
@@ -611,7 +613,7 @@ static void node_paused_add(struct node_client *nc)
         node.paused = node_xrealloc(node.paused, sizeof(*node.paused) * (size_t)node.cappaused);
     }
     node.paused[node.npaused++] = nc;
-    nc->paused = 1;
+    nc->paused = NODE_HELD;
 }
 
 static void node_paused_remove(struct node_client *nc)
@@ -657,8 +659,8 @@ static void node_pause_cb(evutil_socket_t fd, short what, void *arg)
     node.pause = NODE_PAUSE_OFF;
     node.pause_end_ms = 0;
     for (int i = 0; i < node.npaused; i++)
-        node.paused[i]->paused = 2; /* to resume now */
-    while (node.npaused > 0 && node.paused[0]->paused == 2) {
+        node.paused[i]->paused = NODE_RESUMING;
+    while (node.npaused > 0 && node.paused[0]->paused == NODE_RESUMING) {
         struct node_client *nc = node.paused[0];
         node_paused_remove(nc);
         node_client_resume(nc);
@@ -673,8 +675,7 @@ static void node_pause_cb(evutil_socket_t fd, short what, void *arg)
 static void node_client_pause(int argc, char **argv, size_t *len, struct resp_buf *out)
 {
     if (argc > 4) {
-        resp_add_errorf(out, "ERR unknown subcommand or wrong number of arguments for '%.128s'. "
-                             "Try CLIENT HELP.", argv[1]);
+        resp_add_subcommand_error(out, argv[1], "CLIENT");
         return;
     }
     int mode = NODE_PAUSE_ALL;
@@ -1654,8 +1655,7 @@ static void node_client_unblock(int argc, char **argv, size_t *len, struct resp_
 {
     int how = 1;
     if (argc > 4) {
-        resp_add_error(out, "ERR unknown subcommand or wrong number of arguments for 'unblock'. "
-                            "Try CLIENT HELP.");
+        resp_add_subcommand_error(out, "unblock", "CLIENT");
         return;
     }
     if (argc == 4) {

@@ -348,9 +348,7 @@ static void ps_pubsub(int argc, char **argv, size_t *len, struct resp_buf *out)
         resp_add_help(out, ps_help, sizeof(ps_help) / sizeof(ps_help[0]));
     } else if (proxy_arg_is(sub, sl, "channels") || proxy_arg_is(sub, sl, "shardchannels") ||
                proxy_arg_is(sub, sl, "numpat") || proxy_arg_is(sub, sl, "help")) {
-        resp_add_errorf(out, "ERR unknown subcommand or wrong number of arguments for '%.128s'. "
-                             "Try PUBSUB HELP.",
-                        sub);
+        resp_add_subcommand_error(out, sub, "PUBSUB");
     } else {
         resp_add_errorf(out, "ERR unknown subcommand '%.128s'. Try PUBSUB HELP.", sub);
     }

@@ -197,7 +197,6 @@ void proxy_slowlog_command(int argc, char **argv, size_t *len, struct resp_buf *
             resp_add_bulk_str(out, e->name);
         }
     } else {
-        resp_add_errorf(out, "ERR unknown subcommand or wrong number of arguments for '%.128s'. "
-                             "Try SLOWLOG HELP.", argv[1]);
+        resp_add_subcommand_error(out, argv[1], "SLOWLOG");
     }
 }

@@ -116,6 +116,14 @@ void resp_add_help(struct resp_buf *b, const char *const *lines, size_t n)
         resp_add_simple(b, lines[i]);
 }
 
+void resp_add_subcommand_error(struct resp_buf *b, const char *sub, const char *command)
+{
+    resp_add_errorf(b,
+                    "ERR unknown subcommand or wrong number of arguments for '%.128s'. "
+                    "Try %s HELP.",
+                    sub, command);
+}
+
 void resp_add_error(struct resp_buf *b, const char *s)
 {
     size_t n = strlen(s);

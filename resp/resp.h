@@ -62,6 +62,10 @@ void resp_add_simple_len(struct resp_buf *b, const char *s, size_t n);
 /* A HELP subcommand's reply: an array of n simple strings, as Redis's
  * addReplyHelp. */
 void resp_add_help(struct resp_buf *b, const char *const *lines, size_t n);
+/* Redis's addReplySubcommandSyntaxError: "ERR unknown subcommand or wrong
+ * number of arguments for 'sub'. Try COMMAND HELP." (sub as typed, at
+ * most 128 bytes; command in capitals). */
+void resp_add_subcommand_error(struct resp_buf *b, const char *sub, const char *command);
 void resp_add_error(struct resp_buf *b, const char *s);
 void resp_add_errorf(struct resp_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

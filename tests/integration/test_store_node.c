@@ -576,23 +576,63 @@ Test(store_node, a_large_value_leaves_no_large_buffers_behind)
 
 /* One whole reply from a raw connection (its framing found by the resp
  * scanner); returns its length. */
+/* Reads k whole replies from fd into out, however their bytes arrive;
+ * *got is set to the bytes read, which may run into a later reply. */
+static size_t scan_replies(int fd, int k, char *out, size_t cap, size_t *got)
+{
+    size_t have = 0, done = 0;
+    for (int i = 0; i < k; i++) {
+        struct resp_scanner sc;
+        resp_scanner_init(&sc);
+        size_t scanned = done;
+        for (;;) {
+            size_t used;
+            int rc = resp_scanner_scan(&sc, out + scanned, have - scanned, &used);
+            cr_assert_neq(rc, RESP_ERR, "not RESP: %.*s", (int)have, out);
+            scanned += used;
+            if (rc == RESP_OK)
+                break;
+            cr_assert_lt(have, cap, "replies over %zu bytes", cap);
+            ssize_t r = recv(fd, out + have, cap - have, 0);
+            cr_assert_gt(r, 0, "connection closed or timed out after %zu bytes", have);
+            have += (size_t)r;
+        }
+        done = scanned;
+    }
+    *got = have;
+    return done;
+}
+
+/* One reply; the bytes of any reply behind it that came along are lost. */
 static size_t read_reply(int fd, char *buf, size_t cap)
 {
-    struct resp_scanner sc;
-    resp_scanner_init(&sc);
-    size_t have = 0, scanned = 0;
-    for (;;) {
-        size_t used;
-        int rc = resp_scanner_scan(&sc, buf + scanned, have - scanned, &used);
-        cr_assert_neq(rc, RESP_ERR, "not RESP: %.*s", (int)have, buf);
-        if (rc == RESP_OK)
-            return scanned + used;
-        scanned += used;
-        cr_assert_lt(have, cap, "reply over %zu bytes", cap);
-        ssize_t r = recv(fd, buf + have, cap - have, 0);
-        cr_assert_gt(r, 0, "connection closed or timed out after %zu bytes", have);
-        have += (size_t)r;
+    size_t got;
+    return scan_replies(fd, 1, buf, cap, &got);
+}
+
+/* Exactly k replies, and nothing after them. */
+static size_t read_replies(int fd, int k, char *out, size_t cap)
+{
+    size_t got, done = scan_replies(fd, k, out, cap, &got);
+    cr_assert_eq(got, done, "more than %d replies: %.*s", k, (int)got, out);
+    return done;
+}
+
+/* The CLIENT LIST line of client id once it shows flag b (blocked, or
+ * held by CLIENT PAUSE), asked until it does or 10 s pass; the caller
+ * frees it. */
+static redisReply *client_line_when_held(redisContext *c, long long id)
+{
+    redisReply *r = NULL;
+    for (int k = 0; k < 5000; k++) {
+        freeReplyObject(r);
+        r = redisCommand(c, "CLIENT LIST ID %lld", id);
+        if (r && r->type == REDIS_REPLY_STRING && strstr(r->str, " flags=b "))
+            return r;
+        usleep(2000);
     }
+    cr_assert(0, "client %lld never held: %s", id, r && r->str ? r->str : "");
+    return r;
 }
 
 static int cmp_lines(const void *a, const void *b)
@@ -1787,16 +1827,8 @@ Test(store_node, wait_answers_as_redis_without_replicas)
         long long wid = atoll(id + 1);
         /* Blocked: shown as b, and its next request waits. */
         raw_cmd(w, "PING\r\n");
-        redisReply *rp = NULL;
-        for (int k = 0; k < 200; k++) {
-            freeReplyObject(rp);
-            rp = redisCommand(c, "CLIENT LIST ID %lld", wid);
-            if (rp && rp->type == REDIS_REPLY_STRING && strstr(rp->str, " flags=b "))
-                break;
-            usleep(5000);
-        }
-        cr_assert(rp && strstr(rp->str, " flags=b ") && strstr(rp->str, " cmd=wait "), "%s",
-                  rp ? rp->str : "");
+        redisReply *rp = client_line_when_held(c, wid);
+        cr_assert(strstr(rp->str, " cmd=wait "), "%s", rp->str);
         freeReplyObject(rp);
         support_expect_int(c, 1, "CLIENT UNBLOCK %lld", wid);
         expect_raw(w, ":0\r\n+PONG\r\n");
@@ -2125,33 +2157,6 @@ Test(store_node, client_pause_holds_what_redis_holds)
     stop_ferry();
 }
 
-/* Reads exactly k replies from fd into out, however their bytes arrive
- * (read_reply takes one, and may drop bytes of the next). */
-static size_t read_replies(int fd, int k, char *out, size_t cap)
-{
-    size_t have = 0, done = 0;
-    for (int i = 0; i < k; i++) {
-        struct resp_scanner sc;
-        resp_scanner_init(&sc);
-        size_t scanned = done;
-        for (;;) {
-            size_t used;
-            int rc = resp_scanner_scan(&sc, out + scanned, have - scanned, &used);
-            cr_assert_neq(rc, RESP_ERR, "not RESP: %.*s", (int)have, out);
-            scanned += used;
-            if (rc == RESP_OK)
-                break;
-            cr_assert_lt(have, cap, "replies over %zu bytes", cap);
-            ssize_t r = recv(fd, out + have, cap - have, 0);
-            cr_assert_gt(r, 0, "closed or timed out after %.*s", (int)have, out);
-            have += (size_t)r;
-        }
-        done = scanned;
-    }
-    cr_assert_eq(have, done, "more than %d replies: %.*s", k, (int)have, out);
-    return done;
-}
-
 /* One client's traffic under CLIENT PAUSE, as text: what was answered at
  * once, what waited (and was counted and listed as blocked, in order,
  * a CLIENT REPLY SKIP kept), what a client gone meanwhile never ran,
@@ -2174,15 +2179,7 @@ static void pause_story(int port, char *out, size_t cap)
     raw_cmd(d, "SET gone 1\r\n");
     long long ids[2] = {bid, did};
     for (int i = 0; i < 2; i++) {
-        redisReply *r = NULL;
-        for (int k = 0; k < 5000; k++) {
-            freeReplyObject(r);
-            r = redisCommand(ctl, "CLIENT LIST ID %lld", ids[i]);
-            if (r && r->type == REDIS_REPLY_STRING && strstr(r->str, " flags=b "))
-                break;
-            usleep(2000);
-        }
-        cr_assert(r && strstr(r->str, " flags=b "), "not held: %s", r ? r->str : "");
+        redisReply *r = client_line_when_held(ctl, ids[i]);
         const char *cmd = strstr(r->str, " cmd=") + 1;
         n += (size_t)snprintf(out + n, cap - n, "[%.*s]\n", (int)strcspn(cmd, " \n"), cmd);
         freeReplyObject(r);
