@@ -150,13 +150,14 @@ for test in ("SET", "GET"):
     pa = lat("ferry-sleep") - lat("direct")
     print(f"(c) {test} with busy-poll 0: ferry added {pa*1000:.1f} us, "
           f"{pa / ta if ta > 0 else float('inf'):.2f} of twemproxy's (not the default)")
-# (a) from round to round: each round's ratio is of two runs seconds apart,
-# so its spread shows how much of a median's distance from a target is noise.
-for test in ("SET", "GET"):
-    f = [v[0] for v in med[("ferry", "a", test)]]
-    tw = [v[0] for v in med[("twemproxy", "a", test)]]
-    rs = sorted(a / b for a, b in zip(f, tw))
-    print(f"(a) {test} ferry/twemproxy by round: " + " ".join(f"{r:.2f}" for r in rs))
+# From round to round: each round's ratio is of two runs seconds apart, so
+# its spread shows how much of a median's distance from a target is noise.
+for s in "ab":
+    for test in ("SET", "GET"):
+        f = [v[0] for v in med[("ferry", s, test)]]
+        tw = [v[0] for v in med[("twemproxy", s, test)]]
+        rs = sorted(a / b for a, b in zip(f, tw))
+        print(f"({s}) {test} ferry/twemproxy by round: " + " ".join(f"{r:.2f}" for r in rs))
 # ferry on its unix socket (the application's side of the hop; Redis is
 # reached over TCP as before), against the same ferry on TCP and Redis.
 for s in "abc":
