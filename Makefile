@@ -145,7 +145,7 @@ test-integration: $(FERRY) $(INTEG_BIN)
 	    FERRY_TEST_ARGS="--busy-poll $$poll" FERRY_BIN=$(abspath $(FERRY)) $$t $(CRITERION_FLAGS) || rc=1; \
 	done; done; exit $$rc
 
-# ---------------------------------------------------------------- raft (issue 4)
+# ---------------------------------------------------------------- raft
 # Deterministic simulation of the raft core, its bug-injection check, fuzzing.
 #   make sim SEEDS=N        run N seeds (default 20000) on SIM_JOBS processes
 SIM_BIN        := $(B)/tests/sim/sim
@@ -179,7 +179,7 @@ test-raft-log-crash:
 	@echo "== raft log crash test"
 	@tests/fault/raft-log-crash.sh
 
-# Everything of issue 4 that `make test` runs.
+# The Raft core's suites that `make test` runs.
 test-raft: test-sim test-mutants test-raft-log-crash
 
 # The raft decoder fuzzer (tests/fuzz/fuzz_raft_decode.c, run by `make fuzz`)
