@@ -1834,6 +1834,20 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
             resp_add_simple(out, "OK");
         else
             resp_add_error(out, "ERR syntax error");
+    } else if (proxy_arg_is(sub, len[1], "getredir")) {
+        resp_add_int(out, -1); /* no client ever tracks keys here */
+    } else if (proxy_arg_is(sub, len[1], "trackinginfo")) {
+        resp_add_array(out, 6);
+        resp_add_bulk_str(out, "flags");
+        resp_add_array(out, 1);
+        resp_add_bulk_str(out, "off");
+        resp_add_bulk_str(out, "redirect");
+        resp_add_int(out, -1);
+        resp_add_bulk_str(out, "prefixes");
+        resp_add_array(out, 0);
+    } else if (proxy_arg_is(sub, len[1], "caching")) {
+        resp_add_error(out, "ERR CLIENT CACHING can be called only when the client is in tracking "
+                            "mode with OPTIN or OPTOUT mode enabled");
     } else if (proxy_arg_is(sub, len[1], "help")) {
         resp_add_help(out, node_client_help, sizeof(node_client_help) / sizeof(node_client_help[0]));
     } else if (sc) {
@@ -1844,6 +1858,73 @@ static void node_cmd_client(struct proxy_client *c, int argc, char **argv, size_
     } else {
         resp_add_errorf(out, "ERR unknown subcommand '%.128s'. Try CLIENT HELP.", sub);
     }
+}
+
+static const char *const node_command_help[] = {
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all Redis commands.",
+    "COUNT",
+    "    Return the total number of commands in this Redis server.",
+    "LIST",
+    "    Return a list of all commands in this Redis server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
+    "HELP",
+    "    Prints this help.",
+};
+
+/* COMMAND GETKEYS and GETKEYSANDFLAGS, as Redis 7.0's getKeysSubcommandImpl
+ * answers: the command (a container's subcommand when one is named), its
+ * arity, then the keys its specs, or Redis's own rules, find. */
+static void node_command_getkeys(int argc, char **argv, size_t *len, int with_flags,
+                                 struct resp_buf *out)
+{
+    const struct resp_command *cmd = resp_command_lookup(argv[2], len[2]);
+    if (cmd && cmd->nsub && argc > 3)
+        cmd = resp_command_lookup_sub(cmd, argv[3], len[3]);
+    if (cmd == NULL) {
+        resp_add_error(out, "ERR Invalid command specified");
+        return;
+    }
+    int has_keys = 0;
+    for (int i = 0; i < cmd->nkey_specs; i++)
+        has_keys |= !(cmd->key_specs[i].flags & RESP_KEY_NOT_KEY);
+    if (!has_keys) {
+        resp_add_error(out, "ERR The command has no key arguments");
+        return;
+    }
+    if (!resp_command_arity_ok(cmd, argc - 2)) {
+        resp_add_error(out, "ERR Invalid number of arguments specified for command");
+        return;
+    }
+    int *pos = node_xcalloc((size_t)argc, sizeof(*pos));
+    uint32_t *flags = node_xcalloc((size_t)argc, sizeof(*flags));
+    int n = resp_command_keys_flags(cmd, argc - 2, argv + 2, len + 2, pos, flags, argc);
+    if (n == 0 && !(cmd->flags & RESP_CMD_NO_MANDATORY_KEYS)) {
+        resp_add_error(out, "ERR Invalid arguments specified for command");
+    } else {
+        resp_add_array(out, n);
+        for (int i = 0; i < n; i++) {
+            if (with_flags)
+                resp_add_array(out, 2);
+            resp_add_bulk(out, argv[2 + pos[i]], len[2 + pos[i]]);
+            if (with_flags)
+                resp_add_key_flags(out, flags[i]);
+        }
+    }
+    free(pos);
+    free(flags);
 }
 
 static void node_cmd_command(int argc, char **argv, size_t *len, struct resp_buf *out)
@@ -1902,6 +1983,19 @@ static void node_cmd_command(int argc, char **argv, size_t *len, struct resp_buf
         resp_add_array(out, resp_ncommands);
         for (int i = 0; i < resp_ncommands; i++)
             resp_add_bulk_str(out, resp_commands[i].name);
+    } else if (proxy_arg_is(sub, len[1], "getkeys") ||
+               proxy_arg_is(sub, len[1], "getkeysandflags")) {
+        int with_flags = len[1] > 7;
+        if (argc < 4)
+            node_arity_error(out, with_flags ? "command|getkeysandflags" : "command|getkeys");
+        else
+            node_command_getkeys(argc, argv, len, with_flags, out);
+    } else if (proxy_arg_is(sub, len[1], "help")) {
+        if (argc != 2)
+            node_arity_error(out, "command|help");
+        else
+            resp_add_help(out, node_command_help,
+                          sizeof(node_command_help) / sizeof(node_command_help[0]));
     } else {
         resp_add_errorf(out, "ERR unknown subcommand '%.128s'. Try COMMAND HELP.", sub);
     }
@@ -2056,9 +2150,16 @@ static void node_cmd_config(struct proxy_client *c, int argc, char **argv, size_
         struct resp_buf body;
         resp_buf_init(&body);
         struct node_cfg_acc a = {NULL, &body, 0};
-        /* Redis options clients probe (redis-benchmark asks for these two),
-         * answered with what ferry does: no RDB snapshots, no AOF. */
-        static const char *const compat[][2] = {{"save", ""}, {"appendonly", "no"}};
+        /* Redis options clients and tools probe (redis-benchmark asks for
+         * the first two, job queues for the eviction policy, GUIs for the
+         * databases), answered with what ferry does: no RDB snapshots, no
+         * AOF, one database, no memory limit and so no eviction (a full
+         * store refuses writes, as noeviction does), as INFO says too. */
+        static const char *const compat[][2] = {{"save", ""},
+                                                {"appendonly", "no"},
+                                                {"databases", "1"},
+                                                {"maxmemory", "0"},
+                                                {"maxmemory-policy", "noeviction"}};
         for (int i = 2; i < argc; i++) {
             a.pattern = argv[i];
             proxy_config_each(node_config_each, &a);
@@ -2146,6 +2247,21 @@ static int node_wait_args(int argc, char **argv, size_t *len, long long *replica
     }
     return 0;
 }
+
+static const char *const node_module_help[] = {
+    "MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "LIST",
+    "    Return a list of loaded modules.",
+    "LOAD <path> [<arg> ...]",
+    "    Load a module library from <path>, passing to it any optional arguments.",
+    "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+    "    Load a module library from <path>, while passing it module configurations and "
+    "optional arguments.",
+    "UNLOAD <name>",
+    "    Unload a module.",
+    "HELP",
+    "    Prints this help.",
+};
 
 static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_t *len,
                             struct resp_buf *out)
@@ -2247,8 +2363,29 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
         resp_add_bulk_str(out, "master");
         resp_add_int(out, 0);
         resp_add_array(out, 0);
-    } else if (proxy_arg_is(name, nl, "readonly") || proxy_arg_is(name, nl, "readwrite")) {
+    } else if (proxy_arg_is(name, nl, "readonly") || proxy_arg_is(name, nl, "readwrite") ||
+               proxy_arg_is(name, nl, "asking")) {
         resp_add_error(out, "ERR This instance has cluster support disabled");
+    } else if (proxy_arg_is(name, nl, "cluster")) {
+        /* Not a cluster, as a Redis without cluster-enabled answers; a
+         * cluster-aware client takes that as its cue to talk plainly. */
+        if (resp_subcommand_check("cluster", argc, argv, len, out))
+            resp_add_error(out, "ERR This instance has cluster support disabled");
+    } else if (proxy_arg_is(name, nl, "module")) {
+        const struct resp_command *sub = resp_subcommand_check("module", argc, argv, len, out);
+        if (sub == NULL)
+            return 1;
+        if (proxy_arg_is(argv[1], len[1], "list")) {
+            resp_add_array(out, 0); /* ferry loads no modules */
+        } else if (proxy_arg_is(argv[1], len[1], "help")) {
+            resp_add_help(out, node_module_help,
+                          sizeof(node_module_help) / sizeof(node_module_help[0]));
+        } else {
+            char what[64];
+            resp_command_upper_name(sub->name, what, sizeof(what));
+            resp_add_errorf(out, "ERR ferry: %s is not supported while reads/writes are served "
+                                 "by the raft group", what);
+        }
     } else if (proxy_arg_is(name, nl, "unwatch")) {
         node_unwatch(node_client_get(c));
         resp_add_simple(out, "OK");
@@ -2396,10 +2533,20 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
             rcmd->nsub && argc > 1 ? resp_command_lookup_sub(rcmd, argv[1], len[1]) : NULL;
         nc->last_cmd = sub ? sub : rcmd;
     }
-    if (rcmd && !resp_command_arity_ok(rcmd, argc)) {
+    /* Redis's first checks, before any other (commandCheckExistence and
+     * commandCheckArity): the arity, and for a container (CLIENT, SCRIPT,
+     * ...) a known subcommand and its arity, whether ferry serves the
+     * command or not. */
+    int refused = 0;
+    if (rcmd && rcmd->nsub && argc > 1) {
+        refused = resp_subcommand_check(rcmd->name, argc, argv, len, out) == NULL;
+    } else if (rcmd && !resp_command_arity_ok(rcmd, argc)) {
+        node_arity_error(out, rcmd->name);
+        refused = 1;
+    }
+    if (refused) {
         node.unfed = 1;
         c->rejected = 1;
-        node_arity_error(out, rcmd->name);
         if (nc->in_multi)
             nc->multi_dirty = 1;
         node_reply_buf(c, out);
@@ -2563,7 +2710,9 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
                     proxy_arg_is(name, nl, "client") || proxy_arg_is(name, nl, "info") ||
                     proxy_arg_is(name, nl, "command") || proxy_arg_is(name, nl, "config") ||
                     proxy_arg_is(name, nl, "role") || proxy_arg_is(name, nl, "readonly") ||
-                    proxy_arg_is(name, nl, "readwrite") || proxy_arg_is(name, nl, "monitor") ||
+                    proxy_arg_is(name, nl, "readwrite") || proxy_arg_is(name, nl, "asking") ||
+                    proxy_arg_is(name, nl, "cluster") || proxy_arg_is(name, nl, "module") ||
+                    proxy_arg_is(name, nl, "monitor") ||
                     proxy_arg_is(name, nl, "wait") || proxy_arg_is(name, nl, "lastsave") ||
                     proxy_arg_is(name, nl, "bgsave") || proxy_arg_is(name, nl, "bgrewriteaof");
         if (!known) {

@@ -76,8 +76,11 @@ uint32_t proxy_stats_index(const struct resp_command *cmd, int argc, char *const
     int at = st.base[cmd - resp_commands];
     if (cmd->nsub > 0 && argc > 1) {
         const struct resp_command *sub = resp_command_lookup_sub(cmd, argv[1], argvlen[1]);
-        if (sub)
-            at += 1 + (int)(sub - cmd->subcommands);
+        /* An unknown subcommand is refused before it is a command at all:
+         * Redis counts it in no cmdstat, only in errorstats. */
+        if (sub == NULL)
+            return PROXY_STAT_UNKNOWN;
+        at += 1 + (int)(sub - cmd->subcommands);
     }
     return (uint32_t)at;
 }

@@ -132,17 +132,22 @@ static int resp_arg_is(char *const *argv, const size_t *argvlen, int i, const ch
     return argvlen[i] == n && strncasecmp(argv[i], word, n) == 0;
 }
 
-/* Collected keys: positions go to pos[] while there is room; n counts all. */
+/* Collected keys: positions (and, when flags is not NULL, each key's
+ * enum resp_key_flag bits) go to pos[] while there is room; n counts all. */
 struct resp_keys {
     int *pos;
+    uint32_t *flags;
     int max;
     int n;
 };
 
-static void resp_keys_add(struct resp_keys *k, int i)
+static void resp_keys_add(struct resp_keys *k, int i, uint32_t flags)
 {
-    if (k->n < k->max)
+    if (k->n < k->max) {
         k->pos[k->n] = i;
+        if (k->flags)
+            k->flags[k->n] = flags;
+    }
     k->n++;
 }
 
@@ -204,7 +209,7 @@ static int resp_keys_from_specs(const struct resp_command *cmd, int argc, char *
         if (step <= 0)
             return -1;
         for (int i = first; i <= last; i += step)
-            resp_keys_add(k, i);
+            resp_keys_add(k, i, spec->flags);
     }
     return 0;
 }
@@ -223,9 +228,9 @@ static void resp_keys_sort(int argc, char *const *argv, const size_t *argvlen,
         else if (resp_arg_is(argv, argvlen, i, "store") && i + 1 < argc)
             store = i + 1;
     }
-    resp_keys_add(k, 1);
+    resp_keys_add(k, 1, RESP_KEY_RO | RESP_KEY_ACCESS);
     if (store > 0)
-        resp_keys_add(k, store);
+        resp_keys_add(k, store, RESP_KEY_OW | RESP_KEY_UPDATE);
 }
 
 /* migrateGetKeys: argv[3], or with an empty argv[3] the keys after KEYS. */
@@ -249,13 +254,48 @@ static void resp_keys_migrate(int argc, char *const *argv, const size_t *argvlen
         }
     }
     for (int i = 0; i < num; i++)
-        resp_keys_add(k, first + i);
+        resp_keys_add(k, first + i, RESP_KEY_RW | RESP_KEY_ACCESS | RESP_KEY_DELETE);
+}
+
+/* setGetKeys and bitfieldGetKeys: the flags of SET's and BITFIELD's key,
+ * which their specs mark variable. SET with GET reads the old value;
+ * BITFIELD only reads while every operation is a GET (an operation it
+ * cannot parse counts as a write). */
+static uint32_t resp_keys_variable_flags(const struct resp_command *cmd, int argc,
+                                         char *const *argv, const size_t *argvlen)
+{
+    const uint32_t rw = RESP_KEY_RW | RESP_KEY_ACCESS | RESP_KEY_UPDATE;
+    if (strcmp(cmd->name, "set") == 0) {
+        for (int i = 3; i < argc; i++)
+            if (resp_arg_is(argv, argvlen, i, "get"))
+                return rw;
+        return RESP_KEY_OW | RESP_KEY_UPDATE;
+    }
+    for (int i = 2; i < argc; i++) {
+        int left = argc - i - 1;
+        if (resp_arg_is(argv, argvlen, i, "get") && left >= 2)
+            i += 2;
+        else if ((resp_arg_is(argv, argvlen, i, "set") ||
+                  resp_arg_is(argv, argvlen, i, "incrby")) && left >= 3)
+            return rw;
+        else if (resp_arg_is(argv, argvlen, i, "overflow") && left >= 1)
+            i += 1;
+        else
+            return rw;
+    }
+    return RESP_KEY_RO | RESP_KEY_ACCESS;
 }
 
 int resp_command_keys(const struct resp_command *cmd, int argc, char *const *argv,
                       const size_t *argvlen, int *pos, int max)
 {
-    struct resp_keys k = {pos, max, 0};
+    return resp_command_keys_flags(cmd, argc, argv, argvlen, pos, NULL, max);
+}
+
+int resp_command_keys_flags(const struct resp_command *cmd, int argc, char *const *argv,
+                            const size_t *argvlen, int *pos, uint32_t *flags, int max)
+{
+    struct resp_keys k = {pos, flags, max, 0};
     if (!resp_command_arity_ok(cmd, argc))
         return 0;
     /* Redis prefers the hand-written functions for these: their specs are
@@ -266,7 +306,7 @@ int resp_command_keys(const struct resp_command *cmd, int argc, char *const *arg
         return k.n;
     }
     if (strcmp(cmd->name, "sort_ro") == 0) {
-        resp_keys_add(&k, 1);
+        resp_keys_add(&k, 1, RESP_KEY_RO | RESP_KEY_ACCESS);
         return k.n;
     }
     if (strcmp(cmd->name, "migrate") == 0) {
@@ -275,5 +315,27 @@ int resp_command_keys(const struct resp_command *cmd, int argc, char *const *arg
     }
     if (resp_keys_from_specs(cmd, argc, argv, argvlen, &k) < 0)
         return 0;
+    if (flags && cmd->nkey_specs && (cmd->key_specs[0].flags & RESP_KEY_VARIABLE_FLAGS)) {
+        uint32_t f = resp_keys_variable_flags(cmd, argc, argv, argvlen);
+        for (int i = 0; i < k.n && i < max; i++)
+            flags[i] = f;
+    }
     return k.n;
+}
+
+void resp_add_key_flags(struct resp_buf *b, uint32_t flags)
+{
+    /* enum resp_key_flag's bits, in order, as addReplyFlagsForKeyArgs
+     * names them. */
+    static const char *const names[] = {"RO",     "RW",      "OW",         "RM",
+                                        "access", "update",  "insert",     "delete",
+                                        "not_key", "incomplete", "variable_flags"};
+    const size_t nnames = sizeof(names) / sizeof(names[0]);
+    int n = 0;
+    for (size_t i = 0; i < nnames; i++)
+        n += (flags >> i) & 1;
+    resp_add_array(b, n);
+    for (size_t i = 0; i < nnames; i++)
+        if ((flags >> i) & 1)
+            resp_add_simple(b, names[i]);
 }

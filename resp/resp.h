@@ -201,6 +201,8 @@ enum resp3_shape {
     RESP3_LATENCY_HISTOGRAM, /* LATENCY HISTOGRAM: a map of maps, histogram_usec a map */
     RESP3_GEOPOS,        /* [[longitude, latitude] ...]: doubles (GEOPOS) */
     RESP3_GEO_ITEMS,     /* [[member, ..., [longitude, latitude]] ...] (WITHCOORD) */
+    RESP3_KEYS_FLAGS,    /* [[key, flags] ...]: the flags a set (COMMAND GETKEYSANDFLAGS) */
+    RESP3_MAP_FLAGS,     /* a map whose "flags" is a set (CLIENT TRACKINGINFO) */
 };
 
 /* The shape of the reply to this request. */
@@ -340,6 +342,14 @@ const struct resp_command *resp_subcommand_check(const char *container, int argc
  * command name). */
 int resp_command_keys(const struct resp_command *cmd, int argc, char *const *argv,
                       const size_t *argvlen, int *pos, int max);
+/* The same, with each key's enum resp_key_flag bits in flags[] too: what
+ * COMMAND GETKEYSANDFLAGS prints (the spec's flags, or the ones Redis's own
+ * rules give for SORT, MIGRATE, SET and BITFIELD). */
+int resp_command_keys_flags(const struct resp_command *cmd, int argc, char *const *argv,
+                            const size_t *argvlen, int *pos, uint32_t *flags, int max);
+/* A key's enum resp_key_flag bits as Redis lists them (RO, RW, ..., as
+ * simple strings, in one array). */
+void resp_add_key_flags(struct resp_buf *b, uint32_t flags);
 /* The whole table, sorted by name. */
 extern const struct resp_command resp_commands[];
 extern const int resp_ncommands;

@@ -98,6 +98,10 @@ int resp3_shape_of(int argc, char **argv, const size_t *len)
         return RESP3_LATENCY_HISTOGRAM;
     if (arg_is(n, nl, "command") && argc >= 2 && arg_is(argv[1], len[1], "docs"))
         return RESP3_COMMAND_DOCS;
+    if (arg_is(n, nl, "command") && argc >= 2 && arg_is(argv[1], len[1], "getkeysandflags"))
+        return RESP3_KEYS_FLAGS;
+    if (arg_is(n, nl, "client") && argc >= 2 && arg_is(argv[1], len[1], "trackinginfo"))
+        return RESP3_MAP_FLAGS;
     if (arg_is(n, nl, "command") && (argc == 1 || arg_is(argv[1], len[1], "info")))
         return RESP3_COMMAND_INFO;
     return RESP3_PLAIN;
@@ -531,6 +535,26 @@ static int item_geo(struct conv *cv, long long i, long long n)
 }
 
 /* One top-level value of the given shape. */
+/* COMMAND GETKEYSANDFLAGS's [key, flags] and CLIENT TRACKINGINFO's
+ * flags: sets in Redis 7.0's RESP3. */
+static int item_key_flags_field(struct conv *cv, long long i, long long n)
+{
+    (void)n;
+    return i == 1 ? each_item(cv, '~', item_value) : copy_value(cv);
+}
+
+static int item_key_flags(struct conv *cv, long long i, long long n)
+{
+    (void)i;
+    (void)n;
+    return each_item(cv, '*', item_key_flags_field);
+}
+
+static int flags_value(struct conv *cv, const char *name, size_t len)
+{
+    return name_is(name, len, "flags") ? each_item(cv, '~', item_value) : copy_value(cv);
+}
+
 static int convert_one(struct conv *cv, int shape)
 {
     switch (shape) {
@@ -573,6 +597,10 @@ static int convert_one(struct conv *cv, int shape)
         return each_item(cv, '*', item_doubles);
     case RESP3_GEO_ITEMS:
         return each_item(cv, '*', item_geo);
+    case RESP3_KEYS_FLAGS:
+        return each_item(cv, '*', item_key_flags);
+    case RESP3_MAP_FLAGS:
+        return copy_map_with(cv, flags_value);
     default:
         return copy_value(cv);
     }

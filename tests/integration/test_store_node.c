@@ -1804,6 +1804,38 @@ Test(store_node, save_commands_checkpoint_as_redis_saves)
  * timeout is blocked (flag b) until CLIENT UNBLOCK, which answers 0, or
  * with ERROR the error. Counted in commandstats as Redis counts it, and a
  * pop ended by CLIENT UNBLOCK too. */
+/* What a Redis that is not a cluster, loads no modules and tracks no keys
+ * answers, and COMMAND GETKEYS and GETKEYSANDFLAGS, byte for byte; an
+ * unknown subcommand of any container is refused as Redis refuses it (and
+ * aborts a transaction), whether ferry serves that command or not. */
+Test(store_node, commands_a_plain_redis_answers_are_redis_s)
+{
+    int r, f;
+    start_redis_and_ferry(&r, &f);
+    expect_same_script(
+        r, f,
+        "CLUSTER INFO\r\nCLUSTER SLOTS\r\nCLUSTER KEYSLOT\r\nCLUSTER foo\r\nCLUSTER\r\n"
+        "CLUSTER HELP\r\nASKING\r\nASKING x\r\nREADONLY\r\n"
+        "MODULE LIST\r\nMODULE HELP\r\nMODULE foo\r\nMODULE LIST x\r\n"
+        "CLIENT TRACKINGINFO\r\nCLIENT GETREDIR\r\nCLIENT GETREDIR x\r\nCLIENT CACHING yes\r\n"
+        "CLIENT CACHING x\r\nSCRIPT foo\r\nOBJECT foo\r\nXINFO foo\r\nACL foo\r\n"
+        "FUNCTION foo\r\nXGROUP foo\r\nMEMORY foo\r\n"
+        "COMMAND HELP\r\nCOMMAND HELP x\r\nCOMMAND GETKEYS\r\nCOMMAND GETKEYS get\r\n"
+        "COMMAND GETKEYS foo a\r\nCOMMAND GETKEYS ping a\r\nCOMMAND GETKEYS get a b\r\n"
+        "COMMAND GETKEYS get a\r\nCOMMAND GETKEYS eval x 0\r\nCOMMAND GETKEYS eval x 2 a b\r\n"
+        "COMMAND GETKEYS zunionstore d x a b\r\nCOMMAND GETKEYS memory usage k\r\n"
+        "COMMAND GETKEYS memory foo k\r\nCOMMAND GETKEYS memory\r\n"
+        "COMMAND GETKEYS spublish ch m\r\nCOMMAND GETKEYSANDFLAGS set k v get\r\n"
+        "COMMAND GETKEYSANDFLAGS sort k by x store d\r\n"
+        "COMMAND GETKEYSANDFLAGS lmove a b left right\r\n"
+        "CONFIG GET maxmemory\r\nCONFIG GET maxmemory-policy\r\n"
+        "MULTI\r\nCLUSTER INFO\r\nMODULE LIST\r\nCOMMAND GETKEYS get k\r\nEXEC\r\n"
+        "MULTI\r\nSET a 1\r\nCLIENT foo\r\nEXEC\r\nMULTI\r\nSET a 1\r\nSCRIPT foo\r\nEXEC\r\n"
+        "GET a\r\nHELLO 3\r\nCLIENT TRACKINGINFO\r\nCOMMAND GETKEYSANDFLAGS set k v\r\n"
+        "CONFIG GET maxmemory\r\n");
+    stop_ferry();
+}
+
 Test(store_node, wait_answers_as_redis_without_replicas)
 {
     int r, f;

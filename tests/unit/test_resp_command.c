@@ -193,6 +193,12 @@ Test(resp_command, keys_agree_with_redis_command_getkeys, .timeout = 60)
         "PFCOUNT a b",
         "BITOP AND d a b c",
         "BITFIELD k GET u8 0",
+        "BITFIELD k GET u8 0 OVERFLOW SAT GET i4 4",
+        "BITFIELD k GET u8 0 SET u8 0 1",
+        "BITFIELD k INCRBY u8 0 1",
+        "BITFIELD k OVERFLOW",
+        "SET k v get",
+        "SET k v EX 10 NX",
         "BITFIELD_RO k GET u8 0",
         "LCS a b",
         "EVAL script 2 a b x y",
@@ -275,6 +281,25 @@ Test(resp_command, keys_agree_with_redis_command_getkeys, .timeout = 60)
         cr_assert(got.len == want.len && memcmp(got.data, want.data, got.len) == 0,
                   "%s:\nredis %.*s\n  ours %.*s", lines[i], (int)got.len, got.data, (int)want.len,
                   want.data);
+
+        /* The same keys with their flags, as GETKEYSANDFLAGS prints them. */
+        argv[1] = "GETKEYSANDFLAGS";
+        argvlen[1] = 15;
+        redis_call(&rs, argc + 2, (const char *const *)argv, argvlen, &got);
+        uint32_t flags[32];
+        cr_assert_eq(resp_command_keys_flags(cmd, argc, argv + 2, argvlen + 2, pos, flags, 32), n);
+        resp_buf_reset(&want);
+        resp_add_array(&want, n);
+        for (int j = 0; j < n; j++) {
+            resp_add_array(&want, 2);
+            resp_add_bulk(&want, argv[2 + pos[j]], argvlen[2 + pos[j]]);
+            resp_add_key_flags(&want, flags[j]);
+        }
+        cr_assert(got.len == want.len && memcmp(got.data, want.data, got.len) == 0,
+                  "%s with flags:\nredis %.*s\n  ours %.*s", lines[i], (int)got.len, got.data,
+                  (int)want.len, want.data);
+        argv[1] = "GETKEYS";
+        argvlen[1] = 7;
     }
     /* Not vacuous: most lines have keys by Redis's own account. */
     cr_assert_geq(with_keys, 70, "only %d lines had keys", with_keys);
