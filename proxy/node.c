@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2248,6 +2249,27 @@ static int node_wait_args(int argc, char **argv, size_t *len, long long *replica
     return 0;
 }
 
+/* getIntFromObjectOrReply: 0 with *v set, or -1 after Redis's error (msg
+ * in place of its own texts when not NULL). */
+static int node_int_arg(const char *s, size_t n, int *v, const char *msg, struct resp_buf *out)
+{
+    long long ll;
+    if (!resp_string2ll(s, n, &ll)) {
+        resp_add_error(out, msg ? msg : "ERR value is not an integer or out of range");
+        return -1;
+    }
+    if (ll < INT_MIN || ll > INT_MAX) {
+        if (msg)
+            resp_add_error(out, msg);
+        else
+            resp_add_errorf(out, "ERR value is out of range, value must between %d and %d",
+                            INT_MIN, INT_MAX);
+        return -1;
+    }
+    *v = (int)ll;
+    return 0;
+}
+
 static const char *const node_module_help[] = {
     "MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "LIST",
@@ -2366,6 +2388,22 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
     } else if (proxy_arg_is(name, nl, "readonly") || proxy_arg_is(name, nl, "readwrite") ||
                proxy_arg_is(name, nl, "asking")) {
         resp_add_error(out, "ERR This instance has cluster support disabled");
+    } else if (proxy_arg_is(name, nl, "move")) {
+        /* One database (CONFIG GET databases), so MOVE and SWAPDB answer as
+         * Redis with `databases 1`: nothing to move to, nothing to swap. */
+        int db;
+        if (node_int_arg(argv[2], len[2], &db, NULL, out) == 0)
+            resp_add_error(out, db == 0 ? "ERR source and destination objects are the same"
+                                        : "ERR DB index is out of range");
+    } else if (proxy_arg_is(name, nl, "swapdb")) {
+        int a, b;
+        if (node_int_arg(argv[1], len[1], &a, "ERR invalid first DB index", out) == 0 &&
+            node_int_arg(argv[2], len[2], &b, "ERR invalid second DB index", out) == 0) {
+            if (a != 0 || b != 0)
+                resp_add_error(out, "ERR DB index is out of range");
+            else
+                resp_add_simple(out, "OK");
+        }
     } else if (proxy_arg_is(name, nl, "cluster")) {
         /* Not a cluster, as a Redis without cluster-enabled answers; a
          * cluster-aware client takes that as its cue to talk plainly. */
@@ -2712,6 +2750,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
                     proxy_arg_is(name, nl, "role") || proxy_arg_is(name, nl, "readonly") ||
                     proxy_arg_is(name, nl, "readwrite") || proxy_arg_is(name, nl, "asking") ||
                     proxy_arg_is(name, nl, "cluster") || proxy_arg_is(name, nl, "module") ||
+                    proxy_arg_is(name, nl, "move") || proxy_arg_is(name, nl, "swapdb") ||
                     proxy_arg_is(name, nl, "monitor") ||
                     proxy_arg_is(name, nl, "wait") || proxy_arg_is(name, nl, "lastsave") ||
                     proxy_arg_is(name, nl, "bgsave") || proxy_arg_is(name, nl, "bgrewriteaof");

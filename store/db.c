@@ -747,18 +747,19 @@ STORE_DECL(copy)
         if (store_strcasecmp_arg(argv[j], len[j], "replace")) {
             replace = 1;
         } else if (store_strcasecmp_arg(argv[j], len[j], "db") && additional) {
+            /* One database, as Redis with `databases 1` (CONFIG GET says so). */
             long long db;
-            if (!resp_string2ll(argv[j + 1], len[j + 1], &db) || db < INT_MIN ||
-                db > INT_MAX) {
+            if (!resp_string2ll(argv[j + 1], len[j + 1], &db)) {
                 resp_add_error(c->out, STORE_ENOTINT);
                 return;
             }
-            if (db < 0 || db >= 16) {
-                resp_add_error(c->out, "ERR DB index is out of range");
+            if (db < INT_MIN || db > INT_MAX) {
+                resp_add_errorf(c->out, "ERR value is out of range, value must between %d and %d",
+                                INT_MIN, INT_MAX);
                 return;
             }
             if (db != 0) {
-                resp_add_error(c->out, "ERR ferry: only database 0 is served");
+                resp_add_error(c->out, "ERR DB index is out of range");
                 return;
             }
             j++;

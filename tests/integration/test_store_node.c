@@ -1836,6 +1836,25 @@ Test(store_node, commands_a_plain_redis_answers_are_redis_s)
     stop_ferry();
 }
 
+/* One database: SELECT, MOVE, SWAPDB, COPY ... DB and CONFIG GET databases
+ * answer as a redis-server started with `databases 1`. */
+Test(store_node, one_database_as_redis_with_databases_1)
+{
+    static const char *const one[] = {"--databases", "1", NULL};
+    cr_assert_eq(support_redis_start(&real_redis, one), 0);
+    start_ferry(NULL);
+    int r = support_raw_connect(real_redis.port), f = support_raw_connect(ferry.port);
+    expect_same_script(
+        r, f,
+        "SET k v\r\nMOVE k 1\r\nMOVE k 0\r\nMOVE nokey 0\r\nMOVE k x\r\nMOVE k -1\r\n"
+        "MOVE k 99999999999\r\nMOVE k\r\nSWAPDB 0 0\r\nSWAPDB 0 1\r\nSWAPDB x 0\r\nSWAPDB 0 x\r\n"
+        "SWAPDB 99999999999 0\r\nSWAPDB 0 -1\r\nCOPY k d DB 1\r\nCOPY k d DB -1\r\n"
+        "COPY k d DB x\r\nCOPY k d DB 99999999999\r\nCOPY k d DB 0\r\nGET d\r\nSELECT 1\r\n"
+        "SELECT 0\r\nCONFIG GET databases\r\n"
+        "MULTI\r\nMOVE k 1\r\nSWAPDB 0 0\r\nGET k\r\nEXEC\r\n");
+    stop_ferry();
+}
+
 Test(store_node, wait_answers_as_redis_without_replicas)
 {
     int r, f;
