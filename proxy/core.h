@@ -518,5 +518,7 @@ void proxy_server_client_gone(struct proxy_server *s); /* shutdown waits for the
 /* Something ferry cannot go on without has failed (why, logged): shut down
  * as on SIGTERM, replies in flight delivered, and exit with status 1. */
 void proxy_server_fail(struct proxy_server *s, const char *why);
+/* SHUTDOWN (raft-only): shut down as on SIGTERM and exit 0. */
+void proxy_server_stop(struct proxy_server *s, const char *why);
 
 #endif

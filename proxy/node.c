@@ -2517,6 +2517,51 @@ static void node_unsupported(struct resp_buf *out, int argc, char **argv, size_t
     }
 }
 
+/* SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT], parsed as Redis 7.0 parses
+ * it. It shuts down as SIGTERM does: no more requests are read, every
+ * reply owed for one read before is sent (the writes in the batch commit
+ * first), the store checkpoints as it closes, and ferry exits 0. As from
+ * Redis, the client gets no reply: its connection closes. SAVE and NOSAVE
+ * change nothing, since every acknowledged write is already on disk (the
+ * checkpoint at close only folds the journal into LMDB's files); NOW and
+ * FORCE neither, as there are no replicas to wait for and no save to fail.
+ * ABORT finds no shutdown in progress: once one starts, nothing more is
+ * read. Redis refuses it in a transaction (no_multi). */
+static void node_shutdown(struct proxy_client *c, int argc, char **argv, size_t *len,
+                          struct resp_buf *out)
+{
+    struct node_client *nc = node_client_get(c);
+    int save = 0, nosave = 0, other = 0, abort = 0;
+    for (int i = 1; i < argc; i++) {
+        if (proxy_arg_is(argv[i], len[i], "nosave"))
+            nosave = 1;
+        else if (proxy_arg_is(argv[i], len[i], "save"))
+            save = 1;
+        else if (proxy_arg_is(argv[i], len[i], "now") || proxy_arg_is(argv[i], len[i], "force"))
+            other = 1;
+        else if (proxy_arg_is(argv[i], len[i], "abort"))
+            abort = 1;
+        else
+            abort = -1;
+    }
+    if (nc->in_multi) {
+        resp_add_error(out, "ERR Command not allowed inside a transaction");
+        c->rejected = 1;
+        nc->multi_dirty = 1;
+        node.unfed = 1;
+    } else if (abort < 0 || (abort && (save || nosave || other)) || (save && nosave)) {
+        resp_add_error(out, "ERR syntax error");
+    } else if (abort) {
+        resp_add_error(out, "ERR No shutdown in progress.");
+    } else {
+        char why[sizeof(c->addr) + 32];
+        snprintf(why, sizeof(why), "SHUTDOWN from %s", c->addr);
+        proxy_server_stop(node.srv, why);
+        return;
+    }
+    node_reply_buf(c, out);
+}
+
 /* WAIT: how many replicas acknowledged the client's writes. The group is
  * one node, with no replicas, so that is 0 (every acknowledged write is on
  * this node's disk already): at once when that is enough (numreplicas <=
@@ -2690,6 +2735,10 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     }
     if (proxy_arg_is(name, nl, "monitor") && !nc->in_multi) {
         node_monitor_start(c, nc);
+        return;
+    }
+    if (proxy_arg_is(name, nl, "shutdown")) {
+        node_shutdown(c, argc, argv, len, out);
         return;
     }
     if (proxy_arg_is(name, nl, "save")) {

@@ -498,6 +498,11 @@ static void server_begin_shutdown(struct proxy_server *s, const char *why)
     evtimer_add(s->shutdown_timer, &tv);
 }
 
+void proxy_server_stop(struct proxy_server *s, const char *why)
+{
+    server_begin_shutdown(s, why);
+}
+
 void proxy_server_fail(struct proxy_server *s, const char *why)
 {
     s->exit_status = 1;

@@ -1855,6 +1855,43 @@ Test(store_node, one_database_as_redis_with_databases_1)
     stop_ferry();
 }
 
+/* SHUTDOWN, parsed as Redis parses it, stops as SIGTERM does: the replies
+ * owed before it are sent, SHUTDOWN itself gets none (its connection
+ * closes, as Redis's does), nothing after it runs, ferry exits 0, and the
+ * writes before it are there after a restart. */
+Test(store_node, shutdown_stops_as_sigterm_does_and_answers_nothing)
+{
+    int r, f;
+    start_redis_and_ferry(&r, &f);
+    expect_same_script(r, f,
+                       "SHUTDOWN foo\r\nSHUTDOWN ABORT\r\nSHUTDOWN SAVE NOSAVE\r\n"
+                       "SHUTDOWN ABORT NOW\r\nSHUTDOWN NOW foo\r\nMULTI\r\nSET a 0\r\n"
+                       "SHUTDOWN\r\nEXEC\r\n");
+    close(r);
+    int idle = support_raw_connect(ferry.port);
+    raw_cmd(idle, "PING\r\n"); /* accepted, not left in the listen queue */
+    expect_raw(idle, "+PONG\r\n");
+    raw_cmd(f, "SET a 1\r\nSHUTDOWN NOSAVE NOW\r\nSET b 2\r\n");
+    expect_raw(f, "+OK\r\n");
+    char byte;
+    cr_assert_eq(recv(f, &byte, 1, 0), 0, "SHUTDOWN's connection should close unanswered");
+    cr_assert_eq(recv(idle, &byte, 1, 0), 0, "an idle client's connection should close");
+    int status = -1;
+    for (int i = 0; i < 1000 && waitpid(ferry.pid, &status, WNOHANG) == 0; i++)
+        usleep(10000);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ferry's exit status 0x%x", status);
+    ferry.pid = 0;
+    close(f);
+    close(idle);
+    static const char *const args[] = {"--phase", "raft-only", "--sync", "yes", NULL};
+    cr_assert_eq(support_ferry_restart(&ferry, 0, args), 0);
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STRING, "1", "GET a");
+    support_expect_str(c, REDIS_REPLY_NIL, NULL, "GET b");
+    redisFree(c);
+    stop_ferry();
+}
+
 Test(store_node, wait_answers_as_redis_without_replicas)
 {
     int r, f;
