@@ -209,6 +209,8 @@ struct proxy_server {
      * in the loop, and its address reused for upstream-resolve-interval. */
     struct {
         struct evdns_base *dns;        /* made when a name first needs it */
+        uint64_t files;                /* what dns read: resolv.conf and hosts, stamped */
+        uint64_t reread;               /* resolv.conf read again into dns, in a lookup */
         struct evdns_getaddrinfo_request *req; /* in flight */
         struct sockaddr_storage addr;
         socklen_t addrlen;             /* 0: none yet */

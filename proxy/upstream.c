@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -360,7 +361,8 @@ static int upstream_add_auth(struct proxy_upstream *up)
 /* ------------------------------------------------------------------ resolving */
 
 /* The upstream's host, when it is a name, is resolved by evdns (libevent's
- * resolver: /etc/resolv.conf and /etc/hosts, read at the first lookup)
+ * resolver: /etc/resolv.conf and /etc/hosts, read at the first lookup, and
+ * again at the next one once either has changed)
  * inside the loop. getaddrinfo would stop every client for as long as the
  * DNS server takes, at each connection opened (a Service name in a pod's
  * cluster DNS, a managed Redis's endpoint). The address is reused for
@@ -441,8 +443,55 @@ static void resolve_log(int is_warning, const char *msg)
 
 /* Starts a lookup unless one is in flight. An IP literal, a name in
  * /etc/hosts and an error are answered within the call. */
+/* The resolver's files as they are now: their inode, size and change time,
+ * folded together (0 for a file that is missing). */
+static uint64_t resolve_files_stamp(void)
+{
+    static const char *const files[] = {"/etc/resolv.conf", "/etc/hosts"};
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        struct stat st;
+        uint64_t v[4] = {0, 0, 0, 0};
+        if (stat(files[i], &st) == 0) {
+            v[0] = (uint64_t)st.st_ino;
+            v[1] = (uint64_t)st.st_size;
+            v[2] = (uint64_t)st.st_mtim.tv_sec;
+            v[3] = (uint64_t)st.st_mtim.tv_nsec;
+        }
+        for (int k = 0; k < 4; k++)
+            h = (h ^ v[k]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* resolv.conf or hosts changed since the resolver read them (the host moved
+ * to another network, a nameserver was replaced): they are read again, as
+ * the C library's resolver does. With no lookup in flight, a new resolver
+ * reads both. A lookup in flight, most likely waiting on the nameservers
+ * that were replaced, goes on with the new ones; the hosts file waits for
+ * the next resolver (evdns would add its entries a second time). */
+static void resolve_reread(struct proxy_server *srv)
+{
+    uint64_t files = resolve_files_stamp();
+    if (files == srv->resolve.files || (srv->resolve.req && files == srv->resolve.reread))
+        return;
+    proxy_log_notice("upstream: /etc/resolv.conf or /etc/hosts changed; reading them again");
+    if (srv->resolve.req == NULL) {
+        evdns_base_free(srv->resolve.dns, 0);
+        srv->resolve.dns = NULL;
+        return;
+    }
+    evdns_base_clear_nameservers_and_suspend(srv->resolve.dns);
+    evdns_base_resolv_conf_parse(srv->resolve.dns, DNS_OPTIONS_ALL & ~DNS_OPTION_HOSTSFILE,
+                                 "/etc/resolv.conf");
+    evdns_base_resume(srv->resolve.dns);
+    srv->resolve.reread = files;
+}
+
 static void resolve_start(struct proxy_server *srv)
 {
+    if (srv->resolve.dns)
+        resolve_reread(srv);
     if (srv->resolve.req)
         return;
     const char *host = srv->cfg.upstream_host;
@@ -462,6 +511,7 @@ static void resolve_start(struct proxy_server *srv)
         return;
     }
     if (srv->resolve.dns == NULL) {
+        srv->resolve.files = resolve_files_stamp();
         evdns_set_log_fn(resolve_log);
         srv->resolve.dns = evdns_base_new(srv->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
                                                          EVDNS_BASE_DISABLE_WHEN_INACTIVE);

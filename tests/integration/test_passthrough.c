@@ -917,6 +917,68 @@ Test(passthrough, an_upstream_name_is_resolved_without_stopping_the_loop)
     expect_unresolved(dir, dns_port, "up.ferry.test", "no answer within upstream-connect-timeout");
 }
 
+/* A changed /etc/resolv.conf is read at the next lookup, as the C
+ * library's resolver reads it: a ferry started while it named a DNS server
+ * that is gone resolves its upstream once it names one that answers,
+ * without a restart. */
+Test(passthrough, a_changed_resolv_conf_is_read_again)
+{
+    char *dir = dns_dir = support_tmpdir("dns");
+    char silent[300], dns_log[300], port[16], out[512], buf[512];
+    snprintf(silent, sizeof(silent), "%s/silent", dir); /* never made: it answers */
+    snprintf(dns_log, sizeof(dns_log), "%s/dns.log", dir);
+    int dns_port = support_free_port();
+    snprintf(port, sizeof(port), "%d", dns_port);
+    char *dns_argv[] = {"python3", "tests/support/fake_dns.py", port, silent,
+                        "up.ferry.test=127.0.0.1", NULL};
+    dns_pid = support_spawn(dns_argv, dns_log);
+    usleep(300 * 1000);
+
+    int gone = support_free_port(); /* nothing answers there */
+    const char *extra[] = {"--upstream-resolve-interval", "1", NULL};
+    start_ferry_with_dns(&ferry2, dir, gone, "up.ferry.test", extra);
+    int fd = support_raw_connect(ferry2.port);
+    raw_ask(fd, "PING\r\n", buf, sizeof(buf));
+    cr_assert(strstr(buf, "-ERR ferry: upstream up.ferry.test:") == buf &&
+                  strstr(buf, "(cannot resolve up.ferry.test: "),
+              "%s", buf);
+
+    /* Rewritten in place, as the bind mount shows the same file. */
+    cr_assert_eq(support_runf(out, sizeof(out), "printf 'nameserver 127.0.0.1:%d\\n' >%s/resolv.conf",
+                              dns_port, dir),
+                 0, "%s", out);
+    int answered = 0;
+    for (int i = 0; i < 50 && !answered; i++) {
+        answered = strcmp(raw_ask(fd, "PING\r\n", buf, sizeof(buf)), "+PONG\r\n") == 0;
+        if (!answered)
+            usleep(100 * 1000);
+    }
+    cr_assert(answered, "the upstream still does not resolve: %s", buf);
+    close(fd);
+
+    /* With no lookup in flight: back to the server that is gone, and the
+     * next lookup, for a connection opened a second after the last lookup
+     * (SELECT needs one of its own), asks it (the resolver read before
+     * would have asked the one that answers), then falls back to the
+     * address known. */
+    cr_assert_eq(support_runf(out, sizeof(out), "printf 'nameserver 127.0.0.1:%d\\n' >%s/resolv.conf",
+                              gone, dir),
+                 0, "%s", out);
+    usleep(1100 * 1000);
+    fd = support_raw_connect(ferry2.port);
+    cr_assert_str_eq(raw_ask(fd, "SELECT 1\r\n", buf, sizeof(buf)), "+OK\r\n");
+    close(fd);
+    char log[16384];
+    support_runf(log, sizeof(log), "cat %s", ferry2.log);
+    const char *again = strstr(log, "changed; reading them again");
+    cr_assert(again && strstr(again + 1, "changed; reading them again"),
+              "the files should have been read again twice: %s", log);
+    cr_assert(strstr(log, "no answer within upstream-connect-timeout; connecting to its last "
+                          "address"),
+              "%s", log);
+    support_proc_stop(&ferry2);
+}
+
 /* A Redis host gone without a reset (a crash, a partition) is noticed by
  * TCP keepalive on ferry's connection to it (tcp-keepalive), and a client
  * blocked there gets its error rather than waiting for ever. The test runs
