@@ -2153,14 +2153,16 @@ static void node_cmd_config(struct proxy_client *c, int argc, char **argv, size_
         struct node_cfg_acc a = {NULL, &body, 0};
         /* Redis options clients and tools probe (redis-benchmark asks for
          * the first two, job queues for the eviction policy, GUIs for the
-         * databases), answered with what ferry does: no RDB snapshots, no
-         * AOF, one database, no memory limit and so no eviction (a full
-         * store refuses writes, as noeviction does), as INFO says too. */
+         * databases, session stores for the notifications), answered with
+         * what ferry does: no RDB snapshots, no AOF, one database, no
+         * memory limit and so no eviction (a full store refuses writes, as
+         * noeviction does), as INFO says too, and no keyspace events. */
         static const char *const compat[][2] = {{"save", ""},
                                                 {"appendonly", "no"},
                                                 {"databases", "1"},
                                                 {"maxmemory", "0"},
-                                                {"maxmemory-policy", "noeviction"}};
+                                                {"maxmemory-policy", "noeviction"},
+                                                {"notify-keyspace-events", ""}};
         for (int i = 2; i < argc; i++) {
             a.pattern = argv[i];
             proxy_config_each(node_config_each, &a);
