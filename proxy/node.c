@@ -15,12 +15,14 @@
  * Active expiry proposes deletions as entries, every 100 ms. */
 #include <errno.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
 #include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -2251,6 +2253,205 @@ static int node_wait_args(int argc, char **argv, size_t *len, long long *replica
     return 0;
 }
 
+static const char *const node_acl_help[] = {
+    "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CAT [<category>]",
+    "    List all commands that belong to <category>, or all command categories",
+    "    when no category is specified.",
+    "DELUSER <username> [<username> ...]",
+    "    Delete a list of users.",
+    "DRYRUN <username> <command> [<arg> ...]",
+    "    Returns whether the user can execute the given command without executing the command.",
+    "GETUSER <username>",
+    "    Get the user's details.",
+    "GENPASS [<bits>]",
+    "    Generate a secure 256-bit user password. The optional `bits` argument can",
+    "    be used to specify a different size.",
+    "LIST",
+    "    Show users details in config file format.",
+    "LOAD",
+    "    Reload users from the ACL file.",
+    "LOG [<count> | RESET]",
+    "    Show the ACL log entries.",
+    "SAVE",
+    "    Save the current config to the ACL file.",
+    "SETUSER <username> <attribute> [<attribute> ...]",
+    "    Create or modify a user with the specified attributes.",
+    "USERS",
+    "    List all the registered usernames.",
+    "WHOAMI",
+    "    Return the current connection username.",
+    "HELP",
+    "    Prints this help.",
+};
+
+/* Redis 7.0's ACL categories, in the order ACL CAT lists them. */
+static const char *const node_acl_categories[] = {
+    "keyspace", "read",  "write",     "set",   "sortedset", "list",        "hash",
+    "string",   "bitmap", "hyperloglog", "geo", "stream",   "pubsub",      "admin",
+    "fast",     "slow",  "blocking",  "dangerous", "connection", "transaction", "scripting",
+};
+
+/* The default user's password as ACL shows it: SHA-256, in hex. */
+static void node_acl_password(const char *pass, char hex[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(pass, strlen(pass), md, &n, EVP_sha256(), NULL);
+    for (unsigned int i = 0; i < n && i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    hex[64] = 0;
+}
+
+/* ACL CAT category: every command and subcommand COMMAND INFO puts in it. */
+static void node_acl_cat(const char *cat, size_t len, struct resp_buf *out)
+{
+    struct resp_buf names;
+    resp_buf_init(&names);
+    long long n = 0;
+    for (int i = 0; i < resp_ncommands; i++) {
+        const struct resp_command *cmd = &resp_commands[i];
+        if (resp_command_in_category(cmd, cat, len)) {
+            resp_add_bulk_str(&names, cmd->name);
+            n++;
+        }
+        for (int k = 0; k < cmd->nsub; k++) {
+            if (resp_command_in_category(&cmd->subcommands[k], cat, len)) {
+                resp_add_bulk_str(&names, cmd->subcommands[k].name);
+                n++;
+            }
+        }
+    }
+    resp_add_array(out, n);
+    resp_buf_append(out, names.data, names.len);
+    resp_buf_fini(&names);
+}
+
+/* ACL, answered as Redis answers it with one user, default, whose password
+ * is requirepass (nopass without one): ferry has no other users, so those
+ * that would make one (SETUSER) are refused, and its log stays empty. The
+ * arity and the subcommand were checked by node_request_internal. */
+static void node_cmd_acl(int argc, char **argv, size_t *len, struct resp_buf *out)
+{
+    const char *pass = proxy_server_config(node.srv)->requirepass;
+    const char *sub = argv[1];
+    size_t sl = len[1];
+    char hex[65] = "";
+    if (pass)
+        node_acl_password(pass, hex);
+    if (proxy_arg_is(sub, sl, "whoami")) {
+        resp_add_bulk_str(out, "default");
+    } else if (proxy_arg_is(sub, sl, "users")) {
+        resp_add_array(out, 1);
+        resp_add_bulk_str(out, "default");
+    } else if (proxy_arg_is(sub, sl, "list")) {
+        char line[128];
+        snprintf(line, sizeof(line), "user default on %s%s ~* &* +@all", pass ? "#" : "nopass",
+                 hex);
+        resp_add_array(out, 1);
+        resp_add_bulk_str(out, line);
+    } else if (proxy_arg_is(sub, sl, "getuser")) {
+        if (len[2] != 7 || memcmp(argv[2], "default", 7) != 0) {
+            resp_add_null(out);
+            return;
+        }
+        resp_add_array(out, 12);
+        resp_add_bulk_str(out, "flags");
+        resp_add_array(out, pass ? 1 : 2);
+        resp_add_bulk_str(out, "on");
+        if (!pass)
+            resp_add_bulk_str(out, "nopass");
+        resp_add_bulk_str(out, "passwords");
+        resp_add_array(out, pass ? 1 : 0);
+        if (pass)
+            resp_add_bulk_str(out, hex);
+        resp_add_bulk_str(out, "commands");
+        resp_add_bulk_str(out, "+@all");
+        resp_add_bulk_str(out, "keys");
+        resp_add_bulk_str(out, "~*");
+        resp_add_bulk_str(out, "channels");
+        resp_add_bulk_str(out, "&*");
+        resp_add_bulk_str(out, "selectors");
+        resp_add_array(out, 0);
+    } else if (proxy_arg_is(sub, sl, "cat")) {
+        const size_t ncat = sizeof(node_acl_categories) / sizeof(node_acl_categories[0]);
+        if (argc == 2) {
+            resp_add_array(out, (long long)ncat);
+            for (size_t i = 0; i < ncat; i++)
+                resp_add_bulk_str(out, node_acl_categories[i]);
+            return;
+        }
+        for (size_t i = 0; i < ncat; i++) {
+            if (proxy_arg_is(argv[2], len[2], node_acl_categories[i])) {
+                node_acl_cat(argv[2], len[2], out);
+                return;
+            }
+        }
+        resp_add_errorf(out, "ERR Unknown category '%.128s'", argv[2]);
+    } else if (proxy_arg_is(sub, sl, "log")) {
+        long long count;
+        if (argc == 3 && proxy_arg_is(argv[2], len[2], "reset"))
+            resp_add_simple(out, "OK");
+        else if (argc > 3)
+            resp_add_subcommand_error(out, sub, "ACL");
+        else if (argc == 3 && !resp_string2ll(argv[2], len[2], &count))
+            resp_add_error(out, "ERR value is not an integer or out of range");
+        else
+            resp_add_array(out, 0); /* nothing was ever denied */
+    } else if (proxy_arg_is(sub, sl, "dryrun")) {
+        const struct resp_command *cmd = resp_command_lookup(argv[3], len[3]);
+        if (cmd && cmd->nsub && argc > 4)
+            cmd = resp_command_lookup_sub(cmd, argv[4], len[4]);
+        if (len[2] != 7 || memcmp(argv[2], "default", 7) != 0)
+            resp_add_errorf(out, "ERR User '%.128s' not found", argv[2]);
+        else if (cmd == NULL)
+            resp_add_errorf(out, "ERR Command '%.128s' not found", argv[3]);
+        else if (!resp_command_arity_ok(cmd, argc - 3))
+            node_arity_error(out, cmd->name);
+        else
+            resp_add_simple(out, "OK"); /* default may run every command */
+    } else if (proxy_arg_is(sub, sl, "genpass")) {
+        long long bits = 256;
+        if (argc == 3 && !resp_string2ll(argv[2], len[2], &bits)) {
+            resp_add_error(out, "ERR value is not an integer or out of range");
+            return;
+        }
+        if (bits <= 0 || bits > 4096) {
+            resp_add_error(out, "ERR ACL GENPASS argument must be the number of bits for the "
+                                "output password, a positive number up to 4096");
+            return;
+        }
+        unsigned char raw[512];
+        char pw[1025];
+        size_t chars = (size_t)(bits + 3) / 4;
+        if (getrandom(raw, (chars + 1) / 2, 0) != (ssize_t)((chars + 1) / 2)) {
+            resp_add_error(out, "ERR ferry: no random bytes for ACL GENPASS");
+            return;
+        }
+        for (size_t i = 0; i < chars; i++)
+            pw[i] = "0123456789abcdef"[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 15];
+        resp_add_bulk(out, pw, chars);
+    } else if (proxy_arg_is(sub, sl, "deluser")) {
+        for (int i = 2; i < argc; i++) {
+            if (len[i] == 7 && memcmp(argv[i], "default", 7) == 0) {
+                resp_add_error(out, "ERR The 'default' user cannot be removed");
+                return;
+            }
+        }
+        resp_add_int(out, 0); /* no such users */
+    } else if (proxy_arg_is(sub, sl, "load") || proxy_arg_is(sub, sl, "save")) {
+        resp_add_error(out, "ERR This Redis instance is not configured to use an ACL file. You "
+                            "may want to specify users via the ACL SETUSER command and then "
+                            "issue a CONFIG REWRITE (assuming you have a Redis configuration "
+                            "file set) in order to store users in the Redis configuration.");
+    } else if (proxy_arg_is(sub, sl, "help")) {
+        resp_add_help(out, node_acl_help, sizeof(node_acl_help) / sizeof(node_acl_help[0]));
+    } else { /* SETUSER */
+        resp_add_error(out, "ERR ferry: ACL SETUSER is not supported: ferry's only user is "
+                            "default, whose password is requirepass");
+    }
+}
+
 /* getIntFromObjectOrReply: 0 with *v set, or -1 after Redis's error (msg
  * in place of its own texts when not NULL). */
 static int node_int_arg(const char *s, size_t n, int *v, const char *msg, struct resp_buf *out)
@@ -2390,6 +2591,8 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
     } else if (proxy_arg_is(name, nl, "readonly") || proxy_arg_is(name, nl, "readwrite") ||
                proxy_arg_is(name, nl, "asking")) {
         resp_add_error(out, "ERR This instance has cluster support disabled");
+    } else if (proxy_arg_is(name, nl, "acl")) {
+        node_cmd_acl(argc, argv, len, out);
     } else if (proxy_arg_is(name, nl, "move")) {
         /* One database (CONFIG GET databases), so MOVE and SWAPDB answer as
          * Redis with `databases 1`: nothing to move to, nothing to swap. */
@@ -2802,6 +3005,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
                     proxy_arg_is(name, nl, "readwrite") || proxy_arg_is(name, nl, "asking") ||
                     proxy_arg_is(name, nl, "cluster") || proxy_arg_is(name, nl, "module") ||
                     proxy_arg_is(name, nl, "move") || proxy_arg_is(name, nl, "swapdb") ||
+                    proxy_arg_is(name, nl, "acl") ||
                     proxy_arg_is(name, nl, "monitor") ||
                     proxy_arg_is(name, nl, "wait") || proxy_arg_is(name, nl, "lastsave") ||
                     proxy_arg_is(name, nl, "bgsave") || proxy_arg_is(name, nl, "bgrewriteaof");

@@ -339,3 +339,51 @@ void resp_add_key_flags(struct resp_buf *b, uint32_t flags)
         if ((flags >> i) & 1)
             resp_add_simple(b, names[i]);
 }
+
+/* Skips the RESP value at *p (the well-formed bytes of a COMMAND INFO
+ * entry); 0 at the end of the input. */
+static int resp_info_skip(const char **p, const char *end)
+{
+    const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+    if (nl == NULL)
+        return 0;
+    char type = **p;
+    long long n = 0;
+    if (type == '$' || type == '*')
+        resp_string2ll(*p + 1, (size_t)(nl - 1 - (*p + 1)), &n);
+    *p = nl + 1;
+    if (type == '$' && n >= 0)
+        *p += n + 2;
+    for (long long i = 0; type == '*' && i < n; i++)
+        if (!resp_info_skip(p, end))
+            return 0;
+    return *p <= end;
+}
+
+int resp_command_in_category(const struct resp_command *cmd, const char *cat, size_t len)
+{
+    const char *p = cmd->info_reply, *end = p + cmd->info_reply_len;
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (nl == NULL)
+        return 0;
+    p = nl + 1; /* the entry's array header */
+    for (int i = 0; i < 6; i++) /* name, arity, flags, first, last, step */
+        if (!resp_info_skip(&p, end))
+            return 0;
+    nl = memchr(p, '\n', (size_t)(end - p));
+    long long n;
+    if (nl == NULL || *p != '*' || !resp_string2ll(p + 1, (size_t)(nl - 1 - (p + 1)), &n))
+        return 0;
+    p = nl + 1;
+    for (long long i = 0; i < n; i++) { /* "+@read" */
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL)
+            return 0;
+        size_t l = (size_t)(nl - 1 - p);
+        if (l == len + 2 && strncasecmp(p + 2, cat, len) == 0)
+            return 1;
+        p = nl + 1;
+    }
+    return 0;
+}
+

@@ -202,7 +202,7 @@ enum resp3_shape {
     RESP3_GEOPOS,        /* [[longitude, latitude] ...]: doubles (GEOPOS) */
     RESP3_GEO_ITEMS,     /* [[member, ..., [longitude, latitude]] ...] (WITHCOORD) */
     RESP3_KEYS_FLAGS,    /* [[key, flags] ...]: the flags a set (COMMAND GETKEYSANDFLAGS) */
-    RESP3_MAP_FLAGS,     /* a map whose "flags" is a set (CLIENT TRACKINGINFO) */
+    RESP3_MAP_FLAGS,     /* a map whose "flags" is a set (CLIENT TRACKINGINFO, ACL GETUSER) */
 };
 
 /* The shape of the reply to this request. */
@@ -350,6 +350,9 @@ int resp_command_keys_flags(const struct resp_command *cmd, int argc, char *cons
 /* A key's enum resp_key_flag bits as Redis lists them (RO, RW, ..., as
  * simple strings, in one array). */
 void resp_add_key_flags(struct resp_buf *b, uint32_t flags);
+/* Whether COMMAND INFO lists the ACL category cat[0..len) (no '@', any
+ * case) for the command. */
+int resp_command_in_category(const struct resp_command *cmd, const char *cat, size_t len);
 /* The whole table, sorted by name. */
 extern const struct resp_command resp_commands[];
 extern const int resp_ncommands;

@@ -100,7 +100,8 @@ int resp3_shape_of(int argc, char **argv, const size_t *len)
         return RESP3_COMMAND_DOCS;
     if (arg_is(n, nl, "command") && argc >= 2 && arg_is(argv[1], len[1], "getkeysandflags"))
         return RESP3_KEYS_FLAGS;
-    if (arg_is(n, nl, "client") && argc >= 2 && arg_is(argv[1], len[1], "trackinginfo"))
+    if ((arg_is(n, nl, "client") && argc >= 2 && arg_is(argv[1], len[1], "trackinginfo")) ||
+        (arg_is(n, nl, "acl") && argc >= 2 && arg_is(argv[1], len[1], "getuser")))
         return RESP3_MAP_FLAGS;
     if (arg_is(n, nl, "command") && (argc == 1 || arg_is(argv[1], len[1], "info")))
         return RESP3_COMMAND_INFO;

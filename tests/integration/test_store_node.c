@@ -1893,6 +1893,64 @@ Test(store_node, shutdown_stops_as_sigterm_does_and_answers_nothing)
     stop_ferry();
 }
 
+/* ACL as a Redis whose only user is default answers it, with and without
+ * a password (requirepass), in RESP2 and RESP3; SETUSER, which would make
+ * another user, is refused. */
+Test(store_node, acl_answers_as_redis_with_only_the_default_user)
+{
+    int r, f;
+    start_redis_and_ferry(&r, &f);
+    expect_same_script(r, f,
+                       "ACL HELP\r\nACL CAT\r\nACL CAT foo\r\nACL LOG\r\nACL LOG x\r\n"
+                       "ACL LOG -1\r\nACL LOG RESET\r\nACL LOG RESET x\r\nACL LOG 1 2\r\n"
+                       "ACL GENPASS 0\r\n"
+                       "ACL GENPASS 4097\r\nACL GENPASS x\r\nACL DELUSER bob default\r\n"
+                       "ACL DELUSER bob\r\nACL USERS\r\nACL WHOAMI\r\nACL WHOAMI x\r\nACL LIST\r\n"
+                       "ACL GETUSER default\r\nACL GETUSER Default\r\n"
+                       "ACL DRYRUN default client foo\r\nACL DRYRUN default client list\r\n"
+                       "ACL DRYRUN default client list x y z\r\nACL DRYRUN default config\r\n"
+                       "ACL DRYRUN default GET k\r\nACL DRYRUN default GET\r\n"
+                       "ACL DRYRUN bob GET k\r\nACL LOAD\r\nACL SAVE\r\nACL foo\r\nACL\r\n"
+                       "MULTI\r\nACL WHOAMI\r\nACL USERS\r\nEXEC\r\n"
+                       "HELLO 3\r\nACL GETUSER default\r\nACL LOG\r\n");
+    expect_same_as(r, f, "ACL CAT string\r\n", 1);
+    expect_same_as(r, f, "ACL CAT Admin\r\n", 1);
+    raw_cmd(f, "ACL SETUSER bob on\r\n");
+    char buf[256];
+    size_t n = read_reply(f, buf, sizeof(buf) - 1);
+    buf[n] = 0;
+    cr_assert(strstr(buf, "-ERR ferry: ACL SETUSER is not supported") == buf, "%s", buf);
+    /* Random passwords of the bits asked for, in hex. */
+    redisContext *c = support_connect(ferry.port);
+    redisReply *a = redisCommand(c, "ACL GENPASS"), *b = redisCommand(c, "ACL GENPASS");
+    cr_assert(a->type == REDIS_REPLY_STRING && a->len == 64 &&
+                  strspn(a->str, "0123456789abcdef") == 64,
+              "%s", a->str);
+    cr_assert(b->type == REDIS_REPLY_STRING && strcmp(a->str, b->str) != 0);
+    freeReplyObject(a);
+    freeReplyObject(b);
+    a = redisCommand(c, "ACL GENPASS 5");
+    cr_assert(a->type == REDIS_REPLY_STRING && a->len == 2, "%s", a->str);
+    freeReplyObject(a);
+    redisFree(c);
+    close(r);
+    close(f);
+    stop_ferry();
+
+    /* With a password: shown as its SHA-256. */
+    static const char *const pass[] = {"--requirepass", "secret", NULL};
+    cr_assert_eq(support_redis_start(&real_redis, pass), 0);
+    start_ferry(pass);
+    r = support_raw_connect(real_redis.port);
+    f = support_raw_connect(ferry.port);
+    expect_same_script(r, f,
+                       "AUTH secret\r\nACL LIST\r\nACL GETUSER default\r\nACL WHOAMI\r\n"
+                       "HELLO 3\r\nACL GETUSER default\r\n");
+    close(r);
+    close(f);
+    stop_ferry();
+}
+
 Test(store_node, wait_answers_as_redis_without_replicas)
 {
     int r, f;
