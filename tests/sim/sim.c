@@ -133,6 +133,10 @@ static int crash_in_write_pm, quick_restart_pm, leader_hunt_pm, fault_gap, young
 
 /* model */
 static uint64_t *committed_term; /* by index; 0 unknown */
+/* By index: the lowest term a node was in when it saw the index committed,
+ * which is the term of the leader that committed it (that leader sees it
+ * first, in its own term; every other node later, in that term or after). */
+static uint64_t *committed_in;
 static uint64_t *committed_chain;
 static size_t committed_cap;
 static uint64_t global_commit;
@@ -166,8 +170,10 @@ static void ensure_committed(uint64_t index)
     size_t cap = committed_cap ? committed_cap : 1024;
     while (cap <= index) cap *= 2;
     committed_term = xrealloc(committed_term, cap * sizeof(uint64_t));
+    committed_in = xrealloc(committed_in, cap * sizeof(uint64_t));
     committed_chain = xrealloc(committed_chain, cap * sizeof(uint64_t));
     memset(committed_term + committed_cap, 0, (cap - committed_cap) * sizeof(uint64_t));
+    memset(committed_in + committed_cap, 0, (cap - committed_cap) * sizeof(uint64_t));
     memset(committed_chain + committed_cap, 0, (cap - committed_cap) * sizeof(uint64_t));
     committed_cap = cap;
 }
@@ -491,6 +497,8 @@ static void check_node(struct node *n)
     for (uint64_t i = n->seen_commit + 1; i <= commit; i++) {
         uint64_t t;
         if (raft_log_term(r, i, &t) == 0) note_committed(i, t, "commit");
+        ensure_committed(i);
+        if (committed_in[i] == 0 || term < committed_in[i]) committed_in[i] = term;
     }
     if (commit > n->seen_commit && raft_role(r) == RAFT_LEADER) {
         uint64_t t;
@@ -524,9 +532,15 @@ static void check_node(struct node *n)
             if (chaos && chance(young_leader_crash_pm))
                 ev_push((struct event){.time = now + 1 + rn(3 * TICK), .type = EV_CRASH,
                                        .node = (int)n->id, .inc = n->inc});
-            /* Leader completeness: every committed entry is in the new leader's log. */
+            /* Leader completeness: every entry committed in an earlier term
+             * is in the new leader's log. A leader of an older term, elected
+             * by votes cast before the others moved on (a stale vote
+             * response delivered late), may lack entries committed since,
+             * in later terms: it can commit nothing, as every majority
+             * holds a node of the later term, which refuses its appends. */
             for (uint64_t i = raft_snapshot_index(r) + 1; i <= global_commit && !failed; i++) {
                 uint64_t t = 0;
+                if (i < committed_cap && committed_in[i] >= term) continue;
                 if (raft_log_term(r, i, &t) != 0 || (committed_term[i] && t != committed_term[i]))
                     fail("leader completeness: leader %llu of term %llu lacks committed entry %llu",
                          (unsigned long long)n->id, (unsigned long long)term, (unsigned long long)i);
@@ -1021,12 +1035,13 @@ static void reset_world(void)
     memset(nodes, 0, sizeof(nodes));
     while (heap_n) free(ev_pop().buf);
     free(committed_term);
+    free(committed_in);
     free(committed_chain);
     free(leader_of_term);
     free(regtab);
     free(reads);
     free(props);
-    committed_term = committed_chain = leader_of_term = NULL;
+    committed_term = committed_in = committed_chain = leader_of_term = NULL;
     regtab = NULL;
     reads = NULL;
     props = NULL;
