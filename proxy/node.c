@@ -2480,8 +2480,8 @@ static const char *const node_module_help[] = {
     "LOAD <path> [<arg> ...]",
     "    Load a module library from <path>, passing to it any optional arguments.",
     "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
-    "    Load a module library from <path>, while passing it module configurations and "
-    "optional arguments.",
+    ("    Load a module library from <path>, while passing it module configurations and "
+     "optional arguments."),
     "UNLOAD <name>",
     "    Unload a module.",
     "HELP",
