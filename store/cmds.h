@@ -164,6 +164,7 @@ STORE_CMD(pfadd, -2, W, 0)
 STORE_CMD(pfcount, -2, R, 0)
 STORE_CMD(pfmerge, -2, W, 0)
 STORE_CMD(pfdebug, 3, W, 0)
+STORE_CMD(pfselftest, 1, R, 0)
 /* geo: the forms that may STORE are writes, as Redis flags them */
 STORE_CMD(geoadd, -5, W, 0)
 STORE_CMD(geopos, -2, R, 0)

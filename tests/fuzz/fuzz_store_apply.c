@@ -243,6 +243,10 @@ static void split(char *line, size_t len, struct argv *c)
 {
     c->argc = 1;
     c->argv[0] = (char *)commands[(uint8_t)line[0] % NCOMMANDS];
+    /* PFSELFTEST touches no key and adds ten million elements: nothing to
+     * fuzz, and seconds of each run under ASan. */
+    if (strcmp(c->argv[0], "pfselftest") == 0)
+        c->argv[0] = "pfcount";
     c->len[0] = strlen(c->argv[0]);
     size_t i = 1;
     while (i < len && c->argc < MAX_ARGS) {

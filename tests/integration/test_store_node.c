@@ -1829,8 +1829,9 @@ Test(store_node, commands_a_plain_redis_answers_are_redis_s)
         "COMMAND GETKEYSANDFLAGS sort k by x store d\r\n"
         "COMMAND GETKEYSANDFLAGS lmove a b left right\r\n"
         "CONFIG GET maxmemory\r\nCONFIG GET maxmemory-policy\r\n"
-        "CONFIG GET notify-keyspace-events\r\n"
-        "MULTI\r\nCLUSTER INFO\r\nMODULE LIST\r\nCOMMAND GETKEYS get k\r\nEXEC\r\n"
+        "CONFIG GET notify-keyspace-events\r\nPFSELFTEST\r\nPFSELFTEST x\r\n"
+        "MULTI\r\nCLUSTER INFO\r\nMODULE LIST\r\nCOMMAND GETKEYS get k\r\nPFSELFTEST\r\n"
+        "EXEC\r\n"
         "MULTI\r\nSET a 1\r\nCLIENT foo\r\nEXEC\r\nMULTI\r\nSET a 1\r\nSCRIPT foo\r\nEXEC\r\n"
         "GET a\r\nHELLO 3\r\nCLIENT TRACKINGINFO\r\nCOMMAND GETKEYSANDFLAGS set k v\r\n"
         "CONFIG GET maxmemory\r\n");
