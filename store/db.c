@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <string.h>
 
 void store_ctx_mdb_err(struct store_ctx *c, int rc)
@@ -1101,6 +1102,18 @@ STORE_DECL(memory)
         return;
     if (store_strcasecmp_arg(argv[1], len[1], "help")) {
         resp_add_help(c->out, memory_help, sizeof(memory_help) / sizeof(memory_help[0]));
+        return;
+    }
+    /* ferry allocates with the C library's malloc (INFO's mem_allocator is
+     * libc): MALLOC-STATS says what Redis built with it says, and PURGE
+     * hands the heap's free pages back to the system. */
+    if (store_strcasecmp_arg(argv[1], len[1], "malloc-stats")) {
+        resp_add_simple(c->out, "Stats not supported for the current allocator");
+        return;
+    }
+    if (store_strcasecmp_arg(argv[1], len[1], "purge")) {
+        malloc_trim(0);
+        resp_add_simple(c->out, "OK");
         return;
     }
     if (!store_strcasecmp_arg(argv[1], len[1], "usage")) {

@@ -1830,11 +1830,15 @@ Test(store_node, commands_a_plain_redis_answers_are_redis_s)
         "COMMAND GETKEYSANDFLAGS lmove a b left right\r\n"
         "CONFIG GET maxmemory\r\nCONFIG GET maxmemory-policy\r\n"
         "CONFIG GET notify-keyspace-events\r\nPFSELFTEST\r\nPFSELFTEST x\r\n"
+        "MEMORY PURGE\r\nMEMORY PURGE x\r\nMEMORY MALLOC-STATS x\r\n"
         "MULTI\r\nCLUSTER INFO\r\nMODULE LIST\r\nCOMMAND GETKEYS get k\r\nPFSELFTEST\r\n"
         "EXEC\r\n"
         "MULTI\r\nSET a 1\r\nCLIENT foo\r\nEXEC\r\nMULTI\r\nSET a 1\r\nSCRIPT foo\r\nEXEC\r\n"
         "GET a\r\nHELLO 3\r\nCLIENT TRACKINGINFO\r\nCOMMAND GETKEYSANDFLAGS set k v\r\n"
         "CONFIG GET maxmemory\r\n");
+    /* Redis built with the C library's malloc, as ferry is, says this. */
+    raw_cmd(f, "MEMORY MALLOC-STATS\r\n");
+    expect_raw(f, "+Stats not supported for the current allocator\r\n");
     stop_ferry();
 }
 
