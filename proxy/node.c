@@ -2736,7 +2736,7 @@ static void node_shutdown(struct proxy_client *c, int argc, char **argv, size_t 
                           struct resp_buf *out)
 {
     struct node_client *nc = node_client_get(c);
-    int save = 0, nosave = 0, other = 0, abort = 0;
+    int save = 0, nosave = 0, other = 0, cancel = 0, bad = 0;
     for (int i = 1; i < argc; i++) {
         if (proxy_arg_is(argv[i], len[i], "nosave"))
             nosave = 1;
@@ -2745,18 +2745,18 @@ static void node_shutdown(struct proxy_client *c, int argc, char **argv, size_t 
         else if (proxy_arg_is(argv[i], len[i], "now") || proxy_arg_is(argv[i], len[i], "force"))
             other = 1;
         else if (proxy_arg_is(argv[i], len[i], "abort"))
-            abort = 1;
+            cancel = 1;
         else
-            abort = -1;
+            bad = 1;
     }
     if (nc->in_multi) {
         resp_add_error(out, "ERR Command not allowed inside a transaction");
         c->rejected = 1;
         nc->multi_dirty = 1;
         node.unfed = 1;
-    } else if (abort < 0 || (abort && (save || nosave || other)) || (save && nosave)) {
+    } else if (bad || (cancel && (save || nosave || other)) || (save && nosave)) {
         resp_add_error(out, "ERR syntax error");
-    } else if (abort) {
+    } else if (cancel) {
         resp_add_error(out, "ERR No shutdown in progress.");
     } else {
         char why[sizeof(c->addr) + 32];
@@ -3005,8 +3005,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
                     proxy_arg_is(name, nl, "readwrite") || proxy_arg_is(name, nl, "asking") ||
                     proxy_arg_is(name, nl, "cluster") || proxy_arg_is(name, nl, "module") ||
                     proxy_arg_is(name, nl, "move") || proxy_arg_is(name, nl, "swapdb") ||
-                    proxy_arg_is(name, nl, "acl") ||
-                    proxy_arg_is(name, nl, "monitor") ||
+                    proxy_arg_is(name, nl, "acl") || proxy_arg_is(name, nl, "monitor") ||
                     proxy_arg_is(name, nl, "wait") || proxy_arg_is(name, nl, "lastsave") ||
                     proxy_arg_is(name, nl, "bgsave") || proxy_arg_is(name, nl, "bgrewriteaof");
         if (!known) {

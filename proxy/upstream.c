@@ -441,8 +441,6 @@ static void resolve_log(int is_warning, const char *msg)
         proxy_log_debug("resolver: %s", msg);
 }
 
-/* Starts a lookup unless one is in flight. An IP literal, a name in
- * /etc/hosts and an error are answered within the call. */
 /* The resolver's files as they are now: their inode, size and change time,
  * folded together (0 for a file that is missing). */
 static uint64_t resolve_files_stamp(void)
@@ -488,6 +486,8 @@ static void resolve_reread(struct proxy_server *srv)
     srv->resolve.reread = files;
 }
 
+/* Starts a lookup unless one is in flight. An IP literal, a name in
+ * /etc/hosts and an error are answered within the call. */
 static void resolve_start(struct proxy_server *srv)
 {
     if (srv->resolve.dns)

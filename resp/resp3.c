@@ -535,9 +535,8 @@ static int item_geo(struct conv *cv, long long i, long long n)
     return each_item(cv, '*', item_geo_last);
 }
 
-/* One top-level value of the given shape. */
-/* COMMAND GETKEYSANDFLAGS's [key, flags] and CLIENT TRACKINGINFO's
- * flags: sets in Redis 7.0's RESP3. */
+/* COMMAND GETKEYSANDFLAGS's [key, flags], and the flags of CLIENT
+ * TRACKINGINFO and ACL GETUSER: sets in Redis 7.0's RESP3. */
 static int item_key_flags_field(struct conv *cv, long long i, long long n)
 {
     (void)n;
@@ -556,6 +555,7 @@ static int flags_value(struct conv *cv, const char *name, size_t len)
     return name_is(name, len, "flags") ? each_item(cv, '~', item_value) : copy_value(cv);
 }
 
+/* One top-level value of the given shape. */
 static int convert_one(struct conv *cv, int shape)
 {
     switch (shape) {
