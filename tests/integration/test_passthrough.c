@@ -870,18 +870,28 @@ static void expect_unresolved(const char *dir, int dns_port, const char *host, c
  * upstream-connect-timeout, to the address found last. A name the DNS
  * server does not know, or no answer with no address known, is a clear
  * error. */
-Test(passthrough, an_upstream_name_is_resolved_without_stopping_the_loop)
+/* A DNS server (tests/support/fake_dns.py) in a new directory of the test's,
+ * answering up.ferry.test with 127.0.0.1 while `silent` in that directory
+ * does not exist; returns its port. */
+static int start_fake_dns(char **dir, char *silent, size_t cap)
 {
-    char *dir = dns_dir = support_tmpdir("dns");
-    char silent[300], dns_log[300], port[16];
-    snprintf(silent, sizeof(silent), "%s/silent", dir);
-    snprintf(dns_log, sizeof(dns_log), "%s/dns.log", dir);
+    *dir = dns_dir = support_tmpdir("dns");
+    char dns_log[300], port[16];
+    snprintf(silent, cap, "%s/silent", *dir);
+    snprintf(dns_log, sizeof(dns_log), "%s/dns.log", *dir);
     int dns_port = support_free_port();
     snprintf(port, sizeof(port), "%d", dns_port);
     char *dns_argv[] = {"python3", "tests/support/fake_dns.py", port, silent,
                         "up.ferry.test=127.0.0.1", NULL};
     dns_pid = support_spawn(dns_argv, dns_log);
     usleep(300 * 1000);
+    return dns_port;
+}
+
+Test(passthrough, an_upstream_name_is_resolved_without_stopping_the_loop)
+{
+    char *dir, silent[300];
+    int dns_port = start_fake_dns(&dir, silent, sizeof(silent));
 
     const char *extra[] = {"--upstream-resolve-interval", "1", NULL};
     start_ferry_with_dns(&ferry2, dir, dns_port, "up.ferry.test", extra);
@@ -923,16 +933,8 @@ Test(passthrough, an_upstream_name_is_resolved_without_stopping_the_loop)
  * without a restart. */
 Test(passthrough, a_changed_resolv_conf_is_read_again)
 {
-    char *dir = dns_dir = support_tmpdir("dns");
-    char silent[300], dns_log[300], port[16], out[512], buf[512];
-    snprintf(silent, sizeof(silent), "%s/silent", dir); /* never made: it answers */
-    snprintf(dns_log, sizeof(dns_log), "%s/dns.log", dir);
-    int dns_port = support_free_port();
-    snprintf(port, sizeof(port), "%d", dns_port);
-    char *dns_argv[] = {"python3", "tests/support/fake_dns.py", port, silent,
-                        "up.ferry.test=127.0.0.1", NULL};
-    dns_pid = support_spawn(dns_argv, dns_log);
-    usleep(300 * 1000);
+    char *dir, silent[300], out[512], buf[512];
+    int dns_port = start_fake_dns(&dir, silent, sizeof(silent)); /* silent never made */
 
     int gone = support_free_port(); /* nothing answers there */
     const char *extra[] = {"--upstream-resolve-interval", "1", NULL};
