@@ -157,6 +157,7 @@ static struct {
     uint64_t unreported;      /* of those, not yet in the log */
     uint64_t reported_ms;     /* when the last failure was logged */
     int fatal;                /* the store took a STORE_EFATAL: ferry is exiting */
+    int stopping;             /* shutting down: no wait outlasts the turn */
     int committing;           /* in node_commit_cb: the store is in a write turn */
     int bgsave;               /* BGSAVE asked in a turn: a save once it commits */
     int bgsave_failed;        /* the last BGSAVE's save failed (INFO) */
@@ -772,6 +773,15 @@ static void node_blocked_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 /* b waits now, its client's requests behind it: in arrival order, with a
  * timer for ms from now (-1: none, until served or CLIENT UNBLOCK). */
+/* Ends a wait now, as its timeout would, from the timer's callback. */
+static void node_blocked_time_out_now(struct node_blocked *b)
+{
+    if (b->timer == NULL)
+        b->timer = evtimer_new(proxy_server_base(node.srv), node_blocked_timeout_cb, b);
+    struct timeval now = {0, 0};
+    evtimer_add(b->timer, &now);
+}
+
 static void node_blocked_enlist(struct node_client *nc, struct node_blocked *b, long long ms)
 {
     if (ms >= 0) {
@@ -786,6 +796,15 @@ static void node_blocked_enlist(struct node_client *nc, struct node_blocked *b, 
         node.bhead = b;
     node.btail = b;
     nc->blocked = b;
+    if (node.stopping)
+        node_blocked_time_out_now(b);
+}
+
+void proxy_node_stopping(void)
+{
+    node.stopping = 1;
+    for (struct node_blocked *b = node.bhead; b; b = b->next)
+        node_blocked_time_out_now(b);
 }
 
 static void node_block(struct proxy_client *c, struct proxy_slot *slot, struct node_argv *a,
@@ -1682,10 +1701,7 @@ static void node_client_unblock(int argc, char **argv, size_t *len, struct resp_
         return;
     }
     b->unblocked = how;
-    if (b->timer == NULL)
-        b->timer = evtimer_new(proxy_server_base(node.srv), node_blocked_timeout_cb, b);
-    struct timeval now = {0, 0};
-    evtimer_add(b->timer, &now);
+    node_blocked_time_out_now(b);
     resp_add_int(out, 1);
 }
 

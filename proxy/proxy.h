@@ -226,6 +226,10 @@ struct proxy_server *proxy_client_server(struct proxy_client *c);
  * The node serves requests from ferry's own store (proxy/node.c). */
 int proxy_node_open(struct proxy_server *s, char *err, size_t errlen);
 void proxy_node_close(struct proxy_server *s);
+/* ferry is shutting down (SIGTERM, SHUTDOWN): nothing more will be read, so
+ * no write can come to end a blocking pop or a WAIT. Each ends now as its
+ * timeout would, and any that blocks from here on at once. */
+void proxy_node_stopping(void);
 /* Serves one request in a store-served phase. argv is valid only during the
  * call. Reads answer at once; writes reserve a slot and fill it after their
  * commit. */

@@ -489,6 +489,8 @@ static void server_begin_shutdown(struct proxy_server *s, const char *why)
     server_stop_listening(s);
     for (struct proxy_client *c = s->clients; c; c = c->next)
         proxy_client_shutdown(c);
+    if (s->cfg.phase != PROXY_PHASE_REDIS)
+        proxy_node_stopping();
     if (s->nclients == 0) {
         event_base_loopbreak(s->base);
         return;

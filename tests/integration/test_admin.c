@@ -277,8 +277,7 @@ Test(admin, raft_only_store_figures_and_shutdown)
     cr_assert_eq(metric(r->body, "ferry_store_keyspace_hits_total"), 1);
     cr_assert(metric(r->body, "ferry_commits_total") >= commits);
 
-    /* A blocked pop holds the shutdown open: meanwhile the process is
-     * alive but no longer ready. */
+    /* A blocked pop is counted, and ends when the shutdown begins. */
     redisContext *blocked = support_connect(ferry.port);
     cr_assert(redisAppendCommand(blocked, "BLPOP nothing 0") == REDIS_OK);
     int done = 0;
@@ -291,6 +290,19 @@ Test(admin, raft_only_store_figures_and_shutdown)
             usleep(10 * 1000);
     }
     cr_assert(blocking);
+
+    /* A reply the client has not read holds the shutdown open: meanwhile
+     * the process is alive but no longer ready. 32 MB is more than the
+     * loopback's socket buffers take. */
+    static char big[32 << 20];
+    memset(big, 'v', sizeof(big));
+    redisReply *ok = redisCommand(c, "SET big %b", big, sizeof(big));
+    cr_assert(ok && ok->type == REDIS_REPLY_STATUS);
+    freeReplyObject(ok);
+    int slow = support_raw_connect(ferry.port);
+    support_raw_send(slow, "GET big\r\n", 9);
+    char first;
+    cr_assert_eq(support_raw_recv(slow, &first, 1), 1); /* the reply has begun */
     kill(ferry.pid, SIGTERM);
     int saw = 0;
     for (int i = 0; i < 50 && !saw; i++) {
@@ -303,8 +315,13 @@ Test(admin, raft_only_store_figures_and_shutdown)
     cr_assert_str_eq(r->body, "shutting down\n");
     http("GET", "/healthz", r);
     cr_assert_eq(r->status, 200);
-    redisFree(blocked); /* the last client: ferry exits */
+    redisReply *nil = NULL;
+    cr_assert(redisGetReply(blocked, (void **)&nil) == REDIS_OK && nil->type == REDIS_REPLY_NIL,
+              "the pop should end as timed out");
+    freeReplyObject(nil);
+    redisFree(blocked);
     redisFree(c);
+    close(slow); /* the last client: ferry exits */
     free(r);
 }
 

@@ -1863,12 +1863,16 @@ Test(store_node, one_database_as_redis_with_databases_1)
 
 /* SHUTDOWN, parsed as Redis parses it, stops as SIGTERM does: the replies
  * owed before it are sent, SHUTDOWN itself gets none (its connection
- * closes, as Redis's does), nothing after it runs, ferry exits 0, and the
- * writes before it are there after a restart. */
+ * closes, as Redis's does), nothing after it runs, a blocking pop and a
+ * WAIT end at once as timed out (nothing could end them any more, and
+ * shutdown-timeout is 30 s here), ferry exits 0, and the writes before it
+ * are there after a restart. */
 Test(store_node, shutdown_stops_as_sigterm_does_and_answers_nothing)
 {
-    int r, f;
-    start_redis_and_ferry(&r, &f);
+    cr_assert_eq(support_redis_start(&real_redis, NULL), 0);
+    static const char *const slow_stop[] = {"--shutdown-timeout", "30", NULL};
+    start_ferry(slow_stop);
+    int r = support_raw_connect(real_redis.port), f = support_raw_connect(ferry.port);
     expect_same_script(r, f,
                        "SHUTDOWN foo\r\nSHUTDOWN ABORT\r\nSHUTDOWN SAVE NOSAVE\r\n"
                        "SHUTDOWN ABORT NOW\r\nSHUTDOWN NOW foo\r\nMULTI\r\nSET a 0\r\n"
@@ -1877,11 +1881,25 @@ Test(store_node, shutdown_stops_as_sigterm_does_and_answers_nothing)
     int idle = support_raw_connect(ferry.port);
     raw_cmd(idle, "PING\r\n"); /* accepted, not left in the listen queue */
     expect_raw(idle, "+PONG\r\n");
+    int pop = support_raw_connect(ferry.port), wait = support_raw_connect(ferry.port);
+    raw_cmd(pop, "BLPOP nothing 0\r\n");
+    raw_cmd(wait, "WAIT 1 0\r\n");
+    redisContext *ctl = support_connect(ferry.port);
+    for (int i = 0; i < 500 && info_field(ctl, "clients", "blocked_clients") < 2; i++)
+        usleep(10000);
+    cr_assert_eq(info_field(ctl, "clients", "blocked_clients"), 2);
+    redisFree(ctl);
     raw_cmd(f, "SET a 1\r\nSHUTDOWN NOSAVE NOW\r\nSET b 2\r\n");
     expect_raw(f, "+OK\r\n");
     char byte;
     cr_assert_eq(recv(f, &byte, 1, 0), 0, "SHUTDOWN's connection should close unanswered");
     cr_assert_eq(recv(idle, &byte, 1, 0), 0, "an idle client's connection should close");
+    expect_raw(pop, "*-1\r\n");
+    expect_raw(wait, ":0\r\n");
+    cr_assert_eq(recv(pop, &byte, 1, 0), 0);
+    cr_assert_eq(recv(wait, &byte, 1, 0), 0);
+    close(pop);
+    close(wait);
     int status = -1;
     for (int i = 0; i < 1000 && waitpid(ferry.pid, &status, WNOHANG) == 0; i++)
         usleep(10000);
