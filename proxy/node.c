@@ -2170,8 +2170,8 @@ static void node_cmd_config(struct proxy_client *c, int argc, char **argv, size_
         resp_buf_init(&body);
         struct node_cfg_acc a = {NULL, &body, 0};
         /* Redis options clients and tools probe (redis-benchmark asks for
-         * the first two, job queues for the eviction policy, GUIs for the
-         * databases, session stores for the notifications), answered with
+         * the first two, GUIs for the databases, session stores for the
+         * notifications), answered with
          * what ferry does: no RDB snapshots, no AOF, one database, no
          * memory limit and so no eviction (a full store refuses writes, as
          * noeviction does), as INFO says too, and no keyspace events. */
