@@ -2068,6 +2068,35 @@ static void node_config_rewrite(struct proxy_client *c, int argc, struct resp_bu
  * all of them or none (Redis's errors, with ferry's reason for a bad
  * value). Like SIGHUP's, the change lasts until the next SIGHUP or restart
  * reads the config file again. */
+/* Redis options clients and tools probe (redis-benchmark asks for the
+ * first two, GUIs for the databases, session stores for the
+ * notifications), answered with what ferry does: no RDB snapshots, no AOF,
+ * one database, no memory limit and so no eviction (a full store refuses
+ * writes, as noeviction does), as INFO says too, and no keyspace events.
+ * CONFIG SET takes each at the value it has (setups that turn snapshots
+ * off, say), and refuses any other with why. */
+struct node_compat {
+    const char *name, *value, *why; /* why NULL: immutable in Redis too */
+};
+
+static const struct node_compat node_config_compat[] = {
+    {"save", "", "ferry keeps every write in its journal; there are no RDB snapshots"},
+    {"appendonly", "no", "ferry keeps every write in its journal; there is no AOF"},
+    {"databases", "1", NULL},
+    {"maxmemory", "0", "the store's limit is store-size, on disk"},
+    {"maxmemory-policy", "noeviction", "a full store refuses writes; nothing is evicted"},
+    {"notify-keyspace-events", "", "keyspace events are not sent"},
+};
+#define NODE_NCOMPAT (sizeof(node_config_compat) / sizeof(node_config_compat[0]))
+
+static const struct node_compat *node_compat_of(const char *name, size_t len)
+{
+    for (size_t k = 0; k < NODE_NCOMPAT; k++)
+        if (proxy_arg_is(name, len, node_config_compat[k].name))
+            return &node_config_compat[k];
+    return NULL;
+}
+
 static void node_config_set(struct proxy_client *c, int argc, char **argv, size_t *len,
                             struct resp_buf *out)
 {
@@ -2076,7 +2105,20 @@ static void node_config_set(struct proxy_client *c, int argc, char **argv, size_
         return;
     }
     for (int i = 2; i < argc; i += 2) {
-        int runtime = strlen(argv[i]) == len[i] ? proxy_config_is_runtime(argv[i]) : -1;
+        const struct node_compat *k = node_compat_of(argv[i], len[i]);
+        if (k && (k->why == NULL || !proxy_arg_is(argv[i + 1], len[i + 1], k->value))) {
+            if (k->why)
+                resp_add_errorf(out, "ERR CONFIG SET failed (possibly related to argument "
+                                     "'%s') - ferry: only '%s': %s",
+                                argv[i], k->value, k->why);
+            else
+                resp_add_errorf(out, "ERR CONFIG SET failed (possibly related to argument "
+                                     "'%s') - can't set immutable config",
+                                argv[i]);
+            return;
+        }
+        int runtime = k ? 1
+                        : strlen(argv[i]) == len[i] ? proxy_config_is_runtime(argv[i]) : -1;
         if (runtime < 0) {
             resp_add_errorf(out, "ERR Unknown option or number of arguments for CONFIG SET - '%s'",
                             argv[i]);
@@ -2101,6 +2143,8 @@ static void node_config_set(struct proxy_client *c, int argc, char **argv, size_
     char err[512] = "", names[512] = "";
     for (int i = 2; i < argc && !err[0]; i += 2) {
         char *pair[2] = {argv[i], argv[i + 1]};
+        if (node_compat_of(argv[i], len[i]))
+            continue; /* already what it is asked to be */
         if (strlen(argv[i + 1]) != len[i + 1])
             snprintf(err, sizeof(err), "'%s' holds a NUL byte", argv[i]);
         else if (proxy_config_set(&next, 2, pair, err, sizeof(err)) == 0)
@@ -2137,7 +2181,8 @@ static void node_config_set(struct proxy_client *c, int argc, char **argv, size_
     if (!err[0]) {
         proxy_config_take_runtime(cur, &next);
         proxy_log_open(cur);
-        proxy_log_notice("CONFIG SET by client %s: %s", c->addr, names);
+        if (names[0])
+            proxy_log_notice("CONFIG SET by client %s: %s", c->addr, names);
         resp_add_simple(out, "OK");
     }
     proxy_config_fini(&next);
@@ -2169,25 +2214,14 @@ static void node_cmd_config(struct proxy_client *c, int argc, char **argv, size_
         struct resp_buf body;
         resp_buf_init(&body);
         struct node_cfg_acc a = {NULL, &body, 0};
-        /* Redis options clients and tools probe (redis-benchmark asks for
-         * the first two, GUIs for the databases, session stores for the
-         * notifications), answered with
-         * what ferry does: no RDB snapshots, no AOF, one database, no
-         * memory limit and so no eviction (a full store refuses writes, as
-         * noeviction does), as INFO says too, and no keyspace events. */
-        static const char *const compat[][2] = {{"save", ""},
-                                                {"appendonly", "no"},
-                                                {"databases", "1"},
-                                                {"maxmemory", "0"},
-                                                {"maxmemory-policy", "noeviction"},
-                                                {"notify-keyspace-events", ""}};
+        const struct node_compat *compat = node_config_compat;
         for (int i = 2; i < argc; i++) {
             a.pattern = argv[i];
             proxy_config_each(node_config_each, &a);
-            for (size_t k = 0; k < sizeof(compat) / sizeof(compat[0]); k++) {
-                if (fnmatch(argv[i], compat[k][0], FNM_CASEFOLD) == 0) {
-                    resp_add_bulk_str(&body, compat[k][0]);
-                    resp_add_bulk_str(&body, compat[k][1]);
+            for (size_t k = 0; k < NODE_NCOMPAT; k++) {
+                if (fnmatch(argv[i], compat[k].name, FNM_CASEFOLD) == 0) {
+                    resp_add_bulk_str(&body, compat[k].name);
+                    resp_add_bulk_str(&body, compat[k].value);
                     a.n++;
                 }
             }

@@ -1830,6 +1830,9 @@ Test(store_node, commands_a_plain_redis_answers_are_redis_s)
         "COMMAND GETKEYSANDFLAGS lmove a b left right\r\n"
         "CONFIG GET maxmemory\r\nCONFIG GET maxmemory-policy\r\n"
         "CONFIG GET notify-keyspace-events\r\nPFSELFTEST\r\nPFSELFTEST x\r\n"
+        "CONFIG SET save \"\"\r\nCONFIG SET appendonly no\r\nCONFIG SET maxmemory 0\r\n"
+        "CONFIG SET maxmemory-policy noeviction notify-keyspace-events \"\"\r\n"
+        "CONFIG SET databases 1\r\nCONFIG SET databases 2\r\n"
         "MEMORY PURGE\r\nMEMORY PURGE x\r\nMEMORY MALLOC-STATS x\r\n"
         "MULTI\r\nCLUSTER INFO\r\nMODULE LIST\r\nCOMMAND GETKEYS get k\r\nPFSELFTEST\r\n"
         "EXEC\r\n"
@@ -1839,6 +1842,13 @@ Test(store_node, commands_a_plain_redis_answers_are_redis_s)
     /* Redis built with the C library's malloc, as ferry is, says this. */
     raw_cmd(f, "MEMORY MALLOC-STATS\r\n");
     expect_raw(f, "+Stats not supported for the current allocator\r\n");
+    /* What ferry cannot be is refused with why, and nothing of the set is
+     * taken (slowlog-max-len stays what it was). */
+    raw_cmd(f, "CONFIG SET slowlog-max-len 5 maxmemory-policy allkeys-lru\r\n"
+               "CONFIG GET slowlog-max-len\r\n");
+    expect_raw(f, "-ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - "
+                  "ferry: only 'noeviction': a full store refuses writes; nothing is evicted\r\n");
+    expect_raw(f, "%1\r\n$15\r\nslowlog-max-len\r\n$3\r\n128\r\n"); /* RESP3 */
     stop_ferry();
 }
 
