@@ -2781,11 +2781,10 @@ static void node_unsupported(struct resp_buf *out, int argc, char **argv, size_t
  * checkpoint at close only folds the journal into LMDB's files); NOW and
  * FORCE neither, as there are no replicas to wait for and no save to fail.
  * ABORT finds no shutdown in progress: once one starts, nothing more is
- * read. Redis refuses it in a transaction (no_multi). */
+ * read. A transaction refuses it before (no_multi). */
 static void node_shutdown(struct proxy_client *c, int argc, char **argv, size_t *len,
                           struct resp_buf *out)
 {
-    struct node_client *nc = node_client_get(c);
     int save = 0, nosave = 0, other = 0, cancel = 0, bad = 0;
     for (int i = 1; i < argc; i++) {
         if (proxy_arg_is(argv[i], len[i], "nosave"))
@@ -2799,12 +2798,7 @@ static void node_shutdown(struct proxy_client *c, int argc, char **argv, size_t 
         else
             bad = 1;
     }
-    if (nc->in_multi) {
-        resp_add_error(out, "ERR Command not allowed inside a transaction");
-        c->rejected = 1;
-        nc->multi_dirty = 1;
-        node.unfed = 1;
-    } else if (bad || (cancel && (save || nosave || other)) || (save && nosave)) {
+    if (bad || (cancel && (save || nosave || other)) || (save && nosave)) {
         resp_add_error(out, "ERR syntax error");
     } else if (cancel) {
         resp_add_error(out, "ERR No shutdown in progress.");
@@ -2874,12 +2868,17 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     /* Redis's first checks, before any other (commandCheckExistence and
      * commandCheckArity): the arity, and for a container (CLIENT, SCRIPT,
      * ...) a known subcommand and its arity, whether ferry serves the
-     * command or not. */
+     * command or not; then, in a transaction, the commands flagged
+     * no_multi (SAVE, SHUTDOWN, SYNC, PSYNC). */
     int refused = 0;
     if (rcmd && rcmd->nsub && argc > 1) {
         refused = resp_subcommand_check(rcmd->name, argc, argv, len, out) == NULL;
     } else if (rcmd && !resp_command_arity_ok(rcmd, argc)) {
         node_arity_error(out, rcmd->name);
+        refused = 1;
+    }
+    if (!refused && rcmd && nc->in_multi && (rcmd->flags & RESP_CMD_NO_MULTI)) {
+        resp_add_error(out, "ERR Command not allowed inside a transaction");
         refused = 1;
     }
     if (refused) {
@@ -2997,22 +2996,9 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         return;
     }
     if (proxy_arg_is(name, nl, "save")) {
-        /* In the batch, after the writes before it; Redis refuses it in a
-         * transaction, so it never runs at EXEC. */
-        if (argc == 1 && !nc->in_multi) {
-            node_argv_copy(&node_op_add(NODE_OP_SAVE, c)->a, argc, argv, len);
-            return;
-        }
-        if (argc != 1)
-            node_arity_error(out, "save");
-        else
-            resp_add_error(out, "ERR Command not allowed inside a transaction");
-        c->rejected = 1;
-        if (nc->in_multi) {
-            nc->multi_dirty = 1;
-            node.unfed = 1;
-        }
-        node_reply_buf(c, out);
+        /* In the batch, after the writes before it (never at EXEC: a
+         * transaction refused it above). */
+        node_argv_copy(&node_op_add(NODE_OP_SAVE, c)->a, argc, argv, len);
         return;
     }
     unsigned flags = 0;
