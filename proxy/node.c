@@ -2538,6 +2538,23 @@ static const char *const node_module_help[] = {
     "    Prints this help.",
 };
 
+/* What node_local_reply answers, and so what a transaction may queue
+ * besides the store's commands and PUBLISH. HELLO is left out: a protocol
+ * switch inside EXEC's reply is refused. */
+static int node_answers_at_exec(const char *name, size_t nl)
+{
+    static const char *const names[] = {
+        "wait",     "monitor",  "ping",    "echo",   "lastsave", "bgsave",    "bgrewriteaof",
+        "time",     "select",   "client",  "command", "config",  "info",      "slowlog",
+        "latency",  "role",     "readonly", "readwrite", "asking", "acl",      "move",
+        "swapdb",   "cluster",  "module",  "unwatch",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (proxy_arg_is(name, nl, names[i]))
+            return 1;
+    return 0;
+}
+
 static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_t *len,
                             struct resp_buf *out)
 {
@@ -3032,18 +3049,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     }
     if (nc->in_multi) {
         node.unfed = 1; /* queued ones show at EXEC */
-        int known = cls != STORE_CLASS_UNKNOWN || publish || proxy_arg_is(name, nl, "ping") ||
-                    proxy_arg_is(name, nl, "echo") || proxy_arg_is(name, nl, "time") ||
-                    proxy_arg_is(name, nl, "select") || proxy_arg_is(name, nl, "unwatch") ||
-                    proxy_arg_is(name, nl, "client") || proxy_arg_is(name, nl, "info") ||
-                    proxy_arg_is(name, nl, "command") || proxy_arg_is(name, nl, "config") ||
-                    proxy_arg_is(name, nl, "role") || proxy_arg_is(name, nl, "readonly") ||
-                    proxy_arg_is(name, nl, "readwrite") || proxy_arg_is(name, nl, "asking") ||
-                    proxy_arg_is(name, nl, "cluster") || proxy_arg_is(name, nl, "module") ||
-                    proxy_arg_is(name, nl, "move") || proxy_arg_is(name, nl, "swapdb") ||
-                    proxy_arg_is(name, nl, "acl") || proxy_arg_is(name, nl, "monitor") ||
-                    proxy_arg_is(name, nl, "wait") || proxy_arg_is(name, nl, "lastsave") ||
-                    proxy_arg_is(name, nl, "bgsave") || proxy_arg_is(name, nl, "bgrewriteaof");
+        int known = cls != STORE_CLASS_UNKNOWN || publish || node_answers_at_exec(name, nl);
         if (!known) {
             node_unsupported(out, argc, argv, len);
             c->rejected = 1;

@@ -1835,7 +1835,7 @@ Test(store_node, commands_a_plain_redis_answers_are_redis_s)
         "CONFIG SET databases 1\r\nCONFIG SET databases 2\r\n"
         "MEMORY PURGE\r\nMEMORY PURGE x\r\nMEMORY MALLOC-STATS x\r\n"
         "MULTI\r\nCLUSTER INFO\r\nMODULE LIST\r\nCOMMAND GETKEYS get k\r\nPFSELFTEST\r\n"
-        "EXEC\r\n"
+        "SLOWLOG GET 0\r\nLATENCY LATEST\r\nEXEC\r\n"
         "MULTI\r\nSET a 1\r\nCLIENT foo\r\nEXEC\r\nMULTI\r\nSET a 1\r\nSCRIPT foo\r\nEXEC\r\n"
         "GET a\r\nHELLO 3\r\nCLIENT TRACKINGINFO\r\nCOMMAND GETKEYSANDFLAGS set k v\r\n"
         "CONFIG GET maxmemory\r\n");
