@@ -75,6 +75,9 @@ void store_exec_cmd(struct store_ctx *c, int argc, char **argv, size_t *len)
         resp_add_error(c->out, "ERR ferry: write command in a read context");
         return;
     }
+    c->replacing = 0;
+    /* A read's lookups are Redis's lookupKeyRead, in a transaction too. */
+    c->count_lookups = cmd->cls == STORE_CLASS_READ;
     cmd->fn(c, argc, argv, len);
 }
 

@@ -119,6 +119,15 @@ static MDB_cursor *store_db_kcur(struct store_ctx *c)
     return t->kcur;
 }
 
+/* A read command's lookup found nothing: Redis counts a miss and tells
+ * the keymiss class. */
+static void store_db_missed(struct store_ctx *c, const char *key, size_t klen)
+{
+    c->s->stats.keyspace_misses++;
+    if (!c->quiet_miss)
+        store_notify(c, STORE_EV_KEYMISS, "keymiss", key, klen);
+}
+
 int store_db_lookup(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r)
 {
     unsigned char kb[STORE_MAX_DBKEY + 8];
@@ -131,7 +140,7 @@ int store_db_lookup(struct store_ctx *c, const char *key, size_t klen, struct st
         if (rc != MDB_NOTFOUND)
             store_ctx_mdb_err(c, rc);
         else if (c->count_lookups)
-            c->s->stats.keyspace_misses++;
+            store_db_missed(c, key, klen);
         return 0;
     }
     store_rec_parse(&v, r);
@@ -140,14 +149,34 @@ int store_db_lookup(struct store_ctx *c, const char *key, size_t klen, struct st
             store_db_remove(c, key, klen, r);
             if (c->t)
                 c->t->expired++;
+            store_notify(c, STORE_EV_EXPIRED, "expired", key, klen);
         }
         if (c->count_lookups)
-            c->s->stats.keyspace_misses++;
+            store_db_missed(c, key, klen);
         return 0;
     }
     if (c->count_lookups)
         c->s->stats.keyspace_hits++;
     return 1;
+}
+
+int store_db_lookup_read(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r)
+{
+    int counted = c->count_lookups;
+    c->count_lookups = 1;
+    int found = store_db_lookup(c, key, klen, r);
+    c->count_lookups = counted;
+    return found;
+}
+
+int store_db_lookup_read_type(struct store_ctx *c, const char *key, size_t klen, int type,
+                              struct store_rec *r)
+{
+    int counted = c->count_lookups;
+    c->count_lookups = 1;
+    int rc = store_db_lookup_type(c, key, klen, type, r);
+    c->count_lookups = counted;
+    return rc;
 }
 
 int store_db_lookup_type(struct store_ctx *c, const char *key, size_t klen, int type,
@@ -220,6 +249,9 @@ void store_db_put_known(struct store_ctx *c, const char *key, size_t klen, int t
         store_db_index_expire(c, key, klen, expire);
     }
     store_db_write(c, key, klen, type, expire, payload, plen, 0);
+    if (!found && !c->replacing) /* Redis's dbAdd */
+        store_notify(c, STORE_EV_NEW, "new", key, klen);
+    c->replacing = 0;
 }
 
 void store_db_put(struct store_ctx *c, const char *key, size_t klen, int type, int64_t expire,
@@ -267,6 +299,28 @@ int store_db_delete(struct store_ctx *c, const char *key, size_t klen)
     struct store_rec r;
     if (!store_db_lookup(c, key, klen, &r))
         return 0;
+    store_db_remove(c, key, klen, &r);
+    return 1;
+}
+
+int store_db_replace(struct store_ctx *c, const char *key, size_t klen, int empty)
+{
+    if (!empty) {
+        c->replacing = store_db_delete(c, key, klen);
+        return c->replacing;
+    }
+    unsigned char kb[STORE_MAX_DBKEY + 8];
+    if (klen + 12 > STORE_MAX_DBKEY)
+        return 0;
+    MDB_val k = {store_kkey(kb, key, klen), kb}, v;
+    int rc = mdb_get(c->txn, c->s->keys, &k, &v);
+    if (rc != 0) {
+        if (rc != MDB_NOTFOUND)
+            store_ctx_mdb_err(c, rc);
+        return 0;
+    }
+    struct store_rec r;
+    store_rec_parse(&v, &r);
     store_db_remove(c, key, klen, &r);
     return 1;
 }
@@ -442,8 +496,12 @@ void store_m_del_all(struct store_ctx *c, const char *key, size_t klen)
 static void store_del_generic(struct store_ctx *c, int argc, char **argv, size_t *len)
 {
     long long n = 0;
-    for (int i = 1; i < argc; i++)
-        n += store_db_delete(c, argv[i], len[i]);
+    for (int i = 1; i < argc; i++) {
+        if (store_db_delete(c, argv[i], len[i])) {
+            store_notify(c, STORE_EV_GENERIC, "del", argv[i], len[i]);
+            n++;
+        }
+    }
     resp_add_int(c->out, n);
 }
 
@@ -572,8 +630,10 @@ static void store_expire_generic(struct store_ctx *c, int argc, char **argv, siz
     }
     if (when <= (long long)c->now) {
         store_db_delete(c, argv[1], len[1]);
+        store_notify(c, STORE_EV_GENERIC, "del", argv[1], len[1]);
     } else {
         store_db_set_expire(c, argv[1], len[1], &r, when);
+        store_notify(c, STORE_EV_GENERIC, "expire", argv[1], len[1]);
     }
     resp_add_int(c->out, 1);
 }
@@ -645,6 +705,7 @@ STORE_DECL(persist)
     struct store_rec r;
     if (store_db_lookup(c, argv[1], len[1], &r) && r.expire) {
         store_db_set_expire(c, argv[1], len[1], &r, 0);
+        store_notify(c, STORE_EV_GENERIC, "persist", argv[1], len[1]);
         resp_add_int(c->out, 1);
     } else {
         resp_add_int(c->out, 0);
@@ -722,6 +783,8 @@ static void store_rename_generic(struct store_ctx *c, char **argv, size_t *len, 
     store_db_lookup(c, argv[1], len[1], &r); /* reload: the lookup may have moved pages */
     store_copy_key(c, argv[1], len[1], argv[2], len[2], &r);
     store_db_delete(c, argv[1], len[1]);
+    store_notify(c, STORE_EV_GENERIC, "rename_from", argv[1], len[1]);
+    store_notify(c, STORE_EV_GENERIC, "rename_to", argv[2], len[2]);
     if (nx)
         resp_add_int(c->out, 1);
     else
@@ -774,7 +837,7 @@ STORE_DECL(copy)
         return;
     }
     struct store_rec r, d;
-    if (!store_db_lookup(c, argv[1], len[1], &r)) {
+    if (!store_db_lookup_read(c, argv[1], len[1], &r)) {
         resp_add_int(c->out, 0);
         return;
     }
@@ -784,6 +847,7 @@ STORE_DECL(copy)
     }
     store_db_lookup(c, argv[1], len[1], &r);
     store_copy_key(c, argv[1], len[1], argv[2], len[2], &r);
+    store_notify(c, STORE_EV_GENERIC, "copy_to", argv[2], len[2]);
     resp_add_int(c->out, 1);
 }
 
@@ -1141,7 +1205,10 @@ STORE_DECL(memory)
         }
     }
     struct store_rec r;
-    if (!store_db_lookup(c, argv[2], len[2], &r)) {
+    c->quiet_miss = 1; /* Redis's objectCommandLookup: LOOKUP_NONOTIFY */
+    int found = store_db_lookup(c, argv[2], len[2], &r);
+    c->quiet_miss = 0;
+    if (!found) {
         resp_add_null(c->out);
         return;
     }

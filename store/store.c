@@ -310,6 +310,7 @@ void store_close(struct store *s)
     resp_buf_fini(&s->wtxn.done);
     resp_buf_fini(&s->wtxn.ready);
     resp_buf_fini(&s->wtxn.deleted);
+    resp_buf_fini(&s->events);
     store_log_detach(s);
     mdb_env_close(s->env);
     close(s->lock_fd); /* after LMDB is done with the files */
@@ -463,14 +464,19 @@ int store_read(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t
     }
     struct store_ctx c;
     store_ctx_init(&c, s, txn, now_ms, reply);
-    c.count_lookups = 1;
+    struct store_stats before = s->stats;
     store_exec_cmd(&c, argc, argv, argvlen);
     if (c.err) {
         if (txn == s->rtxn)
             store_read_txn_reset(s);
         return STORE_EIO;
     }
-    return c.needs_write ? STORE_EWRITE : 0;
+    if (c.needs_write) { /* counted when it runs as a write */
+        s->stats.keyspace_hits = before.keyspace_hits;
+        s->stats.keyspace_misses = before.keyspace_misses;
+        return STORE_EWRITE;
+    }
+    return 0;
 }
 
 int store_txn_read(struct store_txn *t, int argc, char **argv, size_t *argvlen, uint64_t now_ms,
@@ -478,9 +484,16 @@ int store_txn_read(struct store_txn *t, int argc, char **argv, size_t *argvlen, 
 {
     struct store_ctx c;
     store_ctx_init(&c, t->s, t->txn, now_ms > t->last_ts ? now_ms : t->last_ts, reply);
-    c.count_lookups = 1;
+    struct store_stats before = t->s->stats;
     store_exec_cmd(&c, argc, argv, argvlen);
-    return c.err ? STORE_EIO : c.needs_write ? STORE_EWRITE : 0;
+    if (c.err)
+        return STORE_EIO;
+    if (c.needs_write) { /* counted when it runs as a write */
+        t->s->stats.keyspace_hits = before.keyspace_hits;
+        t->s->stats.keyspace_misses = before.keyspace_misses;
+        return STORE_EWRITE;
+    }
+    return 0;
 }
 
 uint64_t store_key_version(struct store *s, const char *key, size_t klen, uint64_t now_ms)
@@ -925,6 +938,7 @@ int store_apply_record(struct store *s, uint64_t first, uint64_t count, uint64_t
     resp_buf_init(&rt.deleted);
     store_txn_init(s, &rt, s->jtxn);
     s->jreplay = 1; /* a failure here is the replay's, not a turn's */
+    s->ev_mute++;   /* the turn that wrote the record told its events */
     int rc = 0;
     uint64_t off = 0, i = 0;
     for (; rc == 0 && i < count; i++) {
@@ -947,6 +961,7 @@ int store_apply_record(struct store *s, uint64_t first, uint64_t count, uint64_t
         store_txn_done(&rt);
     }
     s->jreplay = 0;
+    s->ev_mute--;
     resp_buf_fini(&rt.done);
     resp_buf_fini(&rt.ready);
     resp_buf_fini(&rt.deleted);
@@ -1356,17 +1371,20 @@ static int store_txn_replay(struct store_txn *t)
     t->last_ts = s->last_ts;
     t->expired = 0; /* the replay counts them again */
     size_t off = 0;
+    s->ev_mute++; /* their events were recorded when they first ran */
     while (off + 8 <= t->done.len) {
         const unsigned char *p = (unsigned char *)t->done.data + off;
         uint64_t n = store_get_u64(p);
         rc = store_txn_apply_raw(t, p + 8, n, NULL, NULL);
         if (rc != 0) {
+            s->ev_mute--;
             t->dead = 1;
             return rc;
         }
         t->applied++;
         off += 8 + n;
     }
+    s->ev_mute--;
     resp_buf_reset(&t->ready);
     resp_buf_reset(&t->deleted);
     return 0;
@@ -1390,11 +1408,13 @@ int store_txn_apply(struct store_txn *t, uint64_t index, const void *entry, size
     if (index != 0 && index != t->applied + 1)
         return STORE_EINVAL;
     size_t mark = reply ? reply->len : 0;
+    size_t ev_mark = t->s->events.len;
     int rc = store_txn_apply_raw(t, e, len, reply, blocked);
     if (rc != 0) {
         /* Part of the entry may be written: roll back to before it. */
         if (reply)
             reply->len = mark;
+        t->s->events.len = ev_mark;
         if (blocked)
             *blocked = 0;
         int rc2 = store_txn_replay(t);

@@ -294,6 +294,57 @@ void store_txn_deleted_keys(struct store_txn *t, store_ready_cb cb, void *arg);
 int store_txn_commit(struct store_txn *t);
 void store_txn_abort(struct store_txn *t);
 
+/* ------------------------------------------------------------------ keyspace events
+ * Redis's keyspace notifications: what each command did to which key, in
+ * the order Redis reports it ("set", "lpush", "del", "expired", ...). The
+ * classes are Redis's NOTIFY_* bits, one per letter of
+ * notify-keyspace-events. Apply records an event only when its class is
+ * on (store_set_events), together with K or E; events are recorded as
+ * entries run (store_txn_apply, and reads: "keymiss") into one list that
+ * the owner takes with store_events_each and empties with
+ * store_events_clear. An entry that fails takes its events back; a
+ * transaction that does not commit leaves its events to be cleared by the
+ * owner, unpublished. Replaying entries (after MAP_FULL, or the journal)
+ * records none again. */
+enum store_event_class {
+    STORE_EV_KEYSPACE = 1u << 0, /* K: __keyspace@0__:<key> <event> */
+    STORE_EV_KEYEVENT = 1u << 1, /* E: __keyevent@0__:<event> <key> */
+    STORE_EV_GENERIC = 1u << 2,  /* g */
+    STORE_EV_STRING = 1u << 3,   /* $ */
+    STORE_EV_LIST = 1u << 4,     /* l */
+    STORE_EV_SET = 1u << 5,      /* s */
+    STORE_EV_HASH = 1u << 6,     /* h */
+    STORE_EV_ZSET = 1u << 7,     /* z */
+    STORE_EV_EXPIRED = 1u << 8,  /* x */
+    STORE_EV_EVICTED = 1u << 9,  /* e (nothing is evicted: noeviction) */
+    STORE_EV_STREAM = 1u << 10,  /* t (no streams) */
+    STORE_EV_KEYMISS = 1u << 11, /* m */
+    STORE_EV_MODULE = 1u << 13,  /* d (no modules) */
+    STORE_EV_NEW = 1u << 14,     /* n */
+};
+/* Redis's 'A': every class but m and n. */
+#define STORE_EV_ALL                                                                       \
+    (STORE_EV_GENERIC | STORE_EV_STRING | STORE_EV_LIST | STORE_EV_SET | STORE_EV_HASH |   \
+     STORE_EV_ZSET | STORE_EV_EXPIRED | STORE_EV_EVICTED | STORE_EV_STREAM | STORE_EV_MODULE)
+
+/* Parses notify-keyspace-events' letters into classes as Redis does (any
+ * order, repeats allowed); -1 for a letter that is not a class. format:
+ * Redis's canonical string of classes ("AKE", "Kx$"...) into buf (at
+ * least 16 bytes). */
+long store_events_parse(const char *s, size_t len);
+void store_events_format(unsigned classes, char *buf);
+
+void store_set_events(struct store *s, unsigned classes);
+/* The length of the list so far: a mark for store_events_each. */
+size_t store_events_mark(const struct store *s);
+/* Calls cb for each event recorded between the marks from and to; event
+ * and key are valid during the call. */
+typedef void (*store_event_cb)(void *arg, const char *event, const char *key, size_t klen);
+void store_events_each(const struct store *s, size_t from, size_t to, store_event_cb cb,
+                       void *arg);
+/* Forgets the events recorded from mark on (0: all of them). */
+void store_events_clear(struct store *s, size_t mark);
+
 /* ------------------------------------------------------------------ testing
  * Appends a canonical dump of every database except "raftlog" (key and value
  * bytes of every record, in order) to out. Two stores that applied the same

@@ -92,6 +92,12 @@ struct store {
     struct store_log *rlog; /* the Raft log on this environment (store/log.c) */
     struct store_stats stats; /* INFO's counters (store_get_stats) */
     uint64_t applied_at_save; /* `applied` when the last save succeeded */
+    /* Keyspace events (store_set_events): the classes recorded, and the
+     * records, each u8 name length | name | u32 key length | key. Muted
+     * while entries are applied a second time. */
+    unsigned ev_classes;
+    int ev_mute;
+    struct resp_buf events;
 };
 
 /* The transaction reads see: jtxn between turns (what was acknowledged),
@@ -149,6 +155,8 @@ struct store_ctx {
     int needs_write;    /* a read found it must write: STORE_EWRITE */
     int in_multi;       /* inside EXEC: blocking commands do not block */
     int count_lookups;  /* a read command: key lookups count as hits or misses */
+    int replacing;      /* store_db_replace deleted the key the next write creates */
+    int quiet_miss;     /* a miss counts, but is no keymiss event (MEMORY USAGE) */
 };
 
 /* A keyspace lookup result. The payload points into LMDB memory, valid until
@@ -257,10 +265,17 @@ static inline uint32_t store_get_be32(const unsigned char *p)
 #define STORE_PROTO_MAX_BULK_LEN (512LL * 1024 * 1024)
 
 int store_db_lookup(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r);
+/* store_db_lookup as Redis's lookupKeyRead, which some writes make too
+ * (GETDEL, the sources of the STORE forms): it counts as a keyspace hit or
+ * miss, and a miss is a "keymiss" event. Reads' lookups all count. */
+int store_db_lookup_read(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r);
 /* Lookup that answers WRONGTYPE when the key exists with another type:
  * returns 1 found (right type), 0 missing, -1 wrong type (reply written). */
 int store_db_lookup_type(struct store_ctx *c, const char *key, size_t klen, int type,
                          struct store_rec *r);
+/* store_db_lookup_type as a read (store_db_lookup_read). */
+int store_db_lookup_read_type(struct store_ctx *c, const char *key, size_t klen, int type,
+                              struct store_rec *r);
 /* Writes the record (new version). expire < 0 keeps none. */
 void store_db_put(struct store_ctx *c, const char *key, size_t klen, int type, int64_t expire,
                   const void *payload, size_t plen);
@@ -279,6 +294,13 @@ void store_db_put_same_version(struct store_ctx *c, const char *key, size_t klen
 void store_db_touch(struct store_ctx *c, const char *key, size_t klen, const struct store_rec *r);
 /* Deletes the key and all its members. Returns 1 if it existed (not expired). */
 int store_db_delete(struct store_ctx *c, const char *key, size_t klen);
+/* The STORE forms' destination, before they write their result: when the
+ * result is empty, Redis's dbDelete, which takes the key even if it has
+ * expired (it is "del", not "expired"); otherwise the store_db_delete of a
+ * key about to be written anew, as Redis's setKey overwrites one, after
+ * which the key written is "new" (a keyspace event) only if this found
+ * none. Returns whether a key was deleted. */
+int store_db_replace(struct store_ctx *c, const char *key, size_t klen, int empty);
 void store_db_set_expire(struct store_ctx *c, const char *key, size_t klen,
                          const struct store_rec *r, int64_t expire);
 void store_db_ready(struct store_ctx *c, const char *key, size_t klen);
@@ -303,6 +325,10 @@ int store_m_iter(struct store_ctx *c, const char *key, size_t klen, const void *
 void store_m_del_all(struct store_ctx *c, const char *key, size_t klen);
 
 void store_ctx_mdb_err(struct store_ctx *c, int rc);
+/* Records keyspace event `event` (a string literal) of class cls on key,
+ * when that class is on (store_set_events). */
+void store_notify(struct store_ctx *c, unsigned cls, const char *event, const char *key,
+                  size_t klen);
 int64_t store_rec_count(const struct store_rec *r);
 
 /* ----- fixed float results (t_string.c, t_hash.c) */
@@ -321,7 +347,8 @@ typedef int (*store_elem_cb)(void *arg, const unsigned char *e, size_t elen);
 void store_list_walk(struct store_ctx *c, const char *key, size_t klen,
                      const struct store_rec *r, long start, int reverse, store_elem_cb cb,
                      void *arg);
-/* Replaces key (of any type) with the list e[0..n), none when n is 0. */
+/* Replaces key (of any type) with the list e[0..n), none when n is 0
+ * (SORT ... STORE, and its events). */
 void store_list_create(struct store_ctx *c, const char *key, size_t klen,
                        const unsigned char *const *e, const size_t *elen, long n);
 /* The members of the sorted set at key in rank order (from the highest
@@ -344,7 +371,8 @@ int store_zset_score(struct store_ctx *c, const char *key, size_t klen, const vo
 void store_zset_walk_scores(struct store_ctx *c, const char *key, size_t klen, double min,
                             store_zscore_cb cb, void *arg);
 void store_zset_store(struct store_ctx *c, const char *dst, size_t dlen,
-                      const unsigned char *const *m, const size_t *ml, const double *sc, long n);
+                      const unsigned char *const *m, const size_t *ml, const double *sc, long n,
+                      const char *event);
 int store_zset_to_skiplist(struct store_ctx *c, const char *key, size_t klen,
                            const struct store_rec *r);
 

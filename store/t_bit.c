@@ -58,6 +58,7 @@ STORE_DECL(setbit)
         else
             store_db_put(c, argv[1], len[1], STORE_T_STRING, 0, buf, n);
         free(buf);
+        store_notify(c, STORE_EV_STRING, "setbit", argv[1], len[1]);
     }
     resp_add_int(c->out, old);
 }
@@ -240,7 +241,7 @@ STORE_DECL(bitop)
     int ok = 1;
     for (int i = 0; i < nsrc && ok; i++) {
         struct store_rec r;
-        int rc = store_db_lookup_type(c, argv[3 + i], len[3 + i], STORE_T_STRING, &r);
+        int rc = store_db_lookup_read_type(c, argv[3 + i], len[3 + i], STORE_T_STRING, &r);
         if (rc < 0) {
             ok = 0;
         } else if (rc > 0 && r.plen > 0) {
@@ -253,7 +254,8 @@ STORE_DECL(bitop)
         }
     }
     if (ok && maxlen == 0) {
-        store_db_delete(c, argv[2], len[2]);
+        if (store_db_replace(c, argv[2], len[2], 1))
+            store_notify(c, STORE_EV_GENERIC, "del", argv[2], len[2]);
     } else if (ok) {
         unsigned char *res = malloc(maxlen);
         STORE_ASSERT(res != NULL);
@@ -268,6 +270,7 @@ STORE_DECL(bitop)
             res[j] = out;
         }
         store_db_put(c, argv[2], len[2], STORE_T_STRING, 0, res, maxlen);
+        store_notify(c, STORE_EV_STRING, "set", argv[2], len[2]);
         free(res);
     }
     for (int i = 0; i < nsrc; i++)
@@ -396,8 +399,11 @@ static int bf_type_offset(struct store_ctx *c, const char *t, size_t tl, const c
     return 0;
 }
 
-/* Applies one SET or INCRBY to buf: appends its reply; returns whether the
- * field changed. */
+enum { BF_NOT_WRITTEN, BF_WRITTEN, BF_CHANGED };
+
+/* Applies one SET or INCRBY to buf: appends its reply; returns
+ * BF_NOT_WRITTEN (an overflow under FAIL), BF_WRITTEN (the field kept its
+ * value) or BF_CHANGED. */
 static int bf_write(struct store_ctx *c, unsigned char *buf, size_t n, const struct bf_op *op)
 {
     int overflow, changed;
@@ -414,7 +420,7 @@ static int bf_write(struct store_ctx *c, unsigned char *buf, size_t n, const str
         }
         if (overflow && op->overflow == BF_FAIL) {
             resp_add_null(c->out);
-            return 0;
+            return BF_NOT_WRITTEN;
         }
         resp_add_int(c->out, op->op == BF_INCRBY ? val : old);
         bf_set(buf, op->offset, op->bits, (uint64_t)val);
@@ -432,13 +438,13 @@ static int bf_write(struct store_ctx *c, unsigned char *buf, size_t n, const str
         }
         if (overflow && op->overflow == BF_FAIL) {
             resp_add_null(c->out);
-            return 0;
+            return BF_NOT_WRITTEN;
         }
         resp_add_int(c->out, (long long)(op->op == BF_INCRBY ? val : old));
         bf_set(buf, op->offset, op->bits, val);
         changed = old != val;
     }
-    return changed;
+    return changed ? BF_CHANGED : BF_WRITTEN;
 }
 
 static void bitfield_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int ro)
@@ -499,7 +505,10 @@ static void bitfield_generic(struct store_ctx *c, int argc, char **argv, size_t 
         return;
     }
     struct store_rec r;
-    int rc = store_db_lookup_type(c, argv[1], len[1], STORE_T_STRING, &r);
+    /* Only GETs: Redis reads the key (a miss is a keymiss); with a write it
+     * looks it up to write. */
+    int rc = writes ? store_db_lookup_type(c, argv[1], len[1], STORE_T_STRING, &r)
+                    : store_db_lookup_read_type(c, argv[1], len[1], STORE_T_STRING, &r);
     if (rc < 0) {
         free(ops);
         return;
@@ -519,7 +528,7 @@ static void bitfield_generic(struct store_ctx *c, int argc, char **argv, size_t 
     }
     const unsigned char *src = writes ? buf : rc ? r.payload : NULL;
     resp_add_array(c->out, nops);
-    int changes = 0;
+    int changes = 0, written = 0;
     for (int i = 0; i < nops; i++) {
         if (ops[i].op == BF_GET) {
             if (ops[i].sign)
@@ -528,7 +537,9 @@ static void bitfield_generic(struct store_ctx *c, int argc, char **argv, size_t 
                 resp_add_int(c->out,
                              (long long)bf_get_unsigned(src, n, ops[i].offset, ops[i].bits));
         } else {
-            changes += bf_write(c, buf, n, &ops[i]);
+            int w = bf_write(c, buf, n, &ops[i]);
+            written += w != BF_NOT_WRITTEN;
+            changes += w == BF_CHANGED;
         }
     }
     /* As Redis: a write creates or grows the key even when every write
@@ -538,6 +549,10 @@ static void bitfield_generic(struct store_ctx *c, int argc, char **argv, size_t 
         store_db_put(c, argv[1], len[1], STORE_T_STRING, 0, buf, n);
     else if (n > plen || changes)
         store_db_put_keep(c, argv[1], len[1], &r, buf, n);
+    /* Redis counts a write that left its field as it was a change when
+     * the string grew: then it tells of it too. */
+    if (changes || (written && n > plen))
+        store_notify(c, STORE_EV_STRING, "setbit", argv[1], len[1]);
     free(buf);
     free(ops);
 }

@@ -738,7 +738,7 @@ enum {
 enum { GEO_SORT_NONE, GEO_SORT_ASC, GEO_SORT_DESC };
 
 static void geo_store(struct store_ctx *c, const char *dst, size_t dlen, const struct geo_result *g,
-                      long n, int storedist, double conversion)
+                      long n, int storedist, double conversion, const char *event)
 {
     const unsigned char **m = malloc(sizeof(*m) * (size_t)(n + 1));
     size_t *ml = malloc(sizeof(*ml) * (size_t)(n + 1));
@@ -749,7 +749,7 @@ static void geo_store(struct store_ctx *c, const char *dst, size_t dlen, const s
         ml[i] = g->p[i].len;
         sc[i] = storedist ? g->p[i].dist / conversion : g->p[i].score;
     }
-    store_zset_store(c, dst, dlen, m, ml, sc, n);
+    store_zset_store(c, dst, dlen, m, ml, sc, n, event);
     free(m);
     free(ml);
     free(sc);
@@ -764,7 +764,7 @@ static void geo_radius_generic(struct store_ctx *c, int argc, char **argv, size_
     size_t storelen = 0;
     int storedist = 0;
     struct store_rec r;
-    int found = store_db_lookup_type(c, argv[src], len[src], STORE_T_ZSET, &r);
+    int found = store_db_lookup_read_type(c, argv[src], len[src], STORE_T_ZSET, &r);
     if (found < 0)
         return;
 
@@ -898,7 +898,8 @@ static void geo_radius_generic(struct store_ctx *c, int argc, char **argv, size_
     }
     if (!found) {
         if (store) {
-            store_db_delete(c, store, storelen);
+            if (store_db_replace(c, store, storelen, 1))
+                store_notify(c, STORE_EV_GENERIC, "del", store, storelen);
             resp_add_int(c->out, 0);
         } else {
             resp_add_array(c->out, 0);
@@ -927,7 +928,8 @@ static void geo_radius_generic(struct store_ctx *c, int argc, char **argv, size_
                        n - 1);
     }
     if (store) {
-        geo_store(c, store, storelen, &g, n, storedist, s.conversion);
+        geo_store(c, store, storelen, &g, n, storedist, s.conversion,
+                  flags & GEO_SEARCHSTORE ? "geosearchstore" : "georadiusstore");
         goto done;
     }
     int options = withdist + withhash + withcoords;

@@ -40,6 +40,7 @@ static void hash_hset_generic(struct store_ctx *c, int argc, char **argv, size_t
     int64_t count = rc ? coll_count(&r) : 0;
     int64_t created = hash_set_fields(c, argv, len, argc, &count);
     coll_set_count(c, argv[1], len[1], STORE_T_HASH, rc, &r, count);
+    store_notify(c, STORE_EV_HASH, "hset", argv[1], len[1]);
     if (is_hmset)
         resp_add_simple(c->out, "OK");
     else
@@ -71,6 +72,7 @@ STORE_DECL(hsetnx)
     int64_t count = rc ? coll_count(&r) : 0;
     store_m_put(c, argv[1], len[1], argv[2], len[2], argv[3], len[3]);
     coll_set_count(c, argv[1], len[1], STORE_T_HASH, rc, &r, count + 1);
+    store_notify(c, STORE_EV_HASH, "hset", argv[1], len[1]);
     resp_add_int(c->out, 1);
 }
 
@@ -121,8 +123,12 @@ STORE_DECL(hdel)
             count--;
         }
     }
-    if (deleted)
+    if (deleted) {
         coll_set_count(c, argv[1], len[1], STORE_T_HASH, 1, &r, count);
+        store_notify(c, STORE_EV_HASH, "hdel", argv[1], len[1]);
+        if (count == 0)
+            store_notify(c, STORE_EV_GENERIC, "del", argv[1], len[1]);
+    }
     resp_add_int(c->out, deleted);
 }
 
@@ -241,6 +247,7 @@ STORE_DECL(hincrby)
     store_m_put(c, argv[1], len[1], argv[2], len[2], buf, (size_t)n);
     coll_set_count(c, argv[1], len[1], STORE_T_HASH, rc, &r,
                    (rc ? coll_count(&r) : 0) + (had ? 0 : 1));
+    store_notify(c, STORE_EV_HASH, "hincrby", argv[1], len[1]);
     resp_add_int(c->out, value);
 }
 
@@ -276,6 +283,7 @@ STORE_DECL(hincrbyfloat)
     store_m_put(c, argv[1], len[1], argv[2], len[2], buf, (size_t)n);
     coll_set_count(c, argv[1], len[1], STORE_T_HASH, rc, &r,
                    (rc ? coll_count(&r) : 0) + (had ? 0 : 1));
+    store_notify(c, STORE_EV_HASH, "hincrbyfloat", argv[1], len[1]);
     resp_add_bulk(c->out, buf, (size_t)n);
 }
 

@@ -563,6 +563,7 @@ STORE_DECL(pfadd)
             store_db_put_keep(c, argv[1], len[1], &r, h.p, h.len);
         else
             store_db_put_known(c, argv[1], len[1], STORE_T_STRING, 0, h.p, h.len, 0, NULL);
+        store_notify(c, STORE_EV_STRING, "pfadd", argv[1], len[1]);
     }
     resp_add_int(c->out, updated ? 1 : 0);
     hll_free(&h);
@@ -578,7 +579,7 @@ static int hll_union(struct store_ctx *c, int argc, char **argv, size_t *len, un
     for (int j = 1; j < argc; j++) {
         struct store_rec r;
         struct hll h;
-        int found = store_db_lookup_type(c, argv[j], len[j], STORE_T_STRING, &r);
+        int found = store_db_lookup_read_type(c, argv[j], len[j], STORE_T_STRING, &r);
         if (found < 0)
             return -1;
         if (!found)
@@ -671,6 +672,7 @@ STORE_DECL(pfmerge)
         store_db_put_keep(c, argv[1], len[1], &r, h.p, h.len);
     else
         store_db_put_known(c, argv[1], len[1], STORE_T_STRING, 0, h.p, h.len, 0, NULL);
+    store_notify(c, STORE_EV_STRING, "pfadd", argv[1], len[1]);
     resp_add_simple(c->out, "OK");
     hll_free(&h);
 }

@@ -75,6 +75,21 @@ static void list_del(struct store_ctx *c, const char *key, size_t klen, int64_t 
     store_m_del(c, key, klen, b, 8);
 }
 
+/* The events of a pop from key: "lpop" or "rpop", then "del" when it
+ * emptied the list (h: the header after the pop). */
+static void list_popped(struct store_ctx *c, const char *key, size_t klen, int where,
+                        const struct list_hdr *h)
+{
+    store_notify(c, STORE_EV_LIST, where == LIST_HEAD ? "lpop" : "rpop", key, klen);
+    if (h->tail == h->head)
+        store_notify(c, STORE_EV_GENERIC, "del", key, klen);
+}
+
+static const char *list_push_event(int where)
+{
+    return where == LIST_HEAD ? "lpush" : "rpush";
+}
+
 static void list_push_generic(struct store_ctx *c, int argc, char **argv, size_t *len, int where,
                               int xx)
 {
@@ -95,6 +110,7 @@ static void list_push_generic(struct store_ctx *c, int argc, char **argv, size_t
     }
     list_hdr_put(c, argv[1], len[1], rc, &r, &h);
     store_db_ready(c, argv[1], len[1]);
+    store_notify(c, STORE_EV_LIST, list_push_event(where), argv[1], len[1]);
     resp_add_int(c->out, h.tail - h.head);
 }
 
@@ -226,9 +242,10 @@ static void list_pop_generic(struct store_ctx *c, int argc, char **argv, size_t 
         list_pop(c, argv[1], len[1], &r, &h, where, &v);
         resp_add_bulk(c->out, v.data, v.len);
         resp_buf_fini(&v);
-        return;
+    } else {
+        list_pop_range(c, argv[1], len[1], &r, &h, where, count);
     }
-    list_pop_range(c, argv[1], len[1], &r, &h, where, count);
+    list_popped(c, argv[1], len[1], where, &h);
 }
 
 STORE_DECL(lpop)
@@ -340,6 +357,7 @@ STORE_DECL(lset)
     }
     list_put(c, argv[1], len[1], h.head + index, argv[3], len[3]);
     list_hdr_put(c, argv[1], len[1], 1, &r, &h);
+    store_notify(c, STORE_EV_LIST, "lset", argv[1], len[1]);
     resp_add_simple(c->out, "OK");
 }
 
@@ -398,6 +416,7 @@ STORE_DECL(linsert)
     }
     if (found) {
         list_rewrite(c, argv[1], len[1], &r, &out);
+        store_notify(c, STORE_EV_LIST, "linsert", argv[1], len[1]);
         resp_add_int(c->out, out.n);
     } else {
         resp_add_int(c->out, -1);
@@ -456,6 +475,9 @@ STORE_DECL(lrem)
             store_db_delete(c, argv[1], len[1]);
         else
             list_rewrite(c, argv[1], len[1], &r, &out);
+        store_notify(c, STORE_EV_LIST, "lrem", argv[1], len[1]);
+        if (out.n == 0)
+            store_notify(c, STORE_EV_GENERIC, "del", argv[1], len[1]);
         coll_items_fini(&out);
     }
     free(vals);
@@ -502,6 +524,9 @@ STORE_DECL(ltrim)
         list_del(c, argv[1], len[1], --h.tail);
     if (ltrim || rtrim)
         list_hdr_put(c, argv[1], len[1], 1, &r, &h);
+    store_notify(c, STORE_EV_LIST, "ltrim", argv[1], len[1]);
+    if (h.tail == h.head)
+        store_notify(c, STORE_EV_GENERIC, "del", argv[1], len[1]);
     resp_add_simple(c->out, "OK");
 }
 
@@ -644,6 +669,8 @@ static void list_move(struct store_ctx *c, char **argv, size_t *len, int from, i
         else
             list_put(c, argv[1], len[1], sh->tail++, v.data, v.len);
         list_hdr_put(c, argv[1], len[1], 1, sr, sh);
+        store_notify(c, STORE_EV_LIST, list_push_event(to), argv[1], len[1]);
+        list_popped(c, argv[1], len[1], from, sh);
         resp_add_bulk(c->out, v.data, v.len);
         resp_buf_fini(&v);
         return;
@@ -657,6 +684,9 @@ static void list_move(struct store_ctx *c, char **argv, size_t *len, int from, i
         list_put(c, argv[2], len[2], dh.tail++, v.data, v.len);
     list_hdr_put(c, argv[2], len[2], drc, &dr, &dh);
     store_db_ready(c, argv[2], len[2]);
+    /* Redis pushes, then tells of the pop. */
+    store_notify(c, STORE_EV_LIST, list_push_event(to), argv[2], len[2]);
+    list_popped(c, argv[1], len[1], from, sh);
     resp_add_bulk(c->out, v.data, v.len);
     resp_buf_fini(&v);
 }
@@ -737,13 +767,14 @@ static int list_pop_one(struct store_ctx *c, const char *key, size_t klen,
     resp_add_bulk(c->out, key, klen);
     if (p->nested) {
         list_pop_range(c, key, klen, &r, &h, where, p->count);
-        return 1;
+    } else {
+        struct resp_buf v;
+        resp_buf_init(&v);
+        list_pop(c, key, klen, &r, &h, where, &v);
+        resp_add_bulk(c->out, v.data, v.len);
+        resp_buf_fini(&v);
     }
-    struct resp_buf v;
-    resp_buf_init(&v);
-    list_pop(c, key, klen, &r, &h, where, &v);
-    resp_add_bulk(c->out, v.data, v.len);
-    resp_buf_fini(&v);
+    list_popped(c, key, klen, where, &h);
     return 1;
 }
 
@@ -842,11 +873,15 @@ void store_list_walk(struct store_ctx *c, const char *key, size_t klen,
 void store_list_create(struct store_ctx *c, const char *key, size_t klen,
                        const unsigned char *const *e, const size_t *elen, long n)
 {
-    store_db_delete(c, key, klen);
+    int had = store_db_replace(c, key, klen, n == 0);
     struct list_hdr h = {0, 0};
     for (long i = 0; i < n; i++)
         list_put(c, key, klen, h.tail++, e[i], elen[i]);
     list_hdr_put(c, key, klen, 0, NULL, &h);
-    if (n > 0)
+    if (n > 0) {
         store_db_ready(c, key, klen);
+        store_notify(c, STORE_EV_LIST, "sortstore", key, klen);
+    } else if (had) {
+        store_notify(c, STORE_EV_GENERIC, "del", key, klen);
+    }
 }

@@ -22,8 +22,10 @@ STORE_DECL(sadd)
             added++;
         }
     }
-    if (added)
+    if (added) {
         coll_set_count(c, argv[1], len[1], STORE_T_SET, rc, &r, count + added);
+        store_notify(c, STORE_EV_SET, "sadd", argv[1], len[1]);
+    }
     resp_add_int(c->out, added);
 }
 
@@ -42,8 +44,12 @@ STORE_DECL(srem)
         if (store_m_del(c, argv[1], len[1], argv[i], len[i]))
             deleted++;
     }
-    if (deleted)
+    if (deleted) {
         coll_set_count(c, argv[1], len[1], STORE_T_SET, 1, &r, count - deleted);
+        store_notify(c, STORE_EV_SET, "srem", argv[1], len[1]);
+        if (count == deleted)
+            store_notify(c, STORE_EV_GENERIC, "del", argv[1], len[1]);
+    }
     resp_add_int(c->out, deleted);
 }
 
@@ -185,6 +191,9 @@ STORE_DECL(spop)
         store_m_del(c, argv[1], len[1], p.m[k], p.l[k]);
     }
     coll_set_count(c, argv[1], len[1], STORE_T_SET, 1, &r, p.n - count);
+    store_notify(c, STORE_EV_SET, "spop", argv[1], len[1]);
+    if (p.n == count)
+        store_notify(c, STORE_EV_GENERIC, "del", argv[1], len[1]);
     set_pick_free(&p);
     coll_items_fini(&it);
 }
@@ -261,12 +270,17 @@ STORE_DECL(smove)
         resp_add_int(c->out, 0);
         return;
     }
-    coll_set_count(c, argv[1], len[1], STORE_T_SET, 1, &sr, coll_count(&sr) - 1);
+    int64_t left = coll_count(&sr) - 1; /* sr's payload may change with the write */
+    coll_set_count(c, argv[1], len[1], STORE_T_SET, 1, &sr, left);
+    store_notify(c, STORE_EV_SET, "srem", argv[1], len[1]);
+    if (left == 0)
+        store_notify(c, STORE_EV_GENERIC, "del", argv[1], len[1]);
     dst = store_db_lookup(c, argv[2], len[2], &dr);
     if (!store_m_get(c, argv[2], len[2], argv[3], len[3], &v)) {
         store_m_put(c, argv[2], len[2], argv[3], len[3], "", 0);
         coll_set_count(c, argv[2], len[2], STORE_T_SET, dst, &dr,
                        (dst ? coll_count(&dr) : 0) + 1);
+        store_notify(c, STORE_EV_SET, "sadd", argv[2], len[2]);
     }
     resp_add_int(c->out, 1);
 }
@@ -288,7 +302,7 @@ static int set_algebra(struct store_ctx *c, char **keys, size_t *klens, int n, i
     STORE_ASSERT(exists);
     for (int j = 0; j < n; j++) {
         struct store_rec r;
-        int rc = store_db_lookup(c, keys[j], klens[j], &r);
+        int rc = store_db_lookup_read(c, keys[j], klens[j], &r);
         if (!rc) {
             empty++;
             continue;
@@ -432,7 +446,7 @@ static void set_algebra_store(struct store_ctx *c, int argc, char **argv, size_t
         coll_items_fini(&res);
         return;
     }
-    store_db_delete(c, argv[1], len[1]);
+    int had = store_db_replace(c, argv[1], len[1], res.n == 0);
     if (res.n > 0) {
         struct coll_pos pos = {0};
         const unsigned char *m, *val;
@@ -440,6 +454,10 @@ static void set_algebra_store(struct store_ctx *c, int argc, char **argv, size_t
         while (coll_next(&res, &pos, &m, &ml, &val, &vl))
             store_m_put(c, argv[1], len[1], m, ml, "", 0);
         coll_set_count(c, argv[1], len[1], STORE_T_SET, 0, NULL, res.n);
+        static const char *const events[] = {"sinterstore", "sunionstore", "sdiffstore"};
+        store_notify(c, STORE_EV_SET, events[op], argv[1], len[1]);
+    } else if (had) {
+        store_notify(c, STORE_EV_GENERIC, "del", argv[1], len[1]);
     }
     resp_add_int(c->out, res.n);
     coll_items_fini(&res);

@@ -119,7 +119,7 @@ static int sort_lookup(struct sort *s, const char *pat, size_t patlen, const cha
     resp_buf_append(&s->keybuf, star + 1, postfix);
     const char *key = s->keybuf.len ? s->keybuf.data : ""; /* the empty key exists too */
     struct store_rec r;
-    if (!store_db_lookup(s->c, key, s->keybuf.len, &r))
+    if (!store_db_lookup_read(s->c, key, s->keybuf.len, &r))
         return 0;
     if (fieldlen) {
         MDB_val mv;
@@ -313,7 +313,7 @@ static void sort_generic(struct store_ctx *c, int argc, char **argv, size_t *len
         }
     }
     struct store_rec r;
-    int found = store_db_lookup(c, argv[1], len[1], &r);
+    int found = store_db_lookup_read(c, argv[1], len[1], &r);
     if (found && r.type != STORE_T_LIST && r.type != STORE_T_SET && r.type != STORE_T_ZSET) {
         resp_add_error(c->out, STORE_WRONGTYPE);
         goto done;

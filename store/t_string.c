@@ -108,11 +108,12 @@ static int store_expire_ms(struct store_ctx *c, const char *arg, size_t alen, in
     return 0;
 }
 
-/* GET's reply for key: 0 done (reply written), -1 wrong type (error written). */
+/* GET's reply for key: 0 done (reply written), -1 wrong type (error written).
+ * A read in the writes that reply the old value too (GETSET, SET GET). */
 static int store_get_generic(struct store_ctx *c, const char *key, size_t klen)
 {
     struct store_rec r;
-    int rc = store_db_lookup_type(c, key, klen, STORE_T_STRING, &r);
+    int rc = store_db_lookup_read_type(c, key, klen, STORE_T_STRING, &r);
     if (rc < 0)
         return -1;
     if (rc == 0)
@@ -122,7 +123,7 @@ static int store_get_generic(struct store_ctx *c, const char *key, size_t klen)
     return 0;
 }
 
-/* setKey: a new value; the TTL goes unless keepttl. */
+/* setKey and its "set" event: a new value; the TTL goes unless keepttl. */
 static void store_set_key(struct store_ctx *c, const char *key, size_t klen, const char *val,
                           size_t vlen, int keepttl, long long expire)
 {
@@ -131,6 +132,7 @@ static void store_set_key(struct store_ctx *c, const char *key, size_t klen, con
     if (keepttl && store_db_lookup(c, key, klen, &r))
         e = r.expire;
     store_db_put(c, key, klen, STORE_T_STRING, e, val, vlen);
+    store_notify(c, STORE_EV_STRING, "set", key, klen);
 }
 
 static void store_set_generic(struct store_ctx *c, int flags, char **argv, size_t *len,
@@ -160,6 +162,9 @@ static void store_set_generic(struct store_ctx *c, int flags, char **argv, size_
     if ((flags & OBJ_KEEPTTL) && found)
         e = r.expire;
     store_db_put_known(c, key, klen, STORE_T_STRING, e, val, vlen, found, &r);
+    store_notify(c, STORE_EV_STRING, "set", key, klen);
+    if (expire_idx)
+        store_notify(c, STORE_EV_GENERIC, "expire", key, klen);
     if (!(flags & OBJ_SET_GET)) {
         if (ok_is_int)
             resp_add_int(c->out, 1);
@@ -261,7 +266,7 @@ STORE_DECL(getdel)
 {
     (void)argc;
     struct store_rec r;
-    int rc = store_db_lookup_type(c, argv[1], len[1], STORE_T_STRING, &r);
+    int rc = store_db_lookup_read_type(c, argv[1], len[1], STORE_T_STRING, &r);
     if (rc < 0)
         return;
     if (rc == 0) {
@@ -270,6 +275,7 @@ STORE_DECL(getdel)
     }
     resp_add_bulk(c->out, r.payload, r.plen);
     store_db_delete(c, argv[1], len[1]);
+    store_notify(c, STORE_EV_GENERIC, "del", argv[1], len[1]);
 }
 
 STORE_DECL(getex)
@@ -278,7 +284,7 @@ STORE_DECL(getex)
     if (store_parse_ext(c, argc, argv, &flags, &ms, &eidx, CMD_GET) != 0)
         return;
     struct store_rec r;
-    int rc = store_db_lookup_type(c, argv[1], len[1], STORE_T_STRING, &r);
+    int rc = store_db_lookup_read_type(c, argv[1], len[1], STORE_T_STRING, &r);
     if (rc < 0)
         return;
     if (rc == 0) {
@@ -291,11 +297,15 @@ STORE_DECL(getex)
     resp_add_bulk(c->out, r.payload, r.plen);
     if (((flags & OBJ_PXAT) || (flags & OBJ_EXAT)) && when <= (long long)c->now) {
         store_db_delete(c, argv[1], len[1]);
+        store_notify(c, STORE_EV_GENERIC, "del", argv[1], len[1]);
     } else if (eidx) {
         store_db_set_expire(c, argv[1], len[1], &r, when);
+        store_notify(c, STORE_EV_GENERIC, "expire", argv[1], len[1]);
     } else if (flags & OBJ_PERSIST) {
-        if (r.expire)
+        if (r.expire) {
             store_db_set_expire(c, argv[1], len[1], &r, 0);
+            store_notify(c, STORE_EV_GENERIC, "persist", argv[1], len[1]);
+        }
     }
 }
 
@@ -323,6 +333,7 @@ static void store_incr_generic(struct store_ctx *c, char **argv, size_t *len, lo
         store_db_put_keep(c, argv[1], len[1], &r, buf, (size_t)n);
     else
         store_db_put(c, argv[1], len[1], STORE_T_STRING, 0, buf, (size_t)n);
+    store_notify(c, STORE_EV_STRING, "incrby", argv[1], len[1]);
     resp_add_int(c->out, value);
 }
 
@@ -392,6 +403,7 @@ STORE_DECL(incrbyfloat)
         store_db_put_keep(c, argv[1], len[1], &r, buf, (size_t)n);
     else
         store_db_put(c, argv[1], len[1], STORE_T_STRING, 0, buf, (size_t)n);
+    store_notify(c, STORE_EV_STRING, "incrbyfloat", argv[1], len[1]);
     resp_add_bulk(c->out, buf, (size_t)n);
 }
 
@@ -413,6 +425,7 @@ STORE_DECL(append)
         return;
     if (rc == 0) {
         store_db_put(c, argv[1], len[1], STORE_T_STRING, 0, argv[2], len[2]);
+        store_notify(c, STORE_EV_STRING, "append", argv[1], len[1]);
         resp_add_int(c->out, (long long)len[2]);
         return;
     }
@@ -425,6 +438,7 @@ STORE_DECL(append)
     memcpy(buf + r.plen, argv[2], len[2]);
     store_db_put_keep(c, argv[1], len[1], &r, buf, n);
     free(buf);
+    store_notify(c, STORE_EV_STRING, "append", argv[1], len[1]);
     resp_add_int(c->out, (long long)n);
 }
 
@@ -510,6 +524,7 @@ STORE_DECL(setrange)
         memcpy(buf + offset, argv[3], vlen);
         store_db_put(c, argv[1], len[1], STORE_T_STRING, 0, buf, n);
         free(buf);
+        store_notify(c, STORE_EV_STRING, "setrange", argv[1], len[1]);
         resp_add_int(c->out, (long long)n);
         return;
     }
@@ -526,6 +541,7 @@ STORE_DECL(setrange)
     memcpy(buf + offset, argv[3], vlen);
     store_db_put_keep(c, argv[1], len[1], &r, buf, n);
     free(buf);
+    store_notify(c, STORE_EV_STRING, "setrange", argv[1], len[1]);
     resp_add_int(c->out, (long long)n);
 }
 
@@ -575,10 +591,13 @@ void store_float_apply(struct store_ctx *c, int argc, char **argv, size_t *len, 
     struct store_rec r;
     if (argc == 4) {
         store_hash_set_field(c, argv[1], len[1], argv[2], len[2], res, rlen);
-    } else if (store_db_lookup(c, argv[1], len[1], &r)) {
-        store_db_put_keep(c, argv[1], len[1], &r, res, rlen);
+        store_notify(c, STORE_EV_HASH, "hincrbyfloat", argv[1], len[1]);
     } else {
-        store_db_put(c, argv[1], len[1], STORE_T_STRING, 0, res, rlen);
+        if (store_db_lookup(c, argv[1], len[1], &r))
+            store_db_put_keep(c, argv[1], len[1], &r, res, rlen);
+        else
+            store_db_put(c, argv[1], len[1], STORE_T_STRING, 0, res, rlen);
+        store_notify(c, STORE_EV_STRING, "incrbyfloat", argv[1], len[1]);
     }
     resp_add_bulk(c->out, res, rlen);
 }

@@ -492,8 +492,10 @@ static void zadd_generic(struct store_ctx *c, int argc, char **argv, size_t *len
                 score += cur;
                 if (isnan(score)) {
                     resp_add_error(c->out, "ERR resulting score is not a number (NaN)");
-                    if (added || updated)
+                    if (added || updated) {
                         zs_set_count(c, argv[1], len[1], rc, &r, count, skiplist);
+                        store_notify(c, STORE_EV_ZSET, "zadd", argv[1], len[1]);
+                    }
                     free(scores);
                     return;
                 }
@@ -519,6 +521,8 @@ static void zadd_generic(struct store_ctx *c, int argc, char **argv, size_t *len
         zs_set_count(c, argv[1], len[1], rc, &r, count, skiplist);
     if (rc == 0 && count > 0)
         store_db_ready(c, argv[1], len[1]); /* for BZPOPMIN and the like */
+    if (added || updated)
+        store_notify(c, STORE_EV_ZSET, incr ? "zincr" : "zadd", argv[1], len[1]);
 reply:
     if (incr) {
         if (processed)
@@ -559,8 +563,12 @@ STORE_DECL(zrem)
             deleted++;
         }
     }
-    if (deleted)
+    if (deleted) {
         zs_set_count(c, argv[1], len[1], 1, &r, count - deleted, zs_skiplist(&r));
+        store_notify(c, STORE_EV_ZSET, "zrem", argv[1], len[1]);
+        if (count == deleted)
+            store_notify(c, STORE_EV_GENERIC, "del", argv[1], len[1]);
+    }
     resp_add_int(c->out, deleted);
 }
 
@@ -748,7 +756,8 @@ static void zrange_generic(struct store_ctx *c, int argc, char **argv, size_t *l
         }
     }
     struct store_rec r;
-    int rc = zs_lookup(c, argv[1], len[1], &r);
+    /* ZRANGESTORE reads its source as ZRANGE does. */
+    int rc = store_db_lookup_read_type(c, argv[1], len[1], STORE_T_ZSET, &r);
     if (rc < 0)
         return;
     if (rc == 0) {
@@ -927,6 +936,9 @@ static void zs_pop(struct store_ctx *c, const char *key, size_t klen, struct sto
         zs_del(c, key, klen, a.m[k], a.ml[k], a.sc[k]);
     }
     zs_set_count(c, key, klen, 1, r, size - n, zs_skiplist(r));
+    store_notify(c, STORE_EV_ZSET, max ? "zpopmax" : "zpopmin", key, klen);
+    if (size == n)
+        store_notify(c, STORE_EV_GENERIC, "del", key, klen);
     zs_free(&a);
 }
 
@@ -1055,8 +1067,14 @@ static void zremrange_generic(struct store_ctx *c, char **argv, size_t *len, int
     long removed = last - first + 1;
     for (long i = first; i <= last; i++)
         zs_del(c, argv[1], len[1], a.m[i], a.ml[i], a.sc[i]);
-    if (removed > 0)
+    if (removed > 0) {
         zs_set_count(c, argv[1], len[1], 1, &r, a.n - removed, zs_skiplist(&r));
+        static const char *const events[] = {NULL, "zremrangebyrank", "zremrangebyscore",
+                                             "zremrangebylex"};
+        store_notify(c, STORE_EV_ZSET, events[type], argv[1], len[1]);
+        if (a.n == removed)
+            store_notify(c, STORE_EV_GENERIC, "del", argv[1], len[1]);
+    }
     resp_add_int(c->out, removed > 0 ? removed : 0);
     zs_free(&a);
 }
@@ -1272,10 +1290,12 @@ static void zacc_reply(struct store_ctx *c, const struct zacc *acc, int withscor
 }
 
 /* Replaces dst with the result and replies its size, as the STORE forms
- * do: an empty result deletes dst. */
-static void zacc_store(struct store_ctx *c, const char *dst, size_t dlen, const struct zacc *acc)
+ * do: an empty result deletes dst. event: the command's, told when it
+ * stored something ("del" when it deleted dst instead). */
+static void zacc_store(struct store_ctx *c, const char *dst, size_t dlen, const struct zacc *acc,
+                       const char *event)
 {
-    store_db_delete(c, dst, dlen);
+    int had = store_db_replace(c, dst, dlen, acc->n == 0);
     /* zsetConvertToListpackIfNeeded on the result. */
     size_t maxlen = 0;
     for (size_t i = 0; i < acc->cap; i++)
@@ -1288,6 +1308,9 @@ static void zacc_store(struct store_ctx *c, const char *dst, size_t dlen, const 
     if (acc->n) {
         zs_set_count(c, dst, dlen, 0, NULL, (int64_t)acc->n, skiplist);
         store_db_ready(c, dst, dlen);
+        store_notify(c, STORE_EV_ZSET, event, dst, dlen);
+    } else if (had) {
+        store_notify(c, STORE_EV_GENERIC, "del", dst, dlen);
     }
     resp_add_int(c->out, (long long)acc->n);
 }
@@ -1355,7 +1378,7 @@ static void zsetop(struct store_ctx *c, int argc, char **argv, size_t *len, int 
         src[i].klen = len[j];
         src[i].weight = 1.0;
         src[i].idx = (int)i;
-        if (store_db_lookup(c, argv[j], len[j], &r)) {
+        if (store_db_lookup_read(c, argv[j], len[j], &r)) {
             if (r.type != STORE_T_ZSET && r.type != STORE_T_SET) {
                 free(src);
                 resp_add_error(c->out, STORE_WRONGTYPE);
@@ -1455,7 +1478,8 @@ static void zsetop(struct store_ctx *c, int argc, char **argv, size_t *len, int 
     if (cardonly)
         resp_add_int(c->out, card);
     else if (dst)
-        zacc_store(c, dst, dlen, &acc);
+        zacc_store(c, dst, dlen, &acc,
+                   op == ZOP_UNION ? "zunionstore" : op == ZOP_INTER ? "zinterstore" : "zdiffstore");
     else
         zacc_reply(c, &acc, withscores);
     zacc_free(&acc);
@@ -1503,7 +1527,7 @@ static void zr_store(struct store_ctx *c, const char *dst, size_t dlen, const st
     struct zacc acc = {NULL, 0, 0};
     for (long k = 0, i = first; k < n; k++, i += step)
         zacc_find(&acc, a->m[i], a->ml[i], 1)->score = a->sc[i];
-    zacc_store(c, dst, dlen, &acc);
+    zacc_store(c, dst, dlen, &acc, "zrangestore");
     zacc_free(&acc);
 }
 
@@ -1599,11 +1623,12 @@ void store_zset_walk_scores(struct store_ctx *c, const char *key, size_t klen, d
 }
 
 void store_zset_store(struct store_ctx *c, const char *dst, size_t dlen,
-                      const unsigned char *const *m, const size_t *ml, const double *sc, long n)
+                      const unsigned char *const *m, const size_t *ml, const double *sc, long n,
+                      const char *event)
 {
     struct zacc acc = {NULL, 0, 0};
     for (long i = 0; i < n; i++)
         zacc_find(&acc, m[i], ml[i], 1)->score = sc[i];
-    zacc_store(c, dst, dlen, &acc);
+    zacc_store(c, dst, dlen, &acc, event);
     zacc_free(&acc);
 }

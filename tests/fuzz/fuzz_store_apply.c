@@ -103,7 +103,30 @@ static void stores_open(void)
         /* A small map: map-full is a path worth fuzzing too. */
         if (store_open(s[i], path, (size_t)32 << 20, STORE_NOSYNC, err, sizeof(err)) != 0)
             fail(err);
+        /* Every keyspace event: the two stores must tell the same ones. */
+        store_set_events(*s[i], (unsigned)store_events_parse("KEAnm", 5));
     }
+}
+
+static void event_cat(void *arg, const char *event, const char *key, size_t klen)
+{
+    struct resp_buf *b = arg;
+    resp_add_bulk(b, event, strlen(event));
+    resp_add_bulk(b, key, klen);
+}
+
+/* The events each store recorded, compared and then forgotten. */
+static void events_compare(void)
+{
+    static struct resp_buf ea, eb;
+    resp_buf_reset(&ea);
+    resp_buf_reset(&eb);
+    store_events_each(a, 0, store_events_mark(a), event_cat, &ea);
+    store_events_each(b, 0, store_events_mark(b), event_cat, &eb);
+    if (ea.len != eb.len || (ea.len && memcmp(ea.data, eb.data, ea.len) != 0))
+        fail("keyspace events differ between the stores");
+    store_events_clear(a, 0);
+    store_events_clear(b, 0);
 }
 
 static void begin(void)
@@ -138,6 +161,7 @@ static int apply_both(struct resp_buf *ra, int *blocked)
     if (ra->len - before != reply_b.len ||
         (reply_b.len > 0 && memcmp(ra->data + before, reply_b.data, reply_b.len) != 0))
         fail("apply replies differ between the stores");
+    events_compare();
     return rca;
 }
 
@@ -206,9 +230,12 @@ static void run_command(struct argv *c)
     if (cls == STORE_CLASS_UNKNOWN)
         return;
     begin();
-    if (cls == STORE_CLASS_READ &&
-        store_txn_read(ta, c->argc, c->argv, c->len, now, &reply_a) != STORE_EWRITE)
-        return;
+    if (cls == STORE_CLASS_READ) {
+        int rc = store_txn_read(ta, c->argc, c->argv, c->len, now, &reply_a);
+        store_events_clear(a, 0); /* a read runs on A alone */
+        if (rc != STORE_EWRITE)
+            return;
+    }
     resp_buf_reset(&entry);
     if (store_txn_prepare(ta, c->argc, c->argv, c->len, now, next_seed(), &entry, &reply_a) != 1)
         return;

@@ -972,3 +972,147 @@ Test(store_geo, add_read_and_search_like_redis)
     store_close(s);
     support_rmdir(d);
 }
+
+/* ------------------------------------------------------------------ keyspace events */
+
+static void event_cat(void *arg, const char *event, const char *key, size_t klen)
+{
+    struct resp_buf *b = arg;
+    if (b->len)
+        resp_buf_append(b, " ", 1);
+    resp_buf_append(b, event, strlen(event));
+    resp_buf_append(b, ":", 1);
+    resp_buf_append(b, key, klen);
+}
+
+/* The events recorded so far, as "event:key ...", and forgets them. */
+static const char *events_taken(struct store *s)
+{
+    static struct resp_buf b;
+    resp_buf_reset(&b);
+    store_events_each(s, 0, store_events_mark(s), event_cat, &b);
+    store_events_clear(s, 0);
+    resp_buf_append(&b, "", 1);
+    return b.data;
+}
+
+Test(store_events, classes_are_read_and_printed_as_redis_does)
+{
+    static const char *const cases[][2] = {
+        {"KEA", "AKE"}, {"AKE", "AKE"},   {"Kx", "xK"},   {"Egx$", "g$xE"},
+        {"KEAnm", "AKEm"}, {"", ""},      {"gn", "gn"},   {"EKmlz", "lzKEm"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        long classes = store_events_parse(cases[i][0], strlen(cases[i][0]));
+        cr_assert_geq(classes, 0, "%s", cases[i][0]);
+        char buf[32];
+        store_events_format((unsigned)classes, buf);
+        cr_assert_str_eq(buf, cases[i][1], "%s", cases[i][0]);
+    }
+    cr_assert_eq(store_events_parse("KEZ", 3), -1);
+    /* 'A' with n prints as Redis prints it, without the n, yet n is on. */
+    cr_assert(store_events_parse("KEAn", 4) & STORE_EV_NEW);
+}
+
+Test(store_events, only_the_classes_asked_for_are_recorded)
+{
+    char *d = support_tmpdir("ferry-store-test");
+    struct store *s = open_store(d, 64 << 20);
+    run(s, 1000, "SET k v EX 100");
+    cr_assert_str_eq(events_taken(s), "", "nothing without notify-keyspace-events");
+    store_set_events(s, (unsigned)store_events_parse("$n", 2));
+    run(s, 1000, "SET k v EX 100");
+    cr_assert_str_eq(events_taken(s), "", "nothing without K or E");
+    store_set_events(s, (unsigned)store_events_parse("K$n", 3));
+    run(s, 1000, "SET k2 v EX 100");
+    cr_assert_str_eq(events_taken(s), "new:k2 set:k2");
+    store_set_events(s, (unsigned)store_events_parse("KEA", 3));
+    run(s, 1000, "SET k2 v EX 100");
+    run(s, 1000, "RPUSH l a");
+    run(s, 1000, "LPOP l");
+    run(s, 1000, "GET nokey");
+    cr_assert_str_eq(events_taken(s), "set:k2 expire:k2 rpush:l lpop:l del:l");
+    store_set_events(s, (unsigned)store_events_parse("Em", 2));
+    run(s, 1000, "MGET k2 nokey nokey");
+    /* An expired key is a miss too; apply deletes it (x is off). */
+    run(s, 200000, "GET k2");
+    run(s, 200000, "INCR k2");
+    cr_assert_str_eq(events_taken(s), "keymiss:nokey keymiss:nokey keymiss:k2");
+    store_close(s);
+    support_rmdir(d);
+}
+
+Test(store_events, a_failed_entry_takes_its_events_back)
+{
+    char *d = support_tmpdir("ferry-store-test");
+    struct store *s = open_store(d, 64 << 20);
+    store_set_events(s, (unsigned)store_events_parse("KEAn", 4));
+    char longf[600];
+    memset(longf, 'f', sizeof(longf) - 1);
+    longf[sizeof(longf) - 1] = 0;
+    char *set[] = {"SET", "a", "1"};
+    size_t setlen[] = {3, 1, 1};
+    /* The field is added after "new" is told of h: the entry fails there. */
+    char *hset[] = {"HSET", "h", "a", "1", longf, "2"};
+    size_t hsetlen[] = {4, 1, 1, 1, sizeof(longf) - 1, 1};
+    struct resp_buf e1, e2, r;
+    resp_buf_init(&e1);
+    resp_buf_init(&e2);
+    resp_buf_init(&r);
+    cr_assert_eq(store_prepare(s, 3, set, setlen, 1000, 0, &e1, &r), 1);
+    cr_assert_eq(store_prepare(s, 6, hset, hsetlen, 1000, 0, &e2, &r), 1);
+    struct store_txn *t;
+    cr_assert_eq(store_txn_begin(s, &t), 0);
+    cr_assert_eq(store_txn_apply(t, 0, e1.data, e1.len, &r, NULL), 0);
+    cr_assert_eq(store_txn_apply(t, 0, e2.data, e2.len, &r, NULL), STORE_ETOOBIG);
+    cr_assert_eq(store_txn_commit(t), 0);
+    cr_assert_str_eq(events_taken(s), "new:a set:a");
+    resp_buf_fini(&e1);
+    resp_buf_fini(&e2);
+    resp_buf_fini(&r);
+    store_close(s);
+    support_rmdir(d);
+}
+
+/* A full map rolls the transaction back and applies its entries again:
+ * their events were told once, and are not told again. */
+Test(store_events, entries_applied_again_after_a_full_map_tell_nothing_twice)
+{
+    char *d = support_tmpdir("ferry-store-test");
+    struct store *s = open_store(d, 1 << 20);
+    store_set_events(s, (unsigned)store_events_parse("K$", 2));
+    char big[600];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    char key[32];
+    char *argv[] = {"SET", key, big};
+    size_t len[] = {3, 0, sizeof(big) - 1};
+    struct resp_buf e, r;
+    resp_buf_init(&e);
+    resp_buf_init(&r);
+    struct store_txn *t;
+    cr_assert_eq(store_txn_begin(s, &t), 0);
+    int written = 0, full = 0;
+    for (int i = 0; i < 100000 && !full; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        len[1] = strlen(key);
+        resp_buf_reset(&e);
+        store_prepare(s, 3, argv, len, 1000, 0, &e, &r);
+        int rc = store_txn_apply(t, 0, e.data, e.len, &r, NULL);
+        if (rc == STORE_EFULL)
+            full = 1;
+        else
+            cr_assert_eq(rc, 0);
+        written += rc == 0;
+    }
+    cr_assert(full, "the map never filled");
+    store_txn_abort(t);
+    int told = 0;
+    for (const char *p = events_taken(s); (p = strstr(p, "set:")) != NULL; p++)
+        told++;
+    cr_assert_eq(told, written, "%d entries applied, %d told", written, told);
+    resp_buf_fini(&e);
+    resp_buf_fini(&r);
+    store_close(s);
+    support_rmdir(d);
+}
