@@ -195,11 +195,13 @@ test-mutants: | $(DEPS_STAMP)
 # ---------------------------------------------------------------- store: diff, fault, tools
 # test-diff: the differential test against a real redis-server (DIFF_N
 # commands, fixed seed), then DIFF3_N more with the commands spoken in
-# RESP3; `make difftest N=1000000 SEED=42` for longer runs (SEED unset: a
-# random seed, printed; RESP3=1: in RESP3). test-fault: kill -9 durability, the
+# RESP3, and DIFFEV_N comparing every keyspace event too; `make difftest
+# N=1000000 SEED=42` for longer runs (SEED unset: a random seed, printed;
+# RESP3=1: in RESP3; EVENTS=KEAnm: with those events). test-fault: kill -9 durability, the
 # 1M-key restart, a full disk and a failing disk under the single-node store.
 DIFF_N    ?= 200000
 DIFF3_N   ?= 50000
+DIFFEV_N  ?= 50000
 DIFF_SEED ?= 1
 STORE_PIPE  := $(B)/tests/diff/store-pipe
 STORE_BENCH := $(B)/tests/bench/store-bench
@@ -210,9 +212,10 @@ $(STORE_PIPE) $(STORE_BENCH): $(B)/tests/%: $(B)/tests/%.o $(STORE_LIB) $(RAFT_L
 test-diff: $(FERRY) $(STORE_PIPE)
 	python3 tests/diff/difftest.py --ferry $(abspath $(FERRY)) -n $(DIFF_N) --seed $(DIFF_SEED)
 	python3 tests/diff/difftest.py --ferry $(abspath $(FERRY)) -n $(DIFF3_N) --seed $(DIFF_SEED) --resp3
+	python3 tests/diff/difftest.py --ferry $(abspath $(FERRY)) -n $(DIFFEV_N) --seed $(DIFF_SEED) --events KEAnm
 
 difftest: $(FERRY)
-	python3 tests/diff/difftest.py --ferry $(abspath $(FERRY)) -n $(or $(N),$(DIFF_N)) $(if $(SEED),--seed $(SEED)) $(if $(RESP3),--resp3)
+	python3 tests/diff/difftest.py --ferry $(abspath $(FERRY)) -n $(or $(N),$(DIFF_N)) $(if $(SEED),--seed $(SEED)) $(if $(RESP3),--resp3) $(if $(EVENTS),--events $(EVENTS))
 
 # A shim (LD_PRELOAD) that fails LMDB's meta page writes on demand.
 FAILWRITE := $(B)/tests/fault/failwrite.so

@@ -27,6 +27,7 @@ enum option_type {
     OPT_HOST, /* one address or host name to listen on */
     OPT_PERCENTILES, /* numbers from 0 to 100, as words or in one quoted word */
     OPT_OCTAL,       /* file permission bits, written and printed in octal */
+    OPT_EVENTS,      /* notify-keyspace-events' class letters (an int of bits) */
 };
 
 struct option {
@@ -97,6 +98,7 @@ static const struct option options[] = {
     {"latency-tracking", OPT_BOOL, OFF(latency_tracking), 0, 0, NULL, 1},
     {"latency-tracking-info-percentiles", OPT_PERCENTILES, OFF(latency_percentiles), 0, 0, NULL,
      1},
+    {"notify-keyspace-events", OPT_EVENTS, OFF(notify_keyspace_events), 0, 0, NULL, 1},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -470,6 +472,13 @@ int proxy_config_set(struct proxy_config *cfg, int argc, char **argv, char *err,
         char **s = field;
         free(*s);
         *s = xstrdup(v);
+        return 0;
+    }
+    case OPT_EVENTS: {
+        long classes = store_events_parse(v, strlen(v));
+        if (classes < 0) /* Redis's words */
+            return fail(err, errlen, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+        *(int *)field = (int)classes;
         return 0;
     }
     case OPT_BIND:
@@ -899,6 +908,12 @@ int proxy_config_get(const struct proxy_config *cfg, const char *name, char *out
     case OPT_ENUM:
         snprintf(out, outlen, "%s", o->choices[*(const int *)field]);
         break;
+    case OPT_EVENTS: {
+        char letters[32];
+        store_events_format((unsigned)*(const int *)field, letters);
+        snprintf(out, outlen, "%s", letters);
+        break;
+    }
     case OPT_PERCENTILES: {
         const struct proxy_percentiles *p = field;
         out[0] = '\0';
@@ -962,7 +977,7 @@ void proxy_config_take_runtime(struct proxy_config *cur, struct proxy_config *ne
                       : o->type == OPT_MEMORY      ? sizeof(long long)
                       : o->type == OPT_PERCENTILES ? sizeof(struct proxy_percentiles)
                                                    : sizeof(int); /* OPT_INT, OPT_ENUM, OPT_BOOL,
-                                                                     OPT_OCTAL */
+                                                                     OPT_OCTAL, OPT_EVENTS */
         _Static_assert(sizeof(char *) <= sizeof(tmp) && sizeof(long long) <= sizeof(tmp),
                        "a field fits tmp");
         memcpy(tmp, a, size);

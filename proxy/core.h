@@ -393,6 +393,8 @@ int proxy_pubsub_command(struct proxy_client *c, struct proxy_pubsub **ps, int a
 /* PUBLISH and SPUBLISH, which need no subscriber state: the receivers. */
 int proxy_pubsub_is_publish(const char *name, size_t len);
 void proxy_pubsub_publish(char **argv, size_t *len, struct resp_buf *out);
+/* Publishes msg on channel (keyspace events); returns the receivers. */
+long long proxy_pubsub_message(const char *channel, size_t chlen, const char *msg, size_t mlen);
 /* Whether the client is subscribed to anything (RESP2's subscribed mode). */
 int proxy_pubsub_subscribed(const struct proxy_pubsub *ps);
 void proxy_pubsub_client_counts(const struct proxy_pubsub *ps, int *sub, int *psub, int *ssub);

@@ -83,6 +83,12 @@ struct node_op {
     char *from;
     struct resp_buf locals;
     uint64_t *ns; /* EXEC: how long each of queued ran, as Redis times them */
+    /* Keyspace events: the store's mark after this op ran, and for EXEC
+     * after each of queued (0 for those the store did not run), so that
+     * its PUBLISHes go out between the events of the commands around them. */
+    size_t ev_end;
+    size_t *evm;
+    unsigned ev_classes; /* notify-keyspace-events when it was sent */
 };
 
 enum node_exec_from { NODE_FROM_STORE, NODE_FROM_LOCAL, NODE_FROM_PUBLISH };
@@ -163,6 +169,9 @@ static struct {
     int bgsave_failed;        /* the last BGSAVE's save failed (INFO) */
     long watched;         /* watches held by all clients */
     struct resp_buf scratch;
+    size_t ev_sent;       /* the store's keyspace events are published up to this mark */
+    unsigned ev_classes;  /* the classes of those being published */
+    struct resp_buf ev_chan; /* an event's channel name, being built */
     struct proxy_client **monitors; /* clients in MONITOR mode */
     int nmonitors, capmonitors;
     int unfed;            /* the request being served is not for the monitors (yet) */
@@ -330,6 +339,10 @@ static struct node_op *node_op_add(int kind, struct proxy_client *c)
     memset(op, 0, sizeof(*op));
     op->kind = kind;
     op->c = c;
+    /* As it is now: a CONFIG SET pipelined behind this op is answered
+     * before the op runs, but its events are the ones asked for when it
+     * was sent. */
+    op->ev_classes = (unsigned)node.srv->cfg.notify_keyspace_events;
     if (c) {
         node.batched = 1;
         op->slot = proxy_client_reserve(c);
@@ -957,6 +970,7 @@ static void node_exec_clock_cb(void *arg, int i)
     uint64_t now = proxy_mono_ns();
     if (i >= 0 && k->next < k->op->nqueued) {
         k->op->ns[k->next] = now - k->last;
+        k->op->evm[k->next] = store_events_mark(node.store);
         k->next = node_exec_next_store(k->op, k->next + 1);
     }
     k->last = now;
@@ -973,6 +987,7 @@ static void node_exec_apply(struct store_txn *t, struct node_op *op, uint64_t no
     int n = op->nqueued;
     op->from = node_xcalloc((size_t)n + 1, 1);
     op->ns = node_xcalloc((size_t)n + 1, sizeof(*op->ns));
+    op->evm = node_xcalloc((size_t)n + 1, sizeof(*op->evm));
     store_prepare_exec_begin(node.store, now, node_rand(), &entry);
     for (int i = 0; i < nc->nwatches; i++)
         store_prepare_exec_watch(&entry, nc->watches[i].key, nc->watches[i].len,
@@ -1016,6 +1031,59 @@ static void node_exec_apply(struct store_txn *t, struct node_op *op, uint64_t no
 }
 
 
+/* ------------------------------------------------------------------ keyspace events */
+
+/* The store records only the classes notify-keyspace-events asks for (as
+ * it was when the command came: CONFIG SET and SIGHUP change it), and they
+ * are published as they ask (K, E). */
+static void node_events_config(unsigned classes)
+{
+    store_set_events(node.store, classes);
+    node.ev_classes = classes;
+}
+
+static void node_event_send(const char *prefix, const char *name, size_t nlen,
+                            const char *msg, size_t mlen)
+{
+    struct resp_buf *ch = &node.ev_chan;
+    resp_buf_reset(ch);
+    resp_buf_append(ch, prefix, strlen(prefix));
+    resp_buf_append(ch, name, nlen);
+    proxy_pubsub_message(ch->data, ch->len, msg, mlen);
+}
+
+static void node_event_cb(void *arg, const char *event, const char *key, size_t klen)
+{
+    (void)arg;
+    unsigned classes = node.ev_classes;
+    size_t elen = strlen(event);
+    /* Only database 0 exists. */
+    if (classes & STORE_EV_KEYSPACE)
+        node_event_send("__keyspace@0__:", key, klen, event, elen);
+    if (classes & STORE_EV_KEYEVENT)
+        node_event_send("__keyevent@0__:", event, elen, key, klen);
+}
+
+/* Publishes the events the store recorded up to mark that are not out yet.
+ * After a commit, in the order of the ops of the turn, so that a PUBLISH
+ * comes after the events of the writes before it, as in Redis; and not
+ * before the commit, as a subscriber told of a write could read the key
+ * without it. */
+static void node_events_publish(size_t mark)
+{
+    if (mark > node.ev_sent) {
+        store_events_each(node.store, node.ev_sent, mark, node_event_cb, NULL);
+        node.ev_sent = mark;
+    }
+}
+
+/* The turn's events are all out, or are dropped with its failed commit. */
+static void node_events_done(void)
+{
+    store_events_clear(node.store, 0);
+    node.ev_sent = 0;
+}
+
 /* After the commit: an applied EXEC's reply, the store's array with the
  * node's own replies spliced in at their places, and its PUBLISHes sent,
  * in order (before the commit, a subscriber told of a write could read
@@ -1027,8 +1095,12 @@ static void node_exec_finish(struct node_op *op, int ok)
         const char *nl = memchr(sreply->data, '\n', sreply->len);
         size_t soff = nl ? (size_t)(nl - sreply->data) + 1 : sreply->len, loff = 0;
         resp_add_array(&op->reply, op->nqueued);
+        size_t ev_upto = node.ev_sent;
         for (int i = 0; i < op->nqueued; i++) {
+            if (op->evm[i])
+                ev_upto = op->evm[i];
             if (op->from[i] == NODE_FROM_PUBLISH) {
+                node_events_publish(ev_upto);
                 uint64_t t0 = proxy_mono_ns();
                 proxy_pubsub_publish(op->queued[i].argv, op->queued[i].len, &op->reply);
                 op->ns[i] = proxy_mono_ns() - t0;
@@ -1061,6 +1133,8 @@ static void node_exec_finish(struct node_op *op, int ok)
     op->from = NULL;
     free(op->ns);
     op->ns = NULL;
+    free(op->evm);
+    op->evm = NULL;
     resp_buf_fini(&op->locals);
 }
 
@@ -1203,6 +1277,7 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
     for (int i = 0; i < nops && rc == 0; i++) {
         struct node_op *op = &ops[i];
         resp_buf_init(&op->reply);
+        node_events_config(op->ev_classes);
         uint64_t t0_ns =
             op->kind == NODE_OP_READ || op->kind == NODE_OP_WRITE || op->kind == NODE_OP_EXEC
                 ? proxy_mono_ns()
@@ -1231,10 +1306,13 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         case NODE_OP_PUBLISH: /* after the commit */
         case NODE_OP_SAVE:
             break;
-        case NODE_OP_READ:
+        case NODE_OP_READ: {
+            size_t ev_mark = store_events_mark(node.store);
             if (store_txn_read(t, op->a.argc, op->a.argv, op->a.len, now, &op->reply) !=
                 STORE_EWRITE)
                 break;
+            store_events_clear(node.store, ev_mark); /* it runs again as a write */
+        }
             __attribute__((fallthrough)); /* a read that must write */
         case NODE_OP_WRITE: {
             struct resp_buf *e = &node.scratch;
@@ -1265,6 +1343,7 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
             break;
         }
         }
+        op->ev_end = store_events_mark(node.store);
         if (t0_ns == 0)
             continue;
         uint64_t ran_ns = proxy_mono_ns() - t0_ns;
@@ -1325,9 +1404,14 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         node.failing = node.unreported = 0;
     }
     node.committing = 0;
+    if (!ok)
+        node_events_done(); /* none of it happened */
     if (node.bgsave)
         node_bgsave_run();
     for (int i = 0; i < nops; i++) {
+        node.ev_classes = ops[i].ev_classes;
+        if (ops[i].kind != NODE_OP_EXEC)
+            node_events_publish(ops[i].ev_end);
         if (ops[i].kind == NODE_OP_PUBLISH) {
             /* Published whether or not the writes before it committed:
              * the message is not a write. */
@@ -1343,6 +1427,7 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
                            ran_ns / 1000);
         } else if (ops[i].kind == NODE_OP_EXEC) {
             node_exec_finish(&ops[i], ok);
+            node_events_publish(ops[i].ev_end);
         }
         struct proxy_client *c = ops[i].c;
         int resume = 0;
@@ -1361,6 +1446,7 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         resp_buf_fini(&ops[i].entry);
     }
     free(ops);
+    node_events_done();
     node_blocked_finish(ok);
     resp_buf_reset_shrink(&node.scratch, NODE_SCRATCH_KEEP);
 }
@@ -1456,6 +1542,7 @@ void proxy_node_close(struct proxy_server *s)
     node.npaused = node.cappaused = 0;
     free(node.ops);
     resp_buf_fini(&node.scratch);
+    resp_buf_fini(&node.ev_chan);
     proxy_pubsub_free_all();
     proxy_slowlog_reset();
     store_close(node.store);
@@ -2069,10 +2156,9 @@ static void node_config_rewrite(struct proxy_client *c, int argc, struct resp_bu
  * value). Like SIGHUP's, the change lasts until the next SIGHUP or restart
  * reads the config file again. */
 /* Redis options clients and tools probe (redis-benchmark asks for the
- * first two, GUIs for the databases, session stores for the
- * notifications), answered with what ferry does: no RDB snapshots, no AOF,
- * one database, no memory limit and so no eviction (a full store refuses
- * writes, as noeviction does), as INFO says too, and no keyspace events.
+ * first two, GUIs for the databases), answered with what ferry does: no
+ * RDB snapshots, no AOF, one database, no memory limit and so no eviction
+ * (a full store refuses writes, as noeviction does), as INFO says too.
  * CONFIG SET takes each at the value it has (setups that turn snapshots
  * off, say), and refuses any other with why. */
 struct node_compat {
@@ -2085,7 +2171,6 @@ static const struct node_compat node_config_compat[] = {
     {"databases", "1", NULL},
     {"maxmemory", "0", "the store's limit is store-size, on disk"},
     {"maxmemory-policy", "noeviction", "a full store refuses writes; nothing is evicted"},
-    {"notify-keyspace-events", "", "keyspace events are not sent"},
 };
 #define NODE_NCOMPAT (sizeof(node_config_compat) / sizeof(node_config_compat[0]))
 
@@ -3072,11 +3157,23 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
         return;
     }
     if (cls == STORE_CLASS_READ && !nc->pending) {
+        /* Its keymiss events go out at once. A client resumed after a
+         * commit reads here while that turn's events are being sent:
+         * this read's come after them in the list, and leave it as it was. */
+        unsigned ev_was = node.ev_classes;
+        node_events_config((unsigned)node.srv->cfg.notify_keyspace_events);
+        size_t ev_mark = store_events_mark(node.store);
         if (store_command_check_arity(argc, argv, len, out) ||
             store_read(node.store, argc, argv, len, proxy_now_ms(), out) != STORE_EWRITE) {
+            store_events_each(node.store, ev_mark, store_events_mark(node.store), node_event_cb,
+                              NULL);
+            store_events_clear(node.store, ev_mark);
+            node.ev_classes = ev_was;
             node_reply_buf(c, out);
             return;
         }
+        store_events_clear(node.store, ev_mark); /* it runs again as a write */
+        node.ev_classes = ev_was;
         cls = STORE_CLASS_WRITE; /* a read that must write */
     }
     if (cls == STORE_CLASS_WRITE || cls == STORE_CLASS_READ) {

@@ -105,6 +105,7 @@ struct proxy_config {
     int latency_monitor_threshold; /* ms; 0: no latency monitor (raft-only) */
     int latency_tracking;         /* per-command latency histograms (raft-only) */
     struct proxy_percentiles latency_percentiles; /* INFO latencystats' */
+    int notify_keyspace_events;   /* enum store_event_class bits (raft-only) */
 };
 
 /* The longest value CONFIG GET prints, so its callers' buffers of

@@ -372,6 +372,11 @@ void proxy_pubsub_publish(char **argv, size_t *len, struct resp_buf *out)
     resp_add_int(out, ps_publish(kind, argv[1], len[1], argv[2], len[2]));
 }
 
+long long proxy_pubsub_message(const char *channel, size_t chlen, const char *msg, size_t mlen)
+{
+    return ps_publish(PS_CHANNEL, channel, chlen, msg, mlen);
+}
+
 int proxy_pubsub_command(struct proxy_client *c, struct proxy_pubsub **ps, int argc, char **argv,
                          size_t *len, struct resp_buf *out)
 {

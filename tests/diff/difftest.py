@@ -41,6 +41,7 @@ class Conn:
 
     def __init__(self, rfile, wfile, name):
         self.r, self.w, self.name = rfile, wfile, name
+        self.on_call = None  # called before each call (Events.touched)
 
     @classmethod
     def tcp(cls, port, name):
@@ -65,6 +66,8 @@ class Conn:
         self.w.flush()
 
     def call(self, argv):
+        if self.on_call:
+            self.on_call()
         self.send(argv)
         return self.read()
 
@@ -159,8 +162,11 @@ class Servers:
         # the test's own reads (contents, resyncs, store snapshots) on
         # hredis/htarget, which stay RESP2.
         self.hredis, self.htarget = self.redis, self.target
-        if args.resp3:
+        self.events = None
+        if args.resp3 or args.events is not None:
             self.hredis, self.htarget = Conn.tcp(rport, "redis"), Conn.tcp(fport, "ferry")
+        if args.events is not None:
+            self.events = Events(self, rport, fport, args.events.encode())
             for c in (self.redis, self.redis2, self.target, self.target2):
                 raw, v = c.call([b"HELLO", b"3"])
                 if v[0] != "%":
@@ -177,8 +183,67 @@ class Servers:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def flush(self):
+        if self.events:
+            self.events.touched()
         self.redis.call([b"FLUSHALL"])
         self.target.call([b"FLUSHALL"])
+
+
+class Events:
+    """Keyspace events (--events CLASSES): a subscriber to __key*__:* on
+    each server, and after each command under test a marker published on
+    both, so that the events the command caused are compared as one list.
+    The test's own commands (contents, resyncs, store snapshots) cause
+    events too: those are read past, up to a marker, before the next
+    command. 'expired' is left out: when a key expires is each server's
+    active expiry's choice."""
+
+    MARK = b"__keymark__:m"
+
+    def __init__(self, srv, rport, fport, classes):
+        self.dirty = False
+        for c in (srv.hredis, srv.htarget):
+            raw, v = c.call([b"CONFIG", b"SET", b"notify-keyspace-events", classes])
+            if v[0] != "+":
+                raise RuntimeError("%s refused notify-keyspace-events: %r" % (c.name, raw))
+        self.subs, self.pubs = [], []
+        for port, name in ((rport, "redis"), (fport, "ferry")):
+            sub = Conn.tcp(port, name + " subscriber")
+            sub.call([b"PSUBSCRIBE", b"__key*__:*"])
+            self.subs.append(sub)
+            self.pubs.append(Conn.tcp(port, name))
+        srv.hredis.on_call = srv.htarget.on_call = self.touched
+
+    def touched(self):
+        self.dirty = True
+
+    def _take(self):
+        out = []
+        for sub, pub in zip(self.subs, self.pubs):
+            pub.call([b"PUBLISH", self.MARK, b"x"])
+            evs = []
+            while True:
+                v = sub.read()[1][1]
+                ch, msg = v[2][1], v[3][1]
+                if ch == self.MARK:
+                    break
+                if msg != b"expired" and ch != b"__keyevent@0__:expired":
+                    evs.append(ch + b" " + msg)
+            out.append(evs)
+        return out
+
+    def skip(self):
+        """Reads past the events of the test's own commands."""
+        if self.dirty:
+            self._take()
+            self.dirty = False
+
+    def check(self, any_order=False):
+        a, b = self._take()
+        if any_order:
+            a, b = sorted(a), sorted(b)
+        if a != b:
+            raise Mismatch("keyspace events", b"\n".join(a), b"\n".join(b))
 
 
 # ------------------------------------------------------------------ comparing
@@ -425,8 +490,19 @@ def run_sort(srv, cmd):
     # an ERANGE left by an earlier command (ZADD 1e-400, say) fails it.
     # ZUNION's WEIGHTS parse clears errno.
     srv.redis.call([b"ZUNION", b"1", b"\0nokey", b"WEIGHTS", b"1"])
+    if srv.events:
+        srv.events.touched()  # the TYPE and ZUNION above miss keys
+        srv.events.skip()
     ra, va = srv.redis.call(cmd.argv)
     rb, vb = srv.target.call(cmd.argv)
+    if srv.events:
+        # BY and GET look keys up in the order the elements were loaded:
+        # a set's or sorted set's hash order; and where the order is
+        # Redis's choice, so are the elements GET looks up.
+        if undefined:
+            srv.events.touched()
+        else:
+            srv.events.check(any_order=typ in (b"set", b"zset"))
     if not undefined or va[0] == "-" or vb[0] == "-":
         if ra != rb:
             raise Mismatch("reply", ra, rb)
@@ -454,6 +530,8 @@ def run_sort(srv, cmd):
 
 def run_one(srv, cmd):
     """Sends cmd to both; raises Mismatch on a difference."""
+    if srv.events:
+        srv.events.skip()
     run_cmd(srv, cmd)
     refresh_hll(srv, HLL_KEYS if cmd.keys is None else cmd.keys)
 
@@ -466,6 +544,8 @@ def run_cmd(srv, cmd):
         a, b = scan_all(srv.redis, cmd.argv), scan_all(srv.target, cmd.argv)
         if a != b:
             raise Mismatch("scan result", repr(a).encode(), repr(b).encode())
+        if srv.events:
+            srv.events.check()
         return
     if cmd.kind == "tx":
         return run_tx(srv, cmd)
@@ -480,8 +560,16 @@ def run_cmd(srv, cmd):
     undefined_lex = cmd.kind == "lex" and mixed_skiplist(srv.hredis, cmd.argv[2 if stores else 1])
     if cmd.kind == "random" and name != b"RANDOMKEY":
         before = contents(srv.hredis, cmd.argv[1])
+    if srv.events:
+        srv.events.skip()  # the reads above
     ra, va = srv.redis.call(cmd.argv)
     rb, vb = srv.target.call(cmd.argv)
+    if srv.events:
+        # What a lex range over such a skiplist does is Redis's choice.
+        if undefined_lex:
+            srv.events.touched()
+        else:
+            srv.events.check()
     if cmd.kind == "exact":
         if ra != rb:
             raise Mismatch("reply", ra, rb)
@@ -539,6 +627,8 @@ def run_tx(srv, tx):
         replies.append(b"".join(out))
     if replies[0] != replies[1]:
         raise Mismatch("transaction", replies[0], replies[1])
+    if srv.events:
+        srv.events.check()
 
 
 def run_block(srv, b):
@@ -557,6 +647,8 @@ def run_block(srv, b):
         outs.append(out)
     if outs[0] != outs[1]:
         raise Mismatch("blocked pop", outs[0], outs[1])
+    if srv.events:
+        srv.events.check()
 
 
 def gen_block(rng, now):
@@ -724,11 +816,16 @@ def main():
     ap.add_argument("--redis-server", default="redis-server")
     ap.add_argument("--no-tx", action="store_true")
     ap.add_argument("--no-minimize", action="store_true")
+    ap.add_argument("--events", metavar="CLASSES",
+                    help="also compare keyspace events: notify-keyspace-events CLASSES on "
+                         "both (KEA, KEAnm, ...); needs --ferry")
     ap.add_argument("--resp3", action="store_true",
                     help="the commands under test speak RESP3 (HELLO 3); needs --ferry")
     args = ap.parse_args()
     if args.resp3 and not args.ferry:
         ap.error("--resp3 needs --ferry")
+    if args.events is not None and not args.ferry:
+        ap.error("--events needs --ferry")
     if not args.ferry and not args.pipe:
         ap.error("--ferry or --pipe is required")
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")

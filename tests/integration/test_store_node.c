@@ -2412,3 +2412,99 @@ Test(store_node, client_pause_defers_as_redis_does)
     cr_assert(strstr(want, "[blocked 2]") && strstr(want, "[cmd=set]\n[cmd=set]"), "%s", want);
     stop_ferry();
 }
+
+/* ------------------------------------------------------------------ keyspace events */
+
+/* fd subscribes to every keyspace event, and to channel x for markers. */
+static void events_subscribe(int fd)
+{
+    raw_cmd(fd, "PSUBSCRIBE __key*__:*\r\nSUBSCRIBE x\r\n");
+    expect_raw(fd, "*3\r\n$10\r\npsubscribe\r\n$10\r\n__key*__:*\r\n:1\r\n"
+                   "*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:2\r\n");
+}
+
+/* What subscriber sub got until the marker that pub publishes on x now. */
+static size_t events_until_marker(int pub, int sub, char *out, size_t cap)
+{
+    static const char marker[] = "$8\r\n__mark__\r\n";
+    raw_cmd(pub, "PUBLISH x __mark__\r\n");
+    expect_raw(pub, ":1\r\n");
+    size_t n = 0;
+    while (n < strlen(marker) || memcmp(out + n - strlen(marker), marker, strlen(marker)) != 0) {
+        cr_assert_lt(n, cap - 1, "no marker in %zu bytes", n);
+        ssize_t r = recv(sub, out + n, cap - 1 - n, 0);
+        cr_assert_gt(r, 0, "closed or timed out after: %.*s", (int)n, out);
+        n += (size_t)r;
+    }
+    out[n] = 0;
+    return n;
+}
+
+static void expect_same_events(int rpub, int rsub, int fpub, int fsub, const char *what)
+{
+    static char a[1 << 16], b[1 << 16];
+    size_t na = events_until_marker(rpub, rsub, a, sizeof(a));
+    size_t nb = events_until_marker(fpub, fsub, b, sizeof(b));
+    size_t at = 0;
+    while (at < na && at < nb && a[at] == b[at])
+        at++;
+    cr_assert(na == nb && at == na, "%s: from byte %zu\nredis: %.300s\nferry: %.300s", what, at,
+              a + at, b + at);
+}
+
+/* notify-keyspace-events: the events of each write, in Redis's order and
+ * words, keymiss from reads and from the writes that read, a transaction's
+ * events around its PUBLISHes, and a blocked pop's after the push that
+ * serves it. The differential test (--events) covers every command. */
+Test(store_node, keyspace_events_are_redis_s)
+{
+    int r, f;
+    start_redis_and_ferry(&r, &f);
+    int rsub = support_raw_connect(real_redis.port), fsub = support_raw_connect(ferry.port);
+    events_subscribe(rsub);
+    events_subscribe(fsub);
+    expect_same_script(r, f,
+                       "CONFIG SET notify-keyspace-events KEAnm\r\n"
+                       "CONFIG GET notify-keyspace-events\r\n"
+                       "SET s 1 EX 100\r\nINCRBY s 5\r\nMSET a 1 b 2\r\nGETDEL nokey\r\n"
+                       "GETDEL a\r\nSET b 3 XX GET\r\nRPUSH l x y z\r\nLMOVE l l2 LEFT RIGHT\r\n"
+                       "RPOPLPUSH l l2\r\nLPOP l\r\nSADD s1 m n\r\nSADD s2 n\r\n"
+                       "SINTERSTORE d s1 s2\r\nSINTERSTORE d s1 none\r\nSMOVE s1 s2 m\r\n"
+                       "ZADD z 1 a 2 b\r\nZINCRBY z 0 a\r\nZADD z INCR 1 a\r\nZPOPMIN z 2\r\n"
+                       "HSET h f 1\r\nHINCRBY h f 2\r\nHDEL h f\r\nRENAME b b2\r\nCOPY b2 b3\r\n"
+                       "EXPIRE b3 0\r\nPERSIST s\r\nSETBIT bits 7 1\r\nSETBIT bits 7 1\r\n"
+                       "BITOP AND d2 bits nokey\r\nSORT l2 ALPHA STORE sorted\r\n"
+                       "PFADD p a\r\nPFMERGE p2 p\r\nGEOADD g 13 38 m\r\n"
+                       "GEOSEARCHSTORE gd g FROMLONLAT 13 38 BYRADIUS 10 km\r\n"
+                       "EXISTS nokey nokey2\r\nMGET s nokey\r\nLPUSH s x\r\nDEL s2 d nokey\r\n"
+                       "MULTI\r\nPUBLISH x one\r\nSET t 1\r\nPUBLISH x two\r\nDEL t\r\nEXEC\r\n"
+                       "FLUSHALL\r\n");
+    expect_same_events(r, rsub, f, fsub, "the script's events");
+    /* A pop waiting for q is served after the push has told its events. */
+    int rb = support_raw_connect(real_redis.port), fb = support_raw_connect(ferry.port);
+    raw_cmd(rb, "BLPOP q 0\r\n");
+    raw_cmd(fb, "BLPOP q 0\r\n");
+    usleep(50 * 1000);
+    expect_same_script(r, f, "RPUSH q a b\r\nCONFIG SET notify-keyspace-events Kl\r\n"
+                             "RPUSH q c\r\nCONFIG SET notify-keyspace-events E\r\nRPUSH q d\r\n");
+    expect_raw(rb, "*2\r\n$1\r\nq\r\n$1\r\na\r\n");
+    expect_raw(fb, "*2\r\n$1\r\nq\r\n$1\r\na\r\n");
+    expect_same_events(r, rsub, f, fsub, "a served pop's events; then only some classes");
+    close(rb);
+    close(fb);
+    /* The active expiry's: "expired", whenever it comes. */
+    redisContext *c = support_connect(ferry.port);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "CONFIG SET notify-keyspace-events Ex");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET e 1 PX 20");
+    static const char expired[] = "*4\r\n$8\r\npmessage\r\n$10\r\n__key*__:*\r\n"
+                                  "$22\r\n__keyevent@0__:expired\r\n$1\r\ne\r\n";
+    char buf[256];
+    size_t n = support_raw_recv(fsub, buf, strlen(expired));
+    buf[n] = 0;
+    cr_assert_str_eq(buf, expired);
+    redisFree(c);
+    close(rsub);
+    close(fsub);
+    close(r);
+    close(f);
+}
