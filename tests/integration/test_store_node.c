@@ -2508,3 +2508,29 @@ Test(store_node, keyspace_events_are_redis_s)
     close(r);
     close(f);
 }
+
+/* Redis counts a keyspace hit or miss for each lookup it makes as a read,
+ * the writes' that read too (GETDEL, the STORE forms' sources, SORT's
+ * patterns, COPY's source), and none for the others (LPOP, INCR). */
+Test(store_node, writes_that_read_count_hits_and_misses_as_redis_does)
+{
+    int r, f;
+    start_redis_and_ferry(&r, &f);
+    static const char script[] =
+        "CONFIG RESETSTAT\r\nSET a 1\r\nGET a\r\nGET nokey\r\nGETDEL nokey\r\nGETDEL a\r\n"
+        "SADD s x\r\nSINTERSTORE d s nokey\r\nSORT s BY w_* GET g_*\r\nCOPY nokey x\r\n"
+        "COPY s s2\r\nBITOP OR b nokey s2\r\nMULTI\r\nGET nokey\r\nEXEC\r\n"
+        "PFMERGE p nokey\r\nZRANGESTORE zd nokey 0 -1\r\nHGET h f\r\nLPOP nokey\r\n"
+        "INCR nokey\r\nSET nokey2 1 GET\r\nEXISTS nokey nokey s\r\n";
+    expect_same_script(r, f, script);
+    redisContext *rc = support_connect(real_redis.port), *fc = support_connect(ferry.port);
+    long long hits = info_field(rc, "stats", "keyspace_hits");
+    long long misses = info_field(rc, "stats", "keyspace_misses");
+    cr_assert(hits > 0 && misses > 0);
+    cr_assert_eq(info_field(fc, "stats", "keyspace_hits"), hits);
+    cr_assert_eq(info_field(fc, "stats", "keyspace_misses"), misses);
+    redisFree(rc);
+    redisFree(fc);
+    close(r);
+    close(f);
+}
