@@ -34,6 +34,8 @@ STORE_CMD(object, -2, R, 0)
 STORE_CMD(memory, -2, R, 0)
 STORE_CMD(sort, -2, W, 0)
 STORE_CMD(sort_ro, -2, R, 0)
+STORE_CMD(dump, 2, R, 0)
+STORE_CMD(restore, -4, W, 0)
 /* strings */
 STORE_CMD(get, 2, R, 0)
 STORE_CMD(set, -3, W, 0)

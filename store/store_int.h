@@ -339,6 +339,12 @@ void store_float_apply(struct store_ctx *c, int argc, char **argv, size_t *len, 
 int store_hash_set_field(struct store_ctx *c, const char *key, size_t klen, const char *f,
                          size_t flen, const char *v, size_t vlen);
 
+/* ----- t_dump.c: Redis's crc64 (DUMP payloads), and a payload's check: 0
+ * a value RESTORE takes, -1 a malformed one, -2 a wrong version or
+ * checksum. */
+uint64_t store_crc64(uint64_t crc, const void *data, size_t len);
+int store_dump_payload_check(const void *payload, size_t len);
+
 /* ----- walks over a collection's elements, for SORT (t_sort.c): cb gets
  * each element, valid during the call, and returns 1 to stop. */
 typedef int (*store_elem_cb)(void *arg, const unsigned char *e, size_t elen);
@@ -349,6 +355,9 @@ void store_list_walk(struct store_ctx *c, const char *key, size_t klen,
                      void *arg);
 /* Replaces key (of any type) with the list e[0..n), none when n is 0
  * (SORT ... STORE, and its events). */
+/* Writes the list e[0..n) at key, which holds nothing (n > 0). */
+void store_list_write(struct store_ctx *c, const char *key, size_t klen,
+                      const unsigned char *const *e, const size_t *elen, long n);
 void store_list_create(struct store_ctx *c, const char *key, size_t klen,
                        const unsigned char *const *e, const size_t *elen, long n);
 /* The members of the sorted set at key in rank order (from the highest
@@ -361,6 +370,11 @@ void store_zset_walk(struct store_ctx *c, const char *key, size_t klen, long sta
  * listpack's scores back from text, and such a score leaves errno ERANGE
  * behind it. */
 int store_zset_is_skiplist(const struct store_rec *r);
+/* Writes the sorted set of the distinct members m[i] with scores sc[i] at
+ * key, which holds nothing (n > 0), in the encoding Redis gives a set of
+ * that shape (zsetConvertToListpackIfNeeded). */
+void store_zset_write(struct store_ctx *c, const char *key, size_t klen,
+                      const unsigned char *const *m, const size_t *ml, const double *sc, long n);
 /* For geo (t_geo.c): a member's score (1, or 0 when absent); a walk of the
  * members from score min upward in the index's order, cb returning 1 to
  * stop; and dst replaced by the sorted set of m[i] with scores sc[i],

@@ -870,14 +870,20 @@ void store_list_walk(struct store_ctx *c, const char *key, size_t klen,
     store_m_iter(c, key, klen, b, 8, reverse, list_walk_cb, &w);
 }
 
-void store_list_create(struct store_ctx *c, const char *key, size_t klen,
-                       const unsigned char *const *e, const size_t *elen, long n)
+void store_list_write(struct store_ctx *c, const char *key, size_t klen,
+                      const unsigned char *const *e, const size_t *elen, long n)
 {
-    int had = store_db_replace(c, key, klen, n == 0);
     struct list_hdr h = {0, 0};
     for (long i = 0; i < n; i++)
         list_put(c, key, klen, h.tail++, e[i], elen[i]);
     list_hdr_put(c, key, klen, 0, NULL, &h);
+}
+
+void store_list_create(struct store_ctx *c, const char *key, size_t klen,
+                       const unsigned char *const *e, const size_t *elen, long n)
+{
+    int had = store_db_replace(c, key, klen, n == 0);
+    store_list_write(c, key, klen, e, elen, n);
     if (n > 0) {
         store_db_ready(c, key, klen);
         store_notify(c, STORE_EV_LIST, "sortstore", key, klen);

@@ -1622,6 +1622,20 @@ void store_zset_walk_scores(struct store_ctx *c, const char *key, size_t klen, d
     store_m_iter(c, key, klen, from, sizeof(from), 0, zs_scores_cb, &w);
 }
 
+void store_zset_write(struct store_ctx *c, const char *key, size_t klen,
+                      const unsigned char *const *m, const size_t *ml, const double *sc, long n)
+{
+    size_t maxlen = 0;
+    for (long i = 0; i < n; i++)
+        if (ml[i] > maxlen)
+            maxlen = ml[i];
+    int skiplist = n > ZSET_MAX_LISTPACK_ENTRIES || maxlen > ZSET_MAX_LISTPACK_VALUE;
+    for (long i = 0; i < n; i++)
+        zs_put(c, key, klen, m[i], ml[i], sc[i], skiplist);
+    zs_set_count(c, key, klen, 0, NULL, n, skiplist);
+    store_db_ready(c, key, klen);
+}
+
 void store_zset_store(struct store_ctx *c, const char *dst, size_t dlen,
                       const unsigned char *const *m, const size_t *ml, const double *sc, long n,
                       const char *event)
