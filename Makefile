@@ -195,7 +195,8 @@ test-mutants: | $(DEPS_STAMP)
 # ---------------------------------------------------------------- store: diff, fault, tools
 # test-diff: the differential test against a real redis-server (DIFF_N
 # commands, fixed seed), then DIFF3_N more with the commands spoken in
-# RESP3, and DIFFEV_N comparing every keyspace event too; `make difftest
+# RESP3, and DIFFEV_N comparing every keyspace event too; then RESTORE of
+# DUMP payloads in every encoding, damaged ones too (payloads.py); `make difftest
 # N=1000000 SEED=42` for longer runs (SEED unset: a random seed, printed;
 # RESP3=1: in RESP3; EVENTS=KEAnm: with those events). test-fault: kill -9 durability, the
 # 1M-key restart, a full disk and a failing disk under the single-node store.
@@ -213,6 +214,7 @@ test-diff: $(FERRY) $(STORE_PIPE)
 	python3 tests/diff/difftest.py --ferry $(abspath $(FERRY)) -n $(DIFF_N) --seed $(DIFF_SEED)
 	python3 tests/diff/difftest.py --ferry $(abspath $(FERRY)) -n $(DIFF3_N) --seed $(DIFF_SEED) --resp3
 	python3 tests/diff/difftest.py --ferry $(abspath $(FERRY)) -n $(DIFFEV_N) --seed $(DIFF_SEED) --events KEAnm
+	python3 tests/diff/payloads.py --ferry $(abspath $(FERRY)) -n 3000 --seed $(DIFF_SEED)
 
 difftest: $(FERRY)
 	python3 tests/diff/difftest.py --ferry $(abspath $(FERRY)) -n $(or $(N),$(DIFF_N)) $(if $(SEED),--seed $(SEED)) $(if $(RESP3),--resp3) $(if $(EVENTS),--events $(EVENTS))

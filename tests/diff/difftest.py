@@ -549,6 +549,10 @@ def run_cmd(srv, cmd):
         return
     if cmd.kind == "tx":
         return run_tx(srv, cmd)
+    if cmd.kind == "dump":
+        return run_dump(srv, cmd)
+    if cmd.kind == "restore":
+        return run_restore(srv, cmd)
     if cmd.kind == "block":
         return run_block(srv, cmd)
     before = None
@@ -606,6 +610,60 @@ def run_cmd(srv, cmd):
             resync(srv, cmd.argv[1])
     else:
         raise RuntimeError("unknown kind " + cmd.kind)
+
+
+DUMP_TMP = b"\x00dump"
+
+
+def run_dump(srv, cmd):
+    """DUMP: the same reply where it is no payload; otherwise each payload
+    is restored into both servers, and all four must hold the same value
+    (the payloads themselves differ where Redis's hash tables order a set
+    or hash, and a payload restored need not be the key it came from: a
+    small sorted set becomes a listpack, which has no -0)."""
+    ra, va = srv.redis.call(cmd.argv)
+    rb, vb = srv.target.call(cmd.argv)
+    if srv.events:
+        srv.events.check()
+    if va[0] != "$" or vb[0] != "$" or va[1] is None or vb[1] is None:
+        if ra != rb:
+            raise Mismatch("reply", ra, rb)
+        return
+    got = []
+    for payload in (va[1], vb[1]):
+        for conn in (srv.hredis, srv.htarget):
+            raw, v = conn.call([b"RESTORE", DUMP_TMP, b"0", payload, b"REPLACE"])
+            if v[0] != "+":
+                raise Mismatch("RESTORE of a DUMP payload on " + conn.name, ra, rb + raw)
+            got.append(key_state(conn, DUMP_TMP))
+            conn.call([b"DEL", DUMP_TMP])
+    names = ["redis restoring redis's", "ferry restoring redis's", "redis restoring ferry's",
+             "ferry restoring ferry's"]
+    for i in range(1, 4):
+        if got[i] != got[0]:
+            raise Mismatch("%s payload of %r gives another value than %s" %
+                           (names[i], cmd.argv[1], names[0]),
+                           repr(got[0]).encode(), repr(got[i]).encode())
+
+
+def run_restore(srv, cmd):
+    """RESTORE with Redis's DUMP of extra[0] as it is now."""
+    src, corrupt = cmd.extra
+    payload = srv.hredis.call([b"DUMP", src])[1][1]
+    if payload is None:
+        payload = b"\x00\x03abc\n\x00" + b"\x00" * 8  # a wrong checksum
+    if corrupt and payload:
+        i = len(payload) // 2
+        payload = payload[:i] + bytes([payload[i] ^ 0x5a]) + payload[i + 1:]
+    if srv.events:
+        srv.events.skip()
+    argv = cmd.argv[:3] + [payload] + cmd.argv[4:]
+    ra, va = srv.redis.call(argv)
+    rb, vb = srv.target.call(argv)
+    if srv.events:
+        srv.events.check()
+    if ra != rb:
+        raise Mismatch("reply", ra, rb)
 
 
 def run_tx(srv, tx):
@@ -704,6 +762,9 @@ def describe(cmd):
         parts += ["%r" % c for c in cmds]
         parts.append("EXEC")
         return " ; ".join(parts)
+    if cmd.kind == "restore":
+        return "%r (the payload: DUMP %s%s)" % (cmd, cmd.extra[0].decode(),
+                                                ", a byte changed" if cmd.extra[1] else "")
     return repr(cmd)
 
 
@@ -721,27 +782,29 @@ def generate(seed, n, with_tx):
     return out
 
 
+def key_state(conn, k):
+    """Key k as comparable data: (type, content, has_ttl)."""
+    t = conn.call([b"TYPE", k])[1][1]
+    if t == b"string":
+        v = conn.call([b"GET", k])[0]
+    elif t == b"list":
+        v = conn.call([b"LRANGE", k, b"0", b"-1"])[0]
+    elif t == b"zset":
+        v = conn.call([b"ZRANGE", k, b"0", b"-1", b"WITHSCORES"])[0]
+    elif t == b"set":
+        v = tuple(norm_set(conn.call([b"SMEMBERS", k])[1]))
+    elif t == b"hash":
+        v = tuple(norm_pairs(conn.call([b"HGETALL", k])[1]))
+    else:
+        v = None
+    ttl = conn.call([b"PTTL", k])[1][1]
+    return (t, v, ttl >= 0)
+
+
 def snapshot(conn):
-    """The whole keyspace as comparable data: key -> (type, content, has_ttl)."""
+    """The whole keyspace as comparable data: key -> key_state."""
     keys = [e[1] for e in conn.call([b"KEYS", b"*"])[1][1]]
-    out = {}
-    for k in keys:
-        t = conn.call([b"TYPE", k])[1][1]
-        if t == b"string":
-            v = conn.call([b"GET", k])[0]
-        elif t == b"list":
-            v = conn.call([b"LRANGE", k, b"0", b"-1"])[0]
-        elif t == b"zset":
-            v = conn.call([b"ZRANGE", k, b"0", b"-1", b"WITHSCORES"])[0]
-        elif t == b"set":
-            v = tuple(norm_set(conn.call([b"SMEMBERS", k])[1]))
-        elif t == b"hash":
-            v = tuple(norm_pairs(conn.call([b"HGETALL", k])[1]))
-        else:
-            v = None
-        ttl = conn.call([b"PTTL", k])[1][1]
-        out[k] = (t, v, ttl >= 0)
-    return out
+    return {k: key_state(conn, k) for k in keys}
 
 
 def compare_stores(srv):

@@ -12,6 +12,11 @@ Kinds:
   sort      SORT: exact where Redis defines the order (see difftest.run_sort)
   size      MEMORY USAGE: an integer from both (each counts its own bytes) or
             the same reply
+  dump      DUMP: each server's payload restored into both servers gives
+            the same value (a set's or hash's payload follows Redis's hash
+            table order)
+  restore   RESTORE of what Redis's DUMP of extra[0] gives now (extra[1]:
+            with a byte of it changed), compared exactly
 """
 import random
 
@@ -181,6 +186,30 @@ def g_copy(rng, now):
     elif r < 0.45:
         opts = ["BAD"]
     return Cmd(["COPY", a, b] + opts, keys=[a, b])
+
+
+def g_dump(rng, now):
+    k = rng.choice(ALL_KEYS)
+    return Cmd(["DUMP", k], kind="dump", keys=[k])
+
+
+def g_restore(rng, now):
+    src, dst = rng.choice(ALL_KEYS), rng.choice(ALL_KEYS)
+    absttl = rng.random() < 0.2
+    ttl = rng.choice(["0", "0", "0", "100000", "-1", "x"]) if not absttl else abs_ms(rng, now)
+    opts = []
+    if rng.random() < 0.5:
+        opts.append(["REPLACE"])
+    if absttl:
+        opts.append(["ABSTTL"])
+    if rng.random() < 0.1:
+        opts.append([rng.choice(["IDLETIME", "FREQ"]), rng.choice(["0", "10", "300", "-1", "x"])])
+    if rng.random() < 0.03:
+        opts.append([rng.choice(["BOGUS", "IDLETIME"])])
+    rng.shuffle(opts)
+    # The payload (argv[3]) is filled in when it runs.
+    args = ["RESTORE", dst, ttl, ""] + [a for o in opts for a in o]
+    return Cmd(args, kind="restore", keys=[src, dst], extra=(src.encode(), rng.random() < 0.05))
 
 
 def g_scan(rng, now):
@@ -1129,7 +1158,7 @@ def g_unknown(rng, now):
 WEIGHTED = [
     (g_del, 3), (g_exists, 2), (g_type, 2), (g_expire, 3), (g_ttl, 2), (g_persist, 1),
     (g_rename, 1), (g_copy, 1), (g_scan, 1), (g_keys, 1), (g_randomkey, 1), (g_dbsize, 1),
-    (g_flush, 0.05), (g_memory, 1),
+    (g_flush, 0.05), (g_memory, 1), (g_dump, 1), (g_restore, 1.5),
     (g_get, 5), (g_set, 8), (g_setnx, 2), (g_mget, 2), (g_mset, 2), (g_getdel, 1),
     (g_getex, 1), (g_incr, 5), (g_append, 2), (g_strlen, 1), (g_getrange, 2),
     (g_setrange, 2), (g_bit, 4), (g_lcs, 1),
