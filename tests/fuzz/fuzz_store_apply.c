@@ -110,9 +110,9 @@ static void stores_open(void)
 
 static void event_cat(void *arg, const char *event, const char *key, size_t klen)
 {
-    struct resp_buf *b = arg;
-    resp_add_bulk(b, event, strlen(event));
-    resp_add_bulk(b, key, klen);
+    struct resp_buf *out = arg;
+    resp_add_bulk(out, event, strlen(event));
+    resp_add_bulk(out, key, klen);
 }
 
 /* The events each store recorded, compared and then forgotten. */
