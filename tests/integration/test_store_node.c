@@ -1633,14 +1633,10 @@ Test(store_node, latency_monitor_keeps_events_over_the_threshold)
     redisFree(c);
 }
 
-/* Sends a pipelined script (inline requests, one per line) and then ECHO of
- * a marker, and reads until the marker's reply: everything the script got
- * back, with connection ids (which differ) taken out. */
-static size_t script_replies(int fd, const char *script, char *out, size_t cap)
+/* Reads from fd into out until what was read ends with marker; returns
+ * the length (out is NUL-terminated). */
+static size_t recv_until(int fd, const char *marker, char *out, size_t cap)
 {
-    static const char marker[] = "$10\r\n__script__\r\n";
-    raw_cmd(fd, script);
-    raw_cmd(fd, "CLIENT REPLY ON\r\nECHO __script__\r\n");
     size_t n = 0;
     while (n < strlen(marker) || memcmp(out + n - strlen(marker), marker, strlen(marker)) != 0) {
         cr_assert_lt(n, cap - 1, "no marker in %zu bytes", n);
@@ -1649,6 +1645,17 @@ static size_t script_replies(int fd, const char *script, char *out, size_t cap)
         n += (size_t)r;
     }
     out[n] = 0;
+    return n;
+}
+
+/* Sends a pipelined script (inline requests, one per line) and then ECHO of
+ * a marker, and reads until the marker's reply: everything the script got
+ * back, with connection ids (which differ) taken out. */
+static size_t script_replies(int fd, const char *script, char *out, size_t cap)
+{
+    raw_cmd(fd, script);
+    raw_cmd(fd, "CLIENT REPLY ON\r\nECHO __script__\r\n");
+    recv_until(fd, "$10\r\n__script__\r\n", out, cap);
     for (char *id; (id = strstr(out, "$2\r\nid\r\n:")) != NULL;) {
         char *end = strstr(id + 9, "\r\n");
         memmove(id, end + 2, strlen(end + 2) + 1);
@@ -2426,18 +2433,9 @@ static void events_subscribe(int fd)
 /* What subscriber sub got until the marker that pub publishes on x now. */
 static size_t events_until_marker(int pub, int sub, char *out, size_t cap)
 {
-    static const char marker[] = "$8\r\n__mark__\r\n";
     raw_cmd(pub, "PUBLISH x __mark__\r\n");
     expect_raw(pub, ":1\r\n");
-    size_t n = 0;
-    while (n < strlen(marker) || memcmp(out + n - strlen(marker), marker, strlen(marker)) != 0) {
-        cr_assert_lt(n, cap - 1, "no marker in %zu bytes", n);
-        ssize_t r = recv(sub, out + n, cap - 1 - n, 0);
-        cr_assert_gt(r, 0, "closed or timed out after: %.*s", (int)n, out);
-        n += (size_t)r;
-    }
-    out[n] = 0;
-    return n;
+    return recv_until(sub, "$8\r\n__mark__\r\n", out, cap);
 }
 
 static void expect_same_events(int rpub, int rsub, int fpub, int fsub, const char *what)
