@@ -3107,9 +3107,10 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     int cls = store_command_class(name, nl, &flags);
     int pubsub = proxy_pubsub_is_command(rcmd);
     int publish = proxy_pubsub_is_publish(name, nl);
-    if (nc->in_multi && pubsub && !publish) {
+    if (nc->in_multi && ((pubsub && !publish) || proxy_arg_is(name, nl, "hello"))) {
         /* EXEC runs in the store, which has no channels; its PUBLISHes the
-         * node sends after the commit. */
+         * node sends after the commit. HELLO would switch the protocol in
+         * the middle of EXEC's reply. Both are served outside MULTI. */
         char upper[64];
         resp_command_upper_name(nc->last_cmd->name, upper, sizeof(upper));
         resp_add_errorf(out, "ERR ferry: %s inside MULTI is not supported", upper);

@@ -524,7 +524,12 @@ static int zl_each(const unsigned char *zl, size_t size, blob_cb cb, void *arg)
             len = (size_t)e[1] << 24 | (size_t)e[2] << 16 | (size_t)e[3] << 8 | e[4];
             break;
         default: {
-            int w = b == 0xc0 ? 2 : b == 0xd0 ? 4 : b == 0xe0 ? 8 : b == 0xf0 ? 3 : b == 0xfe ? 1 : 0;
+            int w = b == 0xc0   ? 2
+                    : b == 0xd0 ? 4
+                    : b == 0xe0 ? 8
+                    : b == 0xf0 ? 3
+                    : b == 0xfe ? 1
+                                : 0;
             if (w) {
                 if (end - e < 1 + w)
                     return -1;
@@ -1070,7 +1075,8 @@ static void lp_add(struct resp_buf *lp, const unsigned char *s, size_t n)
             x |= 128;
         resp_buf_append(lp, &x, 1);
     }
-    unsigned count = (unsigned)(unsigned char)lp->data[4] | (unsigned)(unsigned char)lp->data[5] << 8;
+    const unsigned char *h = (const unsigned char *)lp->data;
+    unsigned count = (unsigned)h[4] | (unsigned)h[5] << 8;
     if (count < 65535)
         count++;
     lp->data[4] = (char)(count & 0xff);

@@ -940,6 +940,8 @@ Test(store_node, a_publish_behind_writes_is_sent_after_their_commit)
     support_expect_str(c, REDIS_REPLY_STATUS, "OK", "MULTI");
     support_expect_str(c, REDIS_REPLY_ERROR,
                        "ERR ferry: SUBSCRIBE inside MULTI is not supported", "SUBSCRIBE w");
+    support_expect_str(c, REDIS_REPLY_ERROR, "ERR ferry: HELLO inside MULTI is not supported",
+                       "HELLO 3");
     support_expect_str(c, REDIS_REPLY_ERROR,
                        "EXECABORT Transaction discarded because of previous errors.", "EXEC");
     close(s);
