@@ -724,8 +724,13 @@ static int client_check_password(struct proxy_client *c, int argc, char **argv,
 
 static void client_auth(struct proxy_client *c, const struct resp_request *r)
 {
-    if (r->argc < 2 || r->argc > 3) {
+    /* Redis's arity (-2), then authCommand's own refusal of more. */
+    if (r->argc < 2) {
         proxy_client_reply_error(c, "ERR wrong number of arguments for 'auth' command");
+        return;
+    }
+    if (r->argc > 3) {
+        proxy_client_reply_error(c, "ERR syntax error");
         return;
     }
     if (c->srv->cfg.requirepass == NULL && r->argc == 3) {
