@@ -128,22 +128,34 @@ static void store_db_missed(struct store_ctx *c, const char *key, size_t klen)
         store_notify(c, STORE_EV_KEYMISS, "keymiss", key, klen);
 }
 
-int store_db_lookup(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r)
+/* The key's record, expired or not: 1 found, 0 not there, -1 a key too
+ * long for the store or an LMDB error (recorded in c). */
+static int store_db_get_any(struct store_ctx *c, const char *key, size_t klen,
+                            struct store_rec *r)
 {
     unsigned char kb[STORE_MAX_DBKEY + 8];
     if (klen + 12 > STORE_MAX_DBKEY)
-        return 0;
+        return -1;
     MDB_val k = {store_kkey(kb, key, klen), kb}, v;
     MDB_cursor *cur = store_db_kcur(c);
     int rc = cur ? mdb_cursor_get(cur, &k, &v, MDB_SET_KEY) : mdb_get(c->txn, c->s->keys, &k, &v);
     if (rc != 0) {
         if (rc != MDB_NOTFOUND)
             store_ctx_mdb_err(c, rc);
-        else if (c->count_lookups)
+        return rc == MDB_NOTFOUND ? 0 : -1;
+    }
+    store_rec_parse(&v, r);
+    return 1;
+}
+
+int store_db_lookup(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r)
+{
+    int got = store_db_get_any(c, key, klen, r);
+    if (got <= 0) {
+        if (got == 0 && c->count_lookups)
             store_db_missed(c, key, klen);
         return 0;
     }
-    store_rec_parse(&v, r);
     if (store_db_expired(c, r)) {
         if (c->write) {
             store_db_remove(c, key, klen, r);
@@ -160,23 +172,19 @@ int store_db_lookup(struct store_ctx *c, const char *key, size_t klen, struct st
     return 1;
 }
 
-int store_db_lookup_read(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r)
-{
-    int counted = c->count_lookups;
-    c->count_lookups = 1;
-    int found = store_db_lookup(c, key, klen, r);
-    c->count_lookups = counted;
-    return found;
-}
-
 int store_db_lookup_read_type(struct store_ctx *c, const char *key, size_t klen, int type,
                               struct store_rec *r)
 {
     int counted = c->count_lookups;
     c->count_lookups = 1;
-    int rc = store_db_lookup_type(c, key, klen, type, r);
+    int rc = type ? store_db_lookup_type(c, key, klen, type, r) : store_db_lookup(c, key, klen, r);
     c->count_lookups = counted;
     return rc;
+}
+
+int store_db_lookup_read(struct store_ctx *c, const char *key, size_t klen, struct store_rec *r)
+{
+    return store_db_lookup_read_type(c, key, klen, 0, r);
 }
 
 int store_db_lookup_type(struct store_ctx *c, const char *key, size_t klen, int type,
@@ -309,18 +317,9 @@ int store_db_replace(struct store_ctx *c, const char *key, size_t klen, int empt
         c->replacing = store_db_delete(c, key, klen);
         return c->replacing;
     }
-    unsigned char kb[STORE_MAX_DBKEY + 8];
-    if (klen + 12 > STORE_MAX_DBKEY)
-        return 0;
-    MDB_val k = {store_kkey(kb, key, klen), kb}, v;
-    int rc = mdb_get(c->txn, c->s->keys, &k, &v);
-    if (rc != 0) {
-        if (rc != MDB_NOTFOUND)
-            store_ctx_mdb_err(c, rc);
-        return 0;
-    }
     struct store_rec r;
-    store_rec_parse(&v, &r);
+    if (store_db_get_any(c, key, klen, &r) <= 0)
+        return 0;
     store_db_remove(c, key, klen, &r);
     return 1;
 }

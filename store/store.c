@@ -453,6 +453,15 @@ static void store_read_txn_reset(struct store *s)
     }
 }
 
+/* A read that found it must write (needs_write) ran here for nothing: its
+ * lookups count when it runs as the write. hits, misses: the counts before. */
+static int store_read_must_write(struct store *s, uint64_t hits, uint64_t misses)
+{
+    s->stats.keyspace_hits = hits;
+    s->stats.keyspace_misses = misses;
+    return STORE_EWRITE;
+}
+
 int store_read(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t now_ms,
                struct resp_buf *reply)
 {
@@ -464,19 +473,14 @@ int store_read(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t
     }
     struct store_ctx c;
     store_ctx_init(&c, s, txn, now_ms, reply);
-    struct store_stats before = s->stats;
+    uint64_t hits = s->stats.keyspace_hits, misses = s->stats.keyspace_misses;
     store_exec_cmd(&c, argc, argv, argvlen);
     if (c.err) {
         if (txn == s->rtxn)
             store_read_txn_reset(s);
         return STORE_EIO;
     }
-    if (c.needs_write) { /* counted when it runs as a write */
-        s->stats.keyspace_hits = before.keyspace_hits;
-        s->stats.keyspace_misses = before.keyspace_misses;
-        return STORE_EWRITE;
-    }
-    return 0;
+    return c.needs_write ? store_read_must_write(s, hits, misses) : 0;
 }
 
 int store_txn_read(struct store_txn *t, int argc, char **argv, size_t *argvlen, uint64_t now_ms,
@@ -484,16 +488,11 @@ int store_txn_read(struct store_txn *t, int argc, char **argv, size_t *argvlen, 
 {
     struct store_ctx c;
     store_ctx_init(&c, t->s, t->txn, now_ms > t->last_ts ? now_ms : t->last_ts, reply);
-    struct store_stats before = t->s->stats;
+    uint64_t hits = t->s->stats.keyspace_hits, misses = t->s->stats.keyspace_misses;
     store_exec_cmd(&c, argc, argv, argvlen);
     if (c.err)
         return STORE_EIO;
-    if (c.needs_write) { /* counted when it runs as a write */
-        t->s->stats.keyspace_hits = before.keyspace_hits;
-        t->s->stats.keyspace_misses = before.keyspace_misses;
-        return STORE_EWRITE;
-    }
-    return 0;
+    return c.needs_write ? store_read_must_write(t->s, hits, misses) : 0;
 }
 
 uint64_t store_key_version(struct store *s, const char *key, size_t klen, uint64_t now_ms)

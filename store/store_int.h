@@ -273,7 +273,7 @@ int store_db_lookup_read(struct store_ctx *c, const char *key, size_t klen, stru
  * returns 1 found (right type), 0 missing, -1 wrong type (reply written). */
 int store_db_lookup_type(struct store_ctx *c, const char *key, size_t klen, int type,
                          struct store_rec *r);
-/* store_db_lookup_type as a read (store_db_lookup_read). */
+/* store_db_lookup_type as a read (store_db_lookup_read); type 0: any. */
 int store_db_lookup_read_type(struct store_ctx *c, const char *key, size_t klen, int type,
                               struct store_rec *r);
 /* Writes the record (new version). expire < 0 keeps none. */

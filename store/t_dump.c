@@ -211,6 +211,16 @@ done:
 
 /* ------------------------------------------------------------------ reading */
 
+/* A little-endian signed integer of 1 to 8 bytes. */
+static int64_t le_int(const unsigned char *p, int bytes)
+{
+    uint64_t u = 0;
+    for (int i = bytes - 1; i >= 0; i--)
+        u = u << 8 | p[i];
+    int shift = 64 - 8 * bytes;
+    return (int64_t)(u << shift) >> shift; /* sign-extended */
+}
+
 struct rdb_rd {
     const unsigned char *p, *end;
     int bad;
@@ -311,12 +321,8 @@ static void rd_string(struct rdb_rd *r, struct resp_buf *out)
         r->bad = 1;
         return;
     }
-    uint32_t u = 0;
-    for (int i = width - 1; i >= 0; i--)
-        u = u << 8 | p[i];
-    int64_t v = width == 1 ? (int8_t)u : width == 2 ? (int16_t)u : (int32_t)u;
     char buf[32];
-    int len = store_ll2string(buf, sizeof(buf), v);
+    int len = store_ll2string(buf, sizeof(buf), le_int(p, width));
     resp_buf_append(out, buf, (size_t)len);
 }
 
@@ -402,15 +408,6 @@ static int blob_int(blob_cb cb, void *arg, int64_t v)
     char buf[32];
     int n = store_ll2string(buf, sizeof(buf), v);
     return cb(arg, (const unsigned char *)buf, (size_t)n);
-}
-
-static int64_t le_int(const unsigned char *p, int bytes)
-{
-    uint64_t u = 0;
-    for (int i = bytes - 1; i >= 0; i--)
-        u = u << 8 | p[i];
-    int shift = 64 - 8 * bytes;
-    return (int64_t)(u << shift) >> shift; /* sign-extended */
 }
 
 static size_t lp_backlen_size(uint64_t l)
@@ -1089,32 +1086,26 @@ static void lp_end(struct resp_buf *lp)
     store_put_u32((unsigned char *)lp->data, (uint32_t)lp->len);
 }
 
-struct dump_walk {
-    struct store_ctx *c;
-    struct rdb_val v;
-};
-
+/* The walks that collect a value's elements into an rdb_val (arg). */
 static int dump_elem_cb(void *arg, const unsigned char *e, size_t n)
 {
-    struct dump_walk *w = arg;
-    val_add(&w->v, e, n, 0);
+    val_add(arg, e, n, 0);
     return 0;
 }
 
 static int dump_member_cb(void *arg, const unsigned char *sub, size_t sublen,
                           const unsigned char *val, size_t vlen)
 {
-    struct dump_walk *w = arg;
-    val_add(&w->v, sub, sublen, 0);
-    if (w->v.type == STORE_T_HASH)
-        val_add(&w->v, val, vlen, 0);
+    struct rdb_val *v = arg;
+    val_add(v, sub, sublen, 0);
+    if (v->type == STORE_T_HASH)
+        val_add(v, val, vlen, 0);
     return 0;
 }
 
 static int dump_score_cb(void *arg, const unsigned char *m, size_t ml, double score)
 {
-    struct dump_walk *w = arg;
-    val_add(&w->v, m, ml, score);
+    val_add(arg, m, ml, score);
     return 0;
 }
 
@@ -1128,15 +1119,13 @@ static void dump_value(struct store_ctx *c, const char *key, size_t klen,
         return;
     }
     int skiplist = r->type == STORE_T_ZSET && store_zset_is_skiplist(r);
-    struct dump_walk w = {c, {0}};
-    w.v.type = r->type;
+    struct rdb_val val = {.type = r->type}, *v = &val;
     if (r->type == STORE_T_LIST)
-        store_list_walk(c, key, klen, r, 0, 0, dump_elem_cb, &w);
+        store_list_walk(c, key, klen, r, 0, 0, dump_elem_cb, v);
     else if (r->type == STORE_T_ZSET)
-        store_zset_walk_scores(c, key, klen, -INFINITY, dump_score_cb, &w);
+        store_zset_walk_scores(c, key, klen, -INFINITY, dump_score_cb, v);
     else
-        store_m_iter(c, key, klen, NULL, 0, 0, dump_member_cb, &w);
-    struct rdb_val *v = &w.v;
+        store_m_iter(c, key, klen, NULL, 0, 0, dump_member_cb, v);
     size_t maxlen = 0;
     int ints = 1;
     for (long i = 0; i < v->n; i++) {
