@@ -62,10 +62,13 @@ static struct proxy_slot *slot_new(int kind)
     return s;
 }
 
+static void splice_free(struct proxy_splice *sp);
+
 static void slot_free(struct proxy_slot *s)
 {
     if (s->buf)
         evbuffer_free(s->buf);
+    splice_free(s->splice);
     free(s);
 }
 
@@ -123,6 +126,109 @@ static void client_flush_slots(struct proxy_client *c)
         if (c->head == NULL)
             c->tail = NULL;
         slot_free(s);
+    }
+}
+
+/* ------------------------------------------------------------------ splices */
+
+/* In phase redis a client's transaction is Redis's, but AUTH (checked
+ * against ferry's requirepass) and HELLO's refusals are ferry's. Queued in
+ * MULTI, they get QUEUED from ferry, and their replies go into Redis's
+ * reply to EXEC where they stood, as Redis would have run them there:
+ * Redis counts the commands it queued, and an EXEC reply that is not an
+ * array of that many (nil for a WATCHed key, EXECABORT) goes unchanged. */
+struct proxy_splice {
+    struct resp_buf replies; /* one after another */
+    uint32_t *at;            /* each one's index in the reply the client gets */
+    uint32_t n, cap;
+    uint32_t queued; /* the elements of Redis's own reply */
+};
+
+static void splice_free(struct proxy_splice *sp)
+{
+    if (sp == NULL)
+        return;
+    resp_buf_fini(&sp->replies);
+    free(sp->at);
+    free(sp);
+}
+
+/* Whether a reply ferry makes for c's request now belongs in EXEC's. A
+ * raw client's replies are a stream ferry does not take apart. */
+static int client_queues_here(const struct proxy_client *c)
+{
+    return c->srv->cfg.phase == PROXY_PHASE_REDIS && c->in_multi && c->raw == NULL;
+}
+
+/* Answers c's request with reply (whole RESP), or queues it in c's
+ * transaction: QUEUED now, the reply at EXEC. */
+static void client_answer(struct proxy_client *c, const char *reply, size_t len)
+{
+    if (!client_queues_here(c)) {
+        proxy_client_reply(c, reply, len);
+        return;
+    }
+    struct proxy_splice *sp = c->multi_local;
+    if (sp == NULL)
+        sp = c->multi_local = xcalloc(1, sizeof(*sp));
+    if (sp->n == sp->cap) {
+        sp->cap = sp->cap ? sp->cap * 2 : 4;
+        sp->at = realloc(sp->at, sp->cap * sizeof(*sp->at));
+        PROXY_ASSERT(sp->at != NULL);
+    }
+    sp->at[sp->n] = c->multi_count + sp->n;
+    sp->n++;
+    resp_buf_append(&sp->replies, reply, len);
+    c->queued = 1;
+    proxy_client_reply(c, "+QUEUED\r\n", 9);
+}
+
+static void client_answer_error(struct proxy_client *c, const char *err)
+{
+    struct resp_buf b = {0};
+    resp_add_error(&b, err);
+    client_answer(c, b.data, b.len);
+    resp_buf_fini(&b);
+}
+
+/* The length of the one whole reply at p[0..len). */
+static size_t splice_next(const char *p, size_t len)
+{
+    struct resp_scanner sc;
+    size_t used;
+    resp_scanner_init(&sc);
+    int rc = resp_scanner_scan(&sc, p, len, &used);
+    PROXY_ASSERT(rc == RESP_OK);
+    return used;
+}
+
+/* Writes Redis's reply to EXEC, p[0..len), to dest with sp's replies put
+ * in. The upstream's scanner framed p whole, so each element is too. */
+static void splice_write(const struct proxy_splice *sp, const char *p, size_t len,
+                         struct evbuffer *dest)
+{
+    const char *crlf = len > 1 && p[0] == '*' ? memchr(p, '\r', len) : NULL;
+    long long count;
+    if (crlf == NULL || !resp_string2ll(p + 1, (size_t)(crlf - p - 1), &count) ||
+        count != (long long)sp->queued) {
+        evbuffer_add(dest, p, len);
+        return;
+    }
+    char head[32];
+    evbuffer_add(dest, head, (size_t)snprintf(head, sizeof(head), "*%u\r\n", sp->queued + sp->n));
+    size_t off = (size_t)(crlf - p) + 2, local = 0;
+    for (uint32_t i = 0, k = 0; i < sp->queued + sp->n; i++) {
+        size_t used;
+        if (k < sp->n && sp->at[k] == i) {
+            used = splice_next(sp->replies.data + local, sp->replies.len - local);
+            evbuffer_add(dest, sp->replies.data + local, used);
+            local += used;
+            k++;
+        } else {
+            used = splice_next(p + off, len - off);
+            evbuffer_add(dest, p + off, used);
+            off += used;
+        }
     }
 }
 
@@ -452,7 +558,14 @@ void proxy_client_deliver(struct proxy_client *c, struct proxy_slot *s, struct e
             client_free(c);
         return;
     }
-    evbuffer_remove_buffer(src, proxy_client_slot_dest(c, s), len);
+    if (s->splice) {
+        PROXY_ASSERT(n == 1); /* an EXEC with a splice has its own slot */
+        splice_write(s->splice, (const char *)evbuffer_pullup(src, (ev_ssize_t)len), len,
+                     proxy_client_slot_dest(c, s));
+        evbuffer_drain(src, len);
+    } else {
+        evbuffer_remove_buffer(src, proxy_client_slot_dest(c, s), len);
+    }
     if (s->kind == PROXY_SLOT_UPSTREAM) {
         PROXY_ASSERT(s->expect >= n);
         s->expect -= n;
@@ -606,7 +719,10 @@ static void client_track_state(struct proxy_client *c, const struct resp_request
         c->in_multi = c->watching = c->db_selected = c->identity = c->resp3 = 0;
         break;
     case PROXY_CMD_AUTH:
-        c->identity = 1; /* reaches here only when Redis checks it */
+        /* Reaches here only when Redis checks it (or, in MULTI, refuses
+         * it for a missing argument, which changes nothing). */
+        if (r->argc >= 2)
+            c->identity = 1;
         break;
     case PROXY_CMD_HELLO:
         if (r->argc >= 2)
@@ -657,7 +773,25 @@ static void client_forward(struct proxy_client *c, const struct resp_request *r,
         evbuffer_free(err);
         return;
     }
+    int was_multi = c->in_multi;
     client_track_state(c, r, props.kind);
+    /* EXEC takes the replies ferry made in its transaction (client_answer);
+     * DISCARD and RESET drop them. Inside it, Redis queues every command
+     * but MULTI and WATCH, which it refuses there at once. */
+    struct proxy_splice *splice = NULL;
+    if (was_multi && !c->in_multi) {
+        if (props.kind == PROXY_CMD_EXEC && c->raw == NULL)
+            splice = c->multi_local;
+        else
+            splice_free(c->multi_local);
+        c->multi_local = NULL;
+    } else if (!was_multi && c->in_multi) {
+        c->multi_count = 0;
+    } else if (c->in_multi && props.kind != PROXY_CMD_MULTI && props.kind != PROXY_CMD_WATCH) {
+        c->multi_count++;
+    }
+    if (splice)
+        splice->queued = c->multi_count;
     if (c->raw) {
         /* Its replies, whatever they are, flow through the raw slot. */
         proxy_upstream_send(up, c, NULL, r);
@@ -684,9 +818,10 @@ static void client_forward(struct proxy_client *c, const struct resp_request *r,
         c->wait_gap = 0;
     }
     struct proxy_slot *t = c->tail;
-    if (t == NULL || t->kind != PROXY_SLOT_UPSTREAM || t->up != up) {
+    if (t == NULL || t->kind != PROXY_SLOT_UPSTREAM || t->up != up || t->splice || splice) {
         t = slot_new(PROXY_SLOT_UPSTREAM);
         t->up = up;
+        t->splice = splice; /* its one reply is taken apart, alone */
         slot_enqueue(c, t);
     }
     t->expect++;
@@ -722,38 +857,39 @@ static int client_check_password(struct proxy_client *c, int argc, char **argv,
     return ok;
 }
 
-static void client_auth(struct proxy_client *c, const struct resp_request *r)
+void proxy_client_auth(struct proxy_client *c, int argc, char **argv, const size_t *len,
+                       struct resp_buf *out)
 {
+    static const char wrongpass[] =
+        "WRONGPASS invalid username-password pair or user is disabled.";
     /* Redis's arity (-2), then authCommand's own refusal of more. */
-    if (r->argc < 2) {
-        proxy_client_reply_error(c, "ERR wrong number of arguments for 'auth' command");
-        return;
-    }
-    if (r->argc > 3) {
-        proxy_client_reply_error(c, "ERR syntax error");
-        return;
-    }
-    if (c->srv->cfg.requirepass == NULL && r->argc == 3) {
+    if (argc < 2) {
+        resp_add_error(out, "ERR wrong number of arguments for 'auth' command");
+    } else if (argc > 3) {
+        resp_add_error(out, "ERR syntax error");
+    } else if (c->srv->cfg.requirepass == NULL && argc == 3) {
         /* Without a password the default user is Redis's "nopass" user:
          * any password is its password, and there is no other user. */
-        if (r->argvlen[1] == 7 && memcmp(r->argv[1], "default", 7) == 0)
-            proxy_client_reply(c, "+OK\r\n", 5);
+        if (len[1] == 7 && memcmp(argv[1], "default", 7) == 0)
+            resp_add_simple(out, "OK");
         else
-            proxy_client_reply_error(c, "WRONGPASS invalid username-password pair or user is "
-                                        "disabled.");
-        return;
+            resp_add_error(out, wrongpass);
+    } else if (c->srv->cfg.requirepass == NULL) {
+        resp_add_error(out, "ERR AUTH <password> called without any password configured for "
+                            "the default user. Are you sure your configuration is correct?");
+    } else if (client_check_password(c, argc - 1, argv + 1, len + 1)) {
+        resp_add_simple(out, "OK");
+    } else {
+        resp_add_error(out, wrongpass);
     }
-    if (c->srv->cfg.requirepass == NULL) {
-        proxy_client_reply_error(c, "ERR AUTH <password> called without any password "
-                                    "configured for the default user. Are you sure your "
-                                    "configuration is correct?");
-        return;
-    }
-    if (client_check_password(c, r->argc - 1, r->argv + 1, r->argvlen + 1))
-        proxy_client_reply(c, "+OK\r\n", 5);
-    else
-        proxy_client_reply_error(c, "WRONGPASS invalid username-password pair or user is "
-                                    "disabled.");
+}
+
+static void client_auth(struct proxy_client *c, const struct resp_request *r)
+{
+    struct resp_buf b = {0};
+    proxy_client_auth(c, r->argc, r->argv, r->argvlen, &b);
+    client_answer(c, b.data, b.len);
+    resp_buf_fini(&b);
 }
 
 static void client_dispatch_routed(struct proxy_client *c, struct resp_request *r,
@@ -770,11 +906,11 @@ static int client_hello(struct proxy_client *c, struct resp_request *r,
     if (r->argc >= 2) {
         long long ver;
         if (!resp_string2ll(r->argv[1], r->argvlen[1], &ver)) {
-            proxy_client_reply_error(c, "ERR Protocol version is not an integer or out of range");
+            client_answer_error(c, "ERR Protocol version is not an integer or out of range");
             return 1;
         }
         if (ver != 2 && ver != 3) {
-            proxy_client_reply_error(c, "NOPROTO unsupported protocol version");
+            client_answer_error(c, "NOPROTO unsupported protocol version");
             return 1;
         }
     }
@@ -796,8 +932,8 @@ static int client_hello(struct proxy_client *c, struct resp_request *r,
         }
         if (auth_at >= 0) {
             if (!client_check_password(c, 2, r->argv + auth_at + 1, r->argvlen + auth_at + 1)) {
-                proxy_client_reply_error(c, "WRONGPASS invalid username-password pair or "
-                                            "user is disabled.");
+                client_answer_error(c, "WRONGPASS invalid username-password pair or "
+                                       "user is disabled.");
                 return 1;
             }
             if (c->srv->cfg.phase == PROXY_PHASE_REDIS) {
@@ -812,7 +948,7 @@ static int client_hello(struct proxy_client *c, struct resp_request *r,
                 r->raw = NULL; /* what goes upstream is no longer what came in */
             }
         } else if (!c->authenticated) {
-            proxy_client_reply_error(
+            client_answer_error(
                 c, "NOAUTH HELLO must be called with the client already authenticated, "
                    "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
                    "authenticate the client and select the RESP protocol version at the "
@@ -887,11 +1023,21 @@ static void client_run(struct proxy_client *c, struct resp_request *r,
         proxy_node_request(c, r);
         return;
     }
+    /* In MULTI they are queued (Redis runs AUTH at EXEC), where the node
+     * serves the transaction. */
+    if ((props.kind == PROXY_CMD_AUTH || props.kind == PROXY_CMD_HELLO) &&
+        cfg->phase != PROXY_PHASE_REDIS && proxy_node_client_in_multi(c)) {
+        proxy_node_request(c, r);
+        return;
+    }
     switch (props.kind) {
     case PROXY_CMD_AUTH:
         /* Without a password of ferry's own, AUTH in phase redis is the
          * application's business with Redis. */
-        if (cfg->requirepass || cfg->phase != PROXY_PHASE_REDIS) {
+        if ((cfg->requirepass || cfg->phase != PROXY_PHASE_REDIS) &&
+            !(client_queues_here(c) && r->argc < 2)) {
+            /* (In a transaction Redis refuses AUTH's arity itself, and
+             * EXEC then aborts.) */
             uint64_t t0 = proxy_mono_ns();
             uint32_t stat = c->stat;
             proxy_client_reply_mode_step(c);
@@ -1125,6 +1271,7 @@ static void client_free(struct proxy_client *c)
         s = next;
     }
     proxy_upstream_free(c->up);
+    splice_free(c->multi_local);
     evbuffer_free(c->out);
     resp_reader_free(c->reader);
     free(c);

@@ -26,6 +26,8 @@ enum proxy_slot_kind {
     PROXY_SLOT_RAW,      /* everything the upstream sends from now on */
 };
 
+struct proxy_splice;
+
 struct proxy_slot {
     struct proxy_slot *next;
     uint8_t kind;          /* enum proxy_slot_kind */
@@ -38,6 +40,7 @@ struct proxy_slot {
     uint64_t start_us;     /* LOCAL: when the request was read (proxy_mono_us) */
     struct proxy_upstream *up; /* UPSTREAM: the connection they come on */
     struct evbuffer *buf;  /* replies held while an earlier slot is unanswered */
+    struct proxy_splice *splice; /* UPSTREAM: an EXEC's, see proxy_client */
 };
 
 enum proxy_slot_counts { PROXY_COUNTS_CALL = 0, PROXY_COUNTS_REJECTED, PROXY_COUNTS_NOTHING };
@@ -124,6 +127,12 @@ struct proxy_client {
     /* Connection state that the upstream holds for this client: losing the
      * upstream connection then loses it silently, so the client is closed. */
     unsigned in_multi : 1;
+    /* Phase redis, in MULTI: the replies ferry made itself for commands
+     * queued (AUTH against requirepass, HELLO's refusals), which go into
+     * EXEC's reply from Redis where the commands stood; and how many
+     * commands Redis queued meanwhile (client.c, splices). */
+    struct proxy_splice *multi_local;
+    uint32_t multi_count;
     unsigned watching : 1;
     unsigned db_selected : 1;
     /* Who it is and how Redis treats it: AUTH (a user other than

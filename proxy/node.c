@@ -72,7 +72,9 @@ struct node_op {
     struct resp_buf entry; /* EXPIRE: the prepared entry; EXEC: the store's reply */
     struct resp_buf reply;
     int blocked;           /* a blocking pop that found nothing */
-    int may_block;         /* a blocking pop: its client waits for the batch */
+    /* Its client's next requests wait for the batch (batch_wait): a
+     * blocking pop, or an EXEC with commands the node runs itself. */
+    int holds_client;
     struct node_argv *queued; /* EXEC: the transaction's commands */
     int nqueued;
     /* EXEC applied: its reply is put together after the commit, when its
@@ -138,8 +140,11 @@ struct node_client {
     /* A blocking pop of this client is in the batch: until the batch says
      * whether it blocked, the client's next requests wait, as they would
      * behind a blocked one (else a pipelined LPUSH could serve its own
-     * BLPOP, which Redis never lets happen). */
-    int pop_pending;
+     * BLPOP, which Redis never lets happen). Likewise behind an EXEC that
+     * runs commands of the node's own (CLIENT SETNAME, HELLO, CONFIG SET):
+     * they run when the batch applies, and a CLIENT GETNAME pipelined
+     * after EXEC must see what they did. */
+    int batch_wait;
     /* Held by CLIENT PAUSE (node_pause_holds): on node.paused, its request
      * and every later one deferred until the pause ends. */
     int paused;
@@ -559,7 +564,7 @@ static void node_request(struct proxy_client *c, int argc, char **argv, size_t *
 /* Runs the requests a client sent while it was blocked. */
 static void node_client_resume(struct node_client *nc)
 {
-    while (nc->ndeferred > 0 && nc->blocked == NULL && !nc->pop_pending && !nc->paused &&
+    while (nc->ndeferred > 0 && nc->blocked == NULL && !nc->batch_wait && !nc->paused &&
            !proxy_client_killed(nc->c)) {
         struct node_argv a = nc->deferred[0];
         memmove(nc->deferred, nc->deferred + 1, sizeof(*nc->deferred) * (size_t)(nc->ndeferred - 1));
@@ -1431,9 +1436,9 @@ static void node_commit_cb(evutil_socket_t fd, short what, void *arg)
         }
         struct proxy_client *c = ops[i].c;
         int resume = 0;
-        if (ops[i].may_block) {
+        if (ops[i].holds_client) {
             struct node_client *nc = node_client_get(c);
-            nc->pop_pending = 0;
+            nc->batch_wait = 0;
             /* A blocked pop resumes it when served or timed out. A closed
              * client has nothing to resume, and the fill may free it. */
             resume = !ops[i].blocked && !c->gone;
@@ -1552,12 +1557,18 @@ void proxy_node_close(struct proxy_server *s)
 int proxy_node_client_waits(const struct proxy_client *c)
 {
     const struct node_client *nc = c->node_state;
-    return nc && (nc->blocked || nc->pop_pending || nc->paused);
+    return nc && (nc->blocked || nc->batch_wait || nc->paused);
 }
 
 int proxy_node_pauses_all(void)
 {
     return node.store && node.pause == NODE_PAUSE_ALL;
+}
+
+int proxy_node_client_in_multi(const struct proxy_client *c)
+{
+    const struct node_client *nc = c->node_state;
+    return nc && nc->in_multi;
 }
 
 int proxy_node_client_subscribed(const struct proxy_client *c)
@@ -2632,7 +2643,7 @@ static int node_answers_at_exec(const char *name, size_t nl)
         "wait",     "monitor",  "ping",    "echo",   "lastsave", "bgsave",    "bgrewriteaof",
         "time",     "select",   "client",  "command", "config",  "info",      "slowlog",
         "latency",  "role",     "readonly", "readwrite", "asking", "acl",      "move",
-        "swapdb",   "cluster",  "module",  "unwatch",
+        "swapdb",   "cluster",  "module",  "unwatch", "auth",     "hello",
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (proxy_arg_is(name, nl, names[i]))
@@ -2651,6 +2662,11 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
         long long replicas, timeout;
         if (node_wait_args(argc, argv, len, &replicas, &timeout, out) == 0)
             resp_add_int(out, 0);
+        return 1;
+    }
+    if (proxy_arg_is(name, nl, "auth")) {
+        /* Only inside EXEC: elsewhere the proxy core answers it. */
+        proxy_client_auth(c, argc, argv, len, out);
         return 1;
     }
     if (proxy_arg_is(name, nl, "monitor")) {
@@ -2785,26 +2801,45 @@ static int node_local_reply(struct proxy_client *c, int argc, char **argv, size_
         node_unwatch(node_client_get(c));
         resp_add_simple(out, "OK");
     } else if (proxy_arg_is(name, nl, "hello")) {
-        /* Version checks and AUTH were done by the proxy core. */
+        /* Outside MULTI the proxy core has checked the version and AUTH;
+         * at EXEC they are checked here, as helloCommand runs then. */
         struct node_client *nc = node_client_get(c);
         int proto = c->resp3 ? 3 : 2;
-        if (argc >= 2)
-            proto = len[1] == 1 && argv[1][0] == '3' ? 3 : 2;
+        if (argc >= 2) {
+            long long ver;
+            if (!resp_string2ll(argv[1], len[1], &ver)) {
+                resp_add_error(out, "ERR Protocol version is not an integer or out of range");
+                return 1;
+            }
+            if (ver != 2 && ver != 3) {
+                resp_add_error(out, "NOPROTO unsupported protocol version");
+                return 1;
+            }
+            proto = (int)ver;
+        }
+        /* In order, as Redis 7.0 runs them: an option refused leaves
+         * those before it done. */
         for (int i = 2; i < argc; i++) {
-            if (proxy_arg_is(argv[i], len[i], "setname") && i + 1 < argc) {
-                for (size_t k = 0; k < len[i + 1]; k++) {
-                    if (argv[i + 1][k] < '!' || argv[i + 1][k] > '~') {
-                        resp_add_error(out, "ERR Client names cannot contain spaces, newlines "
-                                            "or special characters.");
+            if (proxy_arg_is(argv[i], len[i], "auth") && i + 2 < argc) {
+                /* (Outside MULTI the proxy core checked it: it passes.) */
+                size_t mark = out->len;
+                proxy_client_auth(c, 3, argv + i, len + i, out);
+                if (out->data[mark] == '-')
+                    return 1;
+                out->len = mark;
+                i += 2;
+            } else if (proxy_arg_is(argv[i], len[i], "setname") && i + 1 < argc) {
+                i++;
+                for (size_t k = 0; k < len[i]; k++) {
+                    if (argv[i][k] < '!' || argv[i][k] > '~') {
+                        resp_add_error(out, "ERR Client names cannot contain spaces, "
+                                            "newlines or special characters.");
                         return 1;
                     }
                 }
                 free(nc->name);
-                nc->name = node_xcalloc(1, len[i + 1] + 1);
-                memcpy(nc->name, argv[i + 1], len[i + 1]);
-                i++;
-            } else if (proxy_arg_is(argv[i], len[i], "auth") && i + 2 < argc) {
-                i += 2;
+                nc->name = node_xcalloc(1, len[i] + 1);
+                memcpy(nc->name, argv[i], len[i]);
             } else {
                 resp_add_errorf(out, "ERR Syntax error in HELLO option '%.128s'", argv[i]);
                 return 1;
@@ -2947,12 +2982,22 @@ static void node_wait(struct proxy_client *c, int argc, char **argv, size_t *len
     node.batched = 1; /* node_request: counted here, not again */
 }
 
+/* Whether argv is a HELLO asking for the protocol c does not speak. */
+static int node_hello_switches(const struct proxy_client *c, int argc, char **argv,
+                               const size_t *len)
+{
+    long long ver;
+    return proxy_arg_is(argv[0], len[0], "hello") && argc >= 2 &&
+           resp_string2ll(argv[1], len[1], &ver) && (ver == 2 || ver == 3) &&
+           (ver == 3) != (c->resp3 != 0);
+}
+
 static void node_request_internal(struct proxy_client *c, int argc, char **argv, size_t *len)
 {
     struct node_client *nc = node_client_get(c);
     struct resp_buf *out = &node.scratch;
     resp_buf_reset(out);
-    if (nc->blocked || nc->pop_pending || nc->paused) {
+    if (nc->blocked || nc->batch_wait || nc->paused) {
         node_defer(nc, argc, argv, len, 0);
         return;
     }
@@ -3049,6 +3094,13 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
             struct node_op *op = node_op_add(NODE_OP_EXEC, c);
             op->queued = nc->queued;
             op->nqueued = nc->nqueued;
+            for (int i = 0; i < op->nqueued; i++) {
+                const struct node_argv *a = &op->queued[i];
+                unsigned f = 0;
+                if (store_command_class(a->argv[0], a->len[0], &f) == STORE_CLASS_UNKNOWN &&
+                    !proxy_pubsub_is_publish(a->argv[0], a->len[0]))
+                    op->holds_client = nc->batch_wait = 1;
+            }
             nc->queued = NULL;
             nc->nqueued = nc->capqueued = 0;
             nc->in_multi = 0;
@@ -3107,13 +3159,18 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
     int cls = store_command_class(name, nl, &flags);
     int pubsub = proxy_pubsub_is_command(rcmd);
     int publish = proxy_pubsub_is_publish(name, nl);
-    if (nc->in_multi && ((pubsub && !publish) || proxy_arg_is(name, nl, "hello"))) {
+    if (nc->in_multi && ((pubsub && !publish) || node_hello_switches(c, argc, argv, len))) {
         /* EXEC runs in the store, which has no channels; its PUBLISHes the
-         * node sends after the commit. HELLO would switch the protocol in
-         * the middle of EXEC's reply. Both are served outside MULTI. */
+         * node sends after the commit. A HELLO that switches the protocol
+         * would do it in the middle of EXEC's reply, as in Redis, where
+         * the replies after it in the array are in the new one. Both are
+         * served outside MULTI. */
         char upper[64];
         resp_command_upper_name(nc->last_cmd->name, upper, sizeof(upper));
-        resp_add_errorf(out, "ERR ferry: %s inside MULTI is not supported", upper);
+        if (pubsub)
+            resp_add_errorf(out, "ERR ferry: %s inside MULTI is not supported", upper);
+        else
+            resp_add_error(out, "ERR ferry: HELLO inside MULTI cannot switch the protocol");
         c->rejected = 1;
         nc->multi_dirty = 1;
         node.unfed = 1;
@@ -3182,7 +3239,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
             node_op_add(cls == STORE_CLASS_WRITE ? NODE_OP_WRITE : NODE_OP_READ, c);
         node_argv_copy(&op->a, argc, argv, len);
         if (rcmd && (rcmd->flags & RESP_CMD_BLOCKING))
-            op->may_block = nc->pop_pending = 1;
+            op->holds_client = nc->batch_wait = 1;
         return;
     }
     if (proxy_arg_is(name, nl, "wait")) {

@@ -196,6 +196,11 @@ void proxy_slot_fill(struct proxy_client *c, struct proxy_slot *s, const char *r
 /* Reserve + fill: a reply that is ready now. */
 void proxy_client_reply(struct proxy_client *c, const char *reply, size_t len);
 void proxy_client_reply_error(struct proxy_client *c, const char *err);
+/* AUTH user pass (argv[0] is AUTH): checks them against requirepass, as
+ * Redis's authCommand checks its default user, and puts its reply in out.
+ * c is authenticated after a success; a failure leaves it as it was. */
+void proxy_client_auth(struct proxy_client *c, int argc, char **argv, const size_t *len,
+                       struct resp_buf *out);
 /* CLIENT REPLY ON|OFF|SKIP where ferry serves it: OFF drops the replies to
  * every request from this one on, SKIP the next request's, ON ends both
  * (and its own +OK is sent). Pushed messages (pub/sub) are not dropped, as
@@ -243,6 +248,8 @@ void proxy_node_client_closed(struct proxy_client *c);
 /* Whether c is subscribed to a channel: such a client idles by design and
  * is exempt from `timeout`, as in Redis. */
 int proxy_node_client_subscribed(const struct proxy_client *c);
+/* Whether c is in MULTI: AUTH and HELLO then go to the node, to be queued. */
+int proxy_node_client_in_multi(const struct proxy_client *c);
 /* Whether c waits for a blocking command or CLIENT PAUSE: its requests
  * wait behind it, all of them, those ferry answers outside the node (AUTH,
  * HELLO, QUIT) too, and run through proxy_client_run when it is served. */

@@ -70,6 +70,40 @@ Test(auth, hello_with_auth_authenticates)
     redisFree(c);
 }
 
+/* Inside MULTI, AUTH is queued and runs at EXEC, as in Redis: ferry checks
+ * it against its own password and puts its reply into Redis's reply to
+ * EXEC where it stood; HELLO's refusals likewise. Each script runs on
+ * Redis with Redis's password and through ferry with ferry's. */
+Test(auth, auth_and_hello_inside_multi_run_at_exec_as_in_redis)
+{
+    static const char *const scripts[] = {
+        "AUTH %s\r\nMULTI\r\nAUTH %s\r\nAUTH bad\r\nSET a 1\r\nAUTH x y z\r\nGET a\r\n"
+        "EXEC\r\n",
+        "MULTI\r\nAUTH\r\nSET a 2\r\nEXEC\r\nGET a\r\n",
+        "MULTI\r\nHELLO x\r\nAUTH %s\r\nDISCARD\r\nMULTI\r\nHELLO 4\r\nPING\r\n"
+        "HELLO 2 AUTH default bad\r\nEXEC\r\n",
+        "WATCH w\r\nSET w 1\r\nMULTI\r\nAUTH %s\r\nEXEC\r\n",
+    };
+    int r = support_raw_connect(redis.port), f = support_raw_connect(ferry.port);
+    for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+        static char sr[512], sf[512], a[8192], b[8192];
+        snprintf(sr, sizeof(sr), scripts[i], "upstream-secret", "upstream-secret");
+        snprintf(sf, sizeof(sf), scripts[i], "s3cret", "s3cret");
+        /* (Not support_script_replies: its CLIENT REPLY makes a client of
+         * phase redis raw, where replies are a stream ferry does not take
+         * apart.) */
+        strcat(sr, "ECHO __script__\r\n");
+        strcat(sf, "ECHO __script__\r\n");
+        support_raw_send(r, sr, strlen(sr));
+        support_raw_send(f, sf, strlen(sf));
+        size_t na = support_recv_until(r, "$10\r\n__script__\r\n", a, sizeof(a));
+        size_t nb = support_recv_until(f, "$10\r\n__script__\r\n", b, sizeof(b));
+        cr_assert(na == nb && memcmp(a, b, na) == 0, "%s\nredis: %s\nferry: %s", sf, a, b);
+    }
+    close(r);
+    close(f);
+}
+
 /* Before AUTH, Redis's unauthenticated limits apply, with its words. */
 Test(auth, unauthenticated_clients_get_redis_limits)
 {

@@ -940,8 +940,8 @@ Test(store_node, a_publish_behind_writes_is_sent_after_their_commit)
     support_expect_str(c, REDIS_REPLY_STATUS, "OK", "MULTI");
     support_expect_str(c, REDIS_REPLY_ERROR,
                        "ERR ferry: SUBSCRIBE inside MULTI is not supported", "SUBSCRIBE w");
-    support_expect_str(c, REDIS_REPLY_ERROR, "ERR ferry: HELLO inside MULTI is not supported",
-                       "HELLO 3");
+    support_expect_str(c, REDIS_REPLY_ERROR,
+                       "ERR ferry: HELLO inside MULTI cannot switch the protocol", "HELLO 3");
     support_expect_str(c, REDIS_REPLY_ERROR,
                        "EXECABORT Transaction discarded because of previous errors.", "EXEC");
     close(s);
@@ -1635,42 +1635,37 @@ Test(store_node, latency_monitor_keeps_events_over_the_threshold)
     redisFree(c);
 }
 
-/* Reads from fd into out until what was read ends with marker; returns
- * the length (out is NUL-terminated). */
-static size_t recv_until(int fd, const char *marker, char *out, size_t cap)
-{
-    size_t n = 0;
-    while (n < strlen(marker) || memcmp(out + n - strlen(marker), marker, strlen(marker)) != 0) {
-        cr_assert_lt(n, cap - 1, "no marker in %zu bytes", n);
-        ssize_t r = recv(fd, out + n, cap - 1 - n, 0);
-        cr_assert_gt(r, 0, "closed or timed out after: %.*s", (int)n, out);
-        n += (size_t)r;
-    }
-    out[n] = 0;
-    return n;
-}
-
-/* Sends a pipelined script (inline requests, one per line) and then ECHO of
- * a marker, and reads until the marker's reply: everything the script got
- * back, with connection ids (which differ) taken out. */
-static size_t script_replies(int fd, const char *script, char *out, size_t cap)
-{
-    raw_cmd(fd, script);
-    raw_cmd(fd, "CLIENT REPLY ON\r\nECHO __script__\r\n");
-    recv_until(fd, "$10\r\n__script__\r\n", out, cap);
-    for (char *id; (id = strstr(out, "$2\r\nid\r\n:")) != NULL;) {
-        char *end = strstr(id + 9, "\r\n");
-        memmove(id, end + 2, strlen(end + 2) + 1);
-    }
-    return strlen(out);
-}
-
 static void expect_same_script(int redis, int fer, const char *script)
 {
     static char a[1 << 16], b[1 << 16];
-    size_t na = script_replies(redis, script, a, sizeof(a));
-    size_t nb = script_replies(fer, script, b, sizeof(b));
+    size_t na = support_script_replies(redis, script, a, sizeof(a));
+    size_t nb = support_script_replies(fer, script, b, sizeof(b));
     cr_assert(na == nb && memcmp(a, b, na) == 0, "%s\nredis: %s\nferry: %s", script, a, b);
+}
+
+/* AUTH and HELLO inside MULTI are queued and run at EXEC, as in Redis:
+ * their replies in EXEC's, in order, an option refused leaving those before
+ * it done, and what they did seen by the requests pipelined after EXEC. */
+Test(store_node, auth_and_hello_inside_multi_run_at_exec_as_in_redis)
+{
+    const char *const pass[] = {"--requirepass", "pw", NULL};
+    cr_assert_eq(support_redis_start(&real_redis, pass), 0);
+    start_ferry(pass);
+    int r = support_raw_connect(real_redis.port), f = support_raw_connect(ferry.port);
+    static const char *const scripts[] = {
+        "AUTH pw\r\nMULTI\r\nAUTH pw\r\nAUTH bad\r\nSET a 1\r\nAUTH x y z\r\nGET a\r\n"
+        "EXEC\r\n",
+        "MULTI\r\nAUTH\r\nSET a 2\r\nEXEC\r\nGET a\r\n",
+        "MULTI\r\nHELLO x\r\nHELLO 4\r\nHELLO 2 AUTH default bad\r\n"
+        "HELLO 2 SETNAME \"a b\"\r\nCLIENT SETNAME n1\r\nEXEC\r\nCLIENT GETNAME\r\n",
+        "MULTI\r\nHELLO 2 SETNAME n2 X\r\nCLIENT GETNAME\r\n"
+        "HELLO 2 AUTH default pw SETNAME n3\r\nEXEC\r\nCLIENT GETNAME\r\n",
+        "HELLO 2 SETNAME n4 X\r\nCLIENT GETNAME\r\n",
+    };
+    for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++)
+        expect_same_script(r, f, scripts[i]);
+    close(r);
+    close(f);
 }
 
 /* CLIENT REPLY OFF drops every reply until ON, SKIP the next request's, and
@@ -2082,7 +2077,7 @@ Test(store_node, info_commandstats_and_errorstats_count_as_redis_s)
         freeReplyObject(redisCommand(c, "CONFIG RESETSTAT"));
         raw_cmd(w, "BLPOP served 5\r\n"); /* answered by the push below */
         static char buf[1 << 14];
-        script_replies(f, "SET a 1\r\nGET a\r\nLPUSH a x\r\nGET\r\nNOSUCH\r\nCLIENT NOSUCH\r\n"
+        support_script_replies(f, "SET a 1\r\nGET a\r\nLPUSH a x\r\nGET\r\nNOSUCH\r\nCLIENT NOSUCH\r\n"
                           "MULTI\r\nSET b 1\r\nLPUSH a y\r\nCONFIG GET maxclients\r\nEXEC\r\n"
                           "MULTI\r\nGET\r\nEXEC\r\nBLPOP q 0.1\r\nCLIENT LIST\r\n"
                           "AUTH x\r\nHELLO 4\r\nCLIENT REPLY foo\r\nCLIENT REPLY OFF\r\nGET\r\n"
@@ -2437,7 +2432,7 @@ static size_t events_until_marker(int pub, int sub, char *out, size_t cap)
 {
     raw_cmd(pub, "PUBLISH x __mark__\r\n");
     expect_raw(pub, ":1\r\n");
-    return recv_until(sub, "$8\r\n__mark__\r\n", out, cap);
+    return support_recv_until(sub, "$8\r\n__mark__\r\n", out, cap);
 }
 
 static void expect_same_events(int rpub, int rsub, int fpub, int fsub, const char *what)

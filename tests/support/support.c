@@ -320,6 +320,32 @@ size_t support_raw_recv(int fd, char *buf, size_t n)
     return got;
 }
 
+size_t support_recv_until(int fd, const char *marker, char *out, size_t cap)
+{
+    size_t n = 0, m = strlen(marker);
+    while (n < m || memcmp(out + n - m, marker, m) != 0) {
+        cr_assert_lt(n, cap - 1, "no marker in %zu bytes", n);
+        ssize_t r = recv(fd, out + n, cap - 1 - n, 0);
+        cr_assert_gt(r, 0, "closed or timed out after: %.*s", (int)n, out);
+        n += (size_t)r;
+    }
+    out[n] = 0;
+    return n;
+}
+
+size_t support_script_replies(int fd, const char *script, char *out, size_t cap)
+{
+    static const char tail[] = "CLIENT REPLY ON\r\nECHO __script__\r\n";
+    support_raw_send(fd, script, strlen(script));
+    support_raw_send(fd, tail, sizeof(tail) - 1);
+    support_recv_until(fd, "$10\r\n__script__\r\n", out, cap);
+    for (char *id; (id = strstr(out, "$2\r\nid\r\n:")) != NULL;) {
+        char *end = strstr(id + 9, "\r\n");
+        memmove(id, end + 2, strlen(end + 2) + 1);
+    }
+    return strlen(out);
+}
+
 int support_run(const char *cmd, char *out, size_t cap)
 {
     FILE *p = popen(cmd, "r");

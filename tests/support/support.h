@@ -57,6 +57,13 @@ int support_raw_connect(int port);
 void support_raw_send(int fd, const void *p, size_t n);
 /* Reads until `n` bytes, EOF or the 10 s timeout; returns how many were read. */
 size_t support_raw_recv(int fd, char *buf, size_t n);
+/* Reads from fd into out until what was read ends with marker; returns
+ * the length (out is NUL-terminated). */
+size_t support_recv_until(int fd, const char *marker, char *out, size_t cap);
+/* Sends a pipelined script (inline requests, one per line) and then ECHO of
+ * a marker, and reads until the marker's reply: everything the script got
+ * back, with HELLO's connection ids (which differ) taken out. */
+size_t support_script_replies(int fd, const char *script, char *out, size_t cap);
 /* Runs a shell command, capturing its standard output (NUL-terminated, at
  * most cap-1 bytes); returns its exit status, or -1 if it did not exit. */
 int support_run(const char *cmd, char *out, size_t cap);
