@@ -1059,6 +1059,11 @@ static void client_run(struct proxy_client *c, struct resp_request *r,
         return;
     }
     case PROXY_CMD_QUIT:
+        /* A raw client's replies are a stream ferry cannot put one of its
+         * own into in order: Redis answers QUIT there (or drops the reply,
+         * after CLIENT REPLY OFF) and closes, and the client goes with it. */
+        if (cfg->phase == PROXY_PHASE_REDIS && c->raw && c->up)
+            break;
         proxy_node_monitor(c, r);
         proxy_client_reply_mode_step(c);
         proxy_client_reply(c, "+OK\r\n", 5);

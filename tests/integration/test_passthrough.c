@@ -888,6 +888,32 @@ static int start_fake_dns(char **dir, char *silent, size_t cap)
     return dns_port;
 }
 
+/* Replies that no longer pair with requests (after CLIENT REPLY, or in
+ * subscribed mode) are a stream ferry passes on; QUIT there goes to Redis,
+ * so its +OK comes after every reply before it (or not at all, with
+ * replies off) and the connection closes, as with Redis. */
+Test(passthrough, quit_after_client_reply_or_subscribe_is_answered_in_order)
+{
+    static const char *const scripts[] = {
+        "CLIENT REPLY ON\r\nSET q 1\r\nGET q\r\nGET q\r\nQUIT\r\nPING\r\n",
+        "CLIENT REPLY OFF\r\nSET q 2\r\nQUIT\r\n",
+        "SUBSCRIBE q\r\nQUIT\r\n",
+    };
+    for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+        char a[256], b[256];
+        size_t n[2];
+        int ports[2] = {redis.port, ferry.port};
+        for (int k = 0; k < 2; k++) {
+            int fd = support_raw_connect(ports[k]);
+            support_raw_send(fd, scripts[i], strlen(scripts[i]));
+            n[k] = support_raw_recv(fd, k ? b : a, sizeof(a)); /* until closed */
+            close(fd);
+        }
+        cr_assert(n[0] == n[1] && memcmp(a, b, n[0]) == 0, "%s\nredis: %.*s\nferry: %.*s",
+                  scripts[i], (int)n[0], a, (int)n[1], b);
+    }
+}
+
 Test(passthrough, an_upstream_name_is_resolved_without_stopping_the_loop)
 {
     char *dir, silent[300];
