@@ -162,6 +162,12 @@ int store_db_lookup(struct store_ctx *c, const char *key, size_t klen, struct st
             if (c->t)
                 c->t->expired++;
             store_notify(c, STORE_EV_EXPIRED, "expired", key, klen);
+        } else {
+            /* Redis deletes a key found expired, whoever looks: it counts
+             * in expired_keys and tells the expired class at once, before
+             * the read's keymiss. A read cannot write, so it runs again as
+             * a write, which does. */
+            c->needs_write = 1;
         }
         if (c->count_lookups)
             store_db_missed(c, key, klen);

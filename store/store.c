@@ -453,12 +453,28 @@ static void store_read_txn_reset(struct store *s)
     }
 }
 
-/* A read that found it must write (needs_write) ran here for nothing: its
- * lookups count when it runs as the write. hits, misses: the counts before. */
-static int store_read_must_write(struct store *s, uint64_t hits, uint64_t misses)
+/* What a read leaves behind, taken back if it finds it must write. */
+struct store_read_mark {
+    uint64_t hits, misses; /* INFO's keyspace counts */
+    size_t reply, events;
+};
+
+static struct store_read_mark store_read_mark(struct store *s, const struct resp_buf *reply)
 {
-    s->stats.keyspace_hits = hits;
-    s->stats.keyspace_misses = misses;
+    return (struct store_read_mark){s->stats.keyspace_hits, s->stats.keyspace_misses,
+                                    reply->len, store_events_mark(s)};
+}
+
+/* A read that found it must write (needs_write) ran here for nothing: it
+ * replies, counts its lookups and tells its events when it runs as the
+ * write. (A key found expired is found so once its reply is under way.) */
+static int store_read_must_write(struct store *s, const struct store_read_mark *m,
+                                 struct resp_buf *reply)
+{
+    s->stats.keyspace_hits = m->hits;
+    s->stats.keyspace_misses = m->misses;
+    reply->len = m->reply;
+    store_events_clear(s, m->events);
     return STORE_EWRITE;
 }
 
@@ -473,14 +489,14 @@ int store_read(struct store *s, int argc, char **argv, size_t *argvlen, uint64_t
     }
     struct store_ctx c;
     store_ctx_init(&c, s, txn, now_ms, reply);
-    uint64_t hits = s->stats.keyspace_hits, misses = s->stats.keyspace_misses;
+    struct store_read_mark m = store_read_mark(s, reply);
     store_exec_cmd(&c, argc, argv, argvlen);
     if (c.err) {
         if (txn == s->rtxn)
             store_read_txn_reset(s);
         return STORE_EIO;
     }
-    return c.needs_write ? store_read_must_write(s, hits, misses) : 0;
+    return c.needs_write ? store_read_must_write(s, &m, reply) : 0;
 }
 
 int store_txn_read(struct store_txn *t, int argc, char **argv, size_t *argvlen, uint64_t now_ms,
@@ -488,11 +504,11 @@ int store_txn_read(struct store_txn *t, int argc, char **argv, size_t *argvlen, 
 {
     struct store_ctx c;
     store_ctx_init(&c, t->s, t->txn, now_ms > t->last_ts ? now_ms : t->last_ts, reply);
-    uint64_t hits = t->s->stats.keyspace_hits, misses = t->s->stats.keyspace_misses;
+    struct store_read_mark m = store_read_mark(t->s, reply);
     store_exec_cmd(&c, argc, argv, argvlen);
     if (c.err)
         return STORE_EIO;
-    return c.needs_write ? store_read_must_write(t->s, hits, misses) : 0;
+    return c.needs_write ? store_read_must_write(t->s, &m, reply) : 0;
 }
 
 uint64_t store_key_version(struct store *s, const char *key, size_t klen, uint64_t now_ms)

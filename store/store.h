@@ -60,8 +60,9 @@ enum store_error {
                           * store is opened again, which finds the last
                           * commit that was whole */
     STORE_EWRITE = -9,   /* a read that must write (SORT_RO gives a sorted set
-                          * Redis's skiplist encoding, as Redis 7.0 does): it
-                          * replied nothing; run it as a write instead */
+                          * Redis's skiplist encoding, as Redis 7.0 does; a
+                          * lookup found a key expired, which Redis deletes):
+                          * it replied nothing; run it as a write instead */
 };
 
 /* In the store's directory, beside LMDB's files: the owner's lock and pid. */

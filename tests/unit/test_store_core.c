@@ -147,11 +147,13 @@ Test(store_expiry, lazy_on_read_and_ttl)
     cr_assert_str_eq(run(s, 1000, "SET k v PX 500"), "+OK\r\n");
     cr_assert_str_eq(run(s, 1100, "PTTL k"), ":400\r\n");
     cr_assert_str_eq(run(s, 1100, "TTL k"), ":0\r\n");
+    cr_assert_str_eq(run(s, 1000, "SET k2 v PX 500"), "+OK\r\n");
     cr_assert_str_eq(run(s, 1499, "GET k"), "$1\r\nv\r\n");
+    /* A read that finds the key expired deletes it (running as a write). */
     cr_assert_str_eq(run(s, 1500, "GET k"), "$-1\r\n");
     cr_assert_str_eq(run(s, 1500, "EXISTS k"), ":0\r\n");
     cr_assert_str_eq(run(s, 1500, "DBSIZE"), ":0\r\n");
-    /* Reads never delete; the key is still on disk until an entry does. */
+    /* k2, expired too, is still on disk until an entry deletes it. */
     cr_assert_eq(store_key_count(s), 1);
     struct resp_buf e;
     resp_buf_init(&e);
@@ -1038,6 +1040,38 @@ Test(store_events, only_the_classes_asked_for_are_recorded)
     run(s, 200000, "GET k2");
     run(s, 200000, "INCR k2");
     cr_assert_str_eq(events_taken(s), "keymiss:nokey keymiss:nokey keymiss:k2");
+    store_close(s);
+    support_rmdir(d);
+}
+
+/* A read that finds its key expired deletes it, as Redis's lookups do
+ * whoever looks: it runs again as a write, which tells expired before the
+ * read's keymiss and counts the key in expired_keys. */
+Test(store_events, a_read_of_an_expired_key_deletes_it_as_redis_does)
+{
+    char *d = support_tmpdir("ferry-store-test");
+    struct store *s = open_store(d, 64 << 20);
+    store_set_events(s, (unsigned)store_events_parse("Exm", 3));
+    run(s, 1000, "SET k v PX 100");
+    run(s, 1000, "HSET h f v");
+    run(s, 1000, "PEXPIRE h 100");
+    cr_assert_str_eq(events_taken(s), "");
+    char *get[] = {"GET", "k"};
+    size_t getlen[] = {3, 1};
+    struct resp_buf out;
+    resp_buf_init(&out);
+    cr_assert_eq(store_read(s, 2, get, getlen, 1099, &out), 0, "not expired yet");
+    cr_assert_eq(store_read(s, 2, get, getlen, 1100, &out), STORE_EWRITE);
+    resp_buf_fini(&out);
+    cr_assert_str_eq(run(s, 1100, "GET k"), "$-1\r\n");
+    cr_assert_str_eq(run(s, 1100, "MGET a h k"), "*3\r\n$-1\r\n$-1\r\n$-1\r\n");
+    cr_assert_str_eq(events_taken(s), "expired:k keymiss:k keymiss:a expired:h keymiss:h "
+                                      "keymiss:k");
+    struct store_stats st;
+    store_get_stats(s, &st);
+    cr_assert_eq(st.expired_keys, 2);
+    cr_assert_str_eq(run(s, 1100, "EXISTS h"), ":0\r\n");
+    cr_assert_str_eq(events_taken(s), "keymiss:h", "gone: a miss, nothing more");
     store_close(s);
     support_rmdir(d);
 }
