@@ -808,8 +808,10 @@ static void client_forward(struct proxy_client *c, const struct resp_request *r,
     /* WAIT waits for replicas to have what its connection wrote; writes
      * sent on another are not counted, and a WAIT after them would answer
      * at once with replicas that never got them. The mark moves this
-     * connection's offset past them first. Not inside MULTI, where WAIT
-     * does not block and the mark's reply would join EXEC's. */
+     * connection's offset past them first. Not inside MULTI: WAIT there
+     * answers at once, counting the replicas that have all the master
+     * has (so measured on redis-server 7.0), and the mark's reply would
+     * join EXEC's. */
     if (up == c->shared) {
         if (props.cmd && (props.cmd->flags & (RESP_CMD_WRITE | RESP_CMD_MAY_REPLICATE)))
             c->wait_gap = 1;

@@ -465,6 +465,22 @@ Test(passthrough, wait_counts_replicas_for_writes_sent_on_the_shared_connection)
     support_expect_str(c, REDIS_REPLY_STRING, "3", "GET wait:k");
     redisFree(c);
     redisFree(asleep);
+
+    /* Inside MULTI, WAIT answers at once, counting the replicas that have
+     * all the master has (no mark needed): the asleep one has not. */
+    c = support_connect(ferry.port);
+    asleep = replica_sleep(redis2.port, 500);
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "SET wait:k 4");
+    support_expect_str(c, REDIS_REPLY_STATUS, "OK", "MULTI");
+    support_expect_str(c, REDIS_REPLY_STATUS, "QUEUED", "WAIT 1 0");
+    r = redisCommand(c, "EXEC");
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+              r->element[0]->type == REDIS_REPLY_INTEGER);
+    cr_assert_eq(r->element[0]->integer, 0, "WAIT in MULTI counted a replica asleep");
+    freeReplyObject(r);
+    support_expect_int(c, 1, "WAIT 1 5000");
+    redisFree(c);
+    redisFree(asleep);
 }
 
 /* A shared connection keeps one batch in flight: requests that come while
