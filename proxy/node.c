@@ -997,12 +997,17 @@ static void node_exec_apply(struct store_txn *t, struct node_op *op, uint64_t no
     for (int i = 0; i < nc->nwatches; i++)
         store_prepare_exec_watch(&entry, nc->watches[i].key, nc->watches[i].len,
                                  nc->watches[i].version);
+    /* A WATCHed key that changed aborts the transaction, and then none of
+     * its commands runs, the node's own (CLIENT SETNAME, HELLO, CONFIG
+     * SET) neither: the store is asked first what it will find when it
+     * applies the entry. (Aborting, it runs no command of the entry.) */
+    int aborts = store_txn_exec_aborts(t, entry.data, entry.len);
     for (int i = 0; i < n; i++) {
         struct node_argv *a = &op->queued[i];
         uint64_t t0 = proxy_mono_ns();
         if (proxy_pubsub_is_publish(a->argv[0], a->len[0])) {
             op->from[i] = NODE_FROM_PUBLISH;
-        } else if (node_local_reply(op->c, a->argc, a->argv, a->len, &op->locals)) {
+        } else if (!aborts && node_local_reply(op->c, a->argc, a->argv, a->len, &op->locals)) {
             op->from[i] = NODE_FROM_LOCAL;
             op->ns[i] = proxy_mono_ns() - t0;
         } else {

@@ -1314,6 +1314,31 @@ static int store_apply_one(struct store_ctx *c, const unsigned char *e, size_t l
     return STORE_EINVAL;
 }
 
+int store_txn_exec_aborts(struct store_txn *t, const void *entry, size_t len)
+{
+    const unsigned char *e = entry;
+    if (len < ENTRY_HDR || e[1] != ENTRY_EXEC)
+        return 0;
+    uint64_t ts = store_get_u64(e + 2);
+    if (ts < t->last_ts)
+        ts = t->last_ts; /* as store_txn_apply_raw takes it */
+    struct store_ctx c;
+    store_ctx_init(&c, t->s, t->txn, ts, NULL); /* a read: an expired key is absent */
+    struct entry_rd r = {e + ENTRY_HDR, e + len, 0};
+    while (r.p < r.end && *r.p == 'W') {
+        r.p++;
+        uint64_t ver = rd_u64(&r);
+        uint32_t n = rd_u32(&r);
+        const char *k = rd_bytes(&r, n);
+        if (r.bad)
+            return 0;
+        struct store_rec rec;
+        if ((store_db_lookup(&c, k, n, &rec) ? rec.version : 0) != ver)
+            return 1;
+    }
+    return 0;
+}
+
 static int store_txn_apply_raw(struct store_txn *t, const unsigned char *e, size_t len,
                                struct resp_buf *reply, int *blocked)
 {

@@ -241,6 +241,11 @@ int store_prepare_expire(struct store *s, uint64_t now_ms, int max, struct resp_
  * Every write to a key gives it a new version, never reused. */
 uint64_t store_key_version(struct store *s, const char *key, size_t klen, uint64_t now_ms);
 uint64_t store_txn_key_version(struct store_txn *t, const char *key, size_t klen);
+/* Whether an EXEC entry, its watches written (store_prepare_exec_watch)
+ * and its commands not yet, will abort when applied in t next, a WATCHed
+ * key having changed: the same check store_txn_apply makes, at the
+ * entry's own time, and no write. 1 aborts, 0 runs. */
+int store_txn_exec_aborts(struct store_txn *t, const void *entry, size_t len);
 
 /* ------------------------------------------------------------------ transactions
  * One write transaction at a time. store_txn_begin returns a handle owned by

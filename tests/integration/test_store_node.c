@@ -1643,10 +1643,12 @@ static void expect_same_script(int redis, int fer, const char *script)
     cr_assert(na == nb && memcmp(a, b, na) == 0, "%s\nredis: %s\nferry: %s", script, a, b);
 }
 
-/* AUTH and HELLO inside MULTI are queued and run at EXEC, as in Redis:
- * their replies in EXEC's, in order, an option refused leaving those before
- * it done, and what they did seen by the requests pipelined after EXEC. */
-Test(store_node, auth_and_hello_inside_multi_run_at_exec_as_in_redis)
+/* The connection's commands inside MULTI (AUTH, HELLO, CLIENT SETNAME,
+ * CONFIG SET) are queued and run at EXEC, as in Redis: their replies in
+ * EXEC's, in order, an option refused leaving those before it done, what
+ * they did seen by the requests pipelined after EXEC, and nothing done at
+ * all when a WATCH aborts the transaction. */
+Test(store_node, connection_commands_inside_multi_run_at_exec_as_in_redis)
 {
     const char *const pass[] = {"--requirepass", "pw", NULL};
     cr_assert_eq(support_redis_start(&real_redis, pass), 0);
@@ -1661,6 +1663,10 @@ Test(store_node, auth_and_hello_inside_multi_run_at_exec_as_in_redis)
         "MULTI\r\nHELLO 2 SETNAME n2 X\r\nCLIENT GETNAME\r\n"
         "HELLO 2 AUTH default pw SETNAME n3\r\nEXEC\r\nCLIENT GETNAME\r\n",
         "HELLO 2 SETNAME n4 X\r\nCLIENT GETNAME\r\n",
+        /* A transaction its WATCH aborts runs none of its commands. */
+        "WATCH w\r\nSET w 1\r\nMULTI\r\nCLIENT SETNAME n5\r\nHELLO 2 SETNAME n6\r\n"
+        "CONFIG SET maxmemory-policy allkeys-lru\r\nEXEC\r\nCLIENT GETNAME\r\n"
+        "CONFIG GET maxmemory-policy\r\n",
     };
     for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++)
         expect_same_script(r, f, scripts[i]);
