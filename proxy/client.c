@@ -780,18 +780,18 @@ static void client_forward(struct proxy_client *c, const struct resp_request *r,
      * but MULTI and WATCH, which it refuses there at once. */
     struct proxy_splice *splice = NULL;
     if (was_multi && !c->in_multi) {
-        if (props.kind == PROXY_CMD_EXEC && c->raw == NULL)
+        if (props.kind == PROXY_CMD_EXEC && c->raw == NULL && c->multi_local) {
             splice = c->multi_local;
-        else
+            splice->queued = c->multi_count;
+        } else {
             splice_free(c->multi_local);
+        }
         c->multi_local = NULL;
     } else if (!was_multi && c->in_multi) {
         c->multi_count = 0;
     } else if (c->in_multi && props.kind != PROXY_CMD_MULTI && props.kind != PROXY_CMD_WATCH) {
         c->multi_count++;
     }
-    if (splice)
-        splice->queued = c->multi_count;
     if (c->raw) {
         /* Its replies, whatever they are, flow through the raw slot. */
         proxy_upstream_send(up, c, NULL, r);

@@ -3101,8 +3101,7 @@ static void node_request_internal(struct proxy_client *c, int argc, char **argv,
             op->nqueued = nc->nqueued;
             for (int i = 0; i < op->nqueued; i++) {
                 const struct node_argv *a = &op->queued[i];
-                unsigned f = 0;
-                if (store_command_class(a->argv[0], a->len[0], &f) == STORE_CLASS_UNKNOWN &&
+                if (store_command_class(a->argv[0], a->len[0], NULL) == STORE_CLASS_UNKNOWN &&
                     !proxy_pubsub_is_publish(a->argv[0], a->len[0]))
                     op->holds_client = nc->batch_wait = 1;
             }

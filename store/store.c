@@ -1212,6 +1212,20 @@ static void argv_free(struct entry_argv *a)
 }
 
 /* Executes one decoded entry. Returns 0 or STORE_EINVAL. */
+/* Reads an EXEC entry's watch (after its 'W'): 1 when the key's version
+ * is no longer the one watched, 0 when it is, -1 when malformed. (In an
+ * apply, the lookup deletes the key if expired; either way it is absent.) */
+static int rd_watch_changed(struct store_ctx *c, struct entry_rd *r)
+{
+    uint64_t ver = rd_u64(r);
+    uint32_t n = rd_u32(r);
+    const char *k = rd_bytes(r, n);
+    if (r->bad)
+        return -1;
+    struct store_rec rec;
+    return (store_db_lookup(c, k, n, &rec) ? rec.version : 0) != ver;
+}
+
 static int store_apply_one(struct store_ctx *c, const unsigned char *e, size_t len)
 {
     struct entry_rd r = {e + ENTRY_HDR, e + len, 0};
@@ -1262,15 +1276,10 @@ static int store_apply_one(struct store_ctx *c, const unsigned char *e, size_t l
             if (tag == NULL)
                 return STORE_EINVAL;
             if (*tag == 'W') {
-                uint64_t ver = rd_u64(&r);
-                uint32_t n = rd_u32(&r);
-                const char *k = rd_bytes(&r, n);
-                if (r.bad)
+                int changed = rd_watch_changed(c, &r);
+                if (changed < 0)
                     return STORE_EINVAL;
-                struct store_rec rec;
-                uint64_t cur = store_db_lookup(c, k, n, &rec) ? rec.version : 0;
-                if (cur != ver)
-                    dirty = 1;
+                dirty |= changed;
             } else if (*tag == 'C') {
                 if (cmds == NULL)
                     cmds = r.p - 1;
@@ -1314,26 +1323,25 @@ static int store_apply_one(struct store_ctx *c, const unsigned char *e, size_t l
     return STORE_EINVAL;
 }
 
+/* The time entry e applies at in t: its own, never before t's last
+ * (never backwards, even for a stale entry). */
+static uint64_t entry_ts(const struct store_txn *t, const unsigned char *e)
+{
+    uint64_t ts = store_get_u64(e + 2);
+    return ts < t->last_ts ? t->last_ts : ts;
+}
+
 int store_txn_exec_aborts(struct store_txn *t, const void *entry, size_t len)
 {
     const unsigned char *e = entry;
     if (len < ENTRY_HDR || e[1] != ENTRY_EXEC)
         return 0;
-    uint64_t ts = store_get_u64(e + 2);
-    if (ts < t->last_ts)
-        ts = t->last_ts; /* as store_txn_apply_raw takes it */
     struct store_ctx c;
-    store_ctx_init(&c, t->s, t->txn, ts, NULL); /* a read: an expired key is absent */
+    store_ctx_init(&c, t->s, t->txn, entry_ts(t, e), NULL); /* a read: it writes nothing */
     struct entry_rd r = {e + ENTRY_HDR, e + len, 0};
     while (r.p < r.end && *r.p == 'W') {
         r.p++;
-        uint64_t ver = rd_u64(&r);
-        uint32_t n = rd_u32(&r);
-        const char *k = rd_bytes(&r, n);
-        if (r.bad)
-            return 0;
-        struct store_rec rec;
-        if ((store_db_lookup(&c, k, n, &rec) ? rec.version : 0) != ver)
+        if (rd_watch_changed(&c, &r) > 0)
             return 1;
     }
     return 0;
@@ -1345,9 +1353,7 @@ static int store_txn_apply_raw(struct store_txn *t, const unsigned char *e, size
     struct resp_buf scratch;
     resp_buf_init(&scratch);
     struct store_ctx c;
-    uint64_t ts = store_get_u64(e + 2);
-    if (ts < t->last_ts)
-        ts = t->last_ts; /* never backwards, even for a stale entry */
+    uint64_t ts = entry_ts(t, e);
     store_ctx_init(&c, t->s, t->txn, ts, reply ? reply : &scratch);
     c.t = t;
     c.write = 1;
